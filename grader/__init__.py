@@ -1,0 +1,1 @@
+"""Automated grader for LLM-engineering interview answers."""

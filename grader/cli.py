@@ -1,0 +1,7 @@
+"""The `grader` command. Command groups live beside the code they drive and register here."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="Automated grader for LLM-engineering interview answers.", no_args_is_help=True)

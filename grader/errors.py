@@ -1,0 +1,84 @@
+"""Errors the grader raises on purpose, each carrying the HTTP status the API answers with.
+
+    GraderError (500)
+    ├── ReferenceFileError (500)   a reference_answers/ file is invalid: names file, field, problem
+    ├── NotFound (404)             an id that does not exist (or is not yours to see)
+    │   ├── QuestionNotFound
+    │   └── SubmissionNotFound
+    ├── InvalidInput (422)         a request the grader cannot take as given
+    ├── Unauthorized (401)         missing or unknown API key
+    ├── Forbidden (403)            the key's role may not do this
+    └── Conflict (409)             the request clashes with existing state
+
+Every message says what was wrong and, where it helps, what to do instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+class GraderError(Exception):
+    status_code = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+
+class ReferenceFileError(GraderError):
+    code = "invalid_reference"
+
+    def __init__(self, path: Path, field: str, problem: str, *, more: int = 0) -> None:
+        extra = f" (and {more} more problem{'s' if more != 1 else ''})" if more else ""
+        super().__init__(
+            f"{path}: field '{field}' {problem}{extra}",
+            details={"path": str(path), "field": field, "problem": problem},
+        )
+        self.path = path
+        self.field = field
+
+
+class NotFound(GraderError):
+    status_code = 404
+    code = "not_found"
+
+
+class QuestionNotFound(NotFound):
+    code = "question_not_found"
+
+    def __init__(self, question_id: str, known: list[str] | None = None) -> None:
+        hint = f"; known questions: {', '.join(known)}" if known else ""
+        super().__init__(f"question '{question_id}' does not exist{hint}",
+                         details={"question_id": question_id})
+
+
+class SubmissionNotFound(NotFound):
+    code = "submission_not_found"
+
+    def __init__(self, submission_id: object) -> None:
+        super().__init__(f"submission '{submission_id}' does not exist",
+                         details={"submission_id": str(submission_id)})
+
+
+class InvalidInput(GraderError):
+    status_code = 422
+    code = "invalid_input"
+
+
+class Unauthorized(GraderError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(GraderError):
+    status_code = 403
+    code = "forbidden"
+
+
+class Conflict(GraderError):
+    status_code = 409
+    code = "conflict"

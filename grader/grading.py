@@ -1,0 +1,64 @@
+"""The grading entry point the service, worker, batch and CLI share.
+
+`Grader` binds the reference bank, an embedder and the calibration, embeds each reference once per
+content hash, and hands the pure engine everything it needs. `get_grader()` keeps one per process;
+the embedder inside it loads on first use, so a Celery worker loads its model after fork.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from functools import lru_cache
+
+from grader.embeddings import Embedder, get_embedder
+from grader.errors import QuestionNotFound
+from grader.references import cached_bank
+from grader.scoring.calibration import Calibration, load_calibration
+from grader.scoring.engine import SCORING_VERSION, PreparedReference, prepare_reference, score
+from grader.scoring.types import Reference, ScoreResult
+from grader.settings import Settings, get_settings
+
+__all__ = ["SCORING_VERSION", "Grader", "get_grader"]
+
+
+class Grader:
+    def __init__(self, bank: Mapping[str, Reference], embedder: Embedder, calibration: Calibration) -> None:
+        self.bank = bank
+        self.embedder = embedder
+        self.calibration = calibration
+        self._prepared: dict[str, PreparedReference] = {}  # keyed by reference content hash
+        self._lock = threading.Lock()
+
+    def prepared(self) -> list[PreparedReference]:
+        """Every reference embedded, computed once per content hash."""
+        with self._lock:
+            for ref in self.bank.values():
+                if ref.content_hash not in self._prepared:
+                    self._prepared[ref.content_hash] = prepare_reference(ref, self.embedder)
+            return [self._prepared[ref.content_hash] for ref in self.bank.values()]
+
+    def reference(self, question_id: str) -> Reference:
+        try:
+            return self.bank[question_id]
+        except KeyError:
+            raise QuestionNotFound(question_id, sorted(self.bank)) from None
+
+    def grade(self, question_id: str, answer: str) -> ScoreResult:
+        target = self.reference(question_id)
+        prepared = self.prepared()
+        own = next(p for p in prepared if p.reference.id == target.id)
+        return score(answer, own, prepared, self.embedder, self.calibration)
+
+
+def build_grader(settings: Settings) -> Grader:
+    return Grader(
+        bank=cached_bank(settings.references_dir),
+        embedder=get_embedder(settings.embedder),
+        calibration=load_calibration(settings.calibration_file),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_grader() -> Grader:
+    return build_grader(get_settings())

@@ -1,0 +1,88 @@
+"""Text handling that keeps character offsets into the answer as submitted.
+
+Candidates type full-width and half-width punctuation, mixed case and mixed scripts. Matching works
+on a normalised copy of the same length (one character in, one character out), so every span found
+in the copy is also a valid span of the original answer.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+# Clause boundaries: Chinese and English punctuation, enumeration commas and line breaks.
+_CLAUSE_BREAK = re.compile(r"[，,。！？!?；;：:、\n\r]+|(?<=[a-zA-Z\)])\.(?=\s|$)")
+_SENTENCE_BREAK = re.compile(r"[。！？!?；;\n\r]+|(?<=[a-zA-Z\)])\.(?=\s|$)")
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), " ")
+
+
+def normalise(text: str) -> str:
+    """Same-length matching copy: NFKC per character where it stays one character, lower case."""
+    out = []
+    for ch in text.translate(_ZERO_WIDTH):
+        folded = unicodedata.normalize("NFKC", ch).lower()
+        out.append(folded if len(folded) == 1 else ch.lower()[:1] or ch)
+    return "".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class TextSpan:
+    start: int
+    end: int
+    text: str
+    level: int  # 1 = clause, 2..n = window of that many clauses, 0 = whole sentence
+
+
+def _pieces(text: str, pattern: re.Pattern[str]) -> list[tuple[int, int]]:
+    pieces: list[tuple[int, int]] = []
+    start = 0
+    for match in pattern.finditer(text):
+        pieces.append((start, match.start()))
+        start = match.end()
+    pieces.append((start, len(text)))
+    trimmed = []
+    for s, e in pieces:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e - s >= 2:
+            trimmed.append((s, e))
+    return trimmed
+
+
+def spans(text: str, max_window: int = 3) -> list[TextSpan]:
+    """Clauses, windows of up to `max_window` adjacent clauses, and sentences; deduplicated.
+
+    A key point is often stated across two or three comma clauses ("温度越高，分布越平，输出越随机"),
+    so single clauses alone would miss it, and whole sentences would dilute it.
+    """
+    clauses = _pieces(text, _CLAUSE_BREAK)
+    seen: set[tuple[int, int]] = set()
+    out: list[TextSpan] = []
+
+    def add(start: int, end: int, level: int) -> None:
+        if (start, end) not in seen:
+            seen.add((start, end))
+            out.append(TextSpan(start, end, text[start:end], level))
+
+    for size in range(1, max_window + 1):
+        for i in range(len(clauses) - size + 1):
+            add(clauses[i][0], clauses[i + size - 1][1], size)
+    for s, e in _pieces(text, _SENTENCE_BREAK):
+        add(s, e, 0)
+    if not out and text.strip():
+        stripped = text.strip()
+        start = text.index(stripped)
+        add(start, start + len(stripped), 1)
+    return out
+
+
+def clause_count(text: str) -> int:
+    return len(_pieces(text, _CLAUSE_BREAK))
+
+
+def content_length(text: str) -> int:
+    """Characters that carry content: letters, digits and CJK, not spaces or punctuation."""
+    return sum(1 for ch in text if ch.isalnum())

@@ -1,0 +1,137 @@
+"""Data the scoring core reads and writes.
+
+`Reference` is what a file in `reference_answers/` holds once validated; `ScoreResult` is what the
+engine returns for one answer. Both are plain pydantic models: no I/O, so the core stays pure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NonEmptyStr = Annotated[str, Field(min_length=1)]
+
+
+class Keyword(BaseModel):
+    """A term a marker looks for, with the other ways candidates write it (zh/en, abbreviations)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    term: NonEmptyStr
+    aliases: list[NonEmptyStr] = Field(default_factory=list)
+
+    def forms(self) -> list[str]:
+        return [self.term, *self.aliases]
+
+
+class KeyPoint(BaseModel):
+    """One thing the reference answer says that a good answer must also say.
+
+    `statements` are correct phrasings (the first is the key point's own text); `misconceptions`
+    are claims a marker would reject as contradicting it. `curated` marks a key point edited by a
+    person: `grader refs build` keeps it as it is.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Annotated[str, Field(pattern=r"^kp\d{1,2}$")]
+    text: NonEmptyStr
+    weight: Annotated[float, Field(gt=0, le=1)]
+    keywords: list[Keyword] = Field(min_length=1)
+    statements: list[NonEmptyStr] = Field(default_factory=list)
+    misconceptions: list[NonEmptyStr] = Field(default_factory=list)
+    correction: str | None = None
+    curated: bool = False
+
+    def all_statements(self) -> list[str]:
+        return [self.text, *(s for s in self.statements if s != self.text)]
+
+
+class Reference(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Annotated[str, Field(pattern=r"^q\d{2}$")]
+    question: NonEmptyStr
+    reference_answer: NonEmptyStr
+    key_points: list[KeyPoint] = Field(min_length=1)
+
+    @field_validator("key_points")
+    @classmethod
+    def _unique_ids(cls, key_points: list[KeyPoint]) -> list[KeyPoint]:
+        ids = [kp.id for kp in key_points]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"key point ids must be unique; repeated: {', '.join(duplicates)}")
+        return key_points
+
+    @model_validator(mode="after")
+    def _weights_sum_to_one(self) -> Reference:
+        total = sum(kp.weight for kp in self.key_points)
+        if abs(total - 1.0) > 0.01:
+            raise ValueError(f"key point weights must add up to 1.0, they add up to {total:.3f}")
+        return self
+
+    @property
+    def content_hash(self) -> str:
+        """Hash of everything that affects grading, so a grade names the exact reference it used."""
+        canonical = json.dumps(self.model_dump(mode="json"), ensure_ascii=False, sort_keys=True)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+class Flag(StrEnum):
+    OFF_TOPIC = "off_topic"
+    KEYWORD_STUFFING = "keyword_stuffing"
+    NON_ANSWER = "non_answer"
+    TOO_SHORT = "too_short"
+    COPY_OF_REFERENCE = "copy_of_reference"
+
+
+class Span(BaseModel):
+    """Character offsets into the answer as submitted: answer[start:end] == text."""
+
+    model_config = ConfigDict(frozen=True)
+
+    start: int
+    end: int
+    text: str
+
+
+class KeyPointResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    text: str
+    weight: float
+    credit: Annotated[float, Field(ge=0, le=1)]
+    similarity: float
+    keywords_hit: list[str]
+    keywords_missed: list[str]
+    evidence: Span | None
+    contradicted: bool
+    contradiction: str | None = None  # the misconception or cue that triggered it
+
+
+class Provenance(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    scoring_version: str
+    embedder: str
+    reference_hash: str
+    calibration: str
+
+
+class ScoreResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    question_id: str
+    score: Annotated[float, Field(ge=0, le=100)]
+    key_points: list[KeyPointResult]
+    flags: list[Flag]
+    confidence: Annotated[float, Field(ge=0, le=1)]
+    feedback: str
+    provenance: Provenance
+    signals: dict[str, float] = Field(default_factory=dict)  # raw inputs to calibration, for review
