@@ -4,8 +4,11 @@
     ├── ReferenceFileError (500)   a reference_answers/ file is invalid: names file, field, problem
     ├── NotFound (404)             an id that does not exist (or is not yours to see)
     │   ├── QuestionNotFound
-    │   └── SubmissionNotFound
+    │   ├── SubmissionNotFound
+    │   └── BatchNotFound
     ├── InvalidInput (422)         a request the grader cannot take as given
+    │   └── UnreadableSheet        an uploaded answer sheet that is not a usable table
+    ├── UploadTooLarge (413)       an upload over the size cap, or with too many answers
     ├── Unauthorized (401)         missing or unknown API key
     ├── Forbidden (403)            the key's role may not do this
     └── Conflict (409)             the request clashes with existing state
@@ -56,6 +59,13 @@ class QuestionNotFound(NotFound):
                          details={"question_id": question_id})
 
 
+class BatchNotFound(NotFound):
+    code = "batch_not_found"
+
+    def __init__(self, batch_id: object) -> None:
+        super().__init__(f"batch '{batch_id}' does not exist", details={"batch_id": str(batch_id)})
+
+
 class SubmissionNotFound(NotFound):
     code = "submission_not_found"
 
@@ -67,6 +77,15 @@ class SubmissionNotFound(NotFound):
 class InvalidInput(GraderError):
     status_code = 422
     code = "invalid_input"
+
+
+class UnreadableSheet(InvalidInput):
+    code = "unreadable_sheet"
+
+
+class UploadTooLarge(GraderError):
+    status_code = 413
+    code = "upload_too_large"
 
 
 class Unauthorized(GraderError):
