@@ -1,0 +1,89 @@
+"""Engines and sessions. Transactions are owned by the caller at the edge — the request dependency
+(`grader.api.deps.get_db`), a task run, a CLI command — through `session_scope`; services never commit.
+
+`on_commit(session, fn)` runs `fn` only after the surrounding transaction commits (and forgets it on
+rollback): how a submission is enqueued only once its row is visible to the worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+
+SessionFactory = sessionmaker[Session]
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        _sqlite_transactions(engine)
+        return engine
+    # pre_ping: a worker idles for hours between bursts; a connection Postgres dropped is replaced.
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def _sqlite_transactions(engine: Engine) -> None:
+    # pysqlite's own BEGIN handling breaks SAVEPOINT and lets two writers deadlock on a lock upgrade;
+    # SQLAlchemy's documented recipe takes over, with BEGIN IMMEDIATE so writers queue on busy_timeout.
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@lru_cache(maxsize=8)
+def get_engine(url: str) -> Engine:
+    return make_engine(url)
+
+
+def get_session_factory(url: str) -> SessionFactory:
+    # expire_on_commit=False: a committed row is still readable when building the response.
+    return sessionmaker(get_engine(url), expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(factory: SessionFactory) -> Iterator[Session]:
+    """One transaction: commit when the block ends, roll back when it raises."""
+    with factory() as session:
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
+        session.commit()
+
+
+def on_commit(session: Session, callback: Callable[[], None]) -> None:
+    session.info.setdefault("on_commit", []).append(callback)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_on_commit(session: Session) -> None:
+    callbacks: list[Callable[[], None]] = session.info.pop("on_commit", [])
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:
+            # The row is committed; the periodic sweep re-enqueues whatever this failed to.
+            log.exception("post-commit callback failed; the sweep will retry it")
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_on_commit(session: Session) -> None:
+    session.info.pop("on_commit", None)
