@@ -1,0 +1,192 @@
+"""Batch results as CSV, XLSX and JSON: one row per answer, and a summary per candidate.
+
+Every text cell that a spreadsheet could read as a formula (one starting with = + - @, a tab or a
+carriage return) gets a leading single quote, as OWASP recommends against CSV injection: candidates
+write the answers, and a recruiter opens the file in Excel. CSV is UTF-8 with a BOM, so Excel shows
+Chinese correctly. JSON is data for programs, not a spreadsheet, and carries the text unchanged.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from grader.scoring.types import KeyPointResult
+
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# A key point with less credit than this is reported as missed.
+MISSED_BELOW = 0.5
+XLSX_MAX_CELL_CHARS = 32_767
+SCORED_STATUSES = frozenset({"graded", "needs_review"})
+
+Format = Literal["csv", "xlsx", "json"]
+View = Literal["answers", "summary"]
+
+
+@dataclass(frozen=True)
+class AnswerResult:
+    candidate_id: str
+    question_id: str
+    status: str  # pending | running | graded | failed | needs_review
+    row: int | None = None  # the row in the uploaded sheet
+    candidate_name: str | None = None
+    candidate_email: str | None = None
+    score: float | None = None
+    confidence: float | None = None
+    flags: Sequence[str] = ()
+    missed_key_points: Sequence[str] = ()
+    feedback: str | None = None
+    error: str | None = None  # why grading failed
+    submission_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CandidateSummary:
+    candidate_id: str
+    candidate_name: str | None
+    candidate_email: str | None
+    answers: int
+    scored: int
+    needs_review: int
+    failed: int
+    pending: int
+    total: float  # sum of the scores so far, out of 100 × answers
+    average: float | None
+    per_question: dict[str, float | None] = field(default_factory=dict)
+
+
+def missed_key_points(key_points: Iterable[KeyPointResult]) -> list[str]:
+    missed = []
+    for kp in key_points:
+        if kp.contradicted:
+            missed.append(f"{kp.id} {kp.text} (contradicted)")
+        elif kp.credit < MISSED_BELOW:
+            missed.append(f"{kp.id} {kp.text}")
+    return missed
+
+
+def escape_cell(value: str) -> str:
+    return "'" + value if value.startswith(FORMULA_TRIGGERS) else value
+
+
+def summarize(results: Iterable[AnswerResult]) -> list[CandidateSummary]:
+    by_candidate: dict[str, list[AnswerResult]] = {}
+    for r in results:
+        by_candidate.setdefault(r.candidate_id, []).append(r)
+    summaries = []
+    for candidate_id, rows in by_candidate.items():
+        scored = [r for r in rows if r.status in SCORED_STATUSES and r.score is not None]
+        total = round(sum(r.score for r in scored if r.score is not None), 1)
+        summaries.append(CandidateSummary(
+            candidate_id=candidate_id,
+            candidate_name=next((r.candidate_name for r in rows if r.candidate_name), None),
+            candidate_email=next((r.candidate_email for r in rows if r.candidate_email), None),
+            answers=len(rows),
+            scored=len(scored),
+            needs_review=sum(r.status == "needs_review" for r in rows),
+            failed=sum(r.status == "failed" for r in rows),
+            pending=sum(r.status in ("pending", "running") for r in rows),
+            total=total,
+            average=round(total / len(scored), 1) if scored else None,
+            per_question={r.question_id: (r.score if r.status in SCORED_STATUSES else None) for r in rows},
+        ))
+    return summaries
+
+
+ANSWER_HEADER = ("row", "candidate_id", "candidate_name", "candidate_email", "question_id", "status",
+                 "score", "confidence", "flags", "missed_key_points", "feedback", "error")
+
+
+def _answer_cells(r: AnswerResult) -> list[object]:
+    return [r.row, r.candidate_id, r.candidate_name, r.candidate_email, r.question_id, r.status,
+            None if r.score is None else round(r.score, 1),
+            None if r.confidence is None else round(r.confidence, 2),
+            "; ".join(r.flags), "; ".join(r.missed_key_points), r.feedback, r.error]
+
+
+def _question_ids(summaries: Sequence[CandidateSummary]) -> list[str]:
+    return sorted({q for s in summaries for q in s.per_question})
+
+
+def _summary_header(question_ids: Sequence[str]) -> list[str]:
+    return ["candidate_id", "candidate_name", "candidate_email", "answers", "scored", "needs_review",
+            "failed", "pending", "total", "average", *question_ids]
+
+
+def _summary_cells(s: CandidateSummary, question_ids: Sequence[str]) -> list[object]:
+    return [s.candidate_id, s.candidate_name, s.candidate_email, s.answers, s.scored, s.needs_review,
+            s.failed, s.pending, s.total, s.average,
+            *(None if (v := s.per_question.get(q)) is None else round(v, 1) for q in question_ids)]
+
+
+def _table(results: Sequence[AnswerResult], view: View) -> tuple[list[str], list[list[object]]]:
+    if view == "answers":
+        return list(ANSWER_HEADER), [_answer_cells(r) for r in results]
+    summaries = summarize(results)
+    question_ids = _question_ids(summaries)
+    return _summary_header(question_ids), [_summary_cells(s, question_ids) for s in summaries]
+
+
+def to_csv(results: Sequence[AnswerResult], view: View = "answers") -> bytes:
+    header, rows = _table(results, view)
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(["" if v is None else escape_cell(v) if isinstance(v, str) else v for v in row])
+    return out.getvalue().encode("utf-8-sig")
+
+
+def _xlsx_text(value: str) -> str:
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    # Control characters cannot be stored in the sheet's XML at all; Excel caps a cell's length.
+    text = ILLEGAL_CHARACTERS_RE.sub("", value)
+    return escape_cell(text)[:XLSX_MAX_CELL_CHARS]
+
+
+def to_xlsx(results: Sequence[AnswerResult]) -> bytes:
+    """One workbook, two sheets: `answers` and `summary`."""
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    for view in ("answers", "summary"):
+        sheet = workbook.create_sheet(view)
+        header, rows = _table(results, view)
+        sheet.append(header)
+        for row in rows:
+            sheet.append([_xlsx_text(v) if isinstance(v, str) else v for v in row])
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def to_json(results: Sequence[AnswerResult], batch: dict[str, Any] | None = None) -> bytes:
+    summaries = summarize(results)
+    document: dict[str, Any] = {
+        **({"batch": batch} if batch is not None else {}),
+        "answers": [asdict(r) | {"flags": list(r.flags), "missed_key_points": list(r.missed_key_points)}
+                    for r in results],
+        "summary": [asdict(s) for s in summaries],
+    }
+    return json.dumps(document, ensure_ascii=False, indent=1, default=str).encode("utf-8")
+
+
+MEDIA_TYPES: dict[Format, str] = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "json": "application/json",
+}
+
+
+def export(results: Sequence[AnswerResult], fmt: Format, view: View = "answers",
+           batch: dict[str, Any] | None = None) -> bytes:
+    if fmt == "csv":
+        return to_csv(results, view)
+    if fmt == "xlsx":
+        return to_xlsx(results)
+    return to_json(results, batch)
