@@ -147,6 +147,17 @@ _ALIAS_INDEX: dict[str, Column] = {
     _header_key(alias): fld for fld, aliases in HEADER_ALIASES.items() for alias in aliases
 }
 
+_NOTE_RE = re.compile(r"[(\[【].*?[)\]】]")
+
+
+def _column_kind(header: str) -> Column | None:
+    """`候选人编号*` and `答案（必填）` are templates' ways of writing 候选人编号 and 答案."""
+    key = _header_key(header)
+    if key in _ALIAS_INDEX:
+        return _ALIAS_INDEX[key]
+    return _ALIAS_INDEX.get(_header_key(_NOTE_RE.sub("", unicodedata.normalize("NFKC", header))))
+
+
 _QUESTION_ID_RE = re.compile(r"^(?:q|question|no|题|第)?0*(\d{1,3})(?:题)?$")
 # "q01 什么是RAG？", "Q1. ...", "第1题：..." : an id at the start followed by the question text.
 _QUESTION_PREFIX_RE = re.compile(r"^\s*(?:q|question\s*|第)\s*0*(\d{1,3})\s*(?:题)?\s*[.:、：)\]\-—\s]")
@@ -219,7 +230,7 @@ def _read_header(header: Sequence[str], matcher: QuestionMatcher) -> _Layout | N
     for index, name in enumerate(header):
         if not name.strip():
             continue
-        fld = _ALIAS_INDEX.get(_header_key(name))
+        fld = _column_kind(name)
         if fld is not None and fld not in fields:
             fields[fld] = index
             columns[name] = fld.value
@@ -312,7 +323,7 @@ def _take(rows: Iterable[list[str]], n: int) -> list[list[str]]:
 
 
 def _recognised(row: Sequence[str], matcher: QuestionMatcher) -> int:
-    return sum(1 for c in row if c.strip() and (_header_key(c) in _ALIAS_INDEX or matcher.match(c)))
+    return sum(1 for c in row if c.strip() and (_column_kind(c) is not None or matcher.match(c)))
 
 
 def _csv_rows(data: bytes, matcher: QuestionMatcher, limits: Limits) -> tuple[Iterator[list[str]], str, str]:
@@ -323,8 +334,22 @@ def _csv_rows(data: bytes, matcher: QuestionMatcher, limits: Limits) -> tuple[It
     delimiter = _sniff_delimiter(text, matcher)
     # A cell can legitimately be long (an over-long answer is reported per row); the file cap bounds it.
     csv.field_size_limit(max(csv.field_size_limit(), limits.max_bytes))
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    return reader, encoding, delimiter
+    # strict: a quote left open would otherwise swallow the rest of the file into one answer.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    return _reported(reader), encoding, delimiter
+
+
+def _reported(reader: Iterator[list[str]]) -> Iterator[list[str]]:
+    number = 0
+    try:
+        for number, row in enumerate(reader, start=1):  # noqa: B007
+            yield row
+    except csv.Error as exc:
+        raise UnreadableSheet(
+            f"the CSV could not be read from row {number + 1} on ({exc}); most likely a quote opened "
+            "there is never closed. Quote a cell that holds commas or line breaks, and double the "
+            "quotes inside it",
+            details={"row": number + 1}) from exc
 
 
 def _check_zip(data: bytes, limits: Limits) -> None:
@@ -594,10 +619,7 @@ def parse_sheet(
     sheet_name: str | None = None
     if kind == "csv":
         rows, encoding, delimiter = _csv_rows(data, matcher, limits)
-        try:
-            header_row, builder = _build(rows, matcher, max_answer_chars, limits)
-        except csv.Error as exc:
-            raise UnreadableSheet(f"the CSV could not be read ({exc}); check for an unclosed quote") from exc
+        header_row, builder = _build(rows, matcher, max_answer_chars, limits)
     else:
         sheet_name, header_row, builder = _parse_xlsx(data, matcher, max_answer_chars, limits)
     return ParsedSheet(
