@@ -5,3 +5,7 @@ from __future__ import annotations
 import typer
 
 app = typer.Typer(help="Automated grader for LLM-engineering interview answers.", no_args_is_help=True)
+
+from grader.commands import service as _service_commands  # noqa: E402
+
+_service_commands.register(app)

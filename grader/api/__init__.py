@@ -1,0 +1,1 @@
+"""REST API (FastAPI): `create_app()` builds it; OpenAPI at /docs."""

@@ -1,0 +1,66 @@
+"""The one shape every error takes: `{"error": {"code", "message", "details"}}`.
+
+`GraderError` carries its own status; request validation (including malformed JSON) is 422; Starlette's
+own 404/405 keep their status; anything else is a logged 500 that tells the client nothing internal.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from grader.errors import GraderError
+
+log = logging.getLogger(__name__)
+
+
+def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, "details": details or {}}},
+                        status_code=status, headers=headers)
+
+
+async def grader_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, GraderError)
+    return error_response(exc.status_code, exc.code, exc.message, exc.details)
+
+
+def _where(loc: Sequence[Any]) -> str:
+    return ".".join(str(part) for part in loc if part != "body") or "body"
+
+
+async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+              for e in exc.errors()]
+    if any(e["type"] == "json_invalid" for e in errors):
+        first = next(e for e in errors if e["type"] == "json_invalid")
+        return error_response(422, "invalid_json", f"request body is not valid JSON: {first['msg']}",
+                              {"errors": errors})
+    message = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in errors[:5])
+    return error_response(422, "validation_error", f"invalid request: {message}", {"errors": errors})
+
+
+async def http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail),
+                          headers=dict(exc.headers) if exc.headers else None)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal_error", "internal error; the server log has the details")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(GraderError, grader_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected_error)

@@ -1,0 +1,151 @@
+"""`grader serve`, `worker`, `beat`, `db upgrade` and `keys …`: running the grading service."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from grader.settings import get_settings
+
+BEAT_SCHEDULE = Path(tempfile.gettempdir()) / "grader-beat-schedule"
+
+
+class RoleChoice(StrEnum):
+    recruiter = "recruiter"
+    reviewer = "reviewer"
+    admin = "admin"
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+) -> None:
+    """Run the REST API. Without GRADER_REDIS_URL it also grades, in a background thread (embedded mode)."""
+    import uvicorn
+
+    from grader.api.app import create_app
+
+    _logging(log_level)
+    settings = get_settings()
+    mode = "embedded (grading in this process)" if settings.embedded else "Celery workers via Redis"
+    typer.echo(f"grader API on http://{host}:{port} (docs at /docs); "
+               f"database {_safe(settings.database_url)}; grading: {mode}", err=True)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level.lower())
+
+
+def worker(
+    concurrency: Annotated[int, typer.Option(help="worker processes; each loads the model (~155 MB)")] = 1,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+    hostname: Annotated[str | None, typer.Option(help="node name, unique per machine")] = None,
+) -> None:
+    """Run a Celery worker that grades submissions (needs GRADER_REDIS_URL and GRADER_DATABASE_URL)."""
+    celery = _celery_or_exit()
+    argv = ["worker", f"--loglevel={log_level.upper()}", f"--concurrency={concurrency}", "--pool=prefork",
+            "--without-gossip", "--without-mingle"]
+    if hostname:
+        argv.append(f"--hostname={hostname}")
+    celery.worker_main(argv)
+
+
+def beat(
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+    schedule_file: Annotated[Path, typer.Option(help="where beat keeps its last-run times")] = BEAT_SCHEDULE,
+) -> None:
+    """Run Celery beat: schedules the sweep that re-enqueues stuck submissions. Run exactly one."""
+    celery = _celery_or_exit()
+    celery.start(["beat", f"--loglevel={log_level.upper()}", f"--schedule={schedule_file}"])
+
+
+def _celery_or_exit() -> Any:
+    from grader.worker.celery_app import configured_app
+
+    settings = get_settings()
+    if settings.redis_url is None:
+        typer.echo("GRADER_REDIS_URL is not set: workers need Redis. Without it, `grader serve` grades "
+                   "in-process and no worker is needed.", err=True)
+        raise typer.Exit(2)
+    return configured_app(settings)
+
+
+def _safe(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="target revision")] = "head") -> None:
+    """Apply the migrations in migrations/ to GRADER_DATABASE_URL (Postgres or SQLite)."""
+    from grader.db.migrate import upgrade
+
+    _logging("info")
+    url = get_settings().database_url
+    upgrade(url, revision)
+    typer.echo(f"{_safe(url)} is at {revision}", err=True)
+
+
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[RoleChoice, typer.Option(help="recruiter: submit, read own; reviewer: read all; admin")],
+    name: Annotated[str, typer.Option(help="who holds the key, e.g. screening-team")],
+) -> None:
+    """Create an API key and print it. It is shown this once; only its hash is stored."""
+    from grader import service
+    from grader.auth import CLI
+    from grader.db.models import Role
+    from grader.db.session import get_session_factory, session_scope
+
+    with session_scope(get_session_factory(get_settings().database_url)) as session:
+        key, raw = service.create_api_key(session, name, Role(role.value), CLI)
+        key_id = key.id
+    typer.echo(raw)
+    typer.echo(f"key {key_id} '{name}' ({role.value}) created; store it now, it is not shown again. "
+               "Send it as the X-API-Key header.", err=True)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (never the keys themselves)."""
+    from grader import service
+    from grader.db.session import get_session_factory, session_scope
+
+    with session_scope(get_session_factory(get_settings().database_url)) as session:
+        for key in service.list_keys(session):
+            state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+            typer.echo(f"{key.id}\t{key.prefix}…\t{key.role}\t{key.name}\t{state}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[int, typer.Argument(help="id from `grader keys list`")]) -> None:
+    """Revoke a key: requests with it get 401 from now on."""
+    from grader import service
+    from grader.auth import CLI
+    from grader.db.session import get_session_factory, session_scope
+
+    with session_scope(get_session_factory(get_settings().database_url)) as session:
+        service.revoke_key(session, key_id, CLI)
+    typer.echo(f"key {key_id} revoked", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+    app.command()(worker)
+    app.command()(beat)
+    app.add_typer(db_app, name="db")
+    app.add_typer(keys_app, name="keys")

@@ -1,0 +1,382 @@
+"""Use cases of the grading service, shared by the API, the Celery worker, embedded mode and the CLI.
+
+Every function takes the caller's `Session` and leaves the transaction to the caller (the request
+dependency, a task, a CLI command), with one deliberate exception: `run_grading`, the background
+job, spans three short transactions so that the slow part — the engine — runs outside any of them.
+
+Enqueueing happens through a `Dispatcher` registered with `on_commit`, so a worker never receives
+the id of a row it cannot see yet; if the process dies between commit and enqueue, `sweep_stuck`
+re-enqueues the submission later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from grader.auth import SYSTEM, Principal, create_key
+from grader.db.base import utcnow
+from grader.db.models import ApiKey, AuditEntry, Grade, Question, ReferenceVersion, Role, Status, Submission
+from grader.db.session import SessionFactory, on_commit, session_scope
+from grader.errors import Conflict, GraderError, InvalidInput, NotFound, QuestionNotFound, SubmissionNotFound
+from grader.schemas import SubmissionCreate
+from grader.scoring.types import Reference, ScoreResult
+
+if TYPE_CHECKING:
+    from grader.grading import Grader
+
+log = logging.getLogger(__name__)
+
+# A submission claimed this many times without a grade (worker killed mid-task, poison input) is failed
+# instead of being handed out again: `task_reject_on_worker_lost` would otherwise redeliver it forever.
+MAX_ATTEMPTS = 3
+OPEN = (Status.PENDING, Status.RUNNING)
+
+
+class Dispatcher(Protocol):
+    """Hands a committed submission to whatever grades it: Celery, or the embedded thread."""
+
+    def enqueue(self, submission_id: uuid.UUID) -> None: ...
+
+
+# --- audit -----------------------------------------------------------------------------------------------
+
+
+def audit(session: Session, actor: Principal, action: str, entity_type: str, entity_id: object,
+          **details: Any) -> None:
+    session.add(AuditEntry(actor_key_id=actor.key_id, actor=actor.name, action=action,
+                           entity_type=entity_type, entity_id=str(entity_id), details=details))
+
+
+# --- questions ---------------------------------------------------------------------------------------------
+
+
+def _insert_ignore(session: Session, model: type[Any], values: dict[str, Any], keys: Sequence[str]) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING on Postgres and SQLite alike; True when a row was written."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    result = session.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=keys))
+    return bool(getattr(result, "rowcount", 0))
+
+
+def _store_reference_version(session: Session, ref: Reference) -> None:
+    _insert_ignore(session, Question, {"id": ref.id, "text": ref.question, "current_hash": ref.content_hash},
+                   ["id"])
+    _insert_ignore(session, ReferenceVersion, {
+        "question_id": ref.id, "content_hash": ref.content_hash,
+        "reference_answer": ref.reference_answer,
+        "key_points": ref.model_dump(mode="json")["key_points"],
+    }, ["question_id", "content_hash"])
+
+
+def sync_question(session: Session, ref: Reference) -> None:
+    """Make the questions table show `ref` as current, keeping every earlier version for old grades."""
+    _store_reference_version(session, ref)
+    session.execute(update(Question)
+                    .where(Question.id == ref.id, Question.current_hash != ref.content_hash)
+                    .values(text=ref.question, current_hash=ref.content_hash, updated_at=utcnow()))
+
+
+def sync_bank(session: Session, bank: Mapping[str, Reference]) -> None:
+    for ref in bank.values():
+        sync_question(session, ref)
+
+
+# --- submitting --------------------------------------------------------------------------------------------
+
+
+def check_answer(answer: str, limit: int) -> None:
+    if not answer.strip():
+        raise InvalidInput(f"answer is empty; send the candidate's answer as 1 to {limit:,} characters",
+                           details={"field": "answer", "max_chars": limit})
+    if len(answer) > limit:
+        raise InvalidInput(f"answer is {len(answer):,} characters; the limit is {limit:,} characters",
+                           details={"field": "answer", "max_chars": limit, "length": len(answer)})
+
+
+def fingerprint(data: SubmissionCreate) -> str:
+    canonical = json.dumps(data.model_dump(mode="json"), ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _by_idempotency_key(session: Session, actor: Principal, key: str) -> Submission | None:
+    return session.scalar(select(Submission).where(Submission.submitted_by == actor.key_id,
+                                                   Submission.idempotency_key == key))
+
+
+def _replay(existing: Submission, request_hash: str, key: str) -> Submission:
+    if existing.request_hash != request_hash:
+        raise Conflict(f"Idempotency-Key '{key}' was already used for a different request; "
+                       "send a new key for a new submission",
+                       details={"idempotency_key": key, "submission_id": str(existing.id)})
+    return existing
+
+
+def submit(session: Session, data: SubmissionCreate, *, actor: Principal, bank: Mapping[str, Reference],
+           max_answer_chars: int, dispatcher: Dispatcher,
+           idempotency_key: str | None = None) -> tuple[Submission, bool]:
+    """Store a submission and enqueue it once committed. Returns it and whether it is new: a retry with
+    the same Idempotency-Key and body gets the first submission back."""
+    check_answer(data.answer, max_answer_chars)
+    ref = bank.get(data.question_id)
+    if ref is None:
+        raise QuestionNotFound(data.question_id, sorted(bank))
+    request_hash = fingerprint(data)
+    if idempotency_key is not None:
+        if not 1 <= len(idempotency_key) <= 200:
+            raise InvalidInput("Idempotency-Key must be 1 to 200 characters")
+        existing = _by_idempotency_key(session, actor, idempotency_key)
+        if existing is not None:
+            return _replay(existing, request_hash, idempotency_key), False
+    sync_question(session, ref)
+    submission = Submission(
+        candidate_id=data.candidate_id, candidate_name=data.candidate_name,
+        candidate_email=data.candidate_email, question_id=data.question_id, answer=data.answer,
+        status=Status.PENDING, submitted_by=actor.key_id, idempotency_key=idempotency_key,
+        request_hash=request_hash,
+    )
+    try:
+        with session.begin_nested():
+            session.add(submission)
+    except IntegrityError:
+        # A concurrent retry with the same key won the race; answer as the replay would have.
+        if idempotency_key is None:
+            raise
+        existing = _by_idempotency_key(session, actor, idempotency_key)
+        if existing is None:
+            raise
+        return _replay(existing, request_hash, idempotency_key), False
+    audit(session, actor, "submission.created", "submission", submission.id, question_id=data.question_id,
+          candidate_id=data.candidate_id)
+    submission_id = submission.id
+    on_commit(session, lambda: dispatcher.enqueue(submission_id))
+    return submission, True
+
+
+# --- reading -----------------------------------------------------------------------------------------------
+
+
+def get_submission(session: Session, submission_id: uuid.UUID,
+                   actor: Principal) -> tuple[Submission, Grade | None]:
+    submission = session.get(Submission, submission_id)
+    # A recruiter asking for someone else's submission learns nothing, not even that it exists.
+    if submission is None or not (actor.sees_everything or submission.submitted_by == actor.key_id):
+        raise SubmissionNotFound(submission_id)
+    return submission, latest_grades(session, [submission_id]).get(submission_id)
+
+
+def latest_grades(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Grade]:
+    if not ids:
+        return {}
+    rows = session.scalars(select(Grade).where(Grade.submission_id.in_(ids))
+                           .order_by(Grade.created_at.desc(), Grade.id.desc()))
+    latest: dict[uuid.UUID, Grade] = {}
+    for grade in rows:
+        latest.setdefault(grade.submission_id, grade)
+    return latest
+
+
+@dataclass(frozen=True)
+class SubmissionFilter:
+    candidate_id: str | None = None
+    question_id: str | None = None
+    status: Status | None = None
+
+
+def list_submissions(session: Session, actor: Principal, filters: SubmissionFilter, *, limit: int,
+                     offset: int) -> tuple[list[tuple[Submission, Grade | None]], int]:
+    query = select(Submission)
+    if not actor.sees_everything:
+        query = query.where(Submission.submitted_by == actor.key_id)
+    if filters.candidate_id is not None:
+        query = query.where(Submission.candidate_id == filters.candidate_id)
+    if filters.question_id is not None:
+        query = query.where(Submission.question_id == filters.question_id)
+    if filters.status is not None:
+        query = query.where(Submission.status == filters.status.value)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = list(session.scalars(query.order_by(Submission.created_at.desc(), Submission.id)
+                                .limit(limit).offset(offset)))
+    grades = latest_grades(session, [s.id for s in page])
+    return [(s, grades.get(s.id)) for s in page], total
+
+
+# --- grading (background) ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    submission_id: uuid.UUID
+    question_id: str
+    answer: str
+    reference: Reference
+
+
+def _finish(submission: Submission, status: Status, reason: str | None = None) -> None:
+    submission.status = status.value
+    submission.failure_reason = reason
+    submission.updated_at = utcnow()
+    if status in (Status.GRADED, Status.NEEDS_REVIEW):
+        submission.graded_at = submission.updated_at
+
+
+def fail(session: Session, submission_id: uuid.UUID, reason: str) -> None:
+    submission = session.get(Submission, submission_id)
+    if submission is None:
+        raise SubmissionNotFound(submission_id)
+    _finish(submission, Status.FAILED, reason)
+    audit(session, SYSTEM, "submission.failed", "submission", submission_id,
+          reason=reason)
+
+
+def claim(session: Session, submission_id: uuid.UUID, bank: Mapping[str, Reference],
+          scoring_version: str) -> Job | None:
+    """Mark the submission running and return what to grade, or None when there is nothing to do
+    (already graded with this engine and reference, finished, or given up on)."""
+    submission = session.get(Submission, submission_id, with_for_update=True)
+    if submission is None:
+        raise SubmissionNotFound(submission_id)
+    if submission.status not in OPEN:
+        return None
+    ref = bank.get(submission.question_id)
+    if ref is None:
+        fail(session, submission_id, f"question '{submission.question_id}' is no longer in the bank")
+        return None
+    if session.scalar(select(Grade.id).where(Grade.submission_id == submission_id,
+                                             Grade.scoring_version == scoring_version,
+                                             Grade.reference_hash == ref.content_hash)) is not None:
+        return None  # graded by a run that died before it could update the status: sweep-proof no-op
+    if submission.attempts >= MAX_ATTEMPTS:
+        fail(session, submission_id, f"gave up after {submission.attempts} attempts without a grade "
+                                     "(the worker was lost or timed out each time)")
+        return None
+    submission.status = Status.RUNNING.value
+    submission.attempts += 1
+    submission.updated_at = utcnow()
+    return Job(submission.id, submission.question_id, submission.answer, ref)
+
+
+def needs_review(result: ScoreResult, review_confidence_below: float) -> bool:
+    return result.confidence < review_confidence_below or bool(result.flags)
+
+
+def record(session: Session, job: Job, result: ScoreResult, review_confidence_below: float) -> Status:
+    """Write the grade idempotently (one row per submission, scoring version and reference hash)."""
+    _store_reference_version(session, job.reference)
+    provenance = result.provenance
+    written = _insert_ignore(session, Grade, {
+        "submission_id": job.submission_id, "question_id": job.question_id,
+        "scoring_version": provenance.scoring_version, "reference_hash": provenance.reference_hash,
+        "embedder": provenance.embedder, "calibration": provenance.calibration,
+        "score": result.score, "confidence": result.confidence,
+        "flags": [flag.value for flag in result.flags],
+        "key_points": [kp.model_dump(mode="json") for kp in result.key_points],
+        "feedback": result.feedback, "signals": result.signals,
+    }, ["submission_id", "scoring_version", "reference_hash"])
+    status = Status.NEEDS_REVIEW if needs_review(result, review_confidence_below) else Status.GRADED
+    submission = session.get(Submission, job.submission_id, with_for_update=True)
+    if submission is None:
+        raise SubmissionNotFound(job.submission_id)
+    if submission.status in OPEN:
+        _finish(submission, status)
+    if written:
+        audit(session, SYSTEM, "submission.graded", "submission",
+              job.submission_id, score=result.score, confidence=result.confidence, status=status.value,
+              scoring_version=provenance.scoring_version, reference_hash=provenance.reference_hash)
+    return status
+
+
+def run_grading(factory: SessionFactory, submission_id: uuid.UUID, grader: Callable[[], Grader],
+                review_confidence_below: float) -> Status | None:
+    """Grade one submission end to end. Database errors propagate (the caller retries); an error in the
+    engine fails the submission with the reason, since running the same input again would fail again."""
+    from grader.grading import SCORING_VERSION
+
+    engine = grader()
+    with session_scope(factory) as session:
+        job = claim(session, submission_id, engine.bank, SCORING_VERSION)
+    if job is None:
+        return None
+    try:
+        result = engine.grade(job.question_id, job.answer)
+    except Exception as exc:
+        reason = exc.message if isinstance(exc, GraderError) else f"{type(exc).__name__}: {exc}"
+        log.exception("grading submission %s failed", submission_id)
+        with session_scope(factory) as session:
+            fail(session, submission_id, f"grading failed: {reason}")
+        return Status.FAILED
+    with session_scope(factory) as session:
+        return record(session, job, result, review_confidence_below)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    requeued: list[uuid.UUID]
+    failed: list[uuid.UUID]
+
+
+def sweep_stuck(session: Session, dispatcher: Dispatcher, *, stuck_after: timedelta,
+                now: datetime | None = None, batch: int = 500) -> SweepResult:
+    """Re-enqueue submissions left pending/running past the deadline (lost message, crash between commit
+    and enqueue, killed worker); fail those that have used up their attempts."""
+    now = now or utcnow()
+    stuck = session.scalars(
+        select(Submission)
+        .where(Submission.status.in_([s.value for s in OPEN]), Submission.updated_at < now - stuck_after)
+        .order_by(Submission.updated_at).limit(batch)
+        .with_for_update(skip_locked=True)
+    ).all()
+    result = SweepResult([], [])
+    for submission in stuck:
+        if submission.attempts >= MAX_ATTEMPTS:
+            fail(session, submission.id, f"gave up after {submission.attempts} attempts without a grade")
+            result.failed.append(submission.id)
+            continue
+        submission.updated_at = now  # restarts its clock, so the next sweep does not enqueue it again
+        result.requeued.append(submission.id)
+    if result.requeued:
+        audit(session, SYSTEM, "submission.requeued", "sweep", now.isoformat(),
+              submission_ids=[str(i) for i in result.requeued])
+        on_commit(session, _enqueue_all(dispatcher, list(result.requeued)))
+    return result
+
+
+def _enqueue_all(dispatcher: Dispatcher, ids: list[uuid.UUID]) -> Callable[[], None]:
+    def enqueue() -> None:
+        for submission_id in ids:
+            dispatcher.enqueue(submission_id)
+    return enqueue
+
+
+# --- API keys ----------------------------------------------------------------------------------------------
+
+
+def create_api_key(session: Session, name: str, role: Role, actor: Principal) -> tuple[ApiKey, str]:
+    key, raw = create_key(session, name, role)
+    audit(session, actor, "api_key.created", "api_key", key.id, name=key.name, role=role.value)
+    return key, raw
+
+
+def list_keys(session: Session) -> list[ApiKey]:
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
+
+
+def revoke_key(session: Session, key_id: int, actor: Principal) -> ApiKey:
+    key = session.get(ApiKey, key_id)
+    if key is None:
+        raise NotFound(f"API key {key_id} does not exist", details={"key_id": key_id})
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        audit(session, actor, "api_key.revoked", "api_key", key_id, name=key.name)
+    return key

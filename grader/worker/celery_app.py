@@ -1,0 +1,70 @@
+"""The Celery app and the settings that make grading survive crashes.
+
+Postgres holds every submission's state, so the broker only carries ids and results are ignored.
+A message is acknowledged after the task finishes (`acks_late`) and requeued if the worker process
+dies (`task_reject_on_worker_lost`); each process takes one message at a time (prefetch 1) so a slow
+answer does not hold others hostage. Redis redelivers an unacknowledged message after the visibility
+timeout, which must exceed the hard time limit or a long task would run twice while still alive.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from celery import Celery
+
+from grader.settings import Settings, get_settings
+
+GRADE_TASK = "grader.grade_submission"
+SWEEP_TASK = "grader.sweep_stuck"
+
+app = Celery("grader", include=["grader.worker.tasks"])
+
+
+def configure(celery: Celery, settings: Settings) -> Celery:
+    if settings.redis_url is None:
+        raise ValueError("Celery needs GRADER_REDIS_URL; without it the API grades in-process")
+    hard = settings.task_time_limit_seconds
+    celery.conf.update(
+        broker_url=settings.redis_url,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": max(3 * hard, hard + 600)},
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        result_backend=None,
+        task_time_limit=hard,
+        task_soft_time_limit=max(hard - 10, 1),
+        task_serializer="json",
+        accept_content=["json"],
+        # A request must not hang on an unreachable broker: the row is committed, the sweep catches up.
+        task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2,
+                                   "interval_max": 0.5},
+        broker_connection_timeout=3,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        beat_schedule={
+            "sweep-stuck-submissions": {
+                "task": SWEEP_TASK,
+                # Often enough that a lost submission waits about one deadline, not several.
+                "schedule": timedelta(seconds=max(settings.stuck_after_seconds // 2, 5)),
+                "options": {"expires": max(settings.stuck_after_seconds // 2, 5)},
+            }
+        },
+        timezone="UTC",
+    )
+    return celery
+
+
+def configured_app(settings: Settings | None = None) -> Celery:
+    return configure(app, settings or get_settings())
+
+
+class CeleryDispatcher:
+    def __init__(self, celery: Celery) -> None:
+        self._celery = celery
+
+    def enqueue(self, submission_id: Any) -> None:
+        self._celery.send_task(GRADE_TASK, args=[str(submission_id)])
