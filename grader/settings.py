@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     # Submissions left pending/running longer than this are re-enqueued by the periodic sweep.
     stuck_after_seconds: int = 300
     task_time_limit_seconds: int = 120
+    # Celery queue name: deployments (or test runs) sharing one Redis keep their work apart.
+    celery_queue: str = "grader"
 
     @field_validator("database_url")
     @classmethod

@@ -37,6 +37,7 @@ def configure(celery: Celery, settings: Settings) -> Celery:
         result_backend=None,
         task_time_limit=hard,
         task_soft_time_limit=max(hard - 10, 1),
+        task_default_queue=settings.celery_queue,
         task_serializer="json",
         accept_content=["json"],
         # A request must not hang on an unreachable broker: the row is committed, the sweep catches up.
