@@ -1,0 +1,150 @@
+"""Exported results: what a recruiter opens in Excel, and what a program reads as JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from openpyxl import load_workbook
+
+from grader.batches.export import (
+    FORMULA_TRIGGERS,
+    AnswerResult,
+    escape_cell,
+    missed_key_points,
+    summarize,
+    to_csv,
+    to_json,
+    to_xlsx,
+)
+from grader.scoring.types import KeyPointResult
+
+RESULTS = [
+    AnswerResult("c001", "q01", "graded", row=2, candidate_name="张三", score=82.456, confidence=0.913,
+                 missed_key_points=["kp3 数据风险"], feedback="覆盖了 RLHF 与资源消耗。"),
+    AnswerResult("c001", "q02", "needs_review", row=3, candidate_name="张三", score=40.0, confidence=0.3,
+                 flags=["too_short"], feedback="回答过短"),
+    AnswerResult("c002", "q01", "failed", row=4, candidate_name="=cmd|' /C calc'!A0", error="timeout"),
+    AnswerResult("c002", "q02", "pending", row=5, candidate_email="@evil.example"),
+]
+
+
+def read_csv(data: bytes) -> list[list[str]]:
+    assert data.startswith(b"\xef\xbb\xbf"), "Excel needs the BOM to show Chinese"
+    return list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+
+
+def test_csv_answers_one_row_per_answer():
+    rows = read_csv(to_csv(RESULTS))
+
+    assert rows[0] == ["row", "candidate_id", "candidate_name", "candidate_email", "question_id", "status",
+                       "score", "confidence", "flags", "missed_key_points", "feedback", "error"]
+    assert rows[1] == ["2", "c001", "张三", "", "q01", "graded", "82.5", "0.91", "", "kp3 数据风险",
+                       "覆盖了 RLHF 与资源消耗。", ""]
+    assert rows[2][5:9] == ["needs_review", "40.0", "0.3", "too_short"]
+    assert rows[3][2] == "'=cmd|' /C calc'!A0"
+    assert rows[3][11] == "timeout"
+    assert rows[4][3] == "'@evil.example"
+    assert len(rows) == 5
+
+
+def test_csv_summary_one_row_per_candidate_with_total_and_per_question():
+    rows = read_csv(to_csv(RESULTS, view="summary"))
+
+    assert rows[0] == ["candidate_id", "candidate_name", "candidate_email", "answers", "scored",
+                       "needs_review", "failed", "pending", "total", "average", "q01", "q02"]
+    assert rows[1] == ["c001", "张三", "", "2", "2", "1", "0", "0", "122.5", "61.2", "82.5", "40.0"]
+    assert rows[2] == ["c002", "'=cmd|' /C calc'!A0", "'@evil.example", "2", "0", "0", "1", "1", "0",
+                       "", "", ""]
+
+
+def test_summary_totals():
+    [first, second] = summarize(RESULTS)
+
+    assert (first.total, first.average, first.per_question) == (122.5, 61.2, {"q01": 82.456, "q02": 40.0})
+    assert (second.scored, second.failed, second.pending, second.average) == (0, 1, 1, None)
+
+
+def test_xlsx_has_answers_and_summary_sheets_and_no_formulas():
+    workbook = load_workbook(io.BytesIO(to_xlsx(RESULTS)))
+
+    assert workbook.sheetnames == ["answers", "summary"]
+    answers = [[c.value for c in row] for row in workbook["answers"].iter_rows()]
+    assert answers[1][:8] == [2, "c001", "张三", None, "q01", "graded", 82.5, 0.91]
+    assert answers[3][2] == "'=cmd|' /C calc'!A0"
+    summary = [[c.value for c in row] for row in workbook["summary"].iter_rows()]
+    assert summary[1][:4] == ["c001", "张三", None, 2]
+    assert all(c.data_type != "f" for sheet in workbook for row in sheet.iter_rows() for c in row)
+
+
+def test_json_keeps_text_unchanged():
+    document = json.loads(to_json(RESULTS, batch={"id": "b1"}))
+
+    assert document["batch"] == {"id": "b1"}
+    assert document["answers"][2]["candidate_name"] == "=cmd|' /C calc'!A0"
+    assert document["answers"][1]["flags"] == ["too_short"]
+    assert document["summary"][0]["per_question"] == {"q01": 82.456, "q02": 40.0}
+
+
+def test_missed_key_points_lists_low_credit_and_contradicted():
+    def kp(id_, credit, contradicted=False):
+        return KeyPointResult(id=id_, text=f"要点{id_}", weight=0.5, credit=credit, similarity=0.5,
+                              keywords_hit=[], keywords_missed=[], evidence=None, contradicted=contradicted)
+
+    assert missed_key_points([kp("kp1", 0.9), kp("kp2", 0.2), kp("kp3", 0.8, contradicted=True)]) == [
+        "kp2 要点kp2", "kp3 要点kp3 (contradicted)"]
+
+
+def test_escape_cell():
+    assert escape_cell("=1+1") == "'=1+1"
+    assert escape_cell("+86 138") == "'+86 138"
+    assert escape_cell("-1") == "'-1"
+    assert escape_cell("@SUM(A1)") == "'@SUM(A1)"
+    assert escape_cell("\tx") == "'\tx"
+    assert escape_cell("\rx") == "'\rx"
+    assert escape_cell("答案 = 42") == "答案 = 42"
+    assert escape_cell("") == ""
+
+
+# --- property: no text a candidate writes comes out of an export as a live formula ----------------
+
+texts = st.text(max_size=40) | st.builds(lambda t, s: t + s, st.sampled_from(FORMULA_TRIGGERS),
+                                         st.text(max_size=20))
+
+
+def _unescape(cell: str, original: str) -> str:
+    return cell[1:] if original.startswith(FORMULA_TRIGGERS) else cell
+
+
+@settings(max_examples=200, deadline=None)
+@given(candidate=texts.filter(str.strip), name=texts, feedback=texts, flag=texts)
+def test_csv_never_starts_a_cell_with_a_formula_trigger(candidate, name, feedback, flag):
+    result = AnswerResult(candidate, "q01", "graded", candidate_name=name or None, score=50.0, confidence=0.5,
+                          flags=[flag] if flag else [], feedback=feedback or None)
+
+    for view in ("answers", "summary"):
+        rows = read_csv(to_csv([result], view=view))
+        for row in rows[1:]:
+            assert not any(cell.startswith(FORMULA_TRIGGERS) for cell in row)
+    [answer] = read_csv(to_csv([result]))[1:]
+    assert _unescape(answer[1], candidate) == candidate
+    assert _unescape(answer[2], name) == name
+    assert _unescape(answer[10], feedback) == feedback
+    assert _unescape(answer[8], flag) == flag
+
+
+@settings(max_examples=40, deadline=None)
+@given(candidate=texts.filter(str.strip), feedback=texts)
+def test_xlsx_never_holds_a_formula_or_a_cell_starting_with_a_trigger(candidate, feedback):
+    result = AnswerResult(candidate, "q01", "graded", score=50.0, feedback=feedback or None)
+
+    workbook = load_workbook(io.BytesIO(to_xlsx([result])))
+
+    for sheet in workbook:
+        for row in sheet.iter_rows(min_row=2):
+            for cell in row:
+                assert cell.data_type != "f"
+                assert not (isinstance(cell.value, str) and cell.value.startswith(FORMULA_TRIGGERS))
