@@ -28,11 +28,13 @@ from typing import Any
 
 import yaml
 
+from grader.errors import ReferenceFileError
 from grader.references import load_reference
 from grader.scoring.types import KeyPoint, Reference
 
 # Weights are written in thousandths so they add up to exactly 1.0 in the file.
 _WEIGHT_UNITS = 1000
+_WEIGHT_SUM_PROBLEM = "weights must add up to 1.0"  # grader.scoring.types.Reference's message
 _MIN_FRAGMENT = 8  # content characters; shorter pieces ("encoder：", "重复 N 次") join a neighbour
 _MAX_FRAGMENT = 45  # longer sentences are cut at commas into pieces of up to about this size
 _MAX_KEYWORDS = 5
@@ -94,8 +96,6 @@ _GLOSSARY: tuple[tuple[str, ...], ...] = (
 _ALIASES: dict[str, tuple[str, tuple[str, ...]]] = {
     form.lower(): (group[0], group[1:]) for group in _GLOSSARY for form in group
 }
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,7 +369,7 @@ def build_reference(
                 }
             )
     elif remaining < -0.01:
-        log.warning("%s: curated key point weights add up to %.3f", question_id, 1 - remaining)
+        raise ValueError(f"curated key point weights add up to {1 - remaining:.3f}, more than 1.0")
 
     data = {
         "id": question_id,
@@ -400,10 +400,27 @@ def dump_reference(data: dict[str, Any]) -> str:
     return text
 
 
+def _load_existing(path: Path) -> Reference:
+    """The file as it stands, accepting weights that do not add up to 1 yet.
+
+    Mid-curation a person marks a point curated and changes its weight; the build rebalances the
+    automatic points, so only the weight total may be off. Anything else wrong stops the build.
+    """
+    try:
+        return load_reference(path)
+    except ReferenceFileError as exc:
+        if exc.field != "(file)" or _WEIGHT_SUM_PROBLEM not in exc.message:
+            raise
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    key_points = [KeyPoint.model_validate(kp) for kp in raw["key_points"]]
+    return Reference.model_construct(**{**raw, "key_points": key_points})
+
+
 def build_bank(seed_path: Path, out_dir: Path) -> list[Path]:
     """Write `qNN.yaml` for every seed question, merging with the files already in `out_dir`.
 
-    An existing file that does not validate stops the build: overwriting it would lose curation.
+    An existing file that does not validate stops the build, since overwriting it would lose
+    curation; only weights that do not add up to 1 are accepted, because the build rebalances them.
     """
     questions = read_seed(seed_path)
     corpus = _Corpus(q.answer for q in questions)
@@ -411,8 +428,11 @@ def build_bank(seed_path: Path, out_dir: Path) -> list[Path]:
     written = []
     for q in questions:
         path = out_dir / f"{q.id}.yaml"
-        existing = load_reference(path) if path.exists() else None
-        data = build_reference(q.id, q.question, q.answer, existing, corpus)
+        existing = _load_existing(path) if path.exists() else None
+        try:
+            data = build_reference(q.id, q.question, q.answer, existing, corpus)
+        except ValueError as exc:
+            raise ReferenceFileError(path, "key_points", str(exc)) from exc
         path.write_text(dump_reference(data), encoding="utf-8")
         written.append(path)
     return written
