@@ -1,0 +1,167 @@
+"""The background grading path (`service.run_grading`, `claim`, `sweep_stuck`) on the real Postgres with
+the real grader: what a worker or the embedded thread does with one submission id."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from grader import service
+from grader.auth import CLI
+from grader.db.base import utcnow
+from grader.db.models import AuditEntry, Grade, ReferenceVersion, Status, Submission
+from grader.db.session import SessionFactory, get_session_factory, session_scope
+from grader.grading import SCORING_VERSION, Grader, build_grader
+from grader.schemas import SubmissionCreate
+from grader.settings import Settings
+
+pytestmark = pytest.mark.services
+
+# q03: why Transformers use multi-head attention.
+GOOD = (
+    "单个注意力头视角单一，只能学到一种关注模式。多头注意力把 d_model 拆成几份，每个头有自己的 Q、K、V "
+    "投影矩阵，在不同子空间里并行计算注意力，最后拼接起来，这样模型能同时捕捉语义、句法、位置等不同特征。"
+)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.ids: list[uuid.UUID] = []
+
+    def enqueue(self, submission_id: uuid.UUID) -> None:
+        self.ids.append(submission_id)
+
+
+@pytest.fixture(scope="module")
+def grader() -> Grader:
+    return build_grader(Settings())
+
+
+@pytest.fixture
+def sessions(clean_db: Settings) -> SessionFactory:
+    return get_session_factory(clean_db.database_url)
+
+
+def submit(
+    sessions: SessionFactory,
+    grader: Grader,
+    answer: str = GOOD,
+    question_id: str = "q03",
+    dispatcher: Recorder | None = None,
+) -> uuid.UUID:
+    with session_scope(sessions) as session:
+        submission, _ = service.submit(
+            session,
+            SubmissionCreate(candidate_id="c1", question_id=question_id, answer=answer),
+            actor=CLI,
+            bank=grader.bank,
+            max_answer_chars=10_000,
+            dispatcher=dispatcher or Recorder(),
+        )
+        return submission.id
+
+
+def count(sessions: SessionFactory, model: type, *where: object) -> int:
+    with sessions() as session:
+        return session.scalar(select(func.count()).select_from(model).where(*where)) or 0  # type: ignore[arg-type]
+
+
+def test_enqueues_only_after_commit(sessions: SessionFactory, grader: Grader) -> None:
+    recorder = Recorder()
+    with pytest.raises(RuntimeError), session_scope(sessions) as session:
+        service.submit(
+            session,
+            SubmissionCreate(candidate_id="c", question_id="q03", answer=GOOD),
+            actor=CLI,
+            bank=grader.bank,
+            max_answer_chars=10_000,
+            dispatcher=recorder,
+        )
+        assert recorder.ids == []
+        raise RuntimeError("request failed after the insert")
+    assert recorder.ids == [] and count(sessions, Submission) == 0
+    submission_id = submit(sessions, grader, dispatcher=recorder)
+    assert recorder.ids == [submission_id]
+
+
+def test_grading_twice_writes_one_grade(sessions: SessionFactory, grader: Grader) -> None:
+    submission_id = submit(sessions, grader)
+    first = service.run_grading(sessions, submission_id, lambda: grader, 0.5)
+    second = service.run_grading(sessions, submission_id, lambda: grader, 0.5)
+    assert first in (Status.GRADED, Status.NEEDS_REVIEW) and second is None
+    assert count(sessions, Grade, Grade.submission_id == submission_id) == 1
+    assert count(sessions, AuditEntry, AuditEntry.action == "submission.graded") == 1
+    with sessions() as session:
+        submission, grade = service.get_submission(session, submission_id, CLI)
+        assert grade is not None and submission.status == first.value and submission.attempts == 1
+        assert grade.scoring_version == SCORING_VERSION
+        assert grade.reference_hash == grader.bank["q03"].content_hash
+        assert {kp["id"] for kp in grade.key_points} == {kp.id for kp in grader.bank["q03"].key_points}
+        assert grade.score > 30, grade.feedback
+        assert session.get(ReferenceVersion, ("q03", grade.reference_hash)) is not None
+
+
+def test_a_redelivered_task_after_a_lost_status_update_writes_nothing(
+    sessions: SessionFactory, grader: Grader
+) -> None:
+    submission_id = submit(sessions, grader)
+    service.run_grading(sessions, submission_id, lambda: grader, 0.5)
+    with session_scope(sessions) as session:  # the worker died after writing the grade, before the status
+        session.execute(update(Submission).values(status=Status.RUNNING.value))
+    assert service.run_grading(sessions, submission_id, lambda: grader, 0.5) is None
+    assert count(sessions, Grade) == 1
+
+
+def test_flagged_or_unsure_grades_need_review(sessions: SessionFactory, grader: Grader) -> None:
+    non_answer = submit(sessions, grader, answer="不知道，没学过。")
+    assert service.run_grading(sessions, non_answer, lambda: grader, 0.5) == Status.NEEDS_REVIEW
+    good = submit(sessions, grader)
+    # With the bar at full confidence every grade is unsure enough for a person to look.
+    assert service.run_grading(sessions, good, lambda: grader, 1.01) == Status.NEEDS_REVIEW
+
+
+def test_a_question_dropped_from_the_bank_fails_with_the_reason(
+    sessions: SessionFactory, grader: Grader
+) -> None:
+    submission_id = submit(sessions, grader)
+    smaller = Grader(
+        {k: v for k, v in grader.bank.items() if k != "q03"}, grader.embedder, grader.calibration
+    )
+    assert service.run_grading(sessions, submission_id, lambda: smaller, 0.5) is None
+    with sessions() as session:
+        submission = session.get(Submission, submission_id)
+        assert submission is not None and submission.status == Status.FAILED
+        assert submission.failure_reason == "question 'q03' is no longer in the bank"
+
+
+def test_claims_stop_after_max_attempts(sessions: SessionFactory, grader: Grader) -> None:
+    submission_id = submit(sessions, grader)
+    with session_scope(sessions) as session:
+        session.execute(update(Submission).values(attempts=service.MAX_ATTEMPTS, status=Status.RUNNING.value))
+    assert service.run_grading(sessions, submission_id, lambda: grader, 0.5) is None
+    with sessions() as session:
+        submission = session.get(Submission, submission_id)
+        assert submission is not None and submission.status == Status.FAILED
+        assert "gave up after 3 attempts" in (submission.failure_reason or "")
+
+
+def test_sweep_requeues_only_what_is_stuck(sessions: SessionFactory, grader: Grader) -> None:
+    stuck_pending, stuck_running, fresh, exhausted, done = (submit(sessions, grader) for _ in range(5))
+    long_ago = utcnow() - timedelta(minutes=10)
+    with session_scope(sessions) as session:
+        session.execute(update(Submission).where(Submission.id != fresh).values(updated_at=long_ago))
+        session.execute(update(Submission).where(Submission.id == stuck_running).values(status="running"))
+        session.execute(update(Submission).where(Submission.id == exhausted).values(attempts=3))
+        session.execute(update(Submission).where(Submission.id == done).values(status="graded"))
+    recorder = Recorder()
+    with session_scope(sessions) as session:
+        result = service.sweep_stuck(session, recorder, stuck_after=timedelta(minutes=5))
+        assert recorder.ids == []  # nothing is sent before the commit
+    assert set(result.requeued) == set(recorder.ids) == {stuck_pending, stuck_running}
+    assert result.failed == [exhausted]
+    # Their clocks restarted: the next sweep leaves them alone.
+    with session_scope(sessions) as session:
+        assert service.sweep_stuck(session, recorder, stuck_after=timedelta(minutes=5)).requeued == []
