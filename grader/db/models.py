@@ -157,3 +157,6 @@ class AuditEntry(Base):
     entity_type: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[str] = mapped_column(String(64))
     details: Mapped[dict[str, Any]]
+
+# Batch uploads keep their tables in their own module; importing it registers them on the metadata.
+from grader.db import batch_models as _batch_models  # noqa: E402, F401
