@@ -56,6 +56,12 @@ class UseEmbedder:
         with self._lock:
             return _normalise(self._model.encode(list(texts)))
 
+    def encode_spans(self, items: Sequence[tuple[str, Sequence[tuple[int, int]]]]) -> list[Vectors]:
+        from grader.use_spans import encode_spans
+
+        with self._lock:
+            return [_normalise(v) for v in encode_spans(self._model, items)]
+
 
 class E5Embedder:
     def __init__(self) -> None:
@@ -112,6 +118,25 @@ class HashEmbedder:
                     digest = hashlib.blake2b(lowered[i : i + n].encode(), digest_size=4).digest()
                     out[row, int.from_bytes(digest, "little") % self._dim] += 1.0
         return _normalise(out)
+
+
+def embed_spans(embedder: Embedder, items: Sequence[tuple[str, Sequence[tuple[int, int]]]]) -> list[Vectors]:
+    """For each (text, spans): one vector per span text[s:e].
+
+    Embedders that can pool spans from one pass over the text (USE) do so; others encode every
+    span as its own text, in one batch.
+    """
+    pooled = getattr(embedder, "encode_spans", None)
+    if pooled is not None:
+        result: list[Vectors] = pooled(items)
+        return result
+    texts = [text[s:e] for text, spans in items for s, e in spans]
+    vectors = embedder.encode(texts)
+    out, offset = [], 0
+    for _, spans in items:
+        out.append(vectors[offset : offset + len(spans)])
+        offset += len(spans)
+    return out
 
 
 def create_embedder(spec: str) -> Embedder:

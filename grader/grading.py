@@ -8,14 +8,20 @@ the embedder inside it loads on first use, so a Celery worker loads its model af
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 from grader.embeddings import Embedder, get_embedder
 from grader.errors import QuestionNotFound
 from grader.references import cached_bank
 from grader.scoring.calibration import Calibration, load_calibration
-from grader.scoring.engine import SCORING_VERSION, PreparedReference, prepare_reference, score
+from grader.scoring.engine import (
+    SCORING_VERSION,
+    PreparedReference,
+    embed_answers,
+    prepare_reference,
+    score_embedded,
+)
 from grader.scoring.types import Reference, ScoreResult
 from grader.settings import Settings, get_settings
 
@@ -45,17 +51,27 @@ class Grader:
             raise QuestionNotFound(question_id, sorted(self.bank)) from None
 
     def grade(self, question_id: str, answer: str) -> ScoreResult:
-        target = self.reference(question_id)
+        return self.grade_many([(question_id, answer)])[0]
+
+    def grade_many(self, items: Sequence[tuple[str, str]]) -> list[ScoreResult]:
+        """Grade (question_id, answer) pairs; embedding them together is faster than one by one."""
+        for question_id, _ in items:
+            self.reference(question_id)
         prepared = self.prepared()
-        own = next(p for p in prepared if p.reference.id == target.id)
-        return score(answer, own, prepared, self.embedder, self.calibration)
+        by_id = {p.reference.id: p for p in prepared}
+        embedded = embed_answers([answer for _, answer in items], self.embedder)
+        return [
+            score_embedded(e, by_id[question_id], prepared, self.calibration)
+            for e, (question_id, _) in zip(embedded, items, strict=True)
+        ]
 
 
-def build_grader(settings: Settings) -> Grader:
+def build_grader(settings: Settings, calibration: Calibration | None = None) -> Grader:
+    """A grader from settings; `calibration` overrides the file (fitting needs a grader before one exists)."""
     return Grader(
         bank=cached_bank(settings.references_dir),
         embedder=get_embedder(settings.embedder),
-        calibration=load_calibration(settings.calibration_file),
+        calibration=calibration or load_calibration(settings.calibration_file),
     )
 
 

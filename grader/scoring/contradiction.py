@@ -1,0 +1,168 @@
+"""Catching answers that say the opposite of a key point.
+
+Every embedder measured here scores "温度越低越随机" about as close to "温度越高越随机" as a paraphrase,
+so similarity alone would give a reversed answer full credit. This layer decides, for the spans of
+the answer that talk about a key point (they carry its terms or sit close to it), whether each reads
+more like one of the key point's correct statements or like one of its misconceptions:
+
+- curated misconceptions from the reference file ("温度越低输出越随机");
+- reversals generated from the statements themselves: swapping one directional word of an antonym
+  pair (大于↔小于, 绝对↔相对, 单向↔双向, ...) falsifies a statement, while swapping every one of them
+  keeps a two-sided statement true ("大于1时低概率词变大" ⇔ "小于1时高概率词变小");
+- a negation cue (不是/并非/没有/not …) right before one of the key point's terms, where none of the
+  key point's own statements negates that term.
+
+"Reads more like" combines embedding similarity with a lexical overlap on characters in which the
+directional words of each antonym pair are folded to one sign, so 调高/升高/变大 count as the same claim.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from grader.scoring.text import normalise
+
+# Pairs of directional words: swapping one side for the other reverses a claim.
+ANTONYMS: tuple[tuple[str, str], ...] = (
+    ("大于", "小于"),
+    ("高于", "低于"),
+    ("多于", "少于"),
+    ("越高", "越低"),
+    ("越大", "越小"),
+    ("越多", "越少"),
+    ("调高", "调低"),
+    ("升高", "降低"),
+    ("提高", "降低"),
+    ("增大", "减小"),
+    ("增加", "减少"),
+    ("变大", "变小"),
+    ("变高", "变低"),
+    ("上升", "下降"),
+    ("绝对", "相对"),
+    ("单向", "双向"),
+    ("有监督", "无监督"),
+    ("可解释", "不可解释"),
+    ("平滑", "尖锐"),
+    ("更平", "更尖"),
+    ("higher", "lower"),
+    ("larger", "smaller"),
+    ("increase", "decrease"),
+    ("absolute", "relative"),
+    ("unidirectional", "bidirectional"),
+    ("supervised", "unsupervised"),
+)
+
+# Directional words folded to one sign for lexical comparison (longest first when replacing).
+_SIGN_WORDS = {
+    "+": ["大于", "高于", "多于", "越高", "越大", "越多", "调高", "升高", "提高", "增大", "增加", "变大", "变高",
+          "上升", "更高", "更大", "更多", "调大", "higher", "larger", "increase"],
+    "-": ["小于", "低于", "少于", "越低", "越小", "越少", "调低", "降低", "减小", "减少", "变小", "变低",
+          "下降", "更低", "更小", "更少", "调小", "lower", "smaller", "decrease"],
+}
+_SIGN_PATTERN = re.compile(
+    "|".join(sorted((re.escape(w) for ws in _SIGN_WORDS.values() for w in ws), key=len, reverse=True))
+)
+_SIGN_OF = {w: sign for sign, ws in _SIGN_WORDS.items() for w in ws}
+
+# Characters too common to say anything about which claim a span makes.
+_FILLER = set("的了是在和与就也都而及或被把这那个一种时候会能要说我你他它们吧呢啊嘛呀么")
+# Units of comparison: a CJK character, a Latin word, a number, or a folded direction sign.
+_UNIT = re.compile(r"[a-z][a-z0-9'_\-]*|\d+(?:\.\d+)?|[⊕⊖]|[^\sa-z0-9\W]")
+_CLAUSE = re.compile(r"[，,。；;：:！!？?、\n()（）]+")
+_NEGATION = re.compile(
+    r"(?:不是|并非|并不|不会|不能|无法|没有|不需要|不用|不再|(?<![a-z_])(?:not|no|never|isn't|doesn't|don't"
+    r"|cannot|can't|without)(?![a-z_])|不(?!同|断|仅|少|错|然|过|管|一样))"
+)
+NEGATION_REACH = 6  # characters between a negation cue and the term it negates
+
+
+def fold_signs(text: str) -> str:
+    return _SIGN_PATTERN.sub(lambda m: "⊕" if _SIGN_OF[m.group(0)] == "+" else "⊖", normalise(text))
+
+
+@lru_cache(maxsize=16384)
+def grams(text: str) -> frozenset[str]:
+    """Ordered pairs and triples of units within each clause of the sign-folded text.
+
+    Pairs and triples keep who-does-what ("GPT 是解码器" differs from "GPT 是编码器"), and stopping at
+    clause breaks keeps "BERT 是编码器，GPT 是解码器" from reading as "编码器 GPT".
+    """
+    out: set[str] = set()
+    for clause in _CLAUSE.split(fold_signs(text)):
+        units = [u for u in _UNIT.findall(clause) if u not in _FILLER]
+        if len(units) < 3:
+            out.update(units)
+        out.update(" ".join(units[i : i + 2]) for i in range(len(units) - 1))
+        out.update(" ".join(units[i : i + 3]) for i in range(len(units) - 2))
+    return frozenset(out)
+
+
+def containment(span: str, claim: str) -> float:
+    """Share of the claim's grams that the span contains."""
+    claim_grams = grams(claim)
+    if not claim_grams:
+        return 0.0
+    return len(claim_grams & grams(span)) / len(claim_grams)
+
+
+def reversals(statement: str) -> tuple[list[str], list[str]]:
+    """(false variants, true variants) of a statement from its antonym words.
+
+    Each single swap of a directional word falsifies the statement. Swapping all of them at once
+    keeps a statement that relates two directions true, so that variant counts as correct.
+    """
+    found = [(m.start(), m.end(), m.group(0)) for m in _pair_pattern().finditer(statement)]
+    if not found:
+        return [], []
+
+    def swap(positions: Iterable[int]) -> str:
+        chosen = set(positions)
+        out, last = [], 0
+        for i, (s, e, word) in enumerate(found):
+            out.append(statement[last:s])
+            out.append(_opposite()[word] if i in chosen else word)
+            last = e
+        out.append(statement[last:])
+        return "".join(out)
+
+    false_variants = [swap([i]) for i in range(len(found))]
+    # Only directional words relate two quantities; swapping both sides of a contrast such as
+    # 绝对/相对 ("unlike absolute encodings, RoPE is relative") does not stay true.
+    all_directional = all(word in _SIGN_OF for _, _, word in found)
+    true_variants = [swap(range(len(found)))] if len(found) > 1 and all_directional else []
+    return false_variants, true_variants
+
+
+@lru_cache(maxsize=1)
+def _opposite() -> dict[str, str]:
+    return {**{a: b for a, b in ANTONYMS}, **{b: a for a, b in ANTONYMS}}
+
+
+@lru_cache(maxsize=1)
+def _pair_pattern() -> re.Pattern[str]:
+    words = sorted(_opposite(), key=len, reverse=True)
+    # "不可解释" contains "可解释": the longest alternative wins at each position.
+    return re.compile("|".join(re.escape(w) for w in words))
+
+
+def negated_terms(normalised_text: str, term_spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Term occurrences with a negation cue shortly before them in the same clause."""
+    out = []
+    for start, end in term_spans:
+        window_start = max(0, start - NEGATION_REACH)
+        before = normalised_text[window_start:start]
+        # Stop at a clause break: a negation in the previous clause is about something else.
+        before = re.split(r"[，,。；;！!？?\n]", before)[-1]
+        if _NEGATION.search(before):
+            out.append((start, end))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    contradicted: bool
+    reason: str | None
+    span_index: int | None

@@ -1,0 +1,359 @@
+"""Scoring one answer against its reference: score(answer, reference, bank, embedder, calibration).
+
+Flow: segment the answer into clauses and short windows (character offsets kept), embed them in
+one pass, and per key point take the best-matching span, its similarity and the keywords present;
+withhold credit where the answer contradicts the point; raise flags for answers the similarity
+cannot judge (off-topic, keyword lists, non-answers, very short, copied reference); calibrate to
+0–100 and explain. Same input, same output: nothing here is random or stateful.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from grader.embeddings import Embedder, Vectors, embed_spans
+from grader.scoring import contradiction, keywords
+from grader.scoring.calibration import (
+    Calibration,
+    Signals,
+    cap_for,
+    contradicted_weight,
+    coverage,
+    credits,
+    final_score,
+)
+from grader.scoring.feedback import write_feedback
+from grader.scoring.text import TextSpan, clause_count, content_length, normalise, spans
+from grader.scoring.types import Flag, KeyPoint, KeyPointResult, Provenance, Reference, ScoreResult, Span
+
+SCORING_VERSION = "1.0"
+
+# Spans this close to a key point (cosine) are checked for contradicting it even without its terms.
+ABOUT_SIMILARITY = 0.55
+# A span contradicts a key point when it reads this much more like a misconception than like any
+# correct statement (cosine + LEXICAL_WEIGHT x character overlap), and holds most of the
+# misconception's characters.
+CONTRADICTION_MARGIN = 0.12
+LEXICAL_WEIGHT = 1.0
+MISCONCEPTION_CONTAINMENT = 0.6
+
+# Off-topic: the answer is far from its own reference and holds few of its terms, while another
+# question's reference fits it better (by cosine or by share of terms present).
+OFF_TOPIC_MAX_SIMILARITY = 0.4
+OFF_TOPIC_MAX_KEYWORDS = 0.2
+OFF_TOPIC_MARGIN = 0.05
+# Answers of fewer content characters than this cannot show understanding of a point.
+TOO_SHORT_CHARS = 12
+# Keyword stuffing: at least this many keyword hits, with less than this share of the answer in
+# clauses long enough to explain something.
+STUFFING_MIN_HITS = 3
+STUFFING_MAX_EXPLAINED = 0.4
+EXPLAINING_CLAUSE_CHARS = 9
+# Copy of the reference: this share of the answer's character 5-grams appear in the reference.
+COPY_CONTAINMENT = 0.6
+
+_DONT_KNOW = re.compile(
+    r"不知道|不清楚|不了解|不会|不太懂|不懂|忘了|不记得|答不上|说不上来|没(?:有)?[^，。,.]{0,8}?(?:了解|学|接触|研究|听说|听|看)过"
+    r"|don'?t know|no idea|not sure|never heard|can'?t remember|no clue|not familiar"
+)
+
+
+@dataclass(frozen=True)
+class PreparedKeyPoint:
+    key_point: KeyPoint
+    statements: list[str]  # correct claims: the key point's own and reversals that stay true
+    statement_vectors: Vectors
+    misconceptions: list[str]  # curated, then reversals that falsify a statement
+    misconception_vectors: Vectors
+
+
+@dataclass(frozen=True)
+class PreparedReference:
+    reference: Reference
+    key_points: list[PreparedKeyPoint]
+    answer_vector: np.ndarray
+    embedder: str
+
+    @cached_property
+    def statements(self) -> list[str]:
+        return [s for p in self.key_points for s in p.statements]
+
+    @cached_property
+    def statement_vectors(self) -> Vectors:
+        return np.vstack([p.statement_vectors for p in self.key_points])
+
+
+def prepare_reference(reference: Reference, embedder: Embedder) -> PreparedReference:
+    """Embed everything about a reference once; callers cache the result by content hash."""
+    plans = []
+    for kp in reference.key_points:
+        statements = kp.all_statements()
+        wrong = list(kp.misconceptions)
+        for statement in statements:
+            false_variants, true_variants = contradiction.reversals(statement)
+            wrong += [v for v in false_variants if v not in wrong]
+            statements = statements + [v for v in true_variants if v not in statements]
+        plans.append((kp, statements, wrong))
+    texts = [reference.reference_answer] + [t for _, st, wr in plans for t in (*st, *wr)]
+    vectors = embedder.encode(texts)
+    prepared, offset = [], 1
+    for kp, statements, wrong in plans:
+        n_s, n_w = len(statements), len(wrong)
+        prepared.append(PreparedKeyPoint(
+            key_point=kp,
+            statements=statements,
+            statement_vectors=vectors[offset : offset + n_s],
+            misconceptions=wrong,
+            misconception_vectors=vectors[offset + n_s : offset + n_s + n_w],
+        ))
+        offset += n_s + n_w
+    return PreparedReference(reference, prepared, vectors[0], embedder.name)
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """An answer cut into spans, with one vector per span and one for the whole answer."""
+
+    answer: str
+    spans: list[TextSpan]
+    whole: np.ndarray
+    vectors: Vectors
+
+
+def embed_answers(answers: Sequence[str], embedder: Embedder) -> list[Embedded]:
+    cut = [spans(a) for a in answers]
+    items = [(a, [(0, len(a)), *((s.start, s.end) for s in sp)]) for a, sp in zip(answers, cut, strict=True)]
+    vectors = embed_spans(embedder, items)
+    return [Embedded(a, sp, v[0], v[1:]) for a, sp, v in zip(answers, cut, vectors, strict=True)]
+
+
+def score(
+    answer: str,
+    reference: PreparedReference,
+    bank: Sequence[PreparedReference],
+    embedder: Embedder,
+    calibration: Calibration,
+) -> ScoreResult:
+    (embedded,) = embed_answers([answer], embedder)
+    return score_embedded(embedded, reference, bank, calibration)
+
+
+@dataclass(frozen=True)
+class _PointMeasure:
+    similarity: float
+    best_span: int | None
+    hits: dict[str, list[keywords.Hit]]
+    contradiction: str | None
+
+    @property
+    def keyword_share(self) -> float:
+        return sum(1 for h in self.hits.values() if h) / max(len(self.hits), 1)
+
+
+def _measure_point(
+    embedded: Embedded, norm: str, point: PreparedKeyPoint, correct: tuple[list[str], np.ndarray]
+) -> _PointMeasure:
+    hits = keywords.find_all(norm, point.key_point.keywords)
+    if not embedded.spans:
+        return _PointMeasure(0.0, None, hits, None)
+    to_statements = embedded.vectors @ point.statement_vectors.T  # (spans, statements)
+    per_span = to_statements.max(axis=1)
+    best = int(per_span.argmax())
+    verdict = _contradiction(embedded, norm, point, hits, per_span, correct)
+    return _PointMeasure(float(per_span[best]), best, hits, verdict)
+
+
+def _contradiction(
+    embedded: Embedded,
+    norm: str,
+    point: PreparedKeyPoint,
+    hits: dict[str, list[keywords.Hit]],
+    per_span: np.ndarray,
+    correct: tuple[list[str], np.ndarray],
+) -> str | None:
+    """The misconception or cue the answer asserts against this key point, if any.
+
+    `correct` holds every correct statement of the whole reference with its similarity to each span:
+    a span that states another key point correctly is not contradicting this one.
+    """
+    term_positions = [(h.start, h.end) for term_hits in hits.values() for h in term_hits]
+    statement_norms = [normalise(s) for s in point.statements]
+    for start, end in contradiction.negated_terms(norm, term_positions):
+        term = norm[start:end]
+        if not any(contradiction.negated_terms(s, [(m.start(), m.end())])
+                   for s in statement_norms for m in re.finditer(re.escape(term), s)):
+            return f"否定了「{embedded.answer[start:end]}」"
+    if not point.misconceptions:
+        return None
+    to_wrong = embedded.vectors @ point.misconception_vectors.T
+    statements, to_right = correct
+    for i, span in enumerate(embedded.spans):
+        carries_term = any(span.start <= s and e <= span.end for s, e in term_positions)
+        if span.level == 0 or not (carries_term or per_span[i] >= ABOUT_SIMILARITY):
+            continue
+        right = max(float(to_right[i, j]) + LEXICAL_WEIGHT * contradiction.containment(span.text, s)
+                    for j, s in enumerate(statements))
+        for j, wrong_text in enumerate(point.misconceptions):
+            held = contradiction.containment(span.text, wrong_text)
+            wrong = float(to_wrong[i, j]) + LEXICAL_WEIGHT * held
+            if held >= MISCONCEPTION_CONTAINMENT and wrong - right > CONTRADICTION_MARGIN:
+                return wrong_text
+    return None
+
+
+def _fit(embedded: Embedded, norm: str, ref: PreparedReference) -> tuple[float, float]:
+    """How well an answer fits a question: (whole-answer cosine, share of its keywords present)."""
+    groups = [kw for p in ref.key_points for kw in p.key_point.keywords]
+    share = sum(1 for kw in groups if keywords.find(norm, kw)) / max(len(groups), 1)
+    return float(embedded.whole @ ref.answer_vector), share
+
+
+def _off_topic(embedded: Embedded, norm: str, reference: PreparedReference,
+               bank: Sequence[PreparedReference]) -> bool:
+    similarity, share = _fit(embedded, norm, reference)
+    if similarity >= OFF_TOPIC_MAX_SIMILARITY or share > OFF_TOPIC_MAX_KEYWORDS:
+        return False
+    others = [_fit(embedded, norm, r) for r in bank if r.reference.id != reference.reference.id]
+    return any(s > similarity + OFF_TOPIC_MARGIN or k > share + OFF_TOPIC_MAX_KEYWORDS for s, k in others)
+
+
+def _char_grams(text: str, n: int = 5) -> set[str]:
+    compact = "".join(ch for ch in normalise(text) if ch.isalnum())
+    return {compact[i : i + n] for i in range(len(compact) - n + 1)}
+
+
+def _flags(
+    embedded: Embedded,
+    norm: str,
+    reference: PreparedReference,
+    bank: Sequence[PreparedReference],
+    measures: list[_PointMeasure],
+) -> list[Flag]:
+    answer = embedded.answer
+    length = content_length(answer)
+    keyword_share = float(np.mean([m.keyword_share for m in measures]))
+    if length == 0 or (_DONT_KNOW.search(norm) and keyword_share < 0.15 and length < 60):
+        return [Flag.NON_ANSWER]
+    flags: list[Flag] = []
+    if _off_topic(embedded, norm, reference, bank):
+        flags.append(Flag.OFF_TOPIC)
+    total_hits = sum(1 for m in measures for h in m.hits.values() if h)
+    clauses = [s for s in embedded.spans if s.level == 1]
+    explained = sum(content_length(s.text) for s in clauses if content_length(s.text) >= EXPLAINING_CLAUSE_CHARS)
+    if total_hits >= STUFFING_MIN_HITS and clause_count(answer) >= 3 and explained / length < STUFFING_MAX_EXPLAINED:
+        flags.append(Flag.KEYWORD_STUFFING)
+    if length < TOO_SHORT_CHARS:
+        flags.append(Flag.TOO_SHORT)
+    answer_grams = _char_grams(answer)
+    if len(answer_grams) >= 20:
+        copied = len(answer_grams & _char_grams(reference.reference.reference_answer)) / len(answer_grams)
+        if copied >= COPY_CONTAINMENT:
+            flags.append(Flag.COPY_OF_REFERENCE)
+    return flags
+
+
+def _confidence(score: float, flags: list[Flag], signals: Signals, calibration: Calibration,
+                contradicted: int) -> float:
+    """High when the signals agree and the score is far from a decision boundary."""
+    confidence = 1.0
+    # Hiring bands: below 40 reject, 40-70 discuss, 70+ pass. Near an edge, a few points decide.
+    edge_distance = min(abs(score - 40), abs(score - 70))
+    confidence -= 0.3 * max(0.0, 1 - edge_distance / 10)
+    # Disagreement: key-point coverage and whole-answer similarity tell different stories.
+    coverage_only = 100 * coverage(calibration, signals)
+    similarity_only = 100 * min(max((signals.whole_similarity - 0.3) / 0.5, 0.0), 1.0)
+    confidence -= 0.3 * min(abs(coverage_only - similarity_only) / 60, 1.0)
+    if contradicted:
+        confidence -= 0.15
+    # Flags that a human should look at; non-answers and off-topic answers are clear-cut.
+    if Flag.COPY_OF_REFERENCE in flags:
+        confidence = min(confidence, 0.3)
+    if Flag.KEYWORD_STUFFING in flags or Flag.TOO_SHORT in flags:
+        confidence -= 0.2
+    if Flag.NON_ANSWER in flags:
+        confidence = max(confidence, 0.9)
+    return round(min(max(confidence, 0.0), 1.0), 3)
+
+
+def _analyse(
+    embedded: Embedded, reference: PreparedReference, bank: Sequence[PreparedReference]
+) -> tuple[list[_PointMeasure], list[Flag], Signals]:
+    norm = normalise(embedded.answer)
+    correct = (reference.statements, embedded.vectors @ reference.statement_vectors.T)
+    measures = [_measure_point(embedded, norm, p, correct) for p in reference.key_points]
+    flags = _flags(embedded, norm, reference, bank, measures)
+    signals = Signals(
+        weights=[p.key_point.weight for p in reference.key_points],
+        similarities=[m.similarity for m in measures],
+        keyword_shares=[m.keyword_share for m in measures],
+        contradicted=[m.contradiction is not None for m in measures],
+        whole_similarity=float(embedded.whole @ reference.answer_vector) if embedded.spans else 0.0,
+        flags=[f.value for f in flags],
+    )
+    return measures, flags, signals
+
+
+def measure_signals(
+    embedded: Embedded, reference: PreparedReference, bank: Sequence[PreparedReference]
+) -> Signals:
+    """The calibration inputs alone, for fitting (`grader calibrate`)."""
+    return _analyse(embedded, reference, bank)[2]
+
+
+def score_embedded(
+    embedded: Embedded,
+    reference: PreparedReference,
+    bank: Sequence[PreparedReference],
+    calibration: Calibration,
+) -> ScoreResult:
+    measures, flags, signals = _analyse(embedded, reference, bank)
+    total = round(final_score(calibration, signals), 1)
+    point_credits = credits(calibration, signals)
+    if Flag.NON_ANSWER in flags:
+        point_credits = [0.0] * len(point_credits)
+    results = []
+    for point, measure, credit in zip(reference.key_points, measures, point_credits, strict=True):
+        kp = point.key_point
+        evidence = None
+        if measure.best_span is not None:
+            span = embedded.spans[measure.best_span]
+            evidence = Span(start=span.start, end=span.end, text=span.text)
+        results.append(KeyPointResult(
+            id=kp.id,
+            text=kp.text,
+            weight=kp.weight,
+            credit=round(min(max(credit, 0.0), 1.0), 3),
+            similarity=round(measure.similarity, 4),
+            keywords_hit=[t for t, h in measure.hits.items() if h],
+            keywords_missed=[t for t, h in measure.hits.items() if not h],
+            evidence=evidence,
+            contradicted=measure.contradiction is not None,
+            contradiction=measure.contradiction,
+        ))
+    contradicted = sum(1 for r in results if r.contradicted)
+    cap = cap_for(calibration, signals.flags)
+    return ScoreResult(
+        question_id=reference.reference.id,
+        score=total,
+        key_points=results,
+        flags=flags,
+        confidence=_confidence(total, flags, signals, calibration, contradicted),
+        feedback=write_feedback(results, flags, total),
+        provenance=Provenance(
+            scoring_version=SCORING_VERSION,
+            embedder=reference.embedder,
+            reference_hash=reference.reference.content_hash,
+            calibration=calibration.version,
+        ),
+        signals={
+            "whole_similarity": round(signals.whole_similarity, 4),
+            "coverage": round(coverage(calibration, signals), 4),
+            "contradicted_weight": round(contradicted_weight(signals), 4),
+            **({"cap": cap} if cap is not None else {}),
+        },
+    )

@@ -1,0 +1,57 @@
+"""Finding a key point's terms in an answer, in any of the ways candidates write them.
+
+Forms are matched on the normalised answer (full-width folded, lower case). Latin forms must stand
+as whole words ("RL" does not match inside "RLHF", but "PPO策略" matches "ppo"), and spaces, hyphens
+and underscores inside a form are optional ("multi-head" = "multi head" = "multihead").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from grader.scoring.text import normalise
+from grader.scoring.types import Keyword
+
+_SEPARATORS = re.compile(r"[\s\-_]+")
+
+
+@lru_cache(maxsize=4096)
+def form_pattern(form: str) -> re.Pattern[str]:
+    parts = [re.escape(p) for p in _SEPARATORS.split(normalise(form).strip()) if p]
+    body = r"[\s\-_]*".join(parts)
+    if re.match(r"[a-z0-9]", parts[0][:1] if parts else ""):
+        body = r"(?<![a-z0-9])" + body
+    if re.search(r"[a-z0-9]$", parts[-1] if parts else ""):
+        body = body + r"(?![a-z0-9])"
+    return re.compile(body)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    keyword: str  # the keyword's canonical term
+    start: int
+    end: int
+
+
+def find(normalised_text: str, keyword: Keyword) -> list[Hit]:
+    hits: list[Hit] = []
+    for form in keyword.forms():
+        for match in form_pattern(form).finditer(normalised_text):
+            hits.append(Hit(keyword.term, match.start(), match.end()))
+    return hits
+
+
+def find_all(normalised_text: str, keywords: list[Keyword]) -> dict[str, list[Hit]]:
+    """Hits per keyword term (terms with no hit map to an empty list)."""
+    return {kw.term: find(normalised_text, kw) for kw in keywords}
+
+
+def hit_chars(hits: dict[str, list[Hit]]) -> int:
+    """Characters of the answer covered by keyword hits (overlaps counted once)."""
+    covered: set[int] = set()
+    for term_hits in hits.values():
+        for hit in term_hits:
+            covered.update(range(hit.start, hit.end))
+    return len(covered)

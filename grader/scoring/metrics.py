@@ -1,0 +1,58 @@
+"""Agreement between the grader (0–100) and interviewers (0–10): Spearman, QWK, MAE.
+
+Plain numpy so the evaluation has no dependency beyond the core's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def _ranks(values: Sequence[float]) -> np.ndarray:
+    """Average ranks, ties sharing the mean of their positions (as scipy.stats.rankdata)."""
+    array = np.asarray(values, dtype=float)
+    order = np.argsort(array, kind="mergesort")
+    ranks = np.empty(len(array))
+    sorted_values = array[order]
+    i = 0
+    while i < len(array):
+        j = i
+        while j + 1 < len(array) and sorted_values[j + 1] == sorted_values[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def spearman(a: Sequence[float], b: Sequence[float]) -> float:
+    ra, rb = _ranks(a), _ranks(b)
+    if ra.std() == 0 or rb.std() == 0:
+        return 0.0
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def quadratic_weighted_kappa(rater_a: Sequence[int], rater_b: Sequence[int], n_labels: int = 11) -> float:
+    observed = np.zeros((n_labels, n_labels))
+    for x, y in zip(rater_a, rater_b, strict=True):
+        observed[x, y] += 1
+    hist_a, hist_b = observed.sum(axis=1), observed.sum(axis=0)
+    expected = np.outer(hist_a, hist_b) / max(observed.sum(), 1)
+    idx = np.arange(n_labels)
+    weights = (idx[:, None] - idx[None, :]) ** 2 / (n_labels - 1) ** 2
+    denominator = float((weights * expected).sum())
+    return 1.0 - float((weights * observed).sum()) / denominator if denominator else 1.0
+
+
+def to_label(score_0_100: float) -> int:
+    return int(min(max(round(score_0_100 / 10), 0), 10))
+
+
+def summarise(scores_0_100: Sequence[float], labels_0_10: Sequence[float]) -> dict[str, float]:
+    labels = [int(x) for x in labels_0_10]
+    return {
+        "spearman": spearman(scores_0_100, labels),
+        "qwk": quadratic_weighted_kappa([to_label(s) for s in scores_0_100], labels),
+        "mae": float(np.mean([abs(s / 10 - y) for s, y in zip(scores_0_100, labels, strict=True)])),
+    }
