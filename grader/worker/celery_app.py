@@ -13,13 +13,21 @@ from datetime import timedelta
 from typing import Any
 
 from celery import Celery
+from kombu.entity import Queue
 
 from grader.settings import Settings, get_settings
 
 GRADE_TASK = "grader.grade_submission"
 SWEEP_TASK = "grader.sweep_stuck"
+BATCH_CHUNK_TASK = "grader.grade_batch_chunk"
+BATCH_SWEEP_TASK = "grader.sweep_batches"
 
-app = Celery("grader", include=["grader.worker.tasks"])
+app = Celery("grader", include=["grader.worker.tasks", "grader.batches.tasks"])
+
+
+def batch_queue(settings: Settings) -> str:
+    """Batch chunks wait on a queue of their own, so interactive submissions never queue behind them."""
+    return f"{settings.celery_queue}.batch"
 
 
 def configure(celery: Celery, settings: Settings) -> Celery:
@@ -29,7 +37,10 @@ def configure(celery: Celery, settings: Settings) -> Celery:
     celery.conf.update(
         broker_url=settings.redis_url,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": max(3 * hard, hard + 600)},
+        # "priority": the worker polls its queues in the order listed, interactive before batch, instead
+        # of kombu's default round robin; a batch chunk is taken only when no submission waits.
+        broker_transport_options={"visibility_timeout": max(3 * hard, hard + 600),
+                                  "queue_order_strategy": "priority"},
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
@@ -38,6 +49,9 @@ def configure(celery: Celery, settings: Settings) -> Celery:
         task_time_limit=hard,
         task_soft_time_limit=max(hard - 10, 1),
         task_default_queue=settings.celery_queue,
+        task_queues=(Queue(settings.celery_queue),  # type: ignore[no-untyped-call]
+                     Queue(batch_queue(settings))),  # type: ignore[no-untyped-call]
+        task_routes={BATCH_CHUNK_TASK: {"queue": batch_queue(settings)}},
         task_serializer="json",
         accept_content=["json"],
         # A request must not hang on an unreachable broker: the row is committed, the sweep catches up.
@@ -52,7 +66,12 @@ def configure(celery: Celery, settings: Settings) -> Celery:
                 # Often enough that a lost submission waits about one deadline, not several.
                 "schedule": timedelta(seconds=max(settings.stuck_after_seconds // 2, 5)),
                 "options": {"expires": max(settings.stuck_after_seconds // 2, 5)},
-            }
+            },
+            "sweep-batches": {
+                "task": BATCH_SWEEP_TASK,
+                "schedule": timedelta(seconds=max(settings.stuck_after_seconds // 4, 5)),
+                "options": {"expires": max(settings.stuck_after_seconds // 4, 5)},
+            },
         },
         timezone="UTC",
     )
