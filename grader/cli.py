@@ -12,3 +12,6 @@ from grader.commands import service as _service_commands  # noqa: E402
 _core_commands.register(app)
 
 _service_commands.register(app)
+from grader.commands import batch as _batch_commands  # noqa: E402
+
+_batch_commands.register(app)

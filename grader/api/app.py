@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from grader import service
-from grader.api import errors
+from grader.api import batches, errors
 from grader.api.routers import health, keys, questions, submissions
 from grader.db.session import get_session_factory, session_scope
 from grader.references import cached_bank
@@ -95,6 +95,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings or get_settings()
     errors.install(app)
-    for module in (health, submissions, questions, keys):
+    for module in (health, submissions, questions, keys, batches):
         app.include_router(module.router)
     return app
