@@ -1,0 +1,64 @@
+"""Running `grader …` as real subprocesses for the end-to-end tests, with their logs kept for failures."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+GRADER = str(Path(sys.executable).with_name("grader"))
+
+
+def grader_env(**settings: str | None) -> dict[str, str]:
+    """The current environment without any GRADER_* setting, plus the given ones (None: unset)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_")}
+    env.update({f"GRADER_{k.upper()}": v for k, v in settings.items() if v is not None})
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class Process:
+    def __init__(self, args: list[str], env: dict[str, str], log: Path, cwd: Path) -> None:
+        self.log = log
+        self._file = log.open("wb")
+        self.proc = subprocess.Popen(
+            [GRADER, *args],
+            env=env,
+            cwd=cwd,
+            stdout=self._file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def wait_for(self, text: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.output():
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"{self.log.name} exited with {self.proc.returncode}:\n{self.output()[-4000:]}"
+                )
+            time.sleep(0.2)
+        raise AssertionError(f"{self.log.name}: no {text!r} within {timeout} s:\n{self.output()[-4000:]}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()  # Celery: warm shutdown; uvicorn: graceful
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._file.close()
+
+
+def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([GRADER, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"grader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result
