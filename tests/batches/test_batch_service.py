@@ -1,0 +1,154 @@
+"""Batch use cases on the real Postgres: chunks are idempotent, and the sweeps keep batches moving."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from grader import service
+from grader.auth import Principal
+from grader.batches import service as batches
+from grader.batches.parsing import parse_sheet
+from grader.db.base import utcnow
+from grader.db.batch_models import Batch, BatchItem
+from grader.db.models import Grade, Role, Submission
+from grader.db.session import SessionFactory, get_session_factory, session_scope
+from grader.grading import get_grader
+from grader.references import cached_bank
+from grader.settings import Settings
+
+from .sheets import QUESTIONS, csv_bytes
+
+pytestmark = [pytest.mark.services]
+
+STUCK = timedelta(seconds=300)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.chunks: list[tuple[uuid.UUID, list[uuid.UUID]]] = []
+        self.single: list[uuid.UUID] = []
+
+    def enqueue_chunk(self, batch_id: uuid.UUID, submission_ids) -> None:
+        self.chunks.append((batch_id, list(submission_ids)))
+
+    def enqueue(self, submission_id: uuid.UUID) -> None:
+        self.single.append(submission_id)
+
+
+@pytest.fixture
+def sessions(clean_db: Settings) -> SessionFactory:
+    return get_session_factory(clean_db.database_url)
+
+
+def new_batch(sessions: SessionFactory, n: int, dispatcher: Recorder) -> tuple[uuid.UUID, list[uuid.UUID]]:
+    rows = [("candidate_id", "question_id", "answer")]
+    rows += [(f"c{i}", f"q{i % 12 + 1:02d}", f"位置编码提供顺序信息，温度控制随机性 {i}") for i in range(n)]
+    sheet = parse_sheet(csv_bytes(rows), QUESTIONS)
+    with session_scope(sessions) as session:
+        key, _ = service.create_api_key(
+            session, "batch-test", Role.RECRUITER, Principal(None, "t", Role.ADMIN)
+        )
+        actor = Principal(key.id, key.name, Role.RECRUITER)
+        batch = batches.create_batch(
+            session,
+            sheet,
+            filename="a.csv",
+            actor=actor,
+            bank=cached_bank(Settings().references_dir),
+            dispatcher=dispatcher,
+        )
+        batch_id = batch.id
+    with sessions() as session:
+        ids = list(
+            session.scalars(
+                select(BatchItem.submission_id)
+                .where(BatchItem.batch_id == batch_id)
+                .order_by(BatchItem.position)
+            )
+        )
+    return batch_id, ids
+
+
+def age(sessions: SessionFactory, ids: list[uuid.UUID], by: timedelta) -> None:
+    with session_scope(sessions) as session:
+        session.execute(update(Submission).where(Submission.id.in_(ids)).values(updated_at=utcnow() - by))
+
+
+def test_upload_dispatches_chunks_only_after_commit(sessions: SessionFactory) -> None:
+    recorder = Recorder()
+    batch_id, ids = new_batch(sessions, 23, recorder)
+
+    assert [len(chunk) for _, chunk in recorder.chunks] == [10, 10, 3]
+    assert [sid for _, chunk in recorder.chunks for sid in chunk] == ids
+    assert {b for b, _ in recorder.chunks} == {batch_id}
+
+
+def test_a_chunk_run_twice_writes_each_grade_once(sessions: SessionFactory) -> None:
+    _batch_id, ids = new_batch(sessions, 4, Recorder())
+
+    first = batches.run_chunk(sessions, ids, get_grader, 0.5)
+    second = batches.run_chunk(sessions, ids, get_grader, 0.5)
+
+    assert first["graded"] + first["needs_review"] == 4 and first["skipped"] == 0
+    assert second == {"graded": 0, "needs_review": 0, "failed": 0, "skipped": 4}
+    with sessions() as session:
+        assert (
+            session.scalar(select(func.count()).select_from(Grade).where(Grade.submission_id.in_(ids))) == 4
+        )
+
+
+def test_progress_counts_and_finishes_the_batch(sessions: SessionFactory) -> None:
+    batch_id, ids = new_batch(sessions, 3, Recorder())
+    batches.run_chunk(sessions, ids[:2], get_grader, 0.5)
+
+    with session_scope(sessions) as session:
+        batch = session.get(Batch, batch_id)
+        assert batch is not None
+        half = batches.progress(session, batch)
+    batches.run_chunk(sessions, ids[2:], get_grader, 0.5)
+    with session_scope(sessions) as session:
+        batch = session.get(Batch, batch_id)
+        assert batch is not None
+        done = batches.progress(session, batch)
+
+    assert half.status == "running" and half.finished == 2 and half.counts["pending"] == 1
+    assert half.eta_seconds is not None and half.eta_seconds >= 0
+    assert done.status == "done" and done.progress == 1.0 and done.finished_at is not None
+
+
+def test_stalled_batch_answers_go_back_on_the_batch_queue(sessions: SessionFactory) -> None:
+    lost = Recorder()  # the chunks it was given were never delivered
+    batch_id, ids = new_batch(sessions, 12, lost)
+    age(sessions, ids, STUCK * 2)
+
+    again = Recorder()
+    with session_scope(sessions) as session:
+        swept = batches.sweep_batches(session, again, stuck_after=STUCK)
+    with session_scope(sessions) as session:
+        repeat = batches.sweep_batches(session, again, stuck_after=STUCK)
+
+    assert swept.redispatched == 12
+    assert sorted(sid for _, chunk in again.chunks for sid in chunk) == sorted(ids)
+    assert {b for b, _ in again.chunks} == {batch_id}
+    assert repeat.redispatched == 0  # their clock restarted
+
+
+def test_queued_batch_answers_are_kept_out_of_the_interactive_sweep_while_batches_move(
+    sessions: SessionFactory,
+) -> None:
+    _batch_id, ids = new_batch(sessions, 12, Recorder())
+    batches.run_chunk(sessions, ids[:1], get_grader, 0.5)  # batch work moved just now
+    age(sessions, ids[1:], STUCK * 2)  # the rest have waited longer than the interactive deadline
+
+    recorder = Recorder()
+    with session_scope(sessions) as session:
+        kept = batches.sweep_batches(session, recorder, stuck_after=STUCK)
+    with session_scope(sessions) as session:
+        interactive = service.sweep_stuck(session, recorder, stuck_after=STUCK)
+
+    assert kept.kept_alive == 11 and kept.redispatched == 0
+    assert interactive.requeued == [] and recorder.single == [] and recorder.chunks == []
