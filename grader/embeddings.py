@@ -38,7 +38,8 @@ class Embedder(Protocol):
 def _normalise(vectors: npt.NDArray[np.floating]) -> Vectors:
     matrix = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.maximum(norms, 1e-12)
+    normalised: Vectors = (matrix / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+    return normalised
 
 
 class UseEmbedder:
@@ -54,7 +55,8 @@ class UseEmbedder:
         if not texts:
             return np.zeros((0, 512), dtype=np.float32)
         with self._lock:
-            return _normalise(self._model.encode(list(texts)))
+            vectors = np.asarray(self._model.encode(list(texts)), dtype=np.float32)
+        return _normalise(vectors)
 
     def encode_spans(self, items: Sequence[tuple[str, Sequence[tuple[int, int]]]]) -> list[Vectors]:
         from grader.use_spans import encode_spans

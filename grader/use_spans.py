@@ -13,6 +13,7 @@ encode, and clause spans must stay within a small angle of encoding the clause a
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -98,7 +99,7 @@ def _tokenise(tokenizer: Any, text: str, cuts: list[int]) -> tuple[list[int], di
     ids: list[int] = [tokenizer._bos_id]
     normaliser = tokenizer._normalizer
     try:
-        for a, b in zip(cuts, cuts[1:], strict=False):
+        for a, b in itertools.pairwise(cuts):
             piece = text[a:b]
             # Only the text's start (or a real space) gets sentencepiece's word-start marker, as
             # when the whole text is tokenised at once.

@@ -60,7 +60,8 @@ def evaluate(
     predictions: Annotated[Path | None, typer.Option(help="write one JSON line per row here")] = None,
 ) -> None:
     """Grade every row of a file; with labels, print Spearman, QWK, MAE and means per label."""
-    from grader.evaluation import evaluate as run, read_rows
+    from grader.evaluation import evaluate as run
+    from grader.evaluation import read_rows
     from grader.grading import get_grader
 
     try:

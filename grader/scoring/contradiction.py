@@ -76,27 +76,36 @@ _NEGATION = re.compile(
     r"(?:不是|并非|并不|不会|不能|无法|没有|不需要|不用|不再|(?<![a-z_])(?:not|no|never|isn't|doesn't|don't"
     r"|cannot|can't|without)(?![a-z_])|不(?!同|断|仅|少|错|然|过|管|一样))"
 )
-NEGATION_REACH = 6  # characters between a negation cue and the term it negates
+NEGATION_REACH = 3  # characters between a negation cue and the term it negates ("不需要 mask")
+# Verbs that make a term something to get rid of: "抑制重复" agrees with "不重复", it is no reversal.
+_SUPPRESSION = re.compile(r"抑制|减少|避免|防止|降低|惩罚|缓解|消除|打低分|reduce|avoid|prevent|penali[sz]e|suppress")
+SUPPRESSION_REACH = 8
 
 
 def fold_signs(text: str) -> str:
     return _SIGN_PATTERN.sub(lambda m: "⊕" if _SIGN_OF[m.group(0)] == "+" else "⊖", normalise(text))
 
 
+PAIR_WINDOW = 8  # units apart that still make one claim ("RoPE 其实是一种可学习的绝对位置编码")
+
+
 @lru_cache(maxsize=16384)
 def grams(text: str) -> frozenset[str]:
-    """Ordered pairs and triples of units within each clause of the sign-folded text.
+    """Adjacent pairs, and unordered pairs of units up to PAIR_WINDOW apart, within each clause.
 
-    Pairs and triples keep who-does-what ("GPT 是解码器" differs from "GPT 是编码器"), and stopping at
-    clause breaks keeps "BERT 是编码器，GPT 是解码器" from reading as "编码器 GPT".
+    Adjacent pairs keep the words ("相对位置" is not "绝对位置"); the wider unordered pairs keep who is
+    said to be what, in either word order ("GPT 是编码器" ≈ "编码器模型比如 GPT"), and stopping at
+    clause breaks keeps "BERT 是编码器，GPT 是解码器" from pairing 编码器 with GPT.
     """
     out: set[str] = set()
     for clause in _CLAUSE.split(fold_signs(text)):
         units = [u for u in _UNIT.findall(clause) if u not in _FILLER]
-        if len(units) < 3:
+        if len(units) < 2:
             out.update(units)
-        out.update(" ".join(units[i : i + 2]) for i in range(len(units) - 1))
-        out.update(" ".join(units[i : i + 3]) for i in range(len(units) - 2))
+        out.update(units[i] + " " + units[i + 1] for i in range(len(units) - 1))
+        for i, left in enumerate(units):
+            for right in units[i + 2 : i + 1 + PAIR_WINDOW]:
+                out.add("~".join(sorted((left, right))))
     return frozenset(out)
 
 
@@ -148,17 +157,25 @@ def _pair_pattern() -> re.Pattern[str]:
     return re.compile("|".join(re.escape(w) for w in words))
 
 
+def _preceded_by(pattern: re.Pattern[str], text: str, start: int, reach: int) -> bool:
+    # Stop at a clause break: a cue in the previous clause is about something else.
+    before = re.split(r"[，,。；;！!？?\n]", text[max(0, start - reach) : start])[-1]
+    return pattern.search(before) is not None
+
+
 def negated_terms(normalised_text: str, term_spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Term occurrences with a negation cue shortly before them in the same clause."""
-    out = []
-    for start, end in term_spans:
-        window_start = max(0, start - NEGATION_REACH)
-        before = normalised_text[window_start:start]
-        # Stop at a clause break: a negation in the previous clause is about something else.
-        before = re.split(r"[，,。；;！!？?\n]", before)[-1]
-        if _NEGATION.search(before):
-            out.append((start, end))
-    return out
+    """Term occurrences right after a negation cue, in the same clause."""
+    return [(s, e) for s, e in term_spans if _preceded_by(_NEGATION, normalised_text, s, NEGATION_REACH)]
+
+
+def denied_or_suppressed(normalised_text: str, term: str) -> bool:
+    """Whether a statement itself negates the term or names it as something to reduce."""
+    for match in re.finditer(re.escape(term), normalised_text):
+        if _preceded_by(_NEGATION, normalised_text, match.start(), NEGATION_REACH) or _preceded_by(
+            _SUPPRESSION, normalised_text, match.start(), SUPPRESSION_REACH
+        ):
+            return True
+    return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,9 +38,11 @@ ABOUT_SIMILARITY = 0.55
 # A span contradicts a key point when it reads this much more like a misconception than like any
 # correct statement (cosine + LEXICAL_WEIGHT x character overlap), and holds most of the
 # misconception's characters.
-CONTRADICTION_MARGIN = 0.12
+CONTRADICTION_MARGIN = 0.05
 LEXICAL_WEIGHT = 1.0
-MISCONCEPTION_CONTAINMENT = 0.6
+MISCONCEPTION_CONTAINMENT = 0.5
+# ... and at least this share of what sets the misconception apart from the nearest correct statement.
+DISTINCTIVE_SHARE = 0.7
 
 # Off-topic: the answer is far from its own reference and holds few of its terms, while another
 # question's reference fits it better (by cosine or by share of terms present).
@@ -49,14 +51,23 @@ OFF_TOPIC_MAX_KEYWORDS = 0.2
 OFF_TOPIC_MARGIN = 0.05
 # Answers of fewer content characters than this cannot show understanding of a point.
 TOO_SHORT_CHARS = 12
-# Keyword stuffing: at least this many keyword hits, with less than this share of the answer in
-# clauses long enough to explain something.
+# Keyword stuffing: at least this many keyword hits, in a list of short items (fewer words per
+# clause than this) with almost no words that connect them into claims (是/把/因为/所以/is/so …) ...
 STUFFING_MIN_HITS = 3
-STUFFING_MAX_EXPLAINED = 0.4
-EXPLAINING_CLAUSE_CHARS = 9
+STUFFING_MAX_UNITS_PER_CLAUSE = 4.0
+STUFFING_MAX_CONNECTIVES = 0.1
+# ... or the same few terms repeated: hits at least this many times the number of distinct terms.
+STUFFING_REPEAT_RATIO = 3.0
+STUFFING_REPEAT_MIN_HITS = 8
+STUFFING_REPEAT_COVERAGE = 0.5  # ... and those terms make up this share of the answer
 # Copy of the reference: this share of the answer's character 5-grams appear in the reference.
 COPY_CONTAINMENT = 0.6
 
+_WORD_UNIT = re.compile(r"[a-z][a-z0-9_\-]*|[\u4e00-\u9fff]")
+_CONNECTIVE = re.compile(
+    r"是|把|让|使|通过|因为|所以|会|能|可以|用|来|将|越|如果|则|而|由于|负责|作用|导致|等于|属于|相当于|就|才|再|然后|先|给|对|比|更"
+    r"|(?<![a-z])(?:is|are|makes?|so|because|by|to|the|it|when|which|that)(?![a-z])"
+)
 _DONT_KNOW = re.compile(
     r"不知道|不清楚|不了解|不会|不太懂|不懂|忘了|不记得|答不上|说不上来|没(?:有)?[^，。,.]{0,8}?(?:了解|学|接触|研究|听说|听|看)过"
     r"|don'?t know|no idea|not sure|never heard|can'?t remember|no clue|not familiar"
@@ -80,8 +91,55 @@ class PreparedReference:
     embedder: str
 
     @cached_property
+    def canonical(self) -> tuple[re.Pattern[str] | None, dict[str, str]]:
+        """Alias-to-term rewriting for this reference's keywords, for lexical comparison.
+
+        An alias that the reference's own claims use by name ("GPT 是编码器模型" while GPT is listed
+        under 解码器 as an example) names something in its own right and is left as written.
+        """
+        claims = " ".join(normalise(t) for p in self.key_points for t in (*p.statements, *p.misconceptions))
+        all_keywords = [
+            kw.model_copy(update={"aliases": [a for a in kw.aliases if not keywords.form_pattern(a).search(claims)]})
+            for p in self.key_points
+            for kw in p.key_point.keywords
+        ]
+        return keywords.canonicaliser(all_keywords), keywords.alias_terms(all_keywords)
+
+    def canonicalise(self, text: str) -> str:
+        pattern, terms = self.canonical
+        return keywords.canonicalise(text, pattern, terms)
+
+    @cached_property
     def statements(self) -> list[str]:
         return [s for p in self.key_points for s in p.statements]
+
+    @cached_property
+    def normalised_statements(self) -> list[str]:
+        return [normalise(s) for s in self.statements]
+
+    @cached_property
+    def canonical_statements(self) -> list[str]:
+        return [self.canonicalise(s) for s in self.statements]
+
+    @cached_property
+    def canonical_misconceptions(self) -> dict[str, list[tuple[str, frozenset[str]]]]:
+        """Per key point: each misconception (canonical) with what sets it apart from the truth.
+
+        The distinctive grams are those the misconception does not share with the correct statement
+        closest to it: for a reversal, exactly the swapped direction. An answer must say those to
+        assert the misconception, not merely talk about the same things.
+        """
+        statement_grams = [contradiction.grams(c) for c in self.canonical_statements]
+        out: dict[str, list[tuple[str, frozenset[str]]]] = {}
+        for p in self.key_points:
+            entries = []
+            for m in p.misconceptions:
+                claim = self.canonicalise(m)
+                wrong = contradiction.grams(claim)
+                nearest = max(statement_grams, key=lambda g: len(g & wrong) / max(len(g | wrong), 1))
+                entries.append((claim, frozenset(wrong - nearest)))
+            out[p.key_point.id] = entries
+        return out
 
     @cached_property
     def statement_vectors(self) -> Vectors:
@@ -155,53 +213,74 @@ class _PointMeasure:
         return sum(1 for h in self.hits.values() if h) / max(len(self.hits), 1)
 
 
-def _measure_point(
-    embedded: Embedded, norm: str, point: PreparedKeyPoint, correct: tuple[list[str], np.ndarray]
-) -> _PointMeasure:
-    hits = keywords.find_all(norm, point.key_point.keywords)
-    if not embedded.spans:
+@dataclass
+class _Answer:
+    """One answer under examination against one reference, with what is shared across key points."""
+
+    embedded: Embedded
+    norm: str
+    reference: PreparedReference
+    to_correct: np.ndarray  # (spans, every correct statement of the reference)
+    _canonical: dict[int, str]
+
+    @classmethod
+    def of(cls, embedded: Embedded, reference: PreparedReference) -> _Answer:
+        to_correct = embedded.vectors @ reference.statement_vectors.T
+        return cls(embedded, normalise(embedded.answer), reference, to_correct, {})
+
+    def canonical_span(self, i: int) -> str:
+        if i not in self._canonical:
+            self._canonical[i] = self.reference.canonicalise(self.embedded.spans[i].text)
+        return self._canonical[i]
+
+
+def _measure_point(answer: _Answer, point: PreparedKeyPoint) -> _PointMeasure:
+    hits = keywords.find_all(answer.norm, point.key_point.keywords)
+    if not answer.embedded.spans:
         return _PointMeasure(0.0, None, hits, None)
-    to_statements = embedded.vectors @ point.statement_vectors.T  # (spans, statements)
-    per_span = to_statements.max(axis=1)
+    per_span = (answer.embedded.vectors @ point.statement_vectors.T).max(axis=1)
     best = int(per_span.argmax())
-    verdict = _contradiction(embedded, norm, point, hits, per_span, correct)
-    return _PointMeasure(float(per_span[best]), best, hits, verdict)
+    return _PointMeasure(float(per_span[best]), best, hits, _contradiction(answer, point, hits, per_span))
+
+
+def _negation(answer: _Answer, term_positions: list[tuple[int, int]]) -> str | None:
+    """A key term the answer negates where no correct statement of the reference negates or
+    suppresses it ("V 不旋转" is right when a statement says "value 不旋转")."""
+    for start, end in contradiction.negated_terms(answer.norm, term_positions):
+        term = answer.norm[start:end]
+        if not any(contradiction.denied_or_suppressed(s, term) for s in answer.reference.normalised_statements):
+            return f"否定了「{answer.embedded.answer[start:end]}」"
+    return None
 
 
 def _contradiction(
-    embedded: Embedded,
-    norm: str,
-    point: PreparedKeyPoint,
-    hits: dict[str, list[keywords.Hit]],
-    per_span: np.ndarray,
-    correct: tuple[list[str], np.ndarray],
+    answer: _Answer, point: PreparedKeyPoint, hits: dict[str, list[keywords.Hit]], per_span: np.ndarray
 ) -> str | None:
     """The misconception or cue the answer asserts against this key point, if any.
 
-    `correct` holds every correct statement of the whole reference with its similarity to each span:
-    a span that states another key point correctly is not contradicting this one.
+    A span is compared with every correct statement of the whole reference: a span that states
+    another key point correctly is not contradicting this one.
     """
     term_positions = [(h.start, h.end) for term_hits in hits.values() for h in term_hits]
-    statement_norms = [normalise(s) for s in point.statements]
-    for start, end in contradiction.negated_terms(norm, term_positions):
-        term = norm[start:end]
-        if not any(contradiction.negated_terms(s, [(m.start(), m.end())])
-                   for s in statement_norms for m in re.finditer(re.escape(term), s)):
-            return f"否定了「{embedded.answer[start:end]}」"
-    if not point.misconceptions:
-        return None
-    to_wrong = embedded.vectors @ point.misconception_vectors.T
-    statements, to_right = correct
-    for i, span in enumerate(embedded.spans):
+    negated = _negation(answer, term_positions)
+    if negated or not point.misconceptions:
+        return negated
+    reference = answer.reference
+    to_wrong = answer.embedded.vectors @ point.misconception_vectors.T
+    for i, span in enumerate(answer.embedded.spans):
         carries_term = any(span.start <= s and e <= span.end for s, e in term_positions)
         if span.level == 0 or not (carries_term or per_span[i] >= ABOUT_SIMILARITY):
             continue
-        right = max(float(to_right[i, j]) + LEXICAL_WEIGHT * contradiction.containment(span.text, s)
-                    for j, s in enumerate(statements))
-        for j, wrong_text in enumerate(point.misconceptions):
-            held = contradiction.containment(span.text, wrong_text)
+        text = answer.canonical_span(i)
+        right = max(float(answer.to_correct[i, j]) + LEXICAL_WEIGHT * contradiction.containment(text, c)
+                    for j, c in enumerate(reference.canonical_statements))
+        span_grams = contradiction.grams(text)
+        wrong_claims = reference.canonical_misconceptions[point.key_point.id]
+        for j, (wrong_text, (claim, distinctive)) in enumerate(zip(point.misconceptions, wrong_claims, strict=True)):
+            held = contradiction.containment(text, claim)
+            says_difference = not distinctive or len(distinctive & span_grams) / len(distinctive) >= DISTINCTIVE_SHARE
             wrong = float(to_wrong[i, j]) + LEXICAL_WEIGHT * held
-            if held >= MISCONCEPTION_CONTAINMENT and wrong - right > CONTRADICTION_MARGIN:
+            if held >= MISCONCEPTION_CONTAINMENT and says_difference and wrong - right > CONTRADICTION_MARGIN:
                 return wrong_text
     return None
 
@@ -227,6 +306,25 @@ def _char_grams(text: str, n: int = 5) -> set[str]:
     return {compact[i : i + n] for i in range(len(compact) - n + 1)}
 
 
+def _stuffed(norm: str, measures: list[_PointMeasure]) -> bool:
+    """Keywords without explanation: a bare list of terms, or a few terms said over and over."""
+    distinct = sum(1 for m in measures for h in m.hits.values() if h)
+    # Count places, not forms: "位置编码" also matches the alias "位置" at the same place.
+    occurrences = len({h.start for m in measures for hs in m.hits.values() for h in hs})
+    covered = keywords.hit_chars({str(i): [h for hs in m.hits.values() for h in hs] for i, m in enumerate(measures)})
+    if (distinct >= 2 and occurrences >= STUFFING_REPEAT_MIN_HITS and occurrences >= STUFFING_REPEAT_RATIO * distinct
+            and covered >= STUFFING_REPEAT_COVERAGE * content_length(norm)):
+        return True
+    clauses = clause_count(norm)
+    units = len(_WORD_UNIT.findall(norm))
+    return (
+        distinct >= STUFFING_MIN_HITS
+        and clauses >= 3
+        and units / clauses < STUFFING_MAX_UNITS_PER_CLAUSE
+        and len(_CONNECTIVE.findall(norm)) / max(units, 1) < STUFFING_MAX_CONNECTIVES
+    )
+
+
 def _flags(
     embedded: Embedded,
     norm: str,
@@ -242,10 +340,7 @@ def _flags(
     flags: list[Flag] = []
     if _off_topic(embedded, norm, reference, bank):
         flags.append(Flag.OFF_TOPIC)
-    total_hits = sum(1 for m in measures for h in m.hits.values() if h)
-    clauses = [s for s in embedded.spans if s.level == 1]
-    explained = sum(content_length(s.text) for s in clauses if content_length(s.text) >= EXPLAINING_CLAUSE_CHARS)
-    if total_hits >= STUFFING_MIN_HITS and clause_count(answer) >= 3 and explained / length < STUFFING_MAX_EXPLAINED:
+    if _stuffed(norm, measures):
         flags.append(Flag.KEYWORD_STUFFING)
     if length < TOO_SHORT_CHARS:
         flags.append(Flag.TOO_SHORT)
@@ -283,10 +378,9 @@ def _confidence(score: float, flags: list[Flag], signals: Signals, calibration: 
 def _analyse(
     embedded: Embedded, reference: PreparedReference, bank: Sequence[PreparedReference]
 ) -> tuple[list[_PointMeasure], list[Flag], Signals]:
-    norm = normalise(embedded.answer)
-    correct = (reference.statements, embedded.vectors @ reference.statement_vectors.T)
-    measures = [_measure_point(embedded, norm, p, correct) for p in reference.key_points]
-    flags = _flags(embedded, norm, reference, bank, measures)
+    answer = _Answer.of(embedded, reference)
+    measures = [_measure_point(answer, p) for p in reference.key_points]
+    flags = _flags(embedded, answer.norm, reference, bank, measures)
     signals = Signals(
         weights=[p.key_point.weight for p in reference.key_points],
         similarities=[m.similarity for m in measures],

@@ -55,3 +55,31 @@ def hit_chars(hits: dict[str, list[Hit]]) -> int:
         for hit in term_hits:
             covered.update(range(hit.start, hit.end))
     return len(covered)
+
+
+def canonicaliser(all_keywords: list[Keyword]) -> re.Pattern[str] | None:
+    """One pattern for every alias of these keywords, longest first (see `canonicalise`)."""
+    forms = sorted({a for kw in all_keywords for a in kw.aliases}, key=len, reverse=True)
+    if not forms:
+        return None
+    return re.compile("|".join(form_pattern(f).pattern for f in forms))
+
+
+def canonicalise(text: str, pattern: re.Pattern[str] | None, terms: dict[str, str]) -> str:
+    """The normalised text with every alias replaced by its keyword's term.
+
+    "把 temperature 调低" and "把温度系数调低" then make the same claim for lexical comparison.
+    """
+    norm = normalise(text)
+    if pattern is None:
+        return norm
+    return pattern.sub(lambda m: terms.get(_SEPARATORS.sub("", m.group(0)), m.group(0)), norm)
+
+
+def alias_terms(all_keywords: list[Keyword]) -> dict[str, str]:
+    """Alias (normalised, separators removed) -> normalised term."""
+    out: dict[str, str] = {}
+    for kw in all_keywords:
+        for alias in kw.aliases:
+            out.setdefault(_SEPARATORS.sub("", normalise(alias)), normalise(kw.term))
+    return out
