@@ -1,0 +1,231 @@
+"""Service throughput on this machine, loopback only, bounded in count and time.
+
+1. Submissions/s the API accepts (`grader serve`, Redis mode, real Postgres): N POSTs from C client
+   threads, with p50/p95 latency. No worker runs during this part, so it measures accepting only.
+2. Answers/s one `grader worker` (one process, the default embedder) grades: after a warm-up answer,
+   M submissions are enqueued and timed until the last one is graded in Postgres.
+
+Uses a throwaway database on the Postgres server and a queue of its own on Redis; removes both.
+
+    .venv/bin/python bench/bench_api.py [--requests 400] [--clients 8] [--answers 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import psycopg
+import redis
+from psycopg import sql
+
+from grader.references import load_bank
+
+GRADER = str(Path(sys.executable).with_name("grader"))
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def with_path(url: str, path: str) -> str:
+    p = urlsplit(url)
+    return urlunsplit((p.scheme, p.netloc, path, p.query, p.fragment))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def answers(count: int, seed: int = 7) -> list[tuple[str, str]]:
+    """Plausible answers: shuffled sentences of each reference answer, some cut short."""
+    rng = random.Random(seed)
+    bank = load_bank(ROOT / "reference_answers")
+    out = []
+    for i in range(count):
+        ref = list(bank.values())[i % len(bank)]
+        parts = [p for p in ref.reference_answer.replace("\n", "。").split("。") if p.strip()]
+        rng.shuffle(parts)
+        keep = parts[: max(1, rng.randint(len(parts) // 2, len(parts)))]
+        out.append((ref.id, "。".join(keep)[:3000]))
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--answers", type=int, default=100)
+    parser.add_argument("--timeout", type=float, default=600, help="give up after this many seconds")
+    args = parser.parse_args()
+
+    admin_url = os.environ.get("GRADER_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    redis_url = with_path(os.environ.get("GRADER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"), "/13")
+    name = f"grader_bench_{secrets.token_hex(4)}"
+    queue = f"grader-bench-{secrets.token_hex(4)}"
+    db_url = with_path(admin_url, "/" + name)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_")}
+    env.update(GRADER_DATABASE_URL=db_url, GRADER_REDIS_URL=redis_url, GRADER_CELERY_QUEUE=queue, PYTHONUNBUFFERED="1")
+    logs = ROOT / "bench" / "out"
+    logs.mkdir(parents=True, exist_ok=True)
+    procs: list[subprocess.Popen[bytes]] = []
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        subprocess.run([GRADER, "db", "upgrade"], env=env, check=True, capture_output=True)
+        key = subprocess.run(
+            [GRADER, "keys", "create", "--role", "recruiter", "--name", "bench"],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        port = free_port()
+        procs.append(
+            subprocess.Popen(
+                [GRADER, "serve", "--port", str(port), "--log-level", "warning"],
+                env=env,
+                stdout=(logs / "api.log").open("wb"),
+                stderr=subprocess.STDOUT,
+            )
+        )
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("API did not start; see bench/out/api.log")
+            time.sleep(0.2)
+
+        # --- 1. accepting ----------------------------------------------------------------------------
+        payloads = answers(args.requests)
+        latencies: list[float] = []
+        statuses: list[int] = []
+        lock = threading.Lock()
+        cursor = iter(range(args.requests))
+
+        def client_loop() -> None:
+            with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30) as client:
+                while True:
+                    with lock:
+                        i = next(cursor, None)
+                    if i is None:
+                        return
+                    qid, text = payloads[i]
+                    start = time.perf_counter()
+                    r = client.post(
+                        "/api/v1/submissions", json={"candidate_id": f"bench-{i}", "question_id": qid, "answer": text}
+                    )
+                    elapsed = time.perf_counter() - start
+                    with lock:
+                        latencies.append(elapsed)
+                        statuses.append(r.status_code)
+
+        # A few warm-up requests (connection pools, first-request imports) are not counted.
+        with httpx.Client(base_url=base, headers={"X-API-Key": key}) as warm:
+            for _ in range(5):
+                warm.get("/api/v1/submissions", params={"limit": 1})
+        threads = [threading.Thread(target=client_loop) for _ in range(args.clients)]
+        started = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(args.timeout)
+        wall = time.perf_counter() - started
+        accepted = statuses.count(202)
+        accept = {
+            "requests": len(statuses),
+            "accepted_202": accepted,
+            "clients": args.clients,
+            "seconds": round(wall, 2),
+            "submissions_per_s": round(accepted / wall, 1),
+            "p50_ms": round(pct(latencies, 50) * 1000, 1),
+            "p95_ms": round(pct(latencies, 95) * 1000, 1),
+        }
+        print(json.dumps({"accept": accept}, ensure_ascii=False), flush=True)
+
+        # --- 2. grading by one worker ----------------------------------------------------------------
+        # The accept phase's submissions sit in the queue; start from an empty queue and a clean table.
+        r = redis.Redis.from_url(redis_url)
+        for k in r.scan_iter(f"*{queue}*"):
+            r.delete(k)
+        with psycopg.connect(admin_url.rsplit("/", 1)[0] + "/" + name, autocommit=True) as conn:
+            conn.execute("TRUNCATE grades, submissions CASCADE")
+        procs.append(
+            subprocess.Popen(
+                [GRADER, "worker", "--concurrency", "1", "--log-level", "warning"],
+                env=env,
+                stdout=(logs / "worker.log").open("wb"),
+                stderr=subprocess.STDOUT,
+            )
+        )
+        with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30) as client:
+
+            def wait_graded(n: int, limit: float) -> None:
+                end = time.monotonic() + limit
+                while time.monotonic() < end:
+                    page = client.get("/api/v1/submissions", params={"limit": 1, "status": "pending"}).json()
+                    running = client.get("/api/v1/submissions", params={"limit": 1, "status": "running"}).json()
+                    total = client.get("/api/v1/submissions", params={"limit": 1}).json()["total"]
+                    if total >= n and page["total"] == 0 and running["total"] == 0:
+                        return
+                    time.sleep(0.05)
+                raise SystemExit("grading did not finish in time; see bench/out/worker.log")
+
+            t0 = time.perf_counter()
+            client.post(
+                "/api/v1/submissions", json={"candidate_id": "warm", "question_id": "q01", "answer": payloads[0][1]}
+            )
+            wait_graded(1, args.timeout)
+            warmup = time.perf_counter() - t0
+            grade_set = answers(args.answers, seed=11)
+            t0 = time.perf_counter()
+            for i, (qid, text) in enumerate(grade_set):
+                client.post("/api/v1/submissions", json={"candidate_id": f"g-{i}", "question_id": qid, "answer": text})
+            wait_graded(args.answers + 1, args.timeout)
+            graded_wall = time.perf_counter() - t0
+        grade = {
+            "answers": args.answers,
+            "worker_processes": 1,
+            "seconds": round(graded_wall, 2),
+            "answers_per_s": round(args.answers / graded_wall, 2),
+            "mean_chars": round(statistics.mean(len(t) for _, t in grade_set)),
+            "first_answer_with_model_load_s": round(warmup, 1),
+        }
+        print(json.dumps({"grade": grade}, ensure_ascii=False), flush=True)
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        r = redis.Redis.from_url(redis_url)
+        for k in r.scan_iter(f"*{queue}*"):
+            r.delete(k)
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+if __name__ == "__main__":
+    main()
