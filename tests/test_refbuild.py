@@ -11,6 +11,7 @@ import yaml
 
 from grader.errors import ReferenceFileError
 from grader.refbuild import (
+    DEFAULT_SEED_DIR,
     allocate_weights,
     build_bank,
     build_reference,
@@ -22,14 +23,15 @@ from grader.refbuild import (
 from grader.references import DEFAULT_DIR, load_bank, load_reference
 from grader.scoring.types import KeyPoint, Keyword, Reference
 
-SEED_DIR = Path(os.environ.get("GRADER_SEED_DIR", "/work/shared/seed"))
+SEED_DIR = Path(os.environ.get("GRADER_SEED_DIR", str(DEFAULT_SEED_DIR)))
 EXPECTED_IDS = [f"q{n:02d}" for n in range(1, 13)]
 
 
 @pytest.fixture(scope="module")
 def seed() -> Path:
     if not any(SEED_DIR.glob("*.txt")):
-        pytest.skip(f"no seed file in {SEED_DIR} (set GRADER_SEED_DIR)")
+        pytest.fail(f"no seed file in {SEED_DIR}: the tests need ../shared/seed beside the repository "
+                    "(or set GRADER_SEED_DIR)")
     return SEED_DIR
 
 

@@ -11,10 +11,10 @@ import pytest
 import yaml
 
 from grader.errors import ReferenceFileError
-from grader.references import DEFAULT_DIR, load_bank, load_reference
+from grader.references import DEFAULT_DIR, DEFAULT_SEED_DIR, load_bank, load_reference
 from grader.scoring.types import Reference
 
-SEED_DIR = Path(os.environ.get("GRADER_SEED_DIR", "/work/shared/seed"))
+SEED_DIR = Path(os.environ.get("GRADER_SEED_DIR", str(DEFAULT_SEED_DIR)))
 EXPECTED_IDS = [f"q{n:02d}" for n in range(1, 13)]
 
 
@@ -22,7 +22,8 @@ def seed_questions() -> list[tuple[str, str]]:
     """(question, answer) pairs read straight from the seed, independently of grader.refbuild."""
     files = sorted(SEED_DIR.glob("*.txt"))
     if not files:
-        pytest.skip(f"no seed file in {SEED_DIR} (set GRADER_SEED_DIR)")
+        pytest.fail(f"no seed file in {SEED_DIR}: the tests need ../shared/seed beside the repository "
+                    "(or set GRADER_SEED_DIR)")
     text = "\n".join(f.read_text(encoding="utf-8") for f in files)
     blocks = re.split(r"^##(?!#)", text, flags=re.MULTILINE)[1:]
     pairs = []

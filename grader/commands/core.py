@@ -13,9 +13,9 @@ from rich.table import Table
 from rich.text import Text
 
 from grader.errors import GraderError
+from grader.references import DEFAULT_SEED_DIR
 from grader.settings import get_settings
 
-DEFAULT_SEED = Path(__file__).resolve().parents[3] / "shared" / "seed"
 console = Console()
 
 
@@ -112,7 +112,7 @@ refs = typer.Typer(help="The reference bank in reference_answers/.", no_args_is_
 
 @refs.command("build")
 def refs_build(
-    seed: Annotated[Path, typer.Option(help="the seed Q&A file or folder")] = DEFAULT_SEED,
+    seed: Annotated[Path, typer.Option(help="the seed Q&A file or folder")] = DEFAULT_SEED_DIR,
     out: Annotated[Path | None, typer.Option(help="reference folder (default: GRADER_REFERENCES_DIR)")] = None,
 ) -> None:
     """Split each seed answer into key points and keywords; curated key points are kept as they are."""

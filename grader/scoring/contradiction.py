@@ -72,6 +72,7 @@ _FILLER = set("的了是在和与就也都而及或被把这那个一种时候�
 # Units of comparison: a CJK character, a Latin word, a number, or a folded direction sign.
 _UNIT = re.compile(r"[a-z][a-z0-9'_\-]*|\d+(?:\.\d+)?|[⊕⊖]|[^\sa-z0-9\W]")
 _CLAUSE = re.compile(r"[，,。；;：:！!？?、\n()（）]+")
+_SENTENCE = re.compile(r"[。；;！!？?\n]+")
 _NEGATION = re.compile(
     r"(?:不是|并非|并不|不会|不能|无法|没有|不需要|不用|不再|(?<![a-z_])(?:not|no|never|isn't|doesn't|don't"
     r"|cannot|can't|without)(?![a-z_])|不(?!同|断|仅|少|错|然|过|管|一样))"
@@ -86,23 +87,27 @@ def fold_signs(text: str) -> str:
     return _SIGN_PATTERN.sub(lambda m: "⊕" if _SIGN_OF[m.group(0)] == "+" else "⊖", normalise(text))
 
 
-PAIR_WINDOW = 8  # units apart that still make one claim ("RoPE 其实是一种可学习的绝对位置编码")
+PAIR_WINDOW = 16  # units apart that still make one claim ("温度越高，分布越尖锐，输出越确定")
 
 
 @lru_cache(maxsize=16384)
 def grams(text: str) -> frozenset[str]:
-    """Adjacent pairs, and unordered pairs of units up to PAIR_WINDOW apart, within each clause.
+    """Adjacent pairs of units within each clause, and unordered pairs up to PAIR_WINDOW apart
+    within each sentence.
 
-    Adjacent pairs keep the words ("相对位置" is not "绝对位置"); the wider unordered pairs keep who is
-    said to be what, in either word order ("GPT 是编码器" ≈ "编码器模型比如 GPT"), and stopping at
-    clause breaks keeps "BERT 是编码器，GPT 是解码器" from pairing 编码器 with GPT.
+    Adjacent pairs keep the words ("相对位置" is not "绝对位置"); the wider unordered pairs keep what is
+    said of what, across commas and in either word order ("温度越高，…，输出越确定"; "GPT 是编码器" ≈
+    "编码器模型比如 GPT"). Where a sentence pairs things both ways ("BERT 是编码器，GPT 是解码器"), the
+    correct statements match it as well, and the comparison with them keeps it from counting.
     """
     out: set[str] = set()
-    for clause in _CLAUSE.split(fold_signs(text)):
-        units = [u for u in _UNIT.findall(clause) if u not in _FILLER]
-        if len(units) < 2:
-            out.update(units)
-        out.update(units[i] + " " + units[i + 1] for i in range(len(units) - 1))
+    for sentence in _SENTENCE.split(fold_signs(text)):
+        for clause in _CLAUSE.split(sentence):
+            units = [u for u in _UNIT.findall(clause) if u not in _FILLER]
+            if len(units) < 2:
+                out.update(units)
+            out.update(units[i] + " " + units[i + 1] for i in range(len(units) - 1))
+        units = [u for u in _UNIT.findall(sentence) if u not in _FILLER]
         for i, left in enumerate(units):
             for right in units[i + 2 : i + 1 + PAIR_WINDOW]:
                 out.add("~".join(sorted((left, right))))

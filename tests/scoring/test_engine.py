@@ -1,0 +1,145 @@
+"""The engine on real answers with the real default embedder (multilingual USE)."""
+
+from __future__ import annotations
+
+from grader.grading import SCORING_VERSION, Grader
+from grader.scoring.types import Flag
+
+GOOD_TEMPERATURE = (
+    "温度系数是采样时的超参数，控制输出的随机性和创造性。它作用在最后的 softmax：先把 logits 除以温度 T 再算概率。"
+    "T 大于 1 时分布变平，低概率的词被抬高，输出更多样、更有创造力；"
+    "T 小于 1 时分布变尖，高概率的词更占优势，输出更保守稳定，甚至会重复。"
+)
+REVERSED_TEMPERATURE = (
+    "温度系数是作用在 softmax 上的超参数。温度越高，分布越尖锐，输出越确定、越保守；"
+    "温度越低，分布越平，输出越随机、越有创造力。"
+)
+
+
+def test_a_complete_answer_scores_high_with_every_key_point_credited(grader: Grader) -> None:
+    result = grader.grade("q06", GOOD_TEMPERATURE)
+    assert result.score >= 80
+    assert result.flags == []
+    assert all(kp.credit >= 0.5 and not kp.contradicted for kp in result.key_points)
+
+
+def test_evidence_spans_are_offsets_into_the_answer_as_submitted(grader: Grader) -> None:
+    result = grader.grade("q06", GOOD_TEMPERATURE)
+    for kp in result.key_points:
+        assert kp.evidence is not None
+        assert GOOD_TEMPERATURE[kp.evidence.start : kp.evidence.end] == kp.evidence.text
+
+
+def test_a_reversed_direction_is_caught_as_a_contradiction_and_loses_credit(grader: Grader) -> None:
+    good = grader.grade("q06", GOOD_TEMPERATURE)
+    reversed_ = grader.grade("q06", REVERSED_TEMPERATURE)
+    contradicted = {kp.id for kp in reversed_.key_points if kp.contradicted}
+    assert contradicted, "swapping the direction of temperature must contradict a key point"
+    assert all(kp.credit == 0 for kp in reversed_.key_points if kp.contradicted)
+    assert reversed_.score < good.score - 30
+    assert "矛盾" in reversed_.feedback
+
+
+def test_negating_a_key_term_contradicts_the_key_point(grader: Grader) -> None:
+    mechanism = "RoPE 用复数旋转的方式作用在 Q 和 K 上，"
+    correct = grader.grade("q07", mechanism + "它是相对位置编码，比正余弦绝对位置编码更适合长上下文。")
+    negated = grader.grade("q07", mechanism + "它不是相对位置编码，而是绝对位置编码，不适合长上下文。")
+    assert not any(kp.contradicted for kp in correct.key_points)
+    assert any(kp.contradicted for kp in negated.key_points)
+    assert negated.score < correct.score
+
+
+def test_an_english_answer_is_graded_against_the_chinese_reference(grader: Grader) -> None:
+    result = grader.grade(
+        "q06",
+        "Temperature is a sampling hyperparameter: the logits are divided by T before the softmax. "
+        "With T above 1 the distribution flattens, low-probability tokens get picked more, so the output is more "
+        "random and creative; with T below 1 it sharpens, the top tokens dominate and the output is conservative, "
+        "stable and can repeat itself.",
+    )
+    assert result.score >= 65
+    assert not result.flags
+
+
+def test_dont_know_is_a_non_answer_worth_nothing(grader: Grader) -> None:
+    for answer in ("不知道", "这个我没了解过，不太清楚。", "Sorry, no idea.", "   "):
+        result = grader.grade("q03", answer)
+        assert Flag.NON_ANSWER in result.flags, answer
+        assert result.score == 0
+        assert all(kp.credit == 0 for kp in result.key_points)
+
+
+def test_an_answer_to_another_question_is_off_topic(grader: Grader) -> None:
+    result = grader.grade(
+        "q06", "ChatGPT 训练分四步：先预训练，再用人工标注的数据做指令微调，然后训练奖励模型，最后用 PPO 做强化学习。"
+    )
+    assert Flag.OFF_TOPIC in result.flags
+    assert result.score <= 5
+
+
+def test_a_bare_keyword_list_is_stuffing_capped_at_two_points(grader: Grader) -> None:
+    result = grader.grade("q05", "RLHF、PPO、奖励模型、SFT、人类反馈、策略梯度、InstructGPT、排序。")
+    assert Flag.KEYWORD_STUFFING in result.flags
+    assert result.score <= 20
+
+
+def test_the_same_terms_repeated_over_and_over_are_stuffing(grader: Grader) -> None:
+    result = grader.grade("q06", "温度 softmax 温度 softmax 温度 softmax 温度 softmax 温度 softmax 随机 随机 随机")
+    assert Flag.KEYWORD_STUFFING in result.flags
+
+
+def test_a_very_short_answer_is_flagged_and_capped(grader: Grader) -> None:
+    result = grader.grade("q06", "控制随机性")
+    assert Flag.TOO_SHORT in result.flags
+    assert result.score <= 40
+
+
+def test_a_copy_of_the_reference_goes_to_a_human(grader: Grader) -> None:
+    result = grader.grade("q07", grader.reference("q07").reference_answer)
+    assert Flag.COPY_OF_REFERENCE in result.flags
+    assert result.confidence <= 0.3
+
+
+def test_same_input_gives_the_same_output(grader: Grader) -> None:
+    assert grader.grade("q06", GOOD_TEMPERATURE) == grader.grade("q06", GOOD_TEMPERATURE)
+
+
+def test_batch_and_single_grading_agree(grader: Grader) -> None:
+    batch = grader.grade_many([("q06", GOOD_TEMPERATURE), ("q06", REVERSED_TEMPERATURE)])
+    assert batch[0] == grader.grade("q06", GOOD_TEMPERATURE)
+    assert batch[1] == grader.grade("q06", REVERSED_TEMPERATURE)
+
+
+def test_the_result_names_what_produced_it(grader: Grader) -> None:
+    result = grader.grade("q06", GOOD_TEMPERATURE)
+    assert result.provenance.scoring_version == SCORING_VERSION
+    assert result.provenance.embedder == grader.embedder.name
+    assert result.provenance.reference_hash == grader.reference("q06").content_hash
+    assert result.provenance.calibration == grader.calibration.version
+
+
+def test_feedback_names_the_missed_key_points_in_chinese(grader: Grader) -> None:
+    result = grader.grade("q06", "温度系数是一个超参数，影响输出的随机性。")
+    missed = [kp for kp in result.key_points if kp.credit < 0.25]
+    assert missed
+    assert "遗漏要点" in result.feedback
+    assert missed[0].text in result.feedback
+
+
+def test_confidence_is_lower_for_a_flagged_answer_than_a_clear_one(grader: Grader) -> None:
+    clear = grader.grade("q06", GOOD_TEMPERATURE)
+    stuffed = grader.grade("q05", "RLHF、PPO、奖励模型、SFT、人类反馈、策略梯度、InstructGPT、排序。")
+    assert 0 <= stuffed.confidence < clear.confidence <= 1
+
+
+def test_unicode_edge_cases_grade_without_error(grader: Grader) -> None:
+    edge_cases = (
+        "🤖" * 50,
+        "温度\u200b系数\u200d是超参数",
+        "ＳＯＦＴＭＡＸ　温度系数（Ｔ）",
+        "中文 English 日本語 한국어",
+        "温度系数大于1更随机。" * 900,
+    )
+    for answer in edge_cases:
+        result = grader.grade("q06", answer)
+        assert 0 <= result.score <= 100
