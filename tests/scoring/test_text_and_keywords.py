@@ -1,0 +1,41 @@
+"""Segmentation keeps offsets; keywords match the ways candidates write them."""
+
+from __future__ import annotations
+
+from grader.scoring.keywords import find
+from grader.scoring.text import normalise, spans
+from grader.scoring.types import Keyword
+
+
+def test_normalising_keeps_the_length_so_offsets_stay_valid() -> None:
+    text = "ＲＬＨＦ（人类反馈）\u200b强化学习 Ｔ＞１"
+    assert len(normalise(text)) == len(text)
+    assert normalise("ＲＬＨＦ") == "rlhf"
+
+
+def test_spans_cover_clauses_windows_and_sentences_with_exact_offsets() -> None:
+    text = "温度越高，分布越平，输出越随机。温度越低，输出越保守"
+    cut = spans(text)
+    assert all(text[s.start : s.end] == s.text for s in cut)
+    texts = {s.text for s in cut}
+    assert {"温度越高", "温度越高，分布越平", "温度越高，分布越平，输出越随机", "温度越低，输出越保守"} <= texts
+
+
+def test_english_sentences_split_on_full_stops_but_not_inside_numbers() -> None:
+    texts = {s.text for s in spans("T is 0.7 by default. Higher T is more random.")}
+    assert "T is 0.7 by default" in texts
+    assert "Higher T is more random" in texts
+
+
+def test_a_latin_keyword_matches_only_as_a_whole_word() -> None:
+    rl = Keyword(term="RL")
+    assert find(normalise("用 RL 训练"), rl)
+    assert not find(normalise("用 RLHF 训练"), rl)
+    assert find(normalise("ppo策略"), Keyword(term="PPO"))
+
+
+def test_aliases_match_across_languages_and_spellings() -> None:
+    mha = Keyword(term="多头注意力", aliases=["multi-head attention", "MHA"])
+    for answer in ("多头注意力机制", "Multi Head Attention", "multihead attention", "用 mha"):
+        assert find(normalise(answer), mha), answer
+    assert [h.keyword for h in find(normalise("MHA"), mha)] == ["多头注意力"]
