@@ -25,7 +25,8 @@ def test_directional_synonyms_fold_to_the_same_sign() -> None:
 
 def test_containment_follows_what_is_said_of_what_across_commas_and_word_order() -> None:
     claim = "温度越高输出越确定"
-    assert containment("温度越高，分布越尖锐，输出越确定", claim) > containment("温度越低，分布越尖锐，输出越确定", claim)
+    said = containment("温度越高，分布越尖锐，输出越确定", claim)
+    assert said > containment("温度越低，分布越尖锐，输出越确定", claim)
     assert containment("编码器模型比如 GPT", "GPT 是编码器模型") > 0.5
 
 
