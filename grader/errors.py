@@ -5,6 +5,7 @@
     ├── NotFound (404)             an id that does not exist (or is not yours to see)
     │   ├── QuestionNotFound
     │   ├── SubmissionNotFound
+    │   ├── ResultNotFound         a submission with no grade yet (nothing to review)
     │   └── BatchNotFound
     ├── InvalidInput (422)         a request the grader cannot take as given
     │   └── UnreadableSheet        an uploaded answer sheet that is not a usable table
@@ -72,6 +73,15 @@ class SubmissionNotFound(NotFound):
     def __init__(self, submission_id: object) -> None:
         super().__init__(f"submission '{submission_id}' does not exist",
                          details={"submission_id": str(submission_id)})
+
+
+class ResultNotFound(NotFound):
+    code = "result_not_found"
+
+    def __init__(self, submission_id: object, status: str | None = None) -> None:
+        why = f" (the submission is {status}: nothing graded to review yet)" if status else ""
+        super().__init__(f"no graded result for submission '{submission_id}'{why}",
+                         details={"submission_id": str(submission_id), "status": status})
 
 
 class InvalidInput(GraderError):

@@ -30,6 +30,7 @@ from grader.db.base import utcnow
 from grader.db.models import ApiKey, AuditEntry, Grade, Question, ReferenceVersion, Role, Status, Submission
 from grader.db.session import SessionFactory, on_commit, session_scope
 from grader.errors import Conflict, GraderError, InvalidInput, NotFound, QuestionNotFound, SubmissionNotFound
+from grader.results_index import index_result
 from grader.schemas import SubmissionCreate
 from grader.scoring.types import Reference, ScoreResult
 
@@ -301,6 +302,7 @@ def record(session: Session, job: Job, result: ScoreResult, review_confidence_be
         raise SubmissionNotFound(job.submission_id)
     if submission.status in OPEN:
         _finish(submission, status)
+    index_result(session, submission)
     if written:
         audit(session, SYSTEM, "submission.graded", "submission",
               job.submission_id, score=result.score, confidence=result.confidence, status=status.value,

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 
 from grader import service
 from grader.api import batches, errors
+from grader.api import results as review_api
 from grader.api.routers import health, keys, questions, submissions
 from grader.db.session import get_session_factory, session_scope
 from grader.references import cached_bank
@@ -97,4 +98,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for module in (health, submissions, questions, keys, batches):
         app.include_router(module.router)
+    app.include_router(review_api.router)
     return app

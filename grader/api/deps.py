@@ -78,3 +78,4 @@ def _roles(*roles: Role) -> object:
 SubmitterDep = Annotated[Principal, _roles(Role.RECRUITER, Role.ADMIN)]
 ReaderDep = Annotated[Principal, _roles(Role.RECRUITER, Role.REVIEWER, Role.ADMIN)]
 AdminDep = Annotated[Principal, _roles(Role.ADMIN)]
+ReviewerDep = Annotated[Principal, _roles(Role.REVIEWER, Role.ADMIN)]
