@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from grader.db.models import Role, Status
 
@@ -21,6 +21,19 @@ class SubmissionCreate(BaseModel):
     question_id: Annotated[str, Field(min_length=1, max_length=16, examples=["q01"])]
     # Length is checked by the service against GRADER_MAX_ANSWER_CHARS, so the message names the limit.
     answer: str = Field(examples=["RAG 先检索相关文档，再把检索结果放进提示词里让模型生成答案……"])
+
+    @field_validator("candidate_id", "candidate_name", "candidate_email", "question_id", "answer")
+    @classmethod
+    def _storable(cls, value: str | None) -> str | None:
+        # JSON can carry NUL and lone surrogates ("\u0000", "\ud800"); no text column can store them.
+        if value is not None:
+            if "\x00" in value:
+                raise ValueError("text must not contain NUL (\\u0000) characters")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("text must be valid Unicode (no lone surrogate code points)") from None
+        return value
 
 
 class KeyPointGrade(BaseModel):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from grader import metrics
 from grader.auth import SYSTEM, Principal, create_key
 from grader.db.base import utcnow
 from grader.db.models import ApiKey, AuditEntry, Grade, Question, ReferenceVersion, Role, Status, Submission
@@ -321,6 +323,7 @@ def run_grading(factory: SessionFactory, submission_id: uuid.UUID, grader: Calla
         job = claim(session, submission_id, engine.bank, SCORING_VERSION)
     if job is None:
         return None
+    started = time.perf_counter()
     try:
         result = engine.grade(job.question_id, job.answer)
     except Exception as exc:
@@ -329,6 +332,7 @@ def run_grading(factory: SessionFactory, submission_id: uuid.UUID, grader: Calla
         with session_scope(factory) as session:
             fail(session, submission_id, f"grading failed: {reason}")
         return Status.FAILED
+    metrics.record_grading(time.perf_counter() - started)
     with session_scope(factory) as session:
         return record(session, job, result, review_confidence_below)
 

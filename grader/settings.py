@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from grader.references import DEFAULT_DIR
 
 DEV_SECRET = "dev-insecure-secret-change-me"
+MIN_SECRET_CHARS = 32
 
 
 class Settings(BaseSettings):
@@ -35,6 +37,13 @@ class Settings(BaseSettings):
     task_time_limit_seconds: int = 120
     # Celery queue name: deployments (or test runs) sharing one Redis keep their work apart.
     celery_queue: str = "grader"
+    # json: one object per line with the request id (what log shippers read); text: for a terminal.
+    log_format: Literal["json", "text"] = "json"
+    # Request bodies other than sheet uploads (JSON: a 10,000-character answer is well under 100 KB).
+    max_body_bytes: int = 1024 * 1024
+    # Per API key (per address without one): sustained requests per second and burst; 0 turns it off.
+    rate_limit_per_second: float = 50.0
+    rate_limit_burst: int = 200
 
     @field_validator("database_url")
     @classmethod
@@ -44,6 +53,20 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+psycopg://" + url[len(prefix):]
         return url
+
+    @model_validator(mode="after")
+    def _no_default_secret(self) -> Settings:
+        # The placeholder is for the embedded default on one machine; a deployment with a broker (or any
+        # database server) serves a team and must not run on a secret that is printed in the source.
+        deployed = not self.embedded or not self.database_url.startswith("sqlite")
+        secret = self.secret_key.get_secret_value()
+        if deployed and (secret == DEV_SECRET or len(secret) < MIN_SECRET_CHARS):
+            raise ValueError(
+                "GRADER_SECRET_KEY must be set to a random secret of at least "
+                f"{MIN_SECRET_CHARS} characters when GRADER_REDIS_URL or a database server is configured "
+                "(e.g. `openssl rand -hex 32`); the built-in placeholder is only accepted in the embedded "
+                "default (SQLite, no Redis)")
+        return self
 
     @property
     def embedded(self) -> bool:

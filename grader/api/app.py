@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from grader import service
-from grader.api import batches, errors
+from grader.api import batches, errors, hardening
 from grader.api import results as review_api
 from grader.api.routers import health, keys, questions, submissions
 from grader.db.session import get_session_factory, session_scope
@@ -96,7 +96,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings or get_settings()
     errors.install(app)
+    hardening.install(app, app.state.settings)
     for module in (health, submissions, questions, keys, batches):
-        app.include_router(module.router)
+        extra = {} if module is health else hardening.AUTH_RESPONSES
+        app.include_router(module.router, responses={**hardening.COMMON_RESPONSES, **extra})
     app.include_router(review_api.router)
     return app

@@ -1,7 +1,8 @@
 """The one shape every error takes: `{"error": {"code", "message", "details"}}`.
 
 `GraderError` carries its own status; request validation (including malformed JSON) is 422; Starlette's
-own 404/405 keep their status; anything else is a logged 500 that tells the client nothing internal.
+own 404/405 keep their status; a lost database connection is 503 with Retry-After; anything else is a
+logged 500 that tells the client nothing internal.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
 from grader.errors import GraderError
@@ -49,9 +51,17 @@ async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    codes = {404: "not_found", 405: "method_not_allowed"}
+    codes = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
     return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail),
                           headers=dict(exc.headers) if exc.headers else None)
+
+
+async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # A dropped connection or a restarting Postgres: the request did not happen (its transaction rolled
+    # back), so the client may simply retry. The message never carries SQL or parameters.
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return error_response(503, "database_unavailable", "the database is unavailable; retry shortly",
+                          headers={"Retry-After": "2"})
 
 
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
@@ -63,4 +73,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(GraderError, grader_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(OperationalError, database_unavailable)
+    app.add_exception_handler(InterfaceError, database_unavailable)
     app.add_exception_handler(Exception, unexpected_error)

@@ -12,6 +12,7 @@ background job and owns its two short transactions, with the engine running outs
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from grader import service
+from grader import metrics, service
 from grader.auth import SYSTEM, Principal
 from grader.batches.export import AnswerResult, missed_key_points
 from grader.batches.parsing import ParsedSheet
@@ -149,7 +150,11 @@ def progress(session: Session, batch: Batch, now: datetime | None = None) -> Pro
         "needs_review": by_status.get(Status.NEEDS_REVIEW.value, 0),
         "failed": by_status.get(Status.FAILED.value, 0),
     }
-    total = sum(by_status.values())
+    # Answers the batch says it accepted but that have no row (never expected: batch and items commit
+    # together) count as pending, so a batch can never look done while any of its answers is missing.
+    missing = max(batch.accepted - sum(by_status.values()), 0)
+    counts["pending"] += missing
+    total = sum(by_status.values()) + missing
     finished = total - counts["pending"]
     last = max((when for status, _, when in rows if status in FINISHED and when is not None), default=None)
     if finished == total and batch.finished_at is None:
@@ -227,8 +232,10 @@ def run_chunk(factory: SessionFactory, submission_ids: Sequence[uuid.UUID], grad
                 jobs.append(job)
     outcomes: list[tuple[service.Job, ScoreResult | None, str | None]] = []
     for job in jobs:
+        started = time.perf_counter()
         try:
             outcomes.append((job, engine.grade(job.question_id, job.answer), None))
+            metrics.record_grading(time.perf_counter() - started)
         except Exception as exc:
             log.exception("grading submission %s failed", job.submission_id)
             reason = exc.message if isinstance(exc, GraderError) else f"{type(exc).__name__}: {exc}"
@@ -313,10 +320,10 @@ class CeleryBatchDispatcher:
         self._queue = queue
 
     def enqueue_chunk(self, batch_id: uuid.UUID, submission_ids: Sequence[uuid.UUID]) -> None:
-        from grader.worker.celery_app import BATCH_CHUNK_TASK
+        from grader.worker.celery_app import BATCH_CHUNK_TASK, request_headers
 
         self._celery.send_task(BATCH_CHUNK_TASK, args=[str(batch_id), [str(s) for s in submission_ids]],
-                               queue=self._queue)
+                               queue=self._queue, headers=request_headers())
 
 
 class EmbeddedBatchDispatcher:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import tempfile
 from enum import StrEnum
 from pathlib import Path
@@ -22,7 +21,9 @@ class RoleChoice(StrEnum):
 
 
 def _logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from grader.observability import configure_logging
+
+    configure_logging(level, get_settings().log_format)
 
 
 def serve(
@@ -40,7 +41,9 @@ def serve(
     mode = "embedded (grading in this process)" if settings.embedded else "Celery workers via Redis"
     typer.echo(f"grader API on http://{host}:{port} (docs at /docs); "
                f"database {_safe(settings.database_url)}; grading: {mode}", err=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level.lower())
+    # log_config=None: uvicorn's records go through the JSON handler set up above, with request ids.
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level.lower(), log_config=None,
+                access_log=False)
 
 
 def worker(

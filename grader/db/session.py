@@ -16,6 +16,9 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+# Registers the ORM guard that keeps the audit log append-only on every session.
+from grader.db import append_only as _append_only  # noqa: F401
+
 log = logging.getLogger(__name__)
 
 SessionFactory = sessionmaker[Session]
@@ -23,11 +26,13 @@ SessionFactory = sessionmaker[Session]
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                               hide_parameters=True)
         _sqlite_transactions(engine)
         return engine
     # pre_ping: a worker idles for hours between bursts; a connection Postgres dropped is replaced.
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # hide_parameters: errors and logs show the SQL, never the values (candidate names, emails, answers).
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, hide_parameters=True)
 
 
 def _sqlite_transactions(engine: Engine) -> None:

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from celery import Celery
+from celery.signals import setup_logging, task_prerun
 from kombu.entity import Queue
 
 from grader.settings import Settings, get_settings
@@ -87,4 +88,28 @@ class CeleryDispatcher:
         self._celery = celery
 
     def enqueue(self, submission_id: Any) -> None:
-        self._celery.send_task(GRADE_TASK, args=[str(submission_id)])
+        # The request id travels with the message, so the worker's log lines name the request.
+        self._celery.send_task(GRADE_TASK, args=[str(submission_id)], headers=request_headers())
+
+
+def request_headers() -> dict[str, str]:
+    from grader.observability import request_id_var
+
+    request_id = request_id_var.get()
+    return {"request_id": request_id} if request_id else {}
+
+
+@setup_logging.connect  # type: ignore[untyped-decorator]
+def _json_logging(loglevel: Any = None, **_kwargs: Any) -> None:
+    """Worker and beat log like the API: JSON lines (GRADER_LOG_FORMAT) with the request or task id."""
+    from grader.observability import configure_logging
+
+    configure_logging(loglevel or "INFO", get_settings().log_format)
+
+
+@task_prerun.connect  # type: ignore[untyped-decorator]
+def _task_request_id(task_id: str | None = None, task: Any = None, **_kwargs: Any) -> None:
+    from grader.observability import request_id_var
+
+    sent = getattr(getattr(task, "request", None), "request_id", None) if task is not None else None
+    request_id_var.set(str(sent) if sent else task_id)

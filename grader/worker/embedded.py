@@ -39,6 +39,9 @@ class EmbeddedWorker:
     def enqueue(self, submission_id: uuid.UUID) -> None:
         self._queue.put(submission_id)
 
+    def queue_size(self) -> int:
+        return self._queue.qsize()
+
     def start(self) -> None:
         self._thread.start()
         # Whatever a previous process accepted but never graded: nothing else is working on it.

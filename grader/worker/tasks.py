@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
-from grader import service
+from grader import metrics, service
 from grader.db.session import SessionFactory, get_session_factory, session_scope
 from grader.errors import SubmissionNotFound
 from grader.settings import get_settings
@@ -28,7 +28,11 @@ MAX_RETRIES = 5
 
 @lru_cache(maxsize=1)
 def _sessions() -> SessionFactory:
-    return get_session_factory(get_settings().database_url)
+    settings = get_settings()
+    # Once per worker process, after the fork: grading durations go to Redis, where /metrics reads them.
+    if settings.redis_url is not None:
+        metrics.set_recorder(metrics.RedisDurations(settings.redis_url, settings.celery_queue))
+    return get_session_factory(settings.database_url)
 
 
 def backoff(retries: int) -> int:

@@ -15,6 +15,8 @@ def grader_env(**settings: str | None) -> dict[str, str]:
     """The current environment without any GRADER_* setting, plus the given ones (None: unset)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_")}
     env.update({f"GRADER_{k.upper()}": v for k, v in settings.items() if v is not None})
+    # Set by tests/conftest.py: a server or worker on Postgres/Redis refuses to start without a real secret.
+    env.setdefault("GRADER_SECRET_KEY", os.environ["GRADER_SECRET_KEY"])
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
