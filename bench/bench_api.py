@@ -81,6 +81,9 @@ def main() -> None:
     db_url = with_path(admin_url, "/" + name)
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_")}
     env.update(GRADER_DATABASE_URL=db_url, GRADER_REDIS_URL=redis_url, GRADER_CELERY_QUEUE=queue, PYTHONUNBUFFERED="1")
+    # With Redis and Postgres configured the settings refuse the placeholder secret.
+    env["GRADER_SECRET_KEY"] = secrets.token_hex(32)
+    env["GRADER_RATE_LIMIT_PER_SECOND"] = "0"  # the bench is the only client; measure the service
     logs = ROOT / "bench" / "out"
     logs.mkdir(parents=True, exist_ok=True)
     procs: list[subprocess.Popen[bytes]] = []
