@@ -222,16 +222,27 @@ class _Answer:
     reference: PreparedReference
     to_correct: np.ndarray  # (spans, every correct statement of the reference)
     _canonical: dict[int, str]
+    _correctness: dict[int, float]
 
     @classmethod
     def of(cls, embedded: Embedded, reference: PreparedReference) -> _Answer:
         to_correct = embedded.vectors @ reference.statement_vectors.T
-        return cls(embedded, normalise(embedded.answer), reference, to_correct, {})
+        return cls(embedded, normalise(embedded.answer), reference, to_correct, {}, {})
 
     def canonical_span(self, i: int) -> str:
         if i not in self._canonical:
             self._canonical[i] = self.reference.canonicalise(self.embedded.spans[i].text)
         return self._canonical[i]
+
+    def correctness(self, i: int) -> float:
+        """How much span i reads like the closest correct statement of the reference."""
+        if i not in self._correctness:
+            text = self.canonical_span(i)
+            self._correctness[i] = max(
+                float(self.to_correct[i, j]) + LEXICAL_WEIGHT * contradiction.containment(text, c)
+                for j, c in enumerate(self.reference.canonical_statements)
+            )
+        return self._correctness[i]
 
 
 def _measure_point(answer: _Answer, point: PreparedKeyPoint) -> _PointMeasure:
@@ -272,15 +283,13 @@ def _contradiction(
         if span.level == 0 or not (carries_term or per_span[i] >= ABOUT_SIMILARITY):
             continue
         text = answer.canonical_span(i)
-        right = max(float(answer.to_correct[i, j]) + LEXICAL_WEIGHT * contradiction.containment(text, c)
-                    for j, c in enumerate(reference.canonical_statements))
         span_grams = contradiction.grams(text)
         wrong_claims = reference.canonical_misconceptions[point.key_point.id]
         for j, (wrong_text, (claim, distinctive)) in enumerate(zip(point.misconceptions, wrong_claims, strict=True)):
             held = contradiction.containment(text, claim)
             says_difference = not distinctive or len(distinctive & span_grams) / len(distinctive) >= DISTINCTIVE_SHARE
             wrong = float(to_wrong[i, j]) + LEXICAL_WEIGHT * held
-            if held >= MISCONCEPTION_CONTAINMENT and says_difference and wrong - right > CONTRADICTION_MARGIN:
+            if held >= MISCONCEPTION_CONTAINMENT and says_difference and wrong - answer.correctness(i) > CONTRADICTION_MARGIN:
                 return wrong_text
     return None
 

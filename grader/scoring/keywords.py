@@ -35,12 +35,16 @@ class Hit:
     end: int
 
 
+@lru_cache(maxsize=4096)
+def forms_pattern(forms: tuple[str, ...]) -> re.Pattern[str]:
+    """Every form in one pattern, longest first, so one scan finds them all."""
+    ordered = sorted(set(forms), key=len, reverse=True)
+    return re.compile("|".join(f"(?:{form_pattern(f).pattern})" for f in ordered))
+
+
 def find(normalised_text: str, keyword: Keyword) -> list[Hit]:
-    hits: list[Hit] = []
-    for form in keyword.forms():
-        for match in form_pattern(form).finditer(normalised_text):
-            hits.append(Hit(keyword.term, match.start(), match.end()))
-    return hits
+    pattern = forms_pattern(tuple(keyword.forms()))
+    return [Hit(keyword.term, m.start(), m.end()) for m in pattern.finditer(normalised_text)]
 
 
 def find_all(normalised_text: str, keywords: list[Keyword]) -> dict[str, list[Hit]]:

@@ -15,10 +15,18 @@ from dataclasses import dataclass
 _CLAUSE_BREAK = re.compile(r"[，,。！？!?；;：:、\n\r]+|(?<=[a-zA-Z\)])\.(?=\s|$)")
 _SENTENCE_BREAK = re.compile(r"[。！？!?；;\n\r]+|(?<=[a-zA-Z\)])\.(?=\s|$)")
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), " ")
+# Full-width ASCII (Ｔ，（）０-９) and the ideographic space, as Chinese input methods type them.
+_FOLD = {**_ZERO_WIDTH, **{cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}, 0x3000: ord(" ")}
+_COMMON = re.compile(r"[\u0000-\u007f\u4e00-\u9fff\u3001-\u303f\uff01-\uff5e\u200b-\u200d\u2060\ufeff]*")
 
 
 def normalise(text: str) -> str:
-    """Same-length matching copy: NFKC per character where it stays one character, lower case."""
+    """Same-length matching copy: full-width folded, lower case, other compatibility forms NFKC'd.
+
+    A one-to-one character map keeps every offset found in the copy valid in the original.
+    """
+    if _COMMON.fullmatch(text):  # the usual case: ASCII, CJK and full-width punctuation only
+        return text.translate(_FOLD).lower()
     out = []
     for ch in text.translate(_ZERO_WIDTH):
         folded = unicodedata.normalize("NFKC", ch).lower()
