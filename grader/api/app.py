@@ -20,6 +20,7 @@ from grader import service
 from grader.api import batches, errors, hardening
 from grader.api import results as review_api
 from grader.api.routers import health, keys, questions, submissions
+from grader.dashboard import pages as dashboard
 from grader.db.session import get_session_factory, session_scope
 from grader.references import cached_bank
 from grader.settings import Settings, get_settings
@@ -101,4 +102,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         extra = {} if module is health else hardening.AUTH_RESPONSES
         app.include_router(module.router, responses={**hardening.COMMON_RESPONSES, **extra})
     app.include_router(review_api.router)
+    dashboard.install(app)
     return app

@@ -1,0 +1,156 @@
+"""What the templates show, in Chinese: labels, time in Beijing time, query-string handling for the queue.
+
+Pure helpers (no database): the page handlers in `grader.dashboard.pages` call them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from typing import Any
+from urllib.parse import urlencode
+
+from grader.db.models import Status
+from grader.review import ResultFilter
+from grader.review_schemas import ResultSort
+from grader.scoring.types import Flag
+
+# China has one zone and no daylight saving: a fixed offset needs no tz database in the image.
+BEIJING = timezone(timedelta(hours=8), "北京时间")
+PAGE_SIZE = 50
+
+STATUS_LABELS = {
+    "pending": "等待评分", "running": "评分中", "graded": "已评分", "failed": "评分失败", "needs_review": "待审核",
+}
+FLAG_LABELS = {
+    Flag.OFF_TOPIC.value: "答非所问", Flag.KEYWORD_STUFFING.value: "堆砌关键词", Flag.NON_ANSWER.value: "未作答",
+    Flag.TOO_SHORT.value: "回答过短", Flag.COPY_OF_REFERENCE.value: "疑似照抄",
+}
+STATE_LABELS = {"covered": "已覆盖", "partial": "部分覆盖", "missed": "遗漏", "contradicted": "矛盾"}
+ACTION_LABELS = {
+    "submission.created": "提交答案", "submission.graded": "机器评分", "result.reviewed": "人工审核",
+    "submission.failed": "评分失败", "submission.requeued": "重新排队",
+}
+SORT_LABELS: dict[str, str] = {
+    "confidence": "置信度从低到高", "-confidence": "置信度从高到低", "score": "最终分从低到高",
+    "-score": "最终分从高到低", "-graded_at": "评分时间（新→旧）", "graded_at": "评分时间（旧→新）",
+    "candidate": "候选人编号", "question": "题目",
+}
+VIEW_LABELS = {"needs_review": "待审核", "graded": "已评分", "all": "全部"}
+REVIEWED_LABELS = {"": "不限", "yes": "已人工审核", "no": "未人工审核"}
+
+
+def local_time(value: datetime | None) -> str:
+    return value.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M") if value is not None else "—"
+
+
+def score(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}"
+
+
+def percent(value: float | None, digits: int = 0) -> str:
+    return "—" if value is None else f"{value * 100:.{digits}f}%"
+
+
+@dataclass
+class QueueQuery:
+    """The queue's filters as they appear in the URL (so a view can be shared), parsed leniently: a bad
+    value is reported on the page and ignored, never a bare 422."""
+
+    values: dict[str, str]
+    filters: ResultFilter
+    sort: ResultSort
+    page: int
+    errors: list[str] = field(default_factory=list)
+
+    def url(self, **changes: str | int | None) -> str:
+        params = {**self.values, **{k: ("" if v is None else str(v)) for k, v in changes.items()}}
+        return "/dashboard/queue?" + urlencode({k: v for k, v in params.items() if v})
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * PAGE_SIZE
+
+
+FIELDS = ("view", "question", "batch", "candidate", "score_min", "score_max", "flag", "confidence_below",
+          "graded_from", "graded_to", "reviewed", "sort", "page")
+
+
+def parse_queue(params: dict[str, str]) -> QueueQuery:
+    values = {k: params.get(k, "").strip() for k in FIELDS if params.get(k, "").strip()}
+    errors: list[str] = []
+
+    def number(name: str, label: str, low: float, high: float) -> float | None:
+        raw = values.get(name)
+        if raw is None:
+            return None
+        try:
+            value = float(raw)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            errors.append(f"{label}应为 {low:g} 到 {high:g} 之间的数字，已忽略“{raw}”")
+            values.pop(name)
+            return None
+        return value
+
+    def day(name: str, label: str, end: bool) -> datetime | None:
+        raw = values.get(name)
+        if raw is None:
+            return None
+        try:
+            parsed = date.fromisoformat(raw)
+        except ValueError:
+            errors.append(f"{label}应为日期（如 2026-11-29），已忽略“{raw}”")
+            values.pop(name)
+            return None
+        start = datetime.combine(parsed, time(0), BEIJING)
+        return (start + timedelta(days=1) if end else start).astimezone(UTC)
+
+    view = values.get("view", "needs_review")
+    if view not in VIEW_LABELS:
+        errors.append(f"未知视图“{view}”")
+        view = "needs_review"
+        values.pop("view")
+    batch_id = None
+    if "batch" in values:
+        try:
+            batch_id = uuid.UUID(values["batch"])
+        except ValueError:
+            errors.append(f"批次编号格式不对，已忽略“{values.pop('batch')}”")
+    flag = values.get("flag")
+    if flag is not None and flag not in FLAG_LABELS:
+        errors.append(f"未知标记“{values.pop('flag')}”")
+        flag = None
+    sort = values.get("sort", "confidence")
+    if sort not in SORT_LABELS:
+        errors.append(f"未知排序“{values.pop('sort')}”")
+        sort = "confidence"
+    reviewed = {"yes": True, "no": False}.get(values.get("reviewed", ""))
+    try:
+        page = max(int(values.get("page", "1")), 1)
+    except ValueError:
+        page = 1
+    filters = ResultFilter(
+        question_id=values.get("question"), batch_id=batch_id, candidate_id=values.get("candidate"),
+        status=None if view == "all" else Status(view),
+        score_min=number("score_min", "最低分", 0, 100), score_max=number("score_max", "最高分", 0, 100),
+        flag=flag, confidence_below=number("confidence_below", "置信度上限", 0, 1),
+        graded_from=day("graded_from", "开始日期", end=False), graded_to=day("graded_to", "结束日期", end=True),
+        reviewed=reviewed,
+    )
+    if filters.score_min is not None and filters.score_max is not None and filters.score_min > filters.score_max:
+        errors.append("最低分高于最高分，已忽略分数范围")
+        values.pop("score_min")
+        values.pop("score_max")
+        filters = ResultFilter(**{**filters.__dict__, "score_min": None, "score_max": None})
+    return QueueQuery(values, filters, sort, page, errors)  # type: ignore[arg-type]
+
+
+def template_globals() -> dict[str, Any]:
+    return {
+        "STATUS_LABELS": STATUS_LABELS, "FLAG_LABELS": FLAG_LABELS, "STATE_LABELS": STATE_LABELS,
+        "ACTION_LABELS": ACTION_LABELS, "SORT_LABELS": SORT_LABELS, "VIEW_LABELS": VIEW_LABELS,
+        "REVIEWED_LABELS": REVIEWED_LABELS, "local_time": local_time, "score": score, "percent": percent,
+    }
