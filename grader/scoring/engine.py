@@ -286,10 +286,12 @@ def _contradiction(
         span_grams = contradiction.grams(text)
         wrong_claims = reference.canonical_misconceptions[point.key_point.id]
         for j, (wrong_text, (claim, distinctive)) in enumerate(zip(point.misconceptions, wrong_claims, strict=True)):
+            if distinctive and len(distinctive & span_grams) / len(distinctive) < DISTINCTIVE_SHARE:
+                continue  # the span does not say what sets the misconception apart
             held = contradiction.containment(text, claim)
-            says_difference = not distinctive or len(distinctive & span_grams) / len(distinctive) >= DISTINCTIVE_SHARE
-            wrong = float(to_wrong[i, j]) + LEXICAL_WEIGHT * held
-            if held >= MISCONCEPTION_CONTAINMENT and says_difference and wrong - answer.correctness(i) > CONTRADICTION_MARGIN:
+            if held < MISCONCEPTION_CONTAINMENT:
+                continue
+            if float(to_wrong[i, j]) + LEXICAL_WEIGHT * held - answer.correctness(i) > CONTRADICTION_MARGIN:
                 return wrong_text
     return None
 
@@ -302,8 +304,10 @@ def _fit(embedded: Embedded, norm: str, ref: PreparedReference) -> tuple[float, 
 
 
 def _off_topic(embedded: Embedded, norm: str, reference: PreparedReference,
-               bank: Sequence[PreparedReference]) -> bool:
-    similarity, share = _fit(embedded, norm, reference)
+               bank: Sequence[PreparedReference], measures: list[_PointMeasure]) -> bool:
+    groups = sum(len(m.hits) for m in measures)
+    share = sum(1 for m in measures for h in m.hits.values() if h) / max(groups, 1)
+    similarity = float(embedded.whole @ reference.answer_vector)
     if similarity >= OFF_TOPIC_MAX_SIMILARITY or share > OFF_TOPIC_MAX_KEYWORDS:
         return False
     others = [_fit(embedded, norm, r) for r in bank if r.reference.id != reference.reference.id]
@@ -347,7 +351,7 @@ def _flags(
     if length == 0 or (_DONT_KNOW.search(norm) and keyword_share < 0.15 and length < 60):
         return [Flag.NON_ANSWER]
     flags: list[Flag] = []
-    if _off_topic(embedded, norm, reference, bank):
+    if _off_topic(embedded, norm, reference, bank, measures):
         flags.append(Flag.OFF_TOPIC)
     if _stuffed(norm, measures):
         flags.append(Flag.KEYWORD_STUFFING)

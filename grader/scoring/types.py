@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import cached_property
 from enum import StrEnum
 from typing import Annotated
 
@@ -75,7 +76,7 @@ class Reference(BaseModel):
             raise ValueError(f"key point weights must add up to 1.0, they add up to {total:.3f}")
         return self
 
-    @property
+    @cached_property
     def content_hash(self) -> str:
         """Hash of everything that affects grading, so a grade names the exact reference it used."""
         canonical = json.dumps(self.model_dump(mode="json"), ensure_ascii=False, sort_keys=True)
