@@ -255,9 +255,13 @@ def fail(session: Session, submission_id: uuid.UUID, reason: str) -> None:
 
 
 def claim(session: Session, submission_id: uuid.UUID, bank: Mapping[str, Reference],
-          scoring_version: str) -> Job | None:
+          scoring_version: str, *, charge_attempt: bool = True) -> Job | None:
     """Mark the submission running and return what to grade, or None when there is nothing to do
-    (already graded with this engine and reference, finished, or given up on)."""
+    (already graded with this engine and reference, finished, or given up on).
+
+    `charge_attempt=False` is for a task's own retry after a database error: that run is known to have
+    failed to reach the database, not to have lost the worker, and the task bounds those retries itself;
+    counting them as attempts would fail healthy answers after a few dropped connections."""
     submission = session.get(Submission, submission_id, with_for_update=True)
     if submission is None:
         raise SubmissionNotFound(submission_id)
@@ -271,12 +275,12 @@ def claim(session: Session, submission_id: uuid.UUID, bank: Mapping[str, Referen
                                              Grade.scoring_version == scoring_version,
                                              Grade.reference_hash == ref.content_hash)) is not None:
         return None  # graded by a run that died before it could update the status: sweep-proof no-op
-    if submission.attempts >= MAX_ATTEMPTS:
+    if charge_attempt and submission.attempts >= MAX_ATTEMPTS:
         fail(session, submission_id, f"gave up after {submission.attempts} attempts without a grade "
                                      "(the worker was lost or timed out each time)")
         return None
     submission.status = Status.RUNNING.value
-    submission.attempts += 1
+    submission.attempts += 1 if charge_attempt else 0
     submission.updated_at = utcnow()
     return Job(submission.id, submission.question_id, submission.answer, ref)
 
@@ -313,14 +317,14 @@ def record(session: Session, job: Job, result: ScoreResult, review_confidence_be
 
 
 def run_grading(factory: SessionFactory, submission_id: uuid.UUID, grader: Callable[[], Grader],
-                review_confidence_below: float) -> Status | None:
+                review_confidence_below: float, *, retry: bool = False) -> Status | None:
     """Grade one submission end to end. Database errors propagate (the caller retries); an error in the
     engine fails the submission with the reason, since running the same input again would fail again."""
     from grader.grading import SCORING_VERSION
 
     engine = grader()
     with session_scope(factory) as session:
-        job = claim(session, submission_id, engine.bank, SCORING_VERSION)
+        job = claim(session, submission_id, engine.bank, SCORING_VERSION, charge_attempt=not retry)
     if job is None:
         return None
     started = time.perf_counter()

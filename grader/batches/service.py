@@ -29,6 +29,7 @@ from grader.batches.parsing import ParsedSheet
 from grader.db.base import utcnow
 from grader.db.batch_models import Batch, BatchItem
 from grader.db.models import Grade, Status, Submission
+from grader.db.review_models import ResultRow
 from grader.db.session import SessionFactory, on_commit, session_scope
 from grader.errors import BatchNotFound, GraderError, SubmissionNotFound
 from grader.scoring.types import KeyPointResult, Reference, ScoreResult
@@ -186,6 +187,10 @@ def results(session: Session, batch: Batch) -> list[AnswerResult]:
         .order_by(Grade.created_at.desc(), Grade.id.desc()))
     for g in grades:
         latest.setdefault(g.submission_id, g)
+    # A reviewer's final score replaces the grader's (grader.review); the audit log keeps both.
+    reviewed = {sid: final for sid, final in session.execute(
+        select(ResultRow.submission_id, ResultRow.final_score)
+        .where(ResultRow.batch_id == batch.id, ResultRow.reviewed.is_(True)))}
     out = []
     for row, s in items:
         found = latest.get(s.id)
@@ -193,7 +198,7 @@ def results(session: Session, batch: Batch) -> list[AnswerResult]:
         out.append(AnswerResult(
             candidate_id=s.candidate_id, question_id=s.question_id, status=s.status, row=row,
             candidate_name=s.candidate_name, candidate_email=s.candidate_email,
-            score=grade.score if grade else None,
+            score=reviewed.get(s.id, grade.score) if grade else None,
             confidence=grade.confidence if grade else None,
             flags=list(grade.flags) if grade else [],
             missed_key_points=_missed(grade.key_points) if grade else [],
@@ -211,7 +216,7 @@ def _missed(key_points: Iterable[dict[str, Any]]) -> list[str]:
 
 
 def run_chunk(factory: SessionFactory, submission_ids: Sequence[uuid.UUID], grader: Callable[[], Grader],
-              review_confidence_below: float) -> dict[str, int]:
+              review_confidence_below: float, *, retry: bool = False) -> dict[str, int]:
     """Grade a chunk with one transaction to claim it and one to record it.
 
     Per answer this is the same claim → engine → record as `service.run_grading`, so a chunk that runs
@@ -225,7 +230,7 @@ def run_chunk(factory: SessionFactory, submission_ids: Sequence[uuid.UUID], grad
     with session_scope(factory) as session:
         for sid in sorted(submission_ids):  # one lock order for every worker
             try:
-                job = service.claim(session, sid, engine.bank, SCORING_VERSION)
+                job = service.claim(session, sid, engine.bank, SCORING_VERSION, charge_attempt=not retry)
             except SubmissionNotFound:
                 continue  # deleted since it was queued
             if job is not None:

@@ -29,7 +29,7 @@ def grade_batch_chunk(self: Any, batch_id: str, submission_ids: list[str]) -> di
     settings = get_settings()
     try:
         counts = batches.run_chunk(_sessions(), [uuid.UUID(s) for s in submission_ids], get_grader,
-                                   settings.review_confidence_below)
+                                   settings.review_confidence_below, retry=self.request.retries > 0)
     except DBAPIError as exc:
         if self.request.retries >= MAX_RETRIES:
             log.error("batch %s: chunk of %d left to the sweep after %d retries: %s", batch_id,

@@ -46,7 +46,7 @@ def grade_submission(self: Any, submission_id: str) -> None:
     settings = get_settings()
     try:
         service.run_grading(_sessions(), uuid.UUID(submission_id), get_grader,
-                            settings.review_confidence_below)
+                            settings.review_confidence_below, retry=self.request.retries > 0)
     except SubmissionNotFound:
         log.warning("submission %s does not exist; dropping the task", submission_id)
     except DBAPIError as exc:

@@ -1,0 +1,104 @@
+"""Postgres connections terminated (`pg_terminate_backend`) again and again while a worker grades: tasks
+retry with backoff and every submission ends graded, or failed with a reason; none is left open.
+
+Only backends of this module's own throwaway database are terminated.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+
+import psycopg
+import pytest
+
+from grader.db.models import Role
+
+from .conftest import (
+    Stack,
+    answers_csv,
+    key_id_of,
+    make_key,
+    outcome,
+    report,
+    upload,
+    wait_all_finished,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+
+INTERACTIVE = 60
+BATCH = 120
+TERMINATE_FOR = 12.0  # seconds
+EVERY = 0.15
+
+
+class Terminator(threading.Thread):
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.database = url.rsplit("/", 1)[1]
+        self.stop = threading.Event()
+        self.terminated = 0
+
+    def run(self) -> None:
+        with psycopg.connect(self.url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+            while not self.stop.wait(EVERY):
+                rows = conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()", (self.database,)).fetchall()
+                self.terminated += sum(1 for (ok,) in rows if ok)
+
+
+def post_with_retries(client, i: int) -> bool:
+    """A well-behaved client: retries 503s (and dropped connections) with the same Idempotency-Key."""
+    body = {"candidate_id": f"pg-{i}", "candidate_name": f"测试{i}", "question_id": f"q{i % 12 + 1:02d}",
+            "answer": f"ChatGPT 的优点是对话能力强，缺点是有幻觉、成本高。第 {i} 份"}
+    for _ in range(40):
+        try:
+            r = client.post("/api/v1/submissions", json=body, headers={"Idempotency-Key": f"pg-{i}"})
+        except Exception:
+            time.sleep(0.3)
+            continue
+        if r.status_code == 202:
+            return True
+        assert r.status_code == 503, r.text  # the only failure a lost connection may cause
+        assert r.headers.get("Retry-After")
+        time.sleep(0.3)
+    return False
+
+
+def test_postgres_connections_terminated_during_grading(stack: Stack) -> None:
+    key = make_key(stack.settings, Role.RECRUITER, "fault-pg-terminate")
+    key_id = key_id_of(stack.settings, key)
+    stack.beat()
+    worker = stack.worker()
+    terminator = Terminator(stack.settings.database_url)
+    with stack.api() as api, api.client(key) as client:
+        response = upload(client, answers_csv(BATCH, f"pg{uuid.uuid4().hex[:4]}"))
+        assert response.status_code == 202, response.text
+        assert wait_until(lambda: outcome(stack.settings, key_id).finished >= 10, 60, interval=0.1), stack.logs()
+
+        terminator.start()
+        started = time.monotonic()
+        accepted = sum(post_with_retries(client, i) for i in range(INTERACTIVE))
+        while time.monotonic() - started < TERMINATE_FOR:
+            time.sleep(0.2)
+        terminator.stop.set()
+        terminator.join(10)
+
+        state = wait_all_finished(stack.settings, key_id, BATCH + INTERACTIVE, timeout=150, stack=stack)
+    retries = worker.output().count("database error grading") + worker.output().count("Retry in")
+    report("Postgres backends terminated during grading", terminated_backends=terminator.terminated,
+           accepted=accepted, task_retries_logged=retries, **state.figures())
+    assert accepted == INTERACTIVE
+    assert terminator.terminated > 20
+    assert state.submitted == BATCH + INTERACTIVE
+    assert state.open == 0, state
+    assert state.failed_without_reason == 0
+    assert state.duplicated == 0
+    assert retries > 0, "no task hit a terminated connection: the fault was not exercised\n" + worker.output()[-3000:]
+    assert os.environ.get("GRADER_SECRET_KEY")
