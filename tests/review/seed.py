@@ -57,3 +57,41 @@ def seed_graded(settings: Settings, grader: Grader, review_confidence_below: flo
             ids[candidate] = submission.id
         service.run_grading(sessions, ids[candidate], lambda: grader, review_confidence_below)
     return Seeded(list(ids.values()), ids)
+
+
+def seed_batch(settings: Settings, grader: Grader, review_confidence_below: float = 0.5) -> uuid.UUID:
+    """A small answer sheet (three candidates, two questions) uploaded and graded to the end."""
+    import csv
+    import io
+
+    from grader.batches import service as batches
+    from grader.batches.parsing import parse_sheet
+
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["候选人编号", "姓名", "题号", "答案"])
+    for number, picks in enumerate([(0, 4), (1, 3), (2, 4)], start=1):  # one q03 and one q01 answer each
+        for pick in picks:
+            _candidate, question, answer = ANSWERS[pick]
+            writer.writerow([f"b-{number:03d}", f"批次考生{number}", question, answer])
+    data = out.getvalue().encode("utf-8")
+    sessions = get_session_factory(settings.database_url)
+    questions = {qid: ref.question for qid, ref in grader.bank.items()}
+    sheet = parse_sheet(data, questions, filename="春招第一批.csv")
+    assert not sheet.errors, sheet.errors
+
+    class _Collect:
+        def __init__(self) -> None:
+            self.ids: list[uuid.UUID] = []
+
+        def enqueue_chunk(self, batch_id: uuid.UUID, submission_ids: object) -> None:
+            assert isinstance(submission_ids, list | tuple)
+            self.ids.extend(submission_ids)
+
+    collected = _Collect()
+    with session_scope(sessions) as session:
+        batch = batches.create_batch(session, sheet, filename="春招第一批.csv", actor=CLI, bank=grader.bank,
+                                     dispatcher=collected)
+        batch_id = batch.id
+    batches.run_chunk(sessions, collected.ids, lambda: grader, review_confidence_below)
+    return batch_id

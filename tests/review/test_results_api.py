@@ -191,3 +191,30 @@ def test_recruiters_and_anonymous_are_refused(api: Server, clean_db: Settings, s
         for method, path in requests:
             assert error_code(as_recruiter.request(method, path, json=body), 403) == "forbidden"
             assert error_code(anonymous.request(method, path, json=body), 401) == "unauthorized"
+
+
+def test_batch_filter_and_reviewed_scores_in_the_batch_download(
+    api: Server, reviewer: str, clean_db: Settings, grader: object
+) -> None:
+    from grader.grading import Grader
+
+    from .seed import seed_batch
+
+    assert isinstance(grader, Grader)
+    batch_id = seed_batch(clean_db, grader)
+    admin = make_key(clean_db, Role.ADMIN)
+    with api.client(reviewer) as client, api.client(admin) as as_admin:
+        in_batch = client.get("/api/v1/results", params={"batch_id": str(batch_id), "sort": "candidate"}).json()
+        assert in_batch["total"] == 6 and {i["batch_id"] for i in in_batch["items"]} == {str(batch_id)}
+        target = in_batch["items"][0]
+        reviewed = client.post(f"/api/v1/results/{target['submission_id']}/review",
+                               json={"final_score": 77, "comment": "人工复核"})
+        assert reviewed.status_code == 200
+        stats = client.get("/api/v1/stats", params={"batch_id": str(batch_id)}).json()
+        assert stats["total"] == 6
+        exported = as_admin.get(f"/api/v1/batches/{batch_id}/results", params={"format": "json"})
+    assert exported.status_code == 200, exported.text
+    body = exported.json()
+    answers = body["answers"] if isinstance(body, dict) else body
+    by_id = {a["submission_id"]: a for a in answers}
+    assert by_id[target["submission_id"]]["score"] == 77
