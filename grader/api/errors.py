@@ -51,6 +51,10 @@ async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 400:
+        # FastAPI's "error parsing the body" (a body that is not UTF-8, a broken multipart envelope):
+        # malformed input, answered like malformed JSON.
+        return error_response(422, "invalid_body", f"request body could not be parsed: {exc.detail}")
     codes = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
     return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail),
                           headers=dict(exc.headers) if exc.headers else None)

@@ -1,7 +1,8 @@
 """What every request passes through before an endpoint sees it, and `/metrics`.
 
 Order, outermost first: request id + access log + latency (sees every response, including refusals),
-body cap (413, before the body is read), rate limit (429 with Retry-After), then the app.
+no key at all on /api/ (401, before the body is read), body cap (413, before the body is read), rate
+limit (429 with Retry-After), then the app.
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from grader import metrics
-from grader.api.limits import BodyLimitMiddleware, MemoryBuckets, RateLimitMiddleware, RedisBuckets
+from grader.api.limits import (
+    BodyLimitMiddleware,
+    MemoryBuckets,
+    RateLimitMiddleware,
+    RedisBuckets,
+    RequireKeyMiddleware,
+)
 from grader.batches.parsing import DEFAULT_LIMITS
 from grader.db.models import Status, Submission
 from grader.observability import RequestContextMiddleware
@@ -63,6 +70,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         app.add_middleware(RateLimitMiddleware, buckets=buckets)
     app.add_middleware(BodyLimitMiddleware, default=settings.max_body_bytes,
                        uploads=DEFAULT_LIMITS.max_bytes + MULTIPART_ROOM)
+    app.add_middleware(RequireKeyMiddleware)
     app.add_middleware(RequestContextMiddleware, observe=app.state.metrics.observe_request)
     app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
 

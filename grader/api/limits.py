@@ -111,6 +111,24 @@ class BodyLimitMiddleware:
                          f"endpoint{hint}", {"max_bytes": limit})
 
 
+class RequireKeyMiddleware:
+    """A call to the API with no key at all is refused (401) before its body is read or parsed: an
+    anonymous client cannot make the server parse an upload or a JSON body. Whether a key that is
+    present is valid, and what its role may do, is the endpoints' dependency's business."""
+
+    def __init__(self, app: ASGIApp, *, prefix: str = "/api/") -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] == "http" and str(scope.get("path", "")).startswith(self.prefix)
+                and not any(k == b"x-api-key" and v.strip() for k, v in scope.get("headers", []))):
+            await send_error(send, 401, "unauthorized", "missing API key: send it in the X-API-Key header "
+                             "(an admin creates one with `grader keys create`)")
+            return
+        await self.app(scope, receive, send)
+
+
 # --- rate limiting ---------------------------------------------------------------------------------------
 
 
