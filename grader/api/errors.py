@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
 from grader.errors import GraderError
@@ -68,6 +68,14 @@ async def database_unavailable(request: Request, exc: Exception) -> JSONResponse
                           headers={"Retry-After": "2"})
 
 
+async def unstorable_value(request: Request, exc: Exception) -> JSONResponse:
+    # The database refused a value from the request (out of range, not storable as text): the client's
+    # input, so a 422 — without echoing the statement or its parameters.
+    log.warning("database refused a value on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return error_response(422, "invalid_input", "a value in the request cannot be stored; check the fields "
+                          "for control characters or values out of range")
+
+
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal_error", "internal error; the server log has the details")
@@ -79,4 +87,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(OperationalError, database_unavailable)
     app.add_exception_handler(InterfaceError, database_unavailable)
+    app.add_exception_handler(DataError, unstorable_value)
     app.add_exception_handler(Exception, unexpected_error)

@@ -331,18 +331,30 @@ def _csv_rows(data: bytes, matcher: QuestionMatcher, limits: Limits) -> tuple[It
         raise UnreadableSheet(
             "the file is not a table: it is binary, not CSV text; upload a .csv or .xlsx answer sheet")
     text, encoding = _decode(data)
+    if "\x00" in text:
+        # Past the first 8 KB the check above does not look; no text column can store a NUL character.
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise UnreadableSheet(f"the file holds a NUL character on line {line}: it is not a text table; "
+                              "export the sheet again as CSV or upload the .xlsx", details={"line": line})
     delimiter = _sniff_delimiter(text, matcher)
     # A cell can legitimately be long (an over-long answer is reported per row); the file cap bounds it.
     csv.field_size_limit(max(csv.field_size_limit(), limits.max_bytes))
     # strict: a quote left open would otherwise swallow the rest of the file into one answer.
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    return _reported(reader), encoding, delimiter
+    return _reported(reader, limits.max_columns), encoding, delimiter
 
 
-def _reported(reader: Iterator[list[str]]) -> Iterator[list[str]]:
+def _reported(reader: Iterator[list[str]], max_columns: int) -> Iterator[list[str]]:
     number = 0
     try:
-        for number, row in enumerate(reader, start=1):  # noqa: B007
+        for number, row in enumerate(reader, start=1):
+            if len(row) > max_columns:
+                # Trailing empty cells (a sheet exported wider than it is) are dropped, as for xlsx.
+                if any(cell.strip() for cell in row[max_columns:]):
+                    raise UploadTooLarge(f"row {number} has more than {max_columns} columns; an answer sheet "
+                                         f"needs at most {max_columns}", details={"max_columns": max_columns,
+                                                                                  "row": number})
+                row = row[:max_columns]
             yield row
     except csv.Error as exc:
         raise UnreadableSheet(
