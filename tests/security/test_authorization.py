@@ -1,0 +1,167 @@
+"""Authorization matrix: every endpoint of the live OpenAPI schema × every caller (no key, unknown key,
+revoked key, the recruiter who owns the object, another recruiter, reviewer, admin) × own / other's object.
+
+An endpoint that appears in the schema without a row in POLICY fails the test: a new endpoint has to
+say who may call it before it ships.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from batches.sheets import csv_bytes
+from service.conftest import Server, make_key
+
+from grader import service
+from grader.db.models import Role
+from grader.db.session import get_session_factory
+from grader.grading import build_grader
+from grader.settings import Settings
+
+from .conftest import Keys
+
+pytestmark = [pytest.mark.services]
+
+EVERYONE = frozenset({"recruiter", "reviewer", "admin"})
+SUBMITTERS = frozenset({"recruiter", "admin"})
+REVIEWERS = frozenset({"reviewer", "admin"})
+ADMINS = frozenset({"admin"})
+
+
+@dataclass(frozen=True)
+class Rule:
+    roles: frozenset[str]
+    owned: bool = False  # a recruiter sees only their own: another recruiter's object is a 404
+
+
+POLICY: dict[tuple[str, str], Rule] = {
+    ("POST", "/api/v1/submissions"): Rule(SUBMITTERS),
+    ("GET", "/api/v1/submissions"): Rule(EVERYONE, owned=True),
+    ("GET", "/api/v1/submissions/{submission_id}"): Rule(EVERYONE, owned=True),
+    ("GET", "/api/v1/questions"): Rule(EVERYONE),
+    ("GET", "/api/v1/questions/{question_id}"): Rule(EVERYONE),
+    ("GET", "/api/v1/keys"): Rule(ADMINS),
+    ("POST", "/api/v1/keys"): Rule(ADMINS),
+    ("DELETE", "/api/v1/keys/{key_id}"): Rule(ADMINS),
+    ("POST", "/api/v1/batches"): Rule(SUBMITTERS),
+    ("GET", "/api/v1/batches/{batch_id}"): Rule(EVERYONE, owned=True),
+    ("GET", "/api/v1/batches/{batch_id}/results"): Rule(EVERYONE, owned=True),
+    ("GET", "/api/v1/results"): Rule(REVIEWERS),
+    ("GET", "/api/v1/results/queue"): Rule(REVIEWERS),
+    ("GET", "/api/v1/results/{submission_id}"): Rule(REVIEWERS),
+    ("POST", "/api/v1/results/{submission_id}/review"): Rule(REVIEWERS),
+    ("GET", "/api/v1/results/{submission_id}/history"): Rule(REVIEWERS),
+    ("GET", "/api/v1/stats"): Rule(REVIEWERS),
+}
+PUBLIC = {("GET", "/healthz"), ("GET", "/readyz")}
+
+
+@dataclass
+class World:
+    keys: Keys
+    revoked: str
+    submission_id: str
+    batch_id: str
+
+
+@pytest.fixture(scope="module")
+def world(open_api: Server, keys: Keys, pg_settings: Settings) -> World:
+    revoked = make_key(pg_settings, Role.RECRUITER, "sec-revoked")
+    with httpx.Client(base_url=open_api.url, timeout=30) as client:
+        admin = {"X-API-Key": keys.admin}
+        listed = client.get("/api/v1/keys", headers=admin).json()
+        revoked_id = next(k["id"] for k in listed if k["name"] == "sec-revoked")
+        assert client.delete(f"/api/v1/keys/{revoked_id}", headers=admin).status_code == 200
+        own = {"X-API-Key": keys.recruiter}
+        submission = client.post("/api/v1/submissions", headers=own, json={
+            "candidate_id": "authz-1", "question_id": "q10", "answer": "自注意力与顺序无关，需要位置编码。"}).json()
+        sheet = csv_bytes([("candidate_id", "question_id", "answer"), ("authz-2", "q01", "RLHF 基于人类反馈")])
+        batch = client.post("/api/v1/batches", headers=own, files={"file": (f"{uuid.uuid4()}.csv", sheet)}).json()
+    # Graded in-process (no worker in these tests), so the reviewers' endpoints have a result to show.
+    grader = build_grader(Settings(embedder="hash"))
+    service.run_grading(get_session_factory(pg_settings.database_url), uuid.UUID(submission["id"]),
+                        lambda: grader, 0.5)
+    return World(keys, revoked, submission["id"], batch["id"])
+
+
+def _request(method: str, path: str, world: World, pg_settings: Settings) -> dict[str, Any]:
+    params = {"submission_id": world.submission_id, "batch_id": world.batch_id, "question_id": "q01"}
+    if "{key_id}" in path:  # a fresh key each time: revoking it must not disturb the callers
+        key = make_key(pg_settings, Role.RECRUITER, f"sec-victim-{uuid.uuid4().hex[:6]}")
+        from grader.auth import hash_key
+        from grader.db.models import ApiKey
+
+        with get_session_factory(pg_settings.database_url)() as session:
+            params["key_id"] = str(session.query(ApiKey.id).filter(ApiKey.key_hash == hash_key(key)).scalar())
+    url = path.format(**params)
+    body: dict[str, Any] = {}
+    if (method, path) == ("POST", "/api/v1/submissions"):
+        body["json"] = {"candidate_id": f"authz-{uuid.uuid4().hex[:6]}", "question_id": "q01", "answer": "RLHF"}
+    elif (method, path) == ("POST", "/api/v1/keys"):
+        body["json"] = {"name": f"sec-new-{uuid.uuid4().hex[:6]}", "role": "recruiter"}
+    elif (method, path) == ("POST", "/api/v1/batches"):
+        sheet = csv_bytes([("candidate_id", "question_id", "answer"), (uuid.uuid4().hex[:8], "q01", "RLHF")])
+        body["files"] = {"file": ("a.csv", sheet)}
+    elif path.endswith("/review"):
+        body["json"] = {"final_score": 55, "comment": "authorization matrix"}
+    return {"method": method, "url": url, **body}
+
+
+def callers(world: World) -> dict[str, str | None]:
+    k = world.keys
+    return {"no key": None, "unknown key": "grd_" + "x" * 43, "revoked key": world.revoked,
+            "recruiter (owner)": k.recruiter, "recruiter (other)": k.other_recruiter, "reviewer": k.reviewer,
+            "admin": k.admin}
+
+
+def expected(rule: Rule, caller: str) -> set[int] | str:
+    if caller in ("no key", "unknown key", "revoked key"):
+        return {401}
+    role = caller.split(" ")[0]
+    if role not in rule.roles:
+        return {403}
+    if rule.owned and caller == "recruiter (other)":
+        return "hidden"  # 404 for one object; a list without the owner's rows
+    return {200, 201, 202}
+
+
+def test_every_endpoint_has_a_policy(open_api: Server) -> None:
+    schema = httpx.get(f"{open_api.url}/openapi.json").json()
+    operations = {(m.upper(), p) for p, ops in schema["paths"].items() for m in ops}
+    assert operations - PUBLIC - set(POLICY) == set(), "add these endpoints to POLICY"
+    assert set(POLICY) - operations == set(), "POLICY names endpoints that no longer exist"
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(POLICY))
+def test_authorization_matrix(method: str, path: str, open_api: Server, world: World,
+                              pg_settings: Settings) -> None:
+    rule = POLICY[(method, path)]
+    seen = {}
+    with httpx.Client(base_url=open_api.url, timeout=30) as client:
+        for caller, key in callers(world).items():
+            request = _request(method, path, world, pg_settings)
+            headers = {"X-API-Key": key} if key else {}
+            response = client.request(request.pop("method"), request.pop("url"), headers=headers, **request)
+            seen[caller] = response.status_code
+            want = expected(rule, caller)
+            if want == "hidden":
+                if "{" in path:
+                    assert response.status_code == 404, (caller, response.text)
+                else:
+                    items = response.json()["items"]
+                    assert response.status_code == 200 and all(i["id"] != world.submission_id for i in items)
+                continue
+            assert response.status_code in want, (method, path, caller, response.status_code, response.text)
+            if response.status_code >= 400:
+                assert set(response.json()) == {"error"}
+    print(method, path, seen)
+
+
+def test_an_owners_list_shows_their_submission(open_api: Server, world: World) -> None:
+    with httpx.Client(base_url=open_api.url, headers={"X-API-Key": world.keys.recruiter}) as client:
+        items = client.get("/api/v1/submissions", params={"candidate_id": "authz-1"}).json()["items"]
+    assert [i["id"] for i in items] == [world.submission_id]
