@@ -46,6 +46,8 @@ ANTONYMS: tuple[tuple[str, str], ...] = (
     ("有监督", "无监督"),
     ("可解释", "不可解释"),
     ("平滑", "尖锐"),
+    ("编码器", "解码器"),
+    ("encoder", "decoder"),
     ("更平", "更尖"),
     ("higher", "lower"),
     ("larger", "smaller"),
@@ -77,10 +79,18 @@ _NEGATION = re.compile(
     r"(?:不是|并非|并不|不会|不能|无法|没有|不需要|不用|不再|(?<![a-z_])(?:not|no|never|isn't|doesn't|don't"
     r"|cannot|can't|without)(?![a-z_])|不(?!同|断|仅|少|错|然|过|管|一样))"
 )
-NEGATION_REACH = 3  # characters between a negation cue and the term it negates ("不需要 mask")
+NEGATION_REACH = 6  # characters between a negation cue and the term it negates ("不影响输出的随机性")
+# A negation inside a condition asserts nothing: "如果没有位置编码，模型就无法区分词序" is a correct answer.
+_CONDITIONAL = re.compile(r"如果|假如|若|要是|一旦|的话|(?<![a-z])(?:if|unless|without)(?![a-z])")
+# Curated statements also phrase conditions as "没有位置编码时…" / "没有位置编码，模型就…".
+_STATEMENT_CONDITIONAL = re.compile(_CONDITIONAL.pattern + r"|时|就|则|(?<![a-z])when(?![a-z])")
 # Verbs that make a term something to get rid of: "抑制重复" agrees with "不重复", it is no reversal.
 _SUPPRESSION = re.compile(r"抑制|减少|避免|防止|降低|惩罚|缓解|消除|打低分|reduce|avoid|prevent|penali[sz]e|suppress")
 SUPPRESSION_REACH = 8
+
+
+def crosses_sentences(text: str) -> bool:
+    return _SENTENCE.search(text.strip("。；;！!？?\n ")) is not None
 
 
 def fold_signs(text: str) -> str:
@@ -120,6 +130,15 @@ def containment(span: str, claim: str) -> float:
     if not claim_grams:
         return 0.0
     return len(claim_grams & grams(span)) / len(claim_grams)
+
+
+CLAIM_CLAUSE_CHARS = 6  # shorter clauses ("T 大于 1") say too little to stand as a claim alone
+
+
+def claim_clauses(statement: str) -> list[str]:
+    """The statement's clauses long enough to be a claim of their own."""
+    pieces = (p.strip() for p in _CLAUSE.split(statement))
+    return [p for p in pieces if len(p) >= CLAIM_CLAUSE_CHARS and p != statement.strip()]
 
 
 def reversals(statement: str) -> tuple[list[str], list[str]]:
@@ -171,15 +190,28 @@ def _preceded_by(pattern: re.Pattern[str], text: str, start: int, reach: int) ->
     return any(m.end() >= len(before) - reach for m in pattern.finditer(before))
 
 
+def _condition_scope(text: str, start: int, end: int) -> str:
+    """The sentence up to the end of the term's clause: "如果 A，B" makes B hypothetical too."""
+    left = max(text.rfind(ch, 0, start) for ch in "。；;！!？?\n") + 1
+    rights = [i for i in (text.find(ch, end) for ch in "，,。；;！!？?\n") if i >= 0]
+    return text[left : min(rights, default=len(text))]
+
+
+def _denied(text: str, start: int, end: int, conditional: re.Pattern[str] = _CONDITIONAL) -> bool:
+    return _preceded_by(_NEGATION, text, start, NEGATION_REACH) and not conditional.search(
+        _condition_scope(text, start, end)
+    )
+
+
 def negated_terms(normalised_text: str, term_spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Term occurrences right after a negation cue, in the same clause."""
-    return [(s, e) for s, e in term_spans if _preceded_by(_NEGATION, normalised_text, s, NEGATION_REACH)]
+    """Term occurrences shortly after a negation cue in the same clause, outside a condition."""
+    return [(s, e) for s, e in term_spans if _denied(normalised_text, s, e)]
 
 
 def denied_or_suppressed(normalised_text: str, term: str) -> bool:
     """Whether a statement itself negates the term or names it as something to reduce."""
     for match in re.finditer(re.escape(term), normalised_text):
-        if _preceded_by(_NEGATION, normalised_text, match.start(), NEGATION_REACH) or _preceded_by(
+        if _denied(normalised_text, match.start(), match.end(), _STATEMENT_CONDITIONAL) or _preceded_by(
             _SUPPRESSION, normalised_text, match.start(), SUPPRESSION_REACH
         ):
             return True

@@ -44,6 +44,8 @@ MISCONCEPTION_CONTAINMENT = 0.5
 # ... and at least this share of what sets the misconception apart from the nearest correct statement.
 DISTINCTIVE_SHARE = 0.7
 
+CANONICAL_TERM_CHARS = 6
+
 # Off-topic: the answer is far from its own reference and holds few of its terms, while another
 # question's reference fits it better (by cosine or by share of terms present).
 OFF_TOPIC_MAX_SIMILARITY = 0.4
@@ -94,14 +96,17 @@ class PreparedReference:
     def canonical(self) -> tuple[re.Pattern[str] | None, dict[str, str]]:
         """Alias-to-term rewriting for this reference's keywords, for lexical comparison.
 
-        An alias that the reference's own claims use by name ("GPT 是编码器模型" while GPT is listed
-        under 解码器 as an example) names something in its own right and is left as written.
+        Only terms of a word or two are substituted. An alias that the reference's own claims use by
+        name ("GPT 是编码器模型" while GPT is listed under 解码器 as an example) names something in its
+        own right and is left as written.
         """
         claims = " ".join(normalise(t) for p in self.key_points for t in (*p.statements, *p.misconceptions))
         all_keywords = [
             kw.model_copy(update={"aliases": [a for a in kw.aliases if not keywords.form_pattern(a).search(claims)]})
             for p in self.key_points
             for kw in p.key_point.keywords
+            # A term that is a whole phrase ("低概率的词概率变大") would garble the text it replaces into.
+            if len(kw.term) <= CANONICAL_TERM_CHARS
         ]
         return keywords.canonicaliser(all_keywords), keywords.alias_terms(all_keywords)
 
@@ -120,6 +125,19 @@ class PreparedReference:
     @cached_property
     def canonical_statements(self) -> list[str]:
         return [self.canonicalise(s) for s in self.statements]
+
+    @cached_property
+    def canonical_claims(self) -> list[tuple[int, str]]:
+        """Each correct statement, and each of its clauses, with the index of the statement.
+
+        Misconceptions are also checked clause by clause; a span must be compared with correct
+        claims of the same size, or a short wrong clause would outweigh a long right statement.
+        """
+        out = []
+        for j, statement in enumerate(self.canonical_statements):
+            out.append((j, statement))
+            out.extend((j, clause) for clause in contradiction.claim_clauses(statement))
+        return out
 
     @cached_property
     def canonical_misconceptions(self) -> dict[str, list[tuple[str, frozenset[str]]]]:
@@ -153,9 +171,12 @@ def prepare_reference(reference: Reference, embedder: Embedder) -> PreparedRefer
         statements = kp.all_statements()
         wrong = list(kp.misconceptions)
         for statement in statements:
-            false_variants, true_variants = contradiction.reversals(statement)
-            wrong += [v for v in false_variants if v not in wrong]
-            statements = statements + [v for v in true_variants if v not in statements]
+            # Reverse the whole statement and each of its clauses: a candidate who swaps one clause
+            # ("解码器模型专注文本理解") says far less than the whole statement it falsifies.
+            for claim in dict.fromkeys([statement, *contradiction.claim_clauses(statement)]):
+                false_variants, true_variants = contradiction.reversals(claim)
+                wrong += [v for v in false_variants if v not in wrong]
+                statements = statements + [v for v in true_variants if v not in statements]
         plans.append((kp, statements, wrong))
     texts = [reference.reference_answer] + [t for _, st, wr in plans for t in (*st, *wr)]
     vectors = embedder.encode(texts)
@@ -239,8 +260,8 @@ class _Answer:
         if i not in self._correctness:
             text = self.canonical_span(i)
             self._correctness[i] = max(
-                float(self.to_correct[i, j]) + LEXICAL_WEIGHT * contradiction.containment(text, c)
-                for j, c in enumerate(self.reference.canonical_statements)
+                float(self.to_correct[i, j]) + LEXICAL_WEIGHT * contradiction.containment(text, claim)
+                for j, claim in self.reference.canonical_claims
             )
         return self._correctness[i]
 
@@ -282,11 +303,14 @@ def _contradiction(
         carries_term = any(span.start <= s and e <= span.end for s, e in term_positions)
         if span.level == 0 or not (carries_term or per_span[i] >= ABOUT_SIMILARITY):
             continue
+        if contradiction.crosses_sentences(span.text):
+            continue  # a window over two sentences mixes two claims ("调高更平均；调低更确定")
         text = answer.canonical_span(i)
         span_grams = contradiction.grams(text)
         wrong_claims = reference.canonical_misconceptions[point.key_point.id]
         for j, (wrong_text, (claim, distinctive)) in enumerate(zip(point.misconceptions, wrong_claims, strict=True)):
-            if distinctive and len(distinctive & span_grams) / len(distinctive) < DISTINCTIVE_SHARE:
+            # No distinctive grams: lexically the same as a correct statement, nothing to tell apart.
+            if not distinctive or len(distinctive & span_grams) / len(distinctive) < DISTINCTIVE_SHARE:
                 continue  # the span does not say what sets the misconception apart
             held = contradiction.containment(text, claim)
             if held < MISCONCEPTION_CONTAINMENT:
@@ -330,12 +354,9 @@ def _stuffed(norm: str, measures: list[_PointMeasure]) -> bool:
         return True
     clauses = clause_count(norm)
     units = len(_WORD_UNIT.findall(norm))
-    return (
-        distinct >= STUFFING_MIN_HITS
-        and clauses >= 3
-        and units / clauses < STUFFING_MAX_UNITS_PER_CLAUSE
-        and len(_CONNECTIVE.findall(norm)) / max(units, 1) < STUFFING_MAX_CONNECTIVES
-    )
+    unconnected = len(_CONNECTIVE.findall(norm)) / max(units, 1) < STUFFING_MAX_CONNECTIVES
+    listed = clauses >= 3 and units / clauses < STUFFING_MAX_UNITS_PER_CLAUSE
+    return distinct >= STUFFING_MIN_HITS and unconnected and listed
 
 
 def _flags(

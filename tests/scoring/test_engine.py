@@ -143,3 +143,28 @@ def test_unicode_edge_cases_grade_without_error(grader: Grader) -> None:
     for answer in edge_cases:
         result = grader.grade("q06", answer)
         assert 0 <= result.score <= 100
+
+
+def test_swapping_which_model_does_what_contradicts_both_key_points(grader: Grader) -> None:
+    swapped = grader.grade(
+        "q04", "编码器模型专注文本生成，按自回归方式逐词输出；解码器模型专注文本理解，输出和输入等长的向量。"
+    )
+    contradicted = {kp.id for kp in swapped.key_points if kp.contradicted}
+    assert {"kp1", "kp2"} <= contradicted
+    assert swapped.score <= 20
+
+
+def test_a_negation_inside_a_condition_is_not_a_contradiction(grader: Grader) -> None:
+    correct = grader.grade(
+        "q10", "如果没有位置编码，模型就无法区分词的位置，“我爱你”和“你爱我”的注意力权重会一模一样。"
+    )
+    denied = grader.grade("q10", "Transformer 不需要位置编码，因为注意力本身就能区分词的顺序。")
+    assert not any(kp.contradicted for kp in correct.key_points)
+    assert any(kp.contradicted for kp in denied.key_points)
+    assert denied.score < correct.score - 30
+
+
+def test_negating_the_effect_of_a_concept_contradicts_it(grader: Grader) -> None:
+    result = grader.grade("q06", "温度系数不影响输出的随机性，它只影响生成的速度。")
+    assert any(kp.contradicted for kp in result.key_points)
+    assert result.score <= 20
