@@ -29,6 +29,9 @@ class ResultRow(Base):
         Index(None, "candidate_id"),
         Index(None, "batch_id"),
         Index(None, "final_score"),
+        # Statistics: every column they read, so Postgres answers from the index alone, ordered by score.
+        Index("ix_results_stats", "question_id", "final_score", "grader_score", "flagged", "reviewed", "overridden"),
+        Index(None, "reviewed", "reviewed_at"),  # the overview's latest reviewed results
     )
 
     submission_id: Mapped[uuid.UUID] = mapped_column(

@@ -1,0 +1,264 @@
+"""Reviewer queries at scale: seed N graded results into Postgres, then time the review queue and the
+statistics through the real server (`grader serve`, loopback only, bounded in count).
+
+Seeds a throwaway database (migrated with Alembic, so the indexes are the ones a deployment has) with
+N submissions, their grades and result rows — 12 questions, about 1 in 6 waiting for review, ~8 % flagged,
+~10 % reviewed, 40 % in batches, graded over 90 days — using COPY, then ANALYZE. Times sequential
+requests (after a warm-up) of the queue page (API and dashboard HTML) and the stats endpoint (API and the
+overview page), and prints p50/p95 per request; `--explain` also prints the queue's and stats' query plans.
+
+    .venv/bin/python bench/seed_results.py [--results 100000] [--requests 200] [--explain] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import random
+import re
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import psycopg
+from psycopg import sql
+
+from grader.references import load_bank
+
+GRADER = str(Path(sys.executable).with_name("grader"))
+ROOT = Path(__file__).resolve().parent.parent
+FLAGS = ["off_topic", "keyword_stuffing", "non_answer", "too_short", "copy_of_reference"]
+
+
+def with_path(url: str, path: str) -> str:
+    p = urlsplit(url)
+    return urlunsplit((p.scheme, p.netloc, path, p.query, p.fragment))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+def seed(conn: psycopg.Connection, count: int, rng: random.Random) -> dict[str, int]:
+    bank = load_bank(ROOT / "reference_answers")
+    refs = list(bank.values())
+    questions = {r.id: r for r in refs}
+    now = datetime.now(UTC)
+    # Questions and reference versions, as the API records them at startup.
+    with conn.cursor() as cur:
+        for r in refs:
+            cur.execute("INSERT INTO questions (id, text, current_hash, updated_at) VALUES (%s, %s, %s, %s) "
+                        "ON CONFLICT DO NOTHING", (r.id, r.question, r.content_hash, now))
+            cur.execute("INSERT INTO reference_versions (question_id, content_hash, reference_answer, key_points, "
+                        "created_at) VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                        (r.id, r.content_hash, r.reference_answer,
+                         json.dumps(r.model_dump(mode="json")["key_points"], ensure_ascii=False), now))
+    batch_ids = [uuid.uuid4() for _ in range(20)]
+    with conn.cursor() as cur:
+        for i, bid in enumerate(batch_ids):
+            cur.execute("INSERT INTO batches (id, content_hash, filename, file_format, layout, data_rows, accepted, "
+                        "rejected, row_errors, columns, created_at, finished_at) VALUES "
+                        "(%s, %s, %s, 'csv', 'long', %s, %s, 0, '[]', '{}', %s, %s)",
+                        (bid, secrets.token_hex(32), f"bench-{i:02d}.csv", count // 50, count // 50,
+                         now - timedelta(days=90 - i * 4), now - timedelta(days=90 - i * 4, hours=-1)))
+    sentences = {r.id: [s for s in re.split(r"[。\n]", r.reference_answer) if s.strip()] for r in refs}
+    subs, grades, results, items = io.StringIO(), io.StringIO(), io.StringIO(), io.StringIO()
+    counts = {"needs_review": 0, "flagged": 0, "reviewed": 0, "in_batches": 0}
+
+    def line(buf: io.StringIO, *values: object) -> None:
+        out = []
+        for v in values:
+            if v is None:
+                out.append("\\N")
+            else:
+                text = v if isinstance(v, str) else str(v)
+                out.append(text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r"))
+        buf.write("\t".join(out) + "\n")
+
+    positions: dict[uuid.UUID, int] = {}
+    for n in range(1, count + 1):
+        ref = refs[n % len(refs)]
+        sid = uuid.uuid4()
+        parts = sentences[ref.id][:]
+        rng.shuffle(parts)
+        answer = "。".join(parts[: rng.randint(1, len(parts))]) + "。"
+        created = now - timedelta(days=rng.uniform(0, 90))
+        graded = created + timedelta(seconds=rng.uniform(1, 30))
+        quality = rng.betavariate(2.2, 1.8)
+        flags = [rng.choice(FLAGS)] if rng.random() < 0.08 else []
+        confidence = round(min(1.0, max(0.0, rng.betavariate(5, 2) - (0.3 if flags else 0))), 3)
+        needs_review = bool(flags) or confidence < 0.5
+        score = round(quality * 100 if not flags else quality * 30, 1)
+        key_points = []
+        for kp in ref.key_points:
+            credit = round(min(1.0, max(0.0, rng.gauss(quality, 0.2))), 3)
+            span = parts[0]
+            start = answer.find(span)
+            key_points.append({
+                "id": kp.id, "text": kp.text, "weight": kp.weight, "credit": credit,
+                "similarity": round(rng.uniform(0.2, 0.9), 3),
+                "keywords_hit": [k.term for k in kp.keywords[:1]], "keywords_missed": [k.term for k in kp.keywords[1:]],
+                "evidence": {"start": start, "end": start + len(span), "text": span} if credit > 0.25 else None,
+                "contradicted": False, "contradiction": None,
+            })
+        reviewed = rng.random() < 0.10
+        final = round(min(100.0, max(0.0, score + rng.gauss(0, 8))), 1) if reviewed else score
+        status = "graded" if reviewed or not needs_review else "needs_review"
+        batch_id = batch_ids[n % len(batch_ids)] if n % 5 < 2 else None
+        line(subs, sid, f"cand-{n // 6:06d}", f"候选人{n // 6}", None, ref.id, answer, status, None, 1, None, None,
+             None, created.isoformat(), graded.isoformat(), graded.isoformat())
+        line(grades, n, sid, ref.id, "1.0", ref.content_hash, "use", "bench", score, confidence,
+             json.dumps(flags), json.dumps(key_points, ensure_ascii=False), f"得分 {score:.0f}/100。", "{}",
+             graded.isoformat())
+        line(results, sid, n, ref.id, f"cand-{n // 6:06d}", batch_id, status, score, final, confidence,
+             "|" + "|".join(flags) + "|" if flags else "", bool(flags), reviewed, reviewed and final != score,
+             int(reviewed), (graded + timedelta(days=1)).isoformat() if reviewed else None,
+             "bench-reviewer" if reviewed else None, "[]", graded.isoformat())
+        if batch_id is not None:
+            positions[batch_id] = positions.get(batch_id, 0) + 1
+            line(items, sid, batch_id, positions[batch_id], positions[batch_id] + 1)
+            counts["in_batches"] += 1
+        counts["needs_review"] += status == "needs_review"
+        counts["flagged"] += bool(flags)
+        counts["reviewed"] += reviewed
+    assert len(questions) == len(refs)
+    with conn.cursor() as cur:
+        for table, columns, buf in (
+            ("submissions", "id, candidate_id, candidate_name, candidate_email, question_id, answer, status, "
+             "failure_reason, attempts, submitted_by, idempotency_key, request_hash, created_at, updated_at, "
+             "graded_at", subs),
+            ("grades", "id, submission_id, question_id, scoring_version, reference_hash, embedder, calibration, score, "
+             "confidence, flags, key_points, feedback, signals, created_at", grades),
+            ("results", "submission_id, grade_id, question_id, candidate_id, batch_id, status, grader_score, "
+             "final_score, confidence, flags, flagged, reviewed, overridden, review_count, reviewed_at, reviewed_by, "
+             "key_point_corrections, graded_at", results),
+            ("batch_items", "submission_id, batch_id, position, row", items),
+        ):
+            with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                copy.write(buf.getvalue())
+        cur.execute("SELECT setval(pg_get_serial_sequence('grades', 'id'), (SELECT max(id) FROM grades))")
+    conn.commit()
+    conn.autocommit = True
+    conn.execute("VACUUM ANALYZE")
+    conn.autocommit = False
+    return counts
+
+
+def time_requests(client: httpx.Client, path: str, params: dict[str, str], n: int) -> dict[str, float]:
+    for _ in range(10):  # warm-up: connection pool, first-request imports, Postgres buffers
+        assert client.get(path, params=params).status_code == 200
+    samples = []
+    for _ in range(n):
+        start = time.perf_counter()
+        response = client.get(path, params=params)
+        samples.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 200, response.text[:300]
+    return {"p50_ms": round(statistics.median(samples), 1), "p95_ms": round(pct(samples, 95), 1),
+            "max_ms": round(max(samples), 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=200, help="timed requests per endpoint")
+    parser.add_argument("--explain", action="store_true", help="print the queue's and stats' query plans")
+    parser.add_argument("--keep", action="store_true", help="keep the database (its URL is printed)")
+    args = parser.parse_args()
+
+    admin_url = os.environ.get("GRADER_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    redis_url = with_path(os.environ.get("GRADER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"), "/13")
+    name = f"grader_bench_{secrets.token_hex(4)}"
+    db_url = with_path(admin_url, "/" + name)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_")}
+    env.update(GRADER_DATABASE_URL=db_url, GRADER_REDIS_URL=redis_url, PYTHONUNBUFFERED="1",
+               GRADER_CELERY_QUEUE=f"grader-bench-{secrets.token_hex(4)}", GRADER_SECRET_KEY=secrets.token_hex(32),
+               GRADER_RATE_LIMIT_PER_SECOND="0")  # the bench is the only client: measure the queries
+    logs = ROOT / "bench" / "out"
+    logs.mkdir(parents=True, exist_ok=True)
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    server = None
+    try:
+        subprocess.run([GRADER, "db", "upgrade"], env=env, check=True, capture_output=True)
+        t0 = time.perf_counter()
+        with psycopg.connect(db_url) as conn:
+            counts = seed(conn, args.results, random.Random(5))
+            if args.explain:
+                for label, query in (
+                    ("queue", "SELECT * FROM results WHERE status = 'needs_review' "
+                              "ORDER BY confidence, submission_id LIMIT 50"),
+                    ("stats", "SELECT question_id, count(*), avg(final_score), percentile_cont(0.5) WITHIN GROUP "
+                              "(ORDER BY final_score) FROM results GROUP BY question_id"),
+                ):
+                    plan = conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) {query}").fetchall()
+                    print(f"-- {label}\n" + "\n".join(row[0] for row in plan), flush=True)
+        seeded = round(time.perf_counter() - t0, 1)
+        print(json.dumps({"seeded": args.results, "seconds": seeded, **counts}), flush=True)
+        key = subprocess.run([GRADER, "keys", "create", "--role", "reviewer", "--name", "bench-reviewer"], env=env,
+                             check=True, capture_output=True, text=True).stdout.strip()
+        port = free_port()
+        server = subprocess.Popen([GRADER, "serve", "--port", str(port), "--log-level", "warning"], env=env,
+                                  stdout=(logs / "review-api.log").open("wb"), stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise SystemExit("the API did not start; see bench/out/review-api.log")
+            time.sleep(0.2)
+        report: dict[str, object] = {"results": args.results, "requests_per_endpoint": args.requests}
+        with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30) as api:
+            report["GET /api/v1/results/queue (first page, 50)"] = time_requests(
+                api, "/api/v1/results/queue", {"limit": "50"}, args.requests)
+            report["GET /api/v1/results/queue?question_id=q05&confidence_below=0.4"] = time_requests(
+                api, "/api/v1/results/queue", {"question_id": "q05", "confidence_below": "0.4"}, args.requests)
+            report["GET /api/v1/stats"] = time_requests(api, "/api/v1/stats", {}, args.requests)
+            report["GET /api/v1/results?sort=-graded_at&offset=5000"] = time_requests(
+                api, "/api/v1/results", {"sort": "-graded_at", "offset": "5000"}, args.requests)
+        with httpx.Client(base_url=base, timeout=30) as browser:
+            form = browser.get("/dashboard/login").text
+            token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+            assert token is not None
+            signed = browser.post("/dashboard/login", data={"api_key": key, "csrf_token": token.group(1)})
+            assert signed.status_code == 303, signed.text[:300]
+            report["GET /dashboard/queue (HTML, first page)"] = time_requests(browser, "/dashboard/queue", {},
+                                                                              args.requests)
+            report["GET /dashboard/overview (HTML, stats + agreement)"] = time_requests(
+                browser, "/dashboard/overview", {}, args.requests)
+        for label, figures in report.items():
+            print(f"{label}: {figures}", flush=True)
+        (logs / "review_bench.json").write_text(json.dumps(report, ensure_ascii=False, indent=2))
+        if args.keep:
+            print(f"kept database: {db_url}")
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(30)
+        if not args.keep:
+            with psycopg.connect(admin_url, autocommit=True) as admin:
+                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+if __name__ == "__main__":
+    main()
