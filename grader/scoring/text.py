@@ -14,9 +14,9 @@ from dataclasses import dataclass
 # Clause boundaries: Chinese and English punctuation, enumeration commas and line breaks.
 _CLAUSE_BREAK = re.compile(r"[，,。！？!?；;：:、\n\r]+|(?<=[a-zA-Z\)])\.(?=\s|$)")
 _SENTENCE_BREAK = re.compile(r"[。！？!?；;\n\r]+|(?<=[a-zA-Z\)])\.(?=\s|$)")
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), " ")
+_ZERO_WIDTH: dict[int, int] = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), ord(" "))
 # Full-width ASCII (Ｔ，（）０-９) and the ideographic space, as Chinese input methods type them.
-_FOLD = {**_ZERO_WIDTH, **{cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}, 0x3000: ord(" ")}
+_FOLD: dict[int, int] = {**_ZERO_WIDTH, **{cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}, 0x3000: ord(" ")}
 _COMMON = re.compile(r"[\u0000-\u007f\u4e00-\u9fff\u3001-\u303f\uff01-\uff5e\u200b-\u200d\u2060\ufeff]*")
 
 
