@@ -129,6 +129,9 @@ def main() -> None:
                PYTHONUNBUFFERED="1")
     # With Redis and Postgres configured the settings refuse the placeholder secret.
     env["GRADER_SECRET_KEY"] = secrets.token_hex(32)
+    env["GRADER_RATE_LIMIT_PER_SECOND"] = "0"  # the bench polls; measure grading, not the limiter
+    # With Redis and Postgres configured the settings refuse the placeholder secret.
+    env["GRADER_SECRET_KEY"] = secrets.token_hex(32)
     env["GRADER_RATE_LIMIT_PER_SECOND"] = "0"  # the bench is the only client; measure the service
     procs: list[subprocess.Popen[bytes]] = []
     try:
