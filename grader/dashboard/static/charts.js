@@ -54,7 +54,7 @@
   }], {
     margin: { l: 50, r: 50, t: 10, b: 45 }, font: font,
     yaxis: { title: { text: "平均改分幅度（分）" }, rangemode: "tozero" },
-    yaxis2: { title: { text: "被改分比例" }, overlaying: "y", side: "right", range: [0, 100], ticksuffix: "%",
+    yaxis2: { title: { text: "被改分比例" }, overlaying: "y", side: "right", range: [0, 100], ticksuffix: "%", tickmode: "linear", tick0: 0, dtick: 20,
               showgrid: false },
     legend: { orientation: "h", y: -0.2 }
   }, config);
