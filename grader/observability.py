@@ -80,6 +80,7 @@ def configure_logging(level: str | int = "info", fmt: str = "json") -> None:
     handler._grader = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
+    logging.captureWarnings(True)  # Python warnings become JSON lines too
     # uvicorn's own access log repeats what grader.access writes, with the query string: off.
     logging.getLogger("uvicorn.access").disabled = True
     for name in ("uvicorn", "uvicorn.error"):

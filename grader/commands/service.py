@@ -53,7 +53,7 @@ def worker(
 ) -> None:
     """Run a Celery worker that grades submissions (needs GRADER_REDIS_URL and GRADER_DATABASE_URL)."""
     celery = _celery_or_exit()
-    argv = ["worker", f"--loglevel={log_level.upper()}", f"--concurrency={concurrency}", "--pool=prefork",
+    argv = [*_quiet(), "worker", f"--loglevel={log_level.upper()}", f"--concurrency={concurrency}", "--pool=prefork",
             "--without-gossip", "--without-mingle"]
     if hostname:
         argv.append(f"--hostname={hostname}")
@@ -66,7 +66,12 @@ def beat(
 ) -> None:
     """Run Celery beat: schedules the sweep that re-enqueues stuck submissions. Run exactly one."""
     celery = _celery_or_exit()
-    celery.start(["beat", f"--loglevel={log_level.upper()}", f"--schedule={schedule_file}"])
+    celery.start([*_quiet(), "beat", f"--loglevel={log_level.upper()}", f"--schedule={schedule_file}"])
+
+
+def _quiet() -> list[str]:
+    # JSON logs: Celery's start-up banner is printed, not logged, and would be the only non-JSON lines.
+    return ["--quiet"] if get_settings().log_format == "json" else []
 
 
 def _celery_or_exit() -> Any:
