@@ -181,12 +181,15 @@ def _pair_pattern() -> re.Pattern[str]:
     return re.compile("|".join(re.escape(w) for w in words))
 
 
+_CLAUSE_END = re.compile(r"[，,。；;！!？?\n]")
+
+
 def _preceded_by(pattern: re.Pattern[str], text: str, start: int, reach: int) -> bool:
     """Whether a cue ends at most `reach` characters before `start`, in the same clause."""
     longest_cue = 8
     before = text[max(0, start - reach - longest_cue) : start]
     # Stop at a clause break: a cue in the previous clause is about something else.
-    before = re.split(r"[，,。；;！!？?\n]", before)[-1]
+    before = _CLAUSE_END.split(before)[-1]
     return any(m.end() >= len(before) - reach for m in pattern.finditer(before))
 
 
@@ -210,11 +213,14 @@ def negated_terms(normalised_text: str, term_spans: Iterable[tuple[int, int]]) -
 
 def denied_or_suppressed(normalised_text: str, term: str) -> bool:
     """Whether a statement itself negates the term or names it as something to reduce."""
-    for match in re.finditer(re.escape(term), normalised_text):
-        if _denied(normalised_text, match.start(), match.end(), _STATEMENT_CONDITIONAL) or _preceded_by(
-            _SUPPRESSION, normalised_text, match.start(), SUPPRESSION_REACH
+    start = normalised_text.find(term)
+    while start >= 0:
+        end = start + len(term)
+        if _denied(normalised_text, start, end, _STATEMENT_CONDITIONAL) or _preceded_by(
+            _SUPPRESSION, normalised_text, start, SUPPRESSION_REACH
         ):
             return True
+        start = normalised_text.find(term, end)
     return False
 
 

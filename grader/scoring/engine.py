@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -255,6 +255,15 @@ class _Answer:
             self._canonical[i] = self.reference.canonicalise(self.embedded.spans[i].text)
         return self._canonical[i]
 
+    def spans_holding(self, positions: list[tuple[int, int]]) -> np.ndarray:
+        """For each span, whether it holds any of these (start, end) character ranges."""
+        if not positions:
+            return np.zeros(len(self.embedded.spans), dtype=bool)
+        bounds = np.array([(s.start, s.end) for s in self.embedded.spans]).reshape(-1, 2)
+        terms = np.array(positions)
+        inside = (bounds[:, :1] <= terms[None, :, 0]) & (terms[None, :, 1] <= bounds[:, 1:])
+        return np.asarray(inside.any(axis=1), dtype=bool)
+
     def correctness(self, i: int) -> float:
         """How much span i reads like the closest correct statement of the reference."""
         if i not in self._correctness:
@@ -299,9 +308,9 @@ def _contradiction(
         return negated
     reference = answer.reference
     to_wrong = answer.embedded.vectors @ point.misconception_vectors.T
+    carries_term = answer.spans_holding(term_positions)
     for i, span in enumerate(answer.embedded.spans):
-        carries_term = any(span.start <= s and e <= span.end for s, e in term_positions)
-        if span.level == 0 or not (carries_term or per_span[i] >= ABOUT_SIMILARITY):
+        if span.level == 0 or not (carries_term[i] or per_span[i] >= ABOUT_SIMILARITY):
             continue
         if contradiction.crosses_sentences(span.text):
             continue  # a window over two sentences mixes two claims ("调高更平均；调低更确定")
@@ -338,9 +347,10 @@ def _off_topic(embedded: Embedded, norm: str, reference: PreparedReference,
     return any(s > similarity + OFF_TOPIC_MARGIN or k > share + OFF_TOPIC_MAX_KEYWORDS for s, k in others)
 
 
-def _char_grams(text: str, n: int = 5) -> set[str]:
+@lru_cache(maxsize=64)  # a reference's grams are needed for every answer to it
+def _char_grams(text: str, n: int = 5) -> frozenset[str]:
     compact = "".join(ch for ch in normalise(text) if ch.isalnum())
-    return {compact[i : i + n] for i in range(len(compact) - n + 1)}
+    return frozenset(compact[i : i + n] for i in range(len(compact) - n + 1))
 
 
 def _stuffed(norm: str, measures: list[_PointMeasure]) -> bool:
