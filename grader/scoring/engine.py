@@ -45,6 +45,8 @@ MISCONCEPTION_CONTAINMENT = 0.5
 DISTINCTIVE_SHARE = 0.7
 
 CANONICAL_TERM_CHARS = 6
+# A keyword counts only inside a span at least this close to its key point.
+KEYWORD_CONTEXT = 0.4
 
 # Off-topic: the answer is far from its own reference and holds few of its terms, while another
 # question's reference fits it better (by cosine or by share of terms present).
@@ -228,10 +230,16 @@ class _PointMeasure:
     best_span: int | None
     hits: dict[str, list[keywords.Hit]]
     contradiction: str | None
+    context: dict[str, float]  # per keyword: similarity to the key point of the best span holding a hit
 
     @property
     def keyword_share(self) -> float:
-        return sum(1 for h in self.hits.values() if h) / max(len(self.hits), 1)
+        """Share of keyword groups present in a span that is about the key point.
+
+        A term dropped into an unrelated or empty sentence ("RLHF 很重要") shows no understanding.
+        """
+        in_context = sum(1 for term, h in self.hits.items() if h and self.context.get(term, 0.0) >= KEYWORD_CONTEXT)
+        return in_context / max(len(self.hits), 1)
 
 
 @dataclass
@@ -278,10 +286,16 @@ class _Answer:
 def _measure_point(answer: _Answer, point: PreparedKeyPoint) -> _PointMeasure:
     hits = keywords.find_all(answer.norm, point.key_point.keywords)
     if not answer.embedded.spans:
-        return _PointMeasure(0.0, None, hits, None)
+        return _PointMeasure(0.0, None, hits, None, {})
     per_span = (answer.embedded.vectors @ point.statement_vectors.T).max(axis=1)
     best = int(per_span.argmax())
-    return _PointMeasure(float(per_span[best]), best, hits, _contradiction(answer, point, hits, per_span))
+    context = {
+        term: float(per_span[answer.spans_holding([(h.start, h.end) for h in term_hits])].max(initial=0.0))
+        for term, term_hits in hits.items()
+        if term_hits
+    }
+    verdict = _contradiction(answer, point, hits, per_span)
+    return _PointMeasure(float(per_span[best]), best, hits, verdict, context)
 
 
 def _negation(answer: _Answer, term_positions: list[tuple[int, int]]) -> str | None:

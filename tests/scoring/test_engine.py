@@ -168,3 +168,11 @@ def test_negating_the_effect_of_a_concept_contradicts_it(grader: Grader) -> None
     result = grader.grade("q06", "温度系数不影响输出的随机性，它只影响生成的速度。")
     assert any(kp.contradicted for kp in result.key_points)
     assert result.score <= 20
+
+
+def test_a_term_in_an_empty_sentence_earns_less_than_the_same_term_explained(grader: Grader) -> None:
+    empty = grader.grade("q05", "RLHF 很重要。PPO 也很重要。奖励模型非常重要。")
+    explained = grader.grade(
+        "q05", "RLHF 用人类对回答的排序训练奖励模型，再用 PPO 按奖励模型的打分优化模型输出，让它对齐人类偏好。"
+    )
+    assert empty.score < explained.score - 20
