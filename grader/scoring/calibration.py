@@ -11,6 +11,7 @@ The numbers live in `reference_answers/calibration.json`, written by `grader cal
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from collections.abc import Sequence
@@ -173,4 +174,13 @@ def fit(
             predictions[i] = final_score(model, examples[i])
     metrics = summarise(predictions.tolist(), [e.label or 0.0 for e in examples])
     final = build(examples)
-    return final.model_copy(update={"cv_metrics": {f"cv_{k}": round(v, 4) for k, v in metrics.items()}})
+    # The version names the fitted numbers too, so every grade's provenance pins the exact mapping.
+    digest = hashlib.sha256(final.model_dump_json(include=_FITTED).encode()).hexdigest()[:8]
+    return final.model_copy(update={
+        "version": f"{version}+{digest}",
+        "cv_metrics": {f"cv_{k}": round(v, 4) for k, v in metrics.items()},
+    })
+
+
+_FITTED = {"sim_floor", "sim_ceiling", "keyword_weight", "intercept", "coverage_coef", "whole_coef",
+           "contradiction_coef"}
