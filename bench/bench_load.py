@@ -222,8 +222,10 @@ def main() -> None:
             if samples else {}
         figures = {
             "worker_rate_per_s": round(rate, 2), "factor": args.factor, "phases": phases,
+            # rows > accepted: requests the server committed after the client had given up (timeout);
+            # a real client retries those with the same Idempotency-Key and gets the same submission.
             "accepted": len(ids), "rows": rows, "graded": graded, "failed": failed,
-            "lost": len(ids) - graded - failed, "still_open_at_end": still_open,
+            "lost": rows - graded - failed, "still_open_at_end": still_open,
             "duplicated": int(dup[0]) if dup else None,
             "backlog_after_sustained": backlog_after_sustained, "backlog_after_burst": backlog_after_burst,
             "drain_s_after_burst": round(drained, 1), "drained": still_open == 0,

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     # Per API key (per address without one): sustained requests per second and burst; 0 turns it off.
     rate_limit_per_second: float = 50.0
     rate_limit_burst: int = 200
+    # Requests inside one API process at once, the rest wait their turn: below the database pool's 15
+    # connections, so a burst can never leave every thread waiting for a connection (grader.api.limits).
+    max_concurrent_requests: int = 12
 
     @field_validator("database_url")
     @classmethod

@@ -2,7 +2,8 @@
 
 Order, outermost first: request id + access log + latency (sees every response, including refusals),
 no key at all on /api/ (401, before the body is read), body cap (413, before the body is read), rate
-limit (429 with Retry-After), then the app.
+limit (429 with Retry-After), at most `max_concurrent_requests` inside the app (the rest wait), then
+the app.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy import func, select
 from grader import metrics
 from grader.api.limits import (
     BodyLimitMiddleware,
+    ConcurrencyLimitMiddleware,
     MemoryBuckets,
     RateLimitMiddleware,
     RedisBuckets,
@@ -48,7 +50,8 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorBody, "description": "invalid request"},
     429: {"model": ErrorBody, "description": "rate limit for this API key; see the Retry-After header",
           "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}},
-    503: {"model": ErrorBody, "description": "the database is unavailable; retry shortly"},
+    503: {"model": ErrorBody, "description": "the database is unavailable or the server is at capacity; "
+                                             "retry after Retry-After seconds"},
 }
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "missing or unknown API key"},
@@ -68,6 +71,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         else:
             buckets = MemoryBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
         app.add_middleware(RateLimitMiddleware, buckets=buckets)
+    app.add_middleware(ConcurrencyLimitMiddleware, limit=settings.max_concurrent_requests)
     app.add_middleware(BodyLimitMiddleware, default=settings.max_body_bytes,
                        uploads=DEFAULT_LIMITS.max_bytes + MULTIPART_ROOM)
     app.add_middleware(RequireKeyMiddleware)

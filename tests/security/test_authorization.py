@@ -165,3 +165,89 @@ def test_an_owners_list_shows_their_submission(open_api: Server, world: World) -
     with httpx.Client(base_url=open_api.url, headers={"X-API-Key": world.keys.recruiter}) as client:
         items = client.get("/api/v1/submissions", params={"candidate_id": "authz-1"}).json()["items"]
     assert [i["id"] for i in items] == [world.submission_id]
+
+
+# --- the reviewer dashboard (cookie sessions, not in the OpenAPI schema) -----------------------------------
+
+DASHBOARD_POLICY: dict[tuple[str, str], str] = {
+    # "public": anyone; "reviewer": a signed-in reviewer or admin (recruiters cannot sign in);
+    # "form": a reviewer's POST, which also needs the session's CSRF token.
+    ("GET", "/dashboard/login"): "public",
+    ("POST", "/dashboard/login"): "public",
+    ("POST", "/dashboard/logout"): "form",
+    ("GET", "/dashboard"): "public",  # a redirect to the queue
+    ("GET", "/dashboard/"): "public",
+    ("GET", "/dashboard/queue"): "reviewer",
+    ("GET", "/dashboard/results/{submission_id}"): "reviewer",
+    ("POST", "/dashboard/results/{submission_id}/review"): "form",
+    ("GET", "/dashboard/overview"): "reviewer",
+    ("GET", "/dashboard/batches"): "reviewer",
+    ("GET", "/dashboard/batches/{batch_id}"): "reviewer",
+    ("GET", "/dashboard/batches/{batch_id}/download"): "reviewer",
+    ("GET", "/dashboard/vendor/plotly-{version}.min.js"): "public",  # the charting library, no data
+}
+
+
+def dashboard_routes(server: Server) -> set[tuple[str, str]]:
+    from fastapi.routing import APIRoute
+
+    from grader.api.app import create_app
+
+    app = create_app(server.settings)
+    return {(method, route.path) for route in app.routes if isinstance(route, APIRoute)
+            and route.path.startswith("/dashboard") for method in route.methods if method != "HEAD"}
+
+
+def sign_in(server: Server, key: str) -> tuple[httpx.Client, int]:
+    import re
+
+    client = httpx.Client(base_url=server.url, timeout=30, follow_redirects=False)  # closed by the caller
+    page = client.get("/dashboard/login")
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert match, page.text[:500]
+    response = client.post("/dashboard/login", data={"api_key": key, "csrf_token": match.group(1),
+                                                     "next": "/dashboard/queue"})
+    return client, response.status_code
+
+
+def test_every_dashboard_route_has_a_policy(open_api: Server) -> None:
+    routes = dashboard_routes(open_api)
+    assert routes - set(DASHBOARD_POLICY) == set(), "add these dashboard routes to DASHBOARD_POLICY"
+
+
+def test_dashboard_matrix(open_api: Server, world: World) -> None:
+    opened: list[httpx.Client] = []
+    try:
+        params = {"submission_id": world.submission_id, "batch_id": world.batch_id}
+        protected = [(m, p) for (m, p), rule in DASHBOARD_POLICY.items() if rule != "public"
+                     and (m, p) in dashboard_routes(open_api)]
+        anonymous = httpx.Client(base_url=open_api.url, timeout=30, follow_redirects=False)
+        opened.append(anonymous)
+        for method, path in protected:  # no session: sent to sign in (GET) or refused (POST), never served
+            response = anonymous.request(method, path.format(**params), data={"final_score": 1, "comment": "x"})
+            assert response.status_code in (303, 401, 403), (method, path, response.status_code)
+            if method == "GET":
+                assert response.headers["location"].startswith("/dashboard/login")
+
+        client, status = sign_in(open_api, world.keys.recruiter)  # recruiters cannot sign in
+        opened.append(client)
+        assert status == 403 and client.get("/dashboard/queue").status_code == 303
+        client, status = sign_in(open_api, world.revoked)
+        opened.append(client)
+        assert status == 401
+        for caller in (world.keys.reviewer, world.keys.admin):
+            client, status = sign_in(open_api, caller)
+            opened.append(client)
+            assert status == 303
+            for method, path in protected:
+                if method != "GET":
+                    continue  # POSTs are covered by the CSRF check below
+                response = client.get(path.format(**params))
+                assert response.status_code == 200, (path, response.status_code, response.text[:300])
+            forged = client.post(f"/dashboard/results/{world.submission_id}/review",
+                                 data={"final_score": 1, "comment": "no csrf token"})
+            assert forged.status_code == 403  # a cross-site form without the session's token
+
+    finally:
+        for client in opened:
+            client.close()
