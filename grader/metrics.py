@@ -5,7 +5,8 @@
   and batch queues), or in the embedded grading thread's queue.
 - `grader_submissions{status}`: submissions by status, counted in the database at scrape time, so every
   API process reports the same exact figures whichever worker graded them.
-- `grader_grading_duration_seconds`: time the engine took per answer. Workers are other processes (and
+- `grader_grading_duration_seconds`: time the engine took per answer (a batch chunk, graded in one
+  engine call, records its mean once per answer). Workers are other processes (and
   other machines), so each records into a Redis hash of histogram buckets that the API reads when
   scraped; in embedded mode the grading thread records in this process.
 
@@ -31,7 +32,9 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 
 
 class DurationRecorder(Protocol):
-    def observe(self, seconds: float) -> None: ...
+    def observe(self, seconds: float, count: int = 1) -> None:
+        """`count` answers that took `seconds` each."""
+        ...
 
     def snapshot(self) -> tuple[list[int], float, int]:
         """Cumulative-free bucket counts (one per bound plus +Inf), sum, count."""
@@ -47,11 +50,11 @@ class MemoryDurations:
         self._sum = 0.0
         self._count = 0
 
-    def observe(self, seconds: float) -> None:
+    def observe(self, seconds: float, count: int = 1) -> None:
         with self._lock:
-            self._buckets[_bucket(seconds)] += 1
-            self._sum += seconds
-            self._count += 1
+            self._buckets[_bucket(seconds)] += count
+            self._sum += seconds * count
+            self._count += count
 
     def snapshot(self) -> tuple[list[int], float, int]:
         with self._lock:
@@ -67,12 +70,12 @@ class RedisDurations:
         self._client = redis.Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1)
         self._key = f"grader:metrics:{queue}:grading_seconds"
 
-    def observe(self, seconds: float) -> None:
+    def observe(self, seconds: float, count: int = 1) -> None:
         try:
             pipe = self._client.pipeline(transaction=False)
-            pipe.hincrby(self._key, f"b{_bucket(seconds)}", 1)
-            pipe.hincrbyfloat(self._key, "sum", seconds)
-            pipe.hincrby(self._key, "count", 1)
+            pipe.hincrby(self._key, f"b{_bucket(seconds)}", count)
+            pipe.hincrbyfloat(self._key, "sum", seconds * count)
+            pipe.hincrby(self._key, "count", count)
             pipe.execute()
         except Exception as exc:  # metrics never fail a grade
             log.warning("could not record grading duration in Redis: %s", type(exc).__name__)
@@ -108,6 +111,12 @@ def current_recorder() -> DurationRecorder:
 def record_grading(seconds: float) -> None:
     """Called by the service after each engine run, in whichever process graded."""
     _recorder.observe(seconds)
+
+
+def record_grading_many(seconds: float, count: int) -> None:
+    """`count` answers graded together in `seconds`: each is recorded at the mean, in one update."""
+    if count > 0:
+        _recorder.observe(seconds / count, count)
 
 
 class GraderCollector(Collector):

@@ -1,15 +1,23 @@
 """Keeps the `results` table (see `grader.db.review_models`) in step with grading.
 
-Called by `service.record` with the submission row already locked (`SELECT … FOR UPDATE`), so two runs
-recording the same submission take turns and a plain read-then-write is safe. A re-grade (new engine or
-reference) refreshes the grader's side of the row; a reviewer's final score and decision survive it.
+Called by `service.record_many` (as `index_results`, one upsert for a whole chunk) with the submission
+rows already locked (`SELECT … FOR UPDATE`), so two runs recording the same submission take turns.
+`index_result` is the same rule for one ORM submission, written out as a read-then-write. A re-grade
+(new engine or reference) refreshes the grader's side of the row; a reviewer's final score and decision
+survive it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, case, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from grader.db.batch_models import BatchItem
@@ -55,3 +63,60 @@ def index_result(session: Session, submission: Submission) -> ResultRow | None:
         row.final_score = grade.score
         row.status = submission.status
     return row
+
+
+@dataclass(frozen=True)
+class IndexedSubmission:
+    """What `index_results` needs of a submission (read by the caller along with its row lock)."""
+
+    submission_id: uuid.UUID
+    status: str
+    graded_at: datetime | None
+    question_id: str
+    candidate_id: str
+    batch_id: uuid.UUID | None
+
+
+def index_results(session: Session, submissions: Sequence[IndexedSubmission]) -> None:
+    """`index_result` for many submissions in two statements (their grades, one upsert), with the same
+    outcome row for row: the grader's side follows the latest grade, a reviewer's decision survives."""
+    showing = {s.submission_id: s for s in submissions if s.status in RESULT_STATUSES}
+    if not showing:
+        return
+    latest: dict[uuid.UUID, Any] = {}
+    for grade in session.execute(_GRADES_OF, {"ids": list(showing)}):
+        best = latest.get(grade.submission_id)
+        if best is None or (grade.created_at, grade.id) > (best.created_at, best.id):
+            latest[grade.submission_id] = grade
+    if not latest:
+        return
+    session.execute(_upsert(session.get_bind().dialect.name), [{
+        "submission_id": sid, "question_id": showing[sid].question_id, "candidate_id": showing[sid].candidate_id,
+        "batch_id": showing[sid].batch_id, "reviewed": False, "overridden": False, "review_count": 0,
+        "key_point_corrections": [], "grade_id": grade.id, "grader_score": grade.score,
+        "confidence": grade.confidence, "flags": encode_flags(grade.flags), "flagged": bool(grade.flags),
+        "graded_at": showing[sid].graded_at or grade.created_at, "final_score": grade.score,
+        "status": showing[sid].status,
+    } for sid, grade in latest.items()])
+
+
+_GRADES_OF = (select(Grade.id, Grade.submission_id, Grade.score, Grade.confidence, Grade.flags, Grade.created_at)
+              .where(Grade.submission_id.in_(bindparam("ids", expanding=True))))
+
+
+@lru_cache(maxsize=4)
+def _upsert(dialect: str) -> Any:
+    """INSERT … ON CONFLICT (submission_id) DO UPDATE with `index_result`'s rule, built once per dialect."""
+    results = ResultRow.metadata.tables[ResultRow.__tablename__]
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(results)
+    new, old = statement.excluded, results.c
+    return statement.on_conflict_do_update(index_elements=[old.submission_id], set_={
+        "grade_id": new.grade_id, "grader_score": new.grader_score, "confidence": new.confidence,
+        "flags": new.flags, "flagged": new.flagged, "graded_at": new.graded_at,
+        # Every right-hand side reads the row as it was: `reviewed` and `final_score` before this update.
+        "overridden": case((old.reviewed, func.abs(old.final_score - new.grader_score) > 1e-9),
+                           else_=old.overridden),
+        "final_score": case((old.reviewed, old.final_score), else_=new.final_score),
+        "status": case((old.reviewed, old.status), else_=new.status),
+    })

@@ -31,7 +31,7 @@ from grader.db.batch_models import Batch, BatchItem
 from grader.db.models import Grade, Status, Submission
 from grader.db.review_models import ResultRow
 from grader.db.session import SessionFactory, on_commit, session_scope
-from grader.errors import BatchNotFound, GraderError, SubmissionNotFound
+from grader.errors import BatchNotFound, GraderError
 from grader.scoring.types import KeyPointResult, Reference, ScoreResult
 
 if TYPE_CHECKING:
@@ -217,44 +217,59 @@ def _missed(key_points: Iterable[dict[str, Any]]) -> list[str]:
 
 def run_chunk(factory: SessionFactory, submission_ids: Sequence[uuid.UUID], grader: Callable[[], Grader],
               review_confidence_below: float, *, retry: bool = False) -> dict[str, int]:
-    """Grade a chunk with one transaction to claim it and one to record it.
+    """Grade a chunk with one transaction to claim it and one to record it, a fixed handful of statements
+    each (`service.claim_many`, `service.record_many`), and one engine call for the whole chunk.
 
     Per answer this is the same claim → engine → record as `service.run_grading`, so a chunk that runs
     twice, or overlaps a sweep's re-enqueue, writes each grade once. A database error propagates (the
-    task retries the chunk); an engine error fails that one submission with the reason.
+    task retries the chunk); an engine error fails only the submission it came from, with the reason.
     """
     from grader.grading import SCORING_VERSION
 
     engine = grader()
-    jobs: list[service.Job] = []
     with session_scope(factory) as session:
-        for sid in sorted(submission_ids):  # one lock order for every worker
-            try:
-                job = service.claim(session, sid, engine.bank, SCORING_VERSION, charge_attempt=not retry)
-            except SubmissionNotFound:
-                continue  # deleted since it was queued
-            if job is not None:
-                jobs.append(job)
-    outcomes: list[tuple[service.Job, ScoreResult | None, str | None]] = []
+        jobs, _deleted = service.claim_many(session, submission_ids, engine.bank, SCORING_VERSION,
+                                            charge_attempt=not retry)
+    results, problems = _grade(engine, jobs)
+    counts = {"graded": 0, "needs_review": 0, "failed": 0, "skipped": len(submission_ids) - len(jobs)}
+    with session_scope(factory) as session:
+        for job in jobs:
+            if job.submission_id in problems:
+                service.fail(session, job.submission_id, f"grading failed: {problems[job.submission_id]}")
+                counts["failed"] += 1
+        statuses = service.record_many(session, [(job, results[job.submission_id]) for job in jobs
+                                                 if job.submission_id in results], review_confidence_below)
+    for status in statuses.values():
+        counts[status.value] = counts.get(status.value, 0) + 1
+    return counts
+
+
+def _grade(engine: Grader,
+           jobs: Sequence[service.Job]) -> tuple[dict[uuid.UUID, ScoreResult], dict[uuid.UUID, str]]:
+    """Grade the jobs with one `grade_many` call (the answers are embedded together); when it raises,
+    grade them one by one so that only the answer at fault fails."""
+    if not jobs:
+        return {}, {}
+    started = time.perf_counter()
+    try:
+        graded = engine.grade_many([(job.question_id, job.answer) for job in jobs])
+    except Exception:
+        log.warning("grading a chunk of %d together failed; grading its answers one by one", len(jobs))
+    else:
+        metrics.record_grading_many(time.perf_counter() - started, len(jobs))
+        return {job.submission_id: result for job, result in zip(jobs, graded, strict=True)}, {}
+    results: dict[uuid.UUID, ScoreResult] = {}
+    problems: dict[uuid.UUID, str] = {}
     for job in jobs:
         started = time.perf_counter()
         try:
-            outcomes.append((job, engine.grade(job.question_id, job.answer), None))
+            results[job.submission_id] = engine.grade(job.question_id, job.answer)
             metrics.record_grading(time.perf_counter() - started)
         except Exception as exc:
             log.exception("grading submission %s failed", job.submission_id)
-            reason = exc.message if isinstance(exc, GraderError) else f"{type(exc).__name__}: {exc}"
-            outcomes.append((job, None, reason))
-    counts = {"graded": 0, "needs_review": 0, "failed": 0, "skipped": len(submission_ids) - len(jobs)}
-    with session_scope(factory) as session:
-        for job, result, problem in outcomes:
-            if result is None:
-                service.fail(session, job.submission_id, f"grading failed: {problem}")
-                counts["failed"] += 1
-            else:
-                status = service.record(session, job, result, review_confidence_below)
-                counts[status.value] = counts.get(status.value, 0) + 1
-    return counts
+            problems[job.submission_id] = (exc.message if isinstance(exc, GraderError)
+                                           else f"{type(exc).__name__}: {exc}")
+    return results, problems
 
 
 # --- keeping batches moving -------------------------------------------------------------------------------

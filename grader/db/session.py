@@ -80,6 +80,10 @@ def on_commit(session: Session, callback: Callable[[], None]) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _run_on_commit(session: Session) -> None:
+    # SQLAlchemy also fires after_commit when a SAVEPOINT (`begin_nested`) is released; the outer
+    # transaction can still roll back then, so the callbacks wait for it.
+    if session.in_nested_transaction():
+        return
     callbacks: list[Callable[[], None]] = session.info.pop("on_commit", [])
     for callback in callbacks:
         try:
