@@ -201,3 +201,36 @@ def test_an_upload_whose_filename_holds_control_characters_is_not_a_500(open_api
     with httpx.Client(base_url=open_api.url, headers={"X-API-Key": keys.recruiter}, timeout=30) as client:
         response = client.post("/api/v1/batches", files={"file": ("a\x00b\x01.csv", data)})
     assert response.status_code in (202, 422), response.text
+
+
+def test_requests_past_the_concurrency_limit_wait_then_get_503_with_retry_after() -> None:
+    import asyncio
+
+    from grader.api.limits import ConcurrencyLimitMiddleware
+
+    async def slow_app(scope, receive, send) -> None:
+        await asyncio.sleep(0.3)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def call(app, path: str = "/api/v1/x") -> tuple[int, dict[bytes, bytes]]:
+        sent: list[dict] = []
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": b""}
+
+        await app({"type": "http", "path": path, "headers": []}, receive, send)
+        return sent[0]["status"], dict(sent[0]["headers"])
+
+    async def main() -> list[tuple[int, dict[bytes, bytes]]]:
+        app = ConcurrencyLimitMiddleware(slow_app, limit=2, wait=0.1)
+        return await asyncio.gather(*(call(app) for _ in range(3)), call(app, "/healthz"))
+
+    results = asyncio.run(main())
+    statuses = sorted(status for status, _ in results[:3])
+    assert statuses == [200, 200, 503]  # two admitted, one turned away after waiting 0.1 s
+    assert next(h for s, h in results[:3] if s == 503)[b"retry-after"] == b"1"
+    assert results[3][0] == 200  # liveness is never queued
