@@ -3,7 +3,10 @@
 1. Submissions/s the API accepts (`grader serve`, Redis mode, real Postgres): N POSTs from C client
    threads, with p50/p95 latency. No worker runs during this part, so it measures accepting only.
 2. Answers/s one `grader worker` (one process, the default embedder) grades: after a warm-up answer,
-   M submissions are enqueued and timed until the last one is graded in Postgres.
+   M submissions are enqueued and timed until the last one is graded in Postgres. On a shared machine
+   the wall-clock rate moves with the load, so it also reports the worker's CPU time per answer (main
+   process and pool child) against the engine's own (`Grader.grade` one answer at a time, model warm,
+   in a fresh process, on the same answers); Postgres's and the API's CPU are not in the worker's figure.
 
 Uses a throwaway database on the Postgres server and a queue of its own on Redis; removes both.
 
@@ -60,6 +63,47 @@ def answers(count: int, seed: int = 7) -> list[tuple[str, str]]:
         keep = parts[: max(1, rng.randint(len(parts) // 2, len(parts)))]
         out.append((ref.id, "。".join(keep)[:3000]))
     return out
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of these processes (not of their children)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def engine_single_rate(items: list[tuple[str, str]]) -> tuple[float, float]:
+    """(answers per wall second, per CPU second) of `Grader.grade`, one answer at a time, in a fresh process."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_engine_single_rate, (items,))
+
+
+def _engine_single_rate(items: list[tuple[str, str]]) -> tuple[float, float]:
+    from grader.grading import get_grader
+
+    grader = get_grader()
+    grader.grade("q01", "预热")  # load the model and embed the references first
+    wall, cpu = time.perf_counter(), time.process_time()
+    for qid, text in items:
+        grader.grade(qid, text)
+    return len(items) / (time.perf_counter() - wall), len(items) / (time.process_time() - cpu)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -201,11 +245,15 @@ def main() -> None:
             wait_graded(1, args.timeout)
             warmup = time.perf_counter() - t0
             grade_set = answers(args.answers, seed=11)
+            worker_pids = [procs[-1].pid, *children(procs[-1].pid)]
+            cpu0 = cpu_seconds(worker_pids)
             t0 = time.perf_counter()
             for i, (qid, text) in enumerate(grade_set):
                 client.post("/api/v1/submissions", json={"candidate_id": f"g-{i}", "question_id": qid, "answer": text})
             wait_graded(args.answers + 1, args.timeout)
             graded_wall = time.perf_counter() - t0
+            worker_cpu = cpu_seconds(worker_pids) - cpu0
+        engine_wall, engine_cpu = engine_single_rate(grade_set)
         grade = {
             "answers": args.answers,
             "worker_processes": 1,
@@ -213,6 +261,11 @@ def main() -> None:
             "answers_per_s": round(args.answers / graded_wall, 2),
             "mean_chars": round(statistics.mean(len(t) for _, t in grade_set)),
             "first_answer_with_model_load_s": round(warmup, 1),
+            "worker_cpu_ms_per_answer": round(1000 * worker_cpu / args.answers, 1),
+            "worker_answers_per_cpu_s": round(args.answers / worker_cpu, 1) if worker_cpu else None,
+            "engine_one_at_a_time_answers_per_cpu_s": round(engine_cpu, 1),
+            "engine_one_at_a_time_answers_per_wall_s": round(engine_wall, 1),
+            "load_average": os.getloadavg(),
         }
         print(json.dumps({"grade": grade}, ensure_ascii=False), flush=True)
     finally:

@@ -10,7 +10,7 @@ survive it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -77,14 +77,27 @@ class IndexedSubmission:
     batch_id: uuid.UUID | None
 
 
-def index_results(session: Session, submissions: Sequence[IndexedSubmission]) -> None:
+@dataclass(frozen=True)
+class LatestGrade:
+    id: int
+    submission_id: uuid.UUID
+    score: float
+    confidence: float
+    flags: list[str]
+    created_at: datetime
+
+
+def index_results(session: Session, submissions: Sequence[IndexedSubmission],
+                  known: Mapping[uuid.UUID, LatestGrade] | None = None) -> None:
     """`index_result` for many submissions in two statements (their grades, one upsert), with the same
-    outcome row for row: the grader's side follows the latest grade, a reviewer's decision survives."""
+    outcome row for row: the grader's side follows the latest grade, a reviewer's decision survives.
+    `known` holds latest grades the caller already has (a first grade it just wrote): not read again."""
     showing = {s.submission_id: s for s in submissions if s.status in RESULT_STATUSES}
     if not showing:
         return
-    latest: dict[uuid.UUID, Any] = {}
-    for grade in session.execute(_GRADES_OF, {"ids": list(showing)}):
+    latest: dict[uuid.UUID, Any] = {sid: grade for sid, grade in (known or {}).items() if sid in showing}
+    unknown = [sid for sid in showing if sid not in latest]
+    for grade in session.execute(_GRADES_OF, {"ids": unknown}) if unknown else ():
         best = latest.get(grade.submission_id)
         if best is None or (grade.created_at, grade.id) > (best.created_at, best.id):
             latest[grade.submission_id] = grade

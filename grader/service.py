@@ -34,7 +34,7 @@ from grader.db.batch_models import BatchItem
 from grader.db.models import ApiKey, AuditEntry, Grade, Question, ReferenceVersion, Role, Status, Submission
 from grader.db.session import SessionFactory, on_commit, session_scope
 from grader.errors import Conflict, GraderError, InvalidInput, NotFound, QuestionNotFound, SubmissionNotFound
-from grader.results_index import IndexedSubmission, index_results
+from grader.results_index import IndexedSubmission, LatestGrade, index_results
 from grader.schemas import SubmissionCreate
 from grader.scoring.types import Reference, ScoreResult
 
@@ -250,7 +250,9 @@ _MARK_RUNNING = (
 )
 _RECORD_LOCK = (
     select(Submission.id, Submission.status, Submission.graded_at, Submission.question_id,
-           Submission.candidate_id, BatchItem.batch_id)
+           Submission.candidate_id, BatchItem.batch_id,
+           # No grade yet (the usual case): the one written now is the latest, no need to read it back.
+           select(Grade.id).where(Grade.submission_id == Submission.id).exists().label("has_grades"))
     .outerjoin(BatchItem, BatchItem.submission_id == Submission.id)
     .where(Submission.id.in_(bindparam("ids", expanding=True))).order_by(Submission.id)
     .with_for_update(of=Submission)
@@ -279,7 +281,8 @@ def _inserts(dialect: str) -> _Inserts:
         reference_version=insert(tables["reference_versions"]).on_conflict_do_nothing(
             index_elements=["question_id", "content_hash"]),
         grade=insert(grades).on_conflict_do_nothing(
-            index_elements=["submission_id", "scoring_version", "reference_hash"]).returning(grades.c.submission_id),
+            index_elements=["submission_id", "scoring_version", "reference_hash"])
+        .returning(grades.c.submission_id, grades.c.id),
         audit=insert(tables["audit_log"]),
     )
 
@@ -374,14 +377,34 @@ def record_many(session: Session, graded: Sequence[tuple[Job, ScoreResult]],
     (absent from the returned statuses)."""
     if not graded:
         return {}
-    inserts = _inserts(session.get_bind().dialect.name)
+    bind = session.get_bind()
+    inserts = _inserts(bind.dialect.name)
     # The grade names its reference version; the worker's bank may be newer than what submit stored.
-    # (The question row exists: the submission refers to it.)
-    versions = {(job.reference.id, job.reference.content_hash): job.reference for job, _ in graded}
-    session.execute(inserts.reference_version, [{
-        "question_id": ref.id, "content_hash": ref.content_hash, "reference_answer": ref.reference_answer,
-        "key_points": ref.model_dump(mode="json")["key_points"], "created_at": utcnow(),
-    } for ref in versions.values()])
+    # (The question row exists: the submission refers to it.) Once per process and version.
+    versions = {(str(bind.engine.url), job.reference.id, job.reference.content_hash): job.reference
+                for job, _ in graded}
+    missing = {marker: ref for marker, ref in versions.items() if marker not in _stored_versions}
+    if missing:
+        session.execute(inserts.reference_version, [{
+            "question_id": ref.id, "content_hash": ref.content_hash, "reference_answer": ref.reference_answer,
+            "key_points": ref.model_dump(mode="json")["key_points"], "created_at": utcnow(),
+        } for ref in missing.values()])
+        on_commit(session, lambda: _stored_versions.update(missing))
+    try:
+        return _record(session, inserts, graded, review_confidence_below)
+    except BaseException:
+        # A database recreated under a running worker would otherwise fail every grade on the foreign
+        # key: the retry stores the versions again.
+        _stored_versions.difference_update(versions)
+        raise
+
+
+# (database, question, reference hash) this process has stored; `record_many` skips storing them again.
+_stored_versions: set[tuple[str, str, str]] = set()
+
+
+def _record(session: Session, inserts: _Inserts, graded: Sequence[tuple[Job, ScoreResult]],
+            review_confidence_below: float) -> dict[uuid.UUID, Status]:
     # Lock in id order (as claims do), then write: a concurrent run of the same answers waits here.
     locked = {row.id: row for row in session.execute(
         _RECORD_LOCK, {"ids": sorted({job.submission_id for job, _ in graded})})}
@@ -389,7 +412,7 @@ def record_many(session: Session, graded: Sequence[tuple[Job, ScoreResult]],
     if not graded:
         return {}
     now = utcnow()
-    written = set(session.scalars(inserts.grade, [{
+    written = dict(session.execute(inserts.grade, [{
         "submission_id": job.submission_id, "question_id": job.question_id,
         "scoring_version": result.provenance.scoring_version, "reference_hash": result.provenance.reference_hash,
         "embedder": result.provenance.embedder, "calibration": result.provenance.calibration,
@@ -397,7 +420,7 @@ def record_many(session: Session, graded: Sequence[tuple[Job, ScoreResult]],
         "flags": [flag.value for flag in result.flags],
         "key_points": [kp.model_dump(mode="json") for kp in result.key_points],
         "feedback": result.feedback, "signals": result.signals, "created_at": now,
-    } for job, result in graded]))
+    } for job, result in graded]).all())
     statuses = {job.submission_id: Status.NEEDS_REVIEW if needs_review(result, review_confidence_below)
                 else Status.GRADED for job, result in graded}
     current = {sid: (row.status, row.graded_at) for sid, row in locked.items()}
@@ -408,9 +431,12 @@ def record_many(session: Session, graded: Sequence[tuple[Job, ScoreResult]],
             current[sid] = (status.value, now)
     for status, ids in finishing.items():
         session.execute(_FINISH, {"ids": ids, "new_status": status.value, "now": now})
+    first = {job.submission_id: LatestGrade(written[job.submission_id], job.submission_id, result.score,
+                                            result.confidence, [flag.value for flag in result.flags], now)
+             for job, result in graded if job.submission_id in written and not locked[job.submission_id].has_grades}
     index_results(session, [IndexedSubmission(sid, current[sid][0], current[sid][1], row.question_id,
                                               row.candidate_id, row.batch_id)
-                            for sid, row in locked.items() if sid in statuses])
+                            for sid, row in locked.items() if sid in statuses], known=first)
     audits = [{
         "actor_key_id": SYSTEM.key_id, "actor": SYSTEM.name, "action": "submission.graded",
         "entity_type": "submission", "entity_id": str(job.submission_id), "at": now,

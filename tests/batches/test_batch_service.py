@@ -80,9 +80,10 @@ def age(sessions: SessionFactory, ids: list[uuid.UUID], by: timedelta) -> None:
 
 def test_upload_dispatches_chunks_only_after_commit(sessions: SessionFactory) -> None:
     recorder = Recorder()
-    batch_id, ids = new_batch(sessions, 23, recorder)
+    size = batches.CHUNK_SIZE
+    batch_id, ids = new_batch(sessions, 2 * size + 3, recorder)
 
-    assert [len(chunk) for _, chunk in recorder.chunks] == [10, 10, 3]
+    assert [len(chunk) for _, chunk in recorder.chunks] == [size, size, 3]
     assert [sid for _, chunk in recorder.chunks for sid in chunk] == ids
     assert {b for b, _ in recorder.chunks} == {batch_id}
 

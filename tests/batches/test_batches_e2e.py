@@ -249,7 +249,7 @@ def test_an_interactive_submission_is_not_stuck_behind_a_batch(
         during = client.get(f"/api/v1/batches/{batch_id}").json()
         final = wait_done(client, batch_id, timeout=300)
 
-    # It waited for at most the chunk in hand (10 answers), not for the 100+ answers still queued.
+    # It waited for at most the chunk in hand (CHUNK_SIZE answers), not for the 100+ answers still queued.
     assert waited < 8, waited
     assert during["status"] == "running" and during["counts"]["pending"] > 0
     assert running["status"] == "running" and 0 < running["progress"] < 1
