@@ -68,9 +68,9 @@ def pct(values: list[float], q: int) -> float | None:
 class Sender:
     """Open-loop: request i is sent at t0 + i / rate whatever the previous ones are doing."""
 
-    def __init__(self, base: str, key: str, payloads: list[tuple[str, str]]) -> None:
+    def __init__(self, base: str, keys: list[str], payloads: list[tuple[str, str]]) -> None:
         self.base = base
-        self.key = key
+        self.keys = keys
         self.payloads = payloads
         self.lock = threading.Lock()
         self.local = threading.local()
@@ -79,16 +79,18 @@ class Sender:
 
     def client(self) -> httpx.Client:
         if not hasattr(self.local, "client"):
-            self.local.client = httpx.Client(base_url=self.base, headers={"X-API-Key": self.key}, timeout=30)
+            self.local.client = httpx.Client(base_url=self.base, timeout=30)
         return self.local.client  # type: ignore[no-any-return]
 
     def one(self, i: int, phase: str) -> tuple[int, float]:
         qid, text = self.payloads[i % len(self.payloads)]
         start = time.perf_counter()
         try:
+            # Recruiters share the load: each key stays under its own rate limit (50/s by default).
             r = self.client().post("/api/v1/submissions", json={
                 "candidate_id": f"load-{phase}-{i}", "candidate_name": f"候选人{i}", "question_id": qid,
-                "answer": text}, headers={"Idempotency-Key": f"{phase}-{i}"})
+                "answer": text}, headers={"Idempotency-Key": f"{phase}-{i}",
+                                          "X-API-Key": self.keys[i % len(self.keys)]})
             code = r.status_code
             if code == 202:
                 with self.lock:
@@ -121,7 +123,8 @@ def main() -> None:
     parser.add_argument("--sustain", type=float, default=300, help="seconds at the worker's rate")
     parser.add_argument("--burst", type=float, default=20, help="seconds at factor × that rate")
     parser.add_argument("--factor", type=float, default=10)
-    parser.add_argument("--calibrate", type=int, default=60, help="answers used to measure the worker's rate")
+    parser.add_argument("--calibrate", type=int, default=150, help="answers used to measure the worker's rate")
+    parser.add_argument("--keys", type=int, default=4, help="recruiter keys the submissions are spread over")
     parser.add_argument("--drain", type=float, default=900, help="give up waiting for the backlog after this")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "load.json")
     args = parser.parse_args()
@@ -146,8 +149,8 @@ def main() -> None:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         subprocess.run([GRADER, "db", "upgrade"], env=env, check=True, capture_output=True)
-        key = subprocess.run([GRADER, "keys", "create", "--role", "recruiter", "--name", "load"], env=env,
-                             check=True, capture_output=True, text=True).stdout.strip()
+        keys = [subprocess.run([GRADER, "keys", "create", "--role", "recruiter", "--name", f"load-{i}"], env=env,
+                               check=True, capture_output=True, text=True).stdout.strip() for i in range(args.keys)]
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         for label, cmd in (("api", ["serve", "--port", str(port), "--log-level", "warning"]),
@@ -187,7 +190,7 @@ def main() -> None:
         started = time.monotonic()
         threading.Thread(target=sample, daemon=True).start()
         payloads = answers(500, seed=random.randrange(1000))
-        sender = Sender(base, key, payloads)
+        sender = Sender(base, keys, payloads)
         with ThreadPoolExecutor(max_workers=64) as pool:
             # Warm-up: the worker loads its model on the first answer.
             sender.run("warmup", 1, 1, pool)
