@@ -8,9 +8,9 @@ rollback): how a submission is enqueued only once its row is visible to the work
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -52,9 +52,20 @@ def _sqlite_transactions(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-@lru_cache(maxsize=8)
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
 def get_engine(url: str) -> Engine:
-    return make_engine(url)
+    """One engine per database URL for the process.
+
+    Never evicted: an engine dropped from a bounded cache would be garbage-collected with its pooled
+    connections still open (a process uses one URL; the test suite, dozens).
+    """
+    with _engines_lock:
+        if url not in _engines:
+            _engines[url] = make_engine(url)
+        return _engines[url]
 
 
 def get_session_factory(url: str) -> SessionFactory:
