@@ -23,23 +23,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-from psycopg import sql
 from service.conftest import (  # noqa: F401  (fixtures are found by name)
-    PG_DEFAULT,
-    START_PG,
     ServerThread,
-    _with_path,
     free_port,
     make_key,
+    migrated_database,
     redis_url,
     wait_until,
 )
 from service.processes import Process, grader_env
 from sqlalchemy import text
 
-from grader.db.migrate import upgrade
 from grader.db.session import get_engine
 from grader.settings import Settings
 
@@ -53,22 +48,8 @@ def report(name: str, **figures: Any) -> None:
 @pytest.fixture(scope="module")
 def fault_db() -> Iterator[str]:
     """A database of this module's own: `grader_fault_<random>`, migrated, dropped afterwards."""
-    admin_url = os.environ.get("GRADER_TEST_DATABASE_URL", PG_DEFAULT)
-    name = f"grader_fault_{secrets.token_hex(4)}"
-    try:
-        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"Postgres is not reachable at {admin_url}: {exc}\nstart it with:\n    {START_PG}", pytrace=False)
-    with admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = _with_path(admin_url, "/" + name)
-    try:
-        upgrade(Settings(database_url=url).database_url)
+    with migrated_database("grader_fault") as url:
         yield url
-    finally:
-        get_engine(Settings(database_url=url).database_url).dispose()
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @dataclass

@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -41,11 +42,11 @@ def _with_path(url: str, path: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A fresh database `grader_test_<random>` on the test server, at Alembic head, dropped afterwards."""
+@contextmanager
+def migrated_database(prefix: str) -> Iterator[str]:
+    """A fresh database `<prefix>_<random>` on the test server, at Alembic head, dropped afterwards."""
     admin_url = os.environ.get("GRADER_TEST_DATABASE_URL", PG_DEFAULT)
-    name = f"grader_test_{secrets.token_hex(4)}"
+    name = f"{prefix}_{secrets.token_hex(4)}"
     try:
         admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
@@ -64,6 +65,13 @@ def pg_url() -> Iterator[str]:
         get_engine(Settings(database_url=url).database_url).dispose()
         with psycopg.connect(admin_url, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh database `grader_test_<random>` for the test session, migrated once."""
+    with migrated_database("grader_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
