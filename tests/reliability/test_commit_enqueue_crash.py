@@ -49,8 +49,6 @@ CRASHES = 5
 def test_crash_between_commit_and_enqueue_is_swept_within_the_deadline(stack: Stack) -> None:
     key = make_key(stack.settings, Role.RECRUITER, "fault-commit-enqueue")
     key_id = key_id_of(stack.settings, key)
-    stack.worker()
-    stack.beat()
     ids = []
     for i in range(CRASHES):
         candidate = f"crash-{i}-{uuid.uuid4().hex[:6]}"
@@ -58,10 +56,14 @@ def test_crash_between_commit_and_enqueue_is_swept_within_the_deadline(stack: St
                                 env=stack.env, capture_output=True, text=True, timeout=120)
         assert result.returncode == 137, result.stdout + result.stderr
         ids.append(result.stdout.split()[0])
-    crashed_at = time.monotonic()
     with get_engine(stack.settings.database_url).connect() as conn:
         statuses = conn.execute(text("SELECT status FROM submissions WHERE submitted_by = :k"), {"k": key_id}).all()
     assert [s for (s,) in statuses] == ["pending"] * CRASHES  # committed, never enqueued
+    # Worker and beat start only now: on a slow machine the five crashing processes take longer than
+    # the sweep's deadline, and the sweep would pick up the first ones before this check.
+    stack.worker()
+    stack.beat()
+    crashed_at = time.monotonic()
 
     # Deadline: the submission must be older than STUCK_AFTER, the sweep runs every STUCK_AFTER/2 (at least
     # 5 s), and grading takes well under a few seconds with the hash embedder.
