@@ -14,7 +14,7 @@ from grader import grading, service
 from grader.batches import service as batches
 from grader.db.models import AuditEntry, Grade, Status, Submission
 from grader.db.review_models import ResultRow
-from grader.db.session import SessionFactory, get_engine, get_session_factory, session_scope
+from grader.db.session import SessionFactory, get_session_factory, session_scope
 from grader.grading import Grader, get_grader
 from grader.scoring import engine as scoring_engine
 from grader.scoring.types import ScoreResult
@@ -55,7 +55,7 @@ def sessions(clean_db: Settings) -> SessionFactory:
 @contextmanager
 def statements(sessions: SessionFactory) -> Iterator[list[str]]:
     seen: list[str] = []
-    engine = get_engine(str(sessions.kw["bind"].url.render_as_string(hide_password=False)))
+    engine = sessions.kw["bind"]
 
     def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
         seen.append(statement)
@@ -164,7 +164,7 @@ def test_statements_per_chunk_do_not_grow_with_its_size(sessions: SessionFactory
 
     # Claim: read and lock, mark running. Record: reference versions, lock, grades, one status update per
     # outcome (graded, needs_review), their grades, result rows, audit.
-    assert len(small) <= 10 and len(large) <= 10, large
+    assert 6 <= len(small) <= 10 and 6 <= len(large) <= 10, large
 
 
 def test_a_regrade_keeps_the_reviewers_decision(sessions: SessionFactory, monkeypatch: pytest.MonkeyPatch) -> None:
