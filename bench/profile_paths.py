@@ -131,9 +131,9 @@ def main() -> None:
     name = f"grader_prof_{secrets.token_hex(4)}"
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = Settings(database_url=with_path(admin_url, "/" + name)).database_url
     profiler = cProfile.Profile() if args.cprofile else None
     try:
+        url = Settings(database_url=with_path(admin_url, "/" + name)).database_url
         upgrade(url)
         factory = get_session_factory(url)
         counter = Counter()
