@@ -100,7 +100,6 @@ def fold_signs(text: str) -> str:
 PAIR_WINDOW = 16  # units apart that still make one claim ("温度越高，分布越尖锐，输出越确定")
 
 
-@lru_cache(maxsize=16384)
 def grams(text: str) -> frozenset[str]:
     """Adjacent pairs of units within each clause, and unordered pairs up to PAIR_WINDOW apart
     within each sentence.
@@ -124,12 +123,18 @@ def grams(text: str) -> frozenset[str]:
     return frozenset(out)
 
 
-def containment(span: str, claim: str) -> float:
-    """Share of the claim's grams that the span contains."""
-    claim_grams = grams(claim)
-    if not claim_grams:
+# Claims (statements, misconceptions) recur for every answer; spans almost never do, so only claims
+# are cached: caching span grams grew a worker by hundreds of MB over a 10,000-answer batch.
+claim_grams = lru_cache(maxsize=8192)(grams)
+
+
+def containment(span: str | frozenset[str], claim: str) -> float:
+    """Share of the claim's grams that the span (text, or its grams) contains."""
+    wanted = claim_grams(claim)
+    if not wanted:
         return 0.0
-    return len(claim_grams & grams(span)) / len(claim_grams)
+    held = span if isinstance(span, frozenset) else grams(span)
+    return len(wanted & held) / len(wanted)
 
 
 CLAIM_CLAUSE_CHARS = 6  # shorter clauses ("T 大于 1") say too little to stand as a claim alone

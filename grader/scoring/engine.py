@@ -149,13 +149,13 @@ class PreparedReference:
         closest to it: for a reversal, exactly the swapped direction. An answer must say those to
         assert the misconception, not merely talk about the same things.
         """
-        statement_grams = [contradiction.grams(c) for c in self.canonical_statements]
+        statement_grams = [contradiction.claim_grams(c) for c in self.canonical_statements]
         out: dict[str, list[tuple[str, frozenset[str]]]] = {}
         for p in self.key_points:
             entries = []
             for m in p.misconceptions:
                 claim = self.canonicalise(m)
-                wrong = contradiction.grams(claim)
+                wrong = contradiction.claim_grams(claim)
                 nearest = max(statement_grams, key=lambda g: len(g & wrong) / max(len(g | wrong), 1))
                 entries.append((claim, frozenset(wrong - nearest)))
             out[p.key_point.id] = entries
@@ -252,11 +252,12 @@ class _Answer:
     to_correct: np.ndarray  # (spans, every correct statement of the reference)
     _canonical: dict[int, str]
     _correctness: dict[int, float]
+    _grams: dict[int, frozenset[str]]
 
     @classmethod
     def of(cls, embedded: Embedded, reference: PreparedReference) -> _Answer:
         to_correct = embedded.vectors @ reference.statement_vectors.T
-        return cls(embedded, normalise(embedded.answer), reference, to_correct, {}, {})
+        return cls(embedded, normalise(embedded.answer), reference, to_correct, {}, {}, {})
 
     def canonical_span(self, i: int) -> str:
         if i not in self._canonical:
@@ -275,12 +276,17 @@ class _Answer:
     def correctness(self, i: int) -> float:
         """How much span i reads like the closest correct statement of the reference."""
         if i not in self._correctness:
-            text = self.canonical_span(i)
+            held = self.span_grams(i)
             self._correctness[i] = max(
-                float(self.to_correct[i, j]) + LEXICAL_WEIGHT * contradiction.containment(text, claim)
+                float(self.to_correct[i, j]) + LEXICAL_WEIGHT * contradiction.containment(held, claim)
                 for j, claim in self.reference.canonical_claims
             )
         return self._correctness[i]
+
+    def span_grams(self, i: int) -> frozenset[str]:
+        if i not in self._grams:
+            self._grams[i] = contradiction.grams(self.canonical_span(i))
+        return self._grams[i]
 
 
 def _measure_point(answer: _Answer, point: PreparedKeyPoint) -> _PointMeasure:
@@ -328,14 +334,13 @@ def _contradiction(
             continue
         if contradiction.crosses_sentences(span.text):
             continue  # a window over two sentences mixes two claims ("调高更平均；调低更确定")
-        text = answer.canonical_span(i)
-        span_grams = contradiction.grams(text)
+        span_grams = answer.span_grams(i)
         wrong_claims = reference.canonical_misconceptions[point.key_point.id]
         for j, (wrong_text, (claim, distinctive)) in enumerate(zip(point.misconceptions, wrong_claims, strict=True)):
             # No distinctive grams: lexically the same as a correct statement, nothing to tell apart.
             if not distinctive or len(distinctive & span_grams) / len(distinctive) < DISTINCTIVE_SHARE:
                 continue  # the span does not say what sets the misconception apart
-            held = contradiction.containment(text, claim)
+            held = contradiction.containment(span_grams, claim)
             if held < MISCONCEPTION_CONTAINMENT:
                 continue
             if float(to_wrong[i, j]) + LEXICAL_WEIGHT * held - answer.correctness(i) > CONTRADICTION_MARGIN:
