@@ -20,35 +20,23 @@ import json
 import os
 import random
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import psycopg
 import redis
+from _shared import children, cpu_seconds, free_port, with_path
 from psycopg import sql
 
 from grader.references import load_bank
 
 GRADER = str(Path(sys.executable).with_name("grader"))
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def with_path(url: str, path: str) -> str:
-    p = urlsplit(url)
-    return urlunsplit((p.scheme, p.netloc, path, p.query, p.fragment))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def answers(count: int, seed: int = 7) -> list[tuple[str, str]]:
@@ -63,28 +51,6 @@ def answers(count: int, seed: int = 7) -> list[tuple[str, str]]:
         keep = parts[: max(1, rng.randint(len(parts) // 2, len(parts)))]
         out.append((ref.id, "。".join(keep)[:3000]))
     return out
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """utime + stime of these processes (not of their children)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return found
 
 
 def engine_single_rate(items: list[tuple[str, str]]) -> tuple[float, float]:

@@ -19,7 +19,6 @@ import os
 import random
 import re
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,10 +26,10 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import psycopg
+from _shared import free_port, with_path
 from psycopg import sql
 
 from grader.references import load_bank
@@ -38,17 +37,6 @@ from grader.references import load_bank
 GRADER = str(Path(sys.executable).with_name("grader"))
 ROOT = Path(__file__).resolve().parent.parent
 FLAGS = ["off_topic", "keyword_stuffing", "non_answer", "too_short", "copy_of_reference"]
-
-
-def with_path(url: str, path: str) -> str:
-    p = urlsplit(url)
-    return urlunsplit((p.scheme, p.netloc, path, p.query, p.fragment))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def pct(values: list[float], q: float) -> float:
