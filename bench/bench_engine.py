@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEV_SET = ROOT.parent / "shared" / "eval" / "dev_set.jsonl"
+DEV_SET = ROOT / "eval" / "dev_set.jsonl"
 
 
 def rate(count: int, seconds: float) -> float:

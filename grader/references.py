@@ -17,8 +17,8 @@ from grader.errors import ReferenceFileError
 from grader.scoring.types import Reference
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "reference_answers"
-# The seed Q&A the bank is built from lives in the shared folder beside the repository.
-DEFAULT_SEED_DIR = Path(__file__).resolve().parents[2] / "shared" / "seed"
+# The seed Q&A document the default bank is built from ships with the repository.
+DEFAULT_SEED_DIR = DEFAULT_DIR / "seed"
 
 
 def load_reference(path: Path) -> Reference:

@@ -29,7 +29,7 @@ EXPECTED_IDS = [f"q{n:02d}" for n in range(1, 13)]
 @pytest.fixture(scope="module")
 def seed() -> Path:
     if not any(SEED_DIR.glob("*.txt")):
-        pytest.fail(f"no seed file in {SEED_DIR}: the tests need ../shared/seed beside the repository "
+        pytest.fail(f"no seed file in {SEED_DIR}: the seed document ships in reference_answers/seed/ "
                     "(or set GRADER_SEED_DIR)")
     return SEED_DIR
 
