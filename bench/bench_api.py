@@ -33,7 +33,7 @@ import redis
 from _shared import children, cpu_seconds, free_port, with_path
 from psycopg import sql
 
-from grader.references import load_bank
+from grader.questions.references import load_bank
 
 GRADER = str(Path(sys.executable).with_name("grader"))
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,7 +62,7 @@ def engine_single_rate(items: list[tuple[str, str]]) -> tuple[float, float]:
 
 
 def _engine_single_rate(items: list[tuple[str, str]]) -> tuple[float, float]:
-    from grader.grading import get_grader
+    from grader.grading.grader import get_grader
 
     grader = get_grader()
     grader.grade("q01", "预热")  # load the model and embed the references first

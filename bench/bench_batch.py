@@ -43,7 +43,7 @@ GRADER = str(Path(sys.executable).with_name("grader"))
 def make_sheet(n: int, seed: int = 7) -> tuple[bytes, list[tuple[str, str]]]:
     """A long-format sheet of n answers written from the bank's own key points, reordered, cut and padded
     the way real candidates' answers vary (some good, some partial, some off)."""
-    from grader.references import load_bank
+    from grader.questions.references import load_bank
 
     bank = load_bank()
     rng = random.Random(seed)
@@ -81,8 +81,8 @@ def engine_throughput(sample: list[tuple[str, str]]) -> tuple[float, float]:
 
 def _engine_throughput(sample: list[tuple[str, str]]) -> tuple[float, float]:
     sys.path.insert(0, str(ROOT))
-    from grader.batches.service import CHUNK_SIZE
-    from grader.grading import get_grader
+    from grader.batches.uploads import CHUNK_SIZE
+    from grader.grading.grader import get_grader
 
     grader = get_grader()
     grader.grade("q01", "预热")  # load the model and embed the references first

@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--cold-runs", type=int, default=3)
     args = parser.parse_args()
 
-    from grader.grading import build_grader
+    from grader.grading.grader import build_grader
     from grader.settings import Settings
 
     rows = [json.loads(line) for line in DEV_SET.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -5,8 +5,8 @@
 Creates a throwaway database on GRADER_TEST_DATABASE_URL's server, stores a batch of `--answers` answers
 (the same generator as bench_batch.py), warms the grader, then:
 
-- batch path: `batches.run_chunk` over chunks of `--chunk` (as the worker task does);
-- single path: `service.run_grading` for `--single` submissions sent through `service.submit`.
+- batch path: `run_chunk` over chunks of `--chunk` (as the worker task does);
+- single path: `run_grading` for `--single` submissions sent through `submit`.
 
 For each it reports per answer: wall and CPU milliseconds, engine CPU milliseconds (time inside the
 `Grader`), SQL statements and the wall time spent in them (cursor execute until the result is read), and
@@ -110,17 +110,19 @@ def main() -> None:
 
     from bench_batch import make_sheet
 
-    from grader import service
-    from grader.auth import CLI, Principal
-    from grader.batches import service as batches
+    from grader.batches import uploads as batches
     from grader.batches.parsing import parse_sheet
     from grader.db.batch_models import BatchItem
     from grader.db.migrate import upgrade
     from grader.db.models import Role
     from grader.db.session import get_engine, get_session_factory, session_scope
-    from grader.grading import get_grader
-    from grader.schemas import SubmissionCreate
+    from grader.grading.grader import get_grader
+    from grader.grading.run import run_chunk, run_grading
+    from grader.keys.api_keys import create_api_key
+    from grader.keys.principal import CLI, Principal
     from grader.settings import Settings
+    from grader.submissions.schemas import SubmissionCreate
+    from grader.submissions.submit import submit
 
     admin_url = os.environ.get("GRADER_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
     name = f"grader_prof_{secrets.token_hex(4)}"
@@ -160,10 +162,10 @@ def main() -> None:
 
         sheet = parse_sheet(data, {qid: ref.question for qid, ref in grader.bank.items()})
         with session_scope(factory) as session:
-            key, _ = service.create_api_key(session, "prof", Role.RECRUITER, CLI)
+            key, _ = create_api_key(session, "prof", Role.RECRUITER, CLI)
             actor = Principal(key.id, key.name, Role.RECRUITER)
             batch = batches.create_batch(session, sheet, filename="p.csv", actor=actor, bank=grader.bank,
-                                         dispatcher=Recorder())
+                                         queue=Recorder())
             batch_id = batch.id
         with factory() as session:
             ids = list(session.scalars(select(BatchItem.submission_id).where(BatchItem.batch_id == batch_id)
@@ -176,7 +178,7 @@ def main() -> None:
         if profiler:
             profiler.enable()
         for i in range(0, len(ids), chunk_size):
-            batches.run_chunk(factory, ids[i:i + chunk_size], lambda: timed, 0.5)  # type: ignore[arg-type,return-value]
+            run_chunk(factory, ids[i:i + chunk_size], lambda: timed, 0.5)  # type: ignore[arg-type,return-value]
         if profiler:
             profiler.disable()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -186,15 +188,15 @@ def main() -> None:
         recorder = Recorder()
         with session_scope(factory) as session:
             for j, (qid, answer) in enumerate(single_rows):
-                service.submit(session, SubmissionCreate(candidate_id=f"s{j}", question_id=qid, answer=answer),
-                               actor=actor, bank=grader.bank, max_answer_chars=10_000, dispatcher=recorder)
+                submit(session, SubmissionCreate(candidate_id=f"s{j}", question_id=qid, answer=answer),
+                               actor=actor, bank=grader.bank, max_answer_chars=10_000, queue=recorder)
         timed = TimedGrader(grader)
         counter.reset()
         wall, cpu = time.perf_counter(), time.process_time()
         if profiler:
             profiler.enable()
         for sid in recorder.ids:
-            service.run_grading(factory, sid, lambda: timed, 0.5)  # type: ignore[arg-type,return-value]
+            run_grading(factory, sid, lambda: timed, 0.5)  # type: ignore[arg-type,return-value]
         if profiler:
             profiler.disable()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu

@@ -32,7 +32,7 @@ import psycopg
 from _shared import free_port, with_path
 from psycopg import sql
 
-from grader.references import load_bank
+from grader.questions.references import load_bank
 
 GRADER = str(Path(sys.executable).with_name("grader"))
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,7 +17,7 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from grader.errors import InvalidInput
-from grader.grading import Grader
+from grader.grading.grader import Grader
 from grader.scoring import calibration as cal
 from grader.scoring.engine import SCORING_VERSION, embed_answers, measure_signals
 from grader.scoring.metrics import summarise

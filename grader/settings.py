@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from grader.references import DEFAULT_DIR
+from grader.questions.references import DEFAULT_DIR
 
 DEV_SECRET = "dev-insecure-secret-change-me"
 MIN_SECRET_CHARS = 32
@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     rate_limit_per_second: float = 50.0
     rate_limit_burst: int = 200
     # Requests inside one API process at once, the rest wait their turn: below the database pool's 15
-    # connections, so a burst can never leave every thread waiting for a connection (grader.api.limits).
+    # connections, so a burst can never leave every thread waiting for a connection (grader.web.limits).
     max_concurrent_requests: int = 12
 
     @field_validator("database_url")

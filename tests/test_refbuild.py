@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from grader.errors import ReferenceFileError
-from grader.refbuild import (
+from grader.questions.refbuild import (
     allocate_weights,
     build_bank,
     build_reference,
@@ -19,7 +19,7 @@ from grader.refbuild import (
     refs_build_command,
     split_key_points,
 )
-from grader.references import DEFAULT_DIR, DEFAULT_SEED_DIR, load_bank, load_reference
+from grader.questions.references import DEFAULT_DIR, DEFAULT_SEED_DIR, load_bank, load_reference
 from grader.scoring.types import KeyPoint, Keyword, Reference
 
 SEED_DIR = Path(os.environ.get("GRADER_SEED_DIR", str(DEFAULT_SEED_DIR)))

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from grader.errors import ReferenceFileError
-from grader.references import DEFAULT_DIR, DEFAULT_SEED_DIR, load_bank, load_reference
+from grader.questions.references import DEFAULT_DIR, DEFAULT_SEED_DIR, load_bank, load_reference
 from grader.scoring.types import Reference
 
 SEED_DIR = Path(os.environ.get("GRADER_SEED_DIR", str(DEFAULT_SEED_DIR)))

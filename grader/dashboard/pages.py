@@ -1,7 +1,7 @@
-"""`/dashboard`: the reviewers' pages, rendered on the server (Jinja2) from the same service functions the
-REST API calls (`grader.review`, `grader.batches.service`).
+"""`/dashboard`: the reviewers' pages, rendered on the server (Jinja2) from the same use-case functions the
+REST API calls (`grader.review`, `grader.batches.uploads`); no page runs a query of its own.
 
-Pages need a signed-in reviewer or admin (`grader.dashboard.auth`); anyone else is sent to the sign-in
+Pages need a signed-in reviewer or admin (`grader.dashboard.signin`); anyone else is sent to the sign-in
 page, and a recruiter's key is refused there. Every POST checks the CSRF token. Charts are drawn in the
 browser by plotly.js, served from the installed `plotly` Python package (no CDN, works offline).
 """
@@ -21,24 +21,24 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
-from sqlalchemy import select
 
-from grader import auth as keys
-from grader import review
-from grader.api.deps import SessionDep, SettingsDep
-from grader.auth import Principal
-from grader.batches import service as batches
-from grader.batches.export import MEDIA_TYPES, export, summarize
-from grader.dashboard import auth
+from grader.batches import uploads
+from grader.batches.export import Format, View, summarize
+from grader.dashboard import signin as auth
 from grader.dashboard.highlight import segments, state_of
 from grader.dashboard.views import PAGE_SIZE, parse_queue, template_globals
 from grader.db.batch_models import Batch
-from grader.db.models import Question, Role
+from grader.db.models import Role
 from grader.errors import GraderError, NotFound, Unauthorized
-from grader.results_index import decode_flags
-from grader.review_schemas import KeyPointCorrection, ReviewCreate
-from grader.service import audit
+from grader.keys import api_keys
+from grader.keys.principal import Principal
+from grader.questions.sync import question_choices
+from grader.review import results as review
+from grader.review import stats as review_stats
+from grader.review.results_index import decode_flags
+from grader.review.schemas import KeyPointCorrection, ReviewCreate
 from grader.settings import Settings
+from grader.web.deps import SessionDep, SettingsDep
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -123,7 +123,7 @@ def login(request: Request, settings: SettingsDep, db: SessionDep, api_key: Anno
     session = auth.current(request, settings, db)
     auth.check_csrf(session, csrf_token)
     try:
-        principal = keys.authenticate(db, api_key)
+        principal = api_keys.authenticate(db, api_key)
     except Unauthorized:
         return _login_form(request, settings, session, next, "API 密钥无效或已被吊销。", 401)
     if principal.role not in auth.ALLOWED:
@@ -132,7 +132,7 @@ def login(request: Request, settings: SettingsDep, db: SessionDep, api_key: Anno
                            403)
     response = RedirectResponse(_safe_next(next), status_code=303)
     auth.write(response, request, settings, key_id=principal.key_id, csrf=auth.new_csrf())
-    audit(db, principal, "dashboard.signed_in", "api_key", principal.key_id)
+    api_keys.record_sign_in(db, principal)
     return response
 
 
@@ -163,7 +163,7 @@ def queue_page(request: Request, session: ReviewerSession, db: SessionDep) -> HT
     query = parse_queue(dict(request.query_params))
     items, total = review.list_results(db, query.filters, sort=query.sort, limit=PAGE_SIZE, offset=query.offset)
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
-    questions = list(db.execute(select(Question.id, Question.text).order_by(Question.id)))
+    questions = question_choices(db)
     rows = [{"item": i, "flags": decode_flags(i.row.flags)} for i in items]
     return _page(request, session, "queue.html", {
         "q": query, "rows": rows, "total": total, "pages": pages, "questions": questions, "nav": "queue",
@@ -233,7 +233,7 @@ async def review_form(request: Request, submission_id: uuid.UUID, session: Revie
             errors.append("最终分应为 0 到 100 之间的数字")
     if data is not None and not errors:
         try:
-            review.review(db, submission_id, data, session.principal)
+            review.review_atomically(db, submission_id, data, session.principal)
         except GraderError as exc:
             if isinstance(exc, NotFound):
                 return _page(request, session, "error.html", {"title": "找不到该结果", "message": exc.message}, 404)
@@ -241,7 +241,6 @@ async def review_form(request: Request, submission_id: uuid.UUID, session: Revie
         else:
             return RedirectResponse(f"/dashboard/results/{submission_id}?saved=1&back={quote(back)}",
                                     status_code=303)
-    db.rollback()
     context = _detail_context(db, submission_id)
     return _page(request, session, "result.html", {**context, "back": back, "saved": False, "errors": errors,
                                                    "form": fields, "nav": "queue"}, 422)
@@ -252,10 +251,10 @@ async def review_form(request: Request, submission_id: uuid.UUID, session: Revie
 
 @router.get("/overview")
 def overview_page(request: Request, session: ReviewerSession, db: SessionDep) -> HTMLResponse:
-    stats = review.question_stats(db)
-    agreement = review.agreement(db)
+    stats = review_stats.question_stats(db)
+    agreement = review_stats.agreement(db)
     charts = {
-        "bin_edges": review.BIN_EDGES,
+        "bin_edges": review_stats.BIN_EDGES,
         "questions": [{"id": s.question_id, "histogram": s.histogram, "count": s.count, "mean": s.mean,
                        "median": s.median, "mad": s.mean_abs_override_delta,
                        "share_overridden": s.share_overridden} for s in stats],
@@ -274,15 +273,14 @@ def overview_page(request: Request, session: ReviewerSession, db: SessionDep) ->
 
 @router.get("/batches")
 def batches_page(request: Request, session: ReviewerSession, db: SessionDep) -> HTMLResponse:
-    recent = list(db.scalars(select(Batch).order_by(Batch.created_at.desc()).limit(50)))
-    rows = [{"batch": b, "progress": batches.progress(db, b)} for b in recent]
+    rows = [{"batch": batch, "progress": progress} for batch, progress in uploads.recent_batches(db, limit=50)]
     return _page(request, session, "batches.html", {"rows": rows, "nav": "batches"})
 
 
 def _batch(db: SessionDep, session: auth.DashboardSession, batch_id: uuid.UUID) -> Batch:
     principal: Principal | None = session.principal
     assert principal is not None
-    return batches.get_batch(db, batch_id, principal)
+    return uploads.get_batch(db, batch_id, principal)
 
 
 @router.get("/batches/{batch_id}")
@@ -291,9 +289,9 @@ def batch_page(request: Request, batch_id: uuid.UUID, session: ReviewerSession, 
         batch = _batch(db, session, batch_id)
     except NotFound as exc:
         return _page(request, session, "error.html", {"title": "找不到该批次", "message": exc.message}, 404)
-    results = batches.results(db, batch)
+    results = uploads.results(db, batch)
     return _page(request, session, "batch.html", {
-        "batch": batch, "progress": batches.progress(db, batch), "summaries": summarize(results),
+        "batch": batch, "progress": uploads.progress(db, batch), "summaries": summarize(results),
         "question_ids": sorted({r.question_id for r in results}), "nav": "batches",
     })
 
@@ -301,16 +299,13 @@ def batch_page(request: Request, batch_id: uuid.UUID, session: ReviewerSession, 
 @router.get("/batches/{batch_id}/download")
 def batch_download(batch_id: uuid.UUID, session: ReviewerSession, db: SessionDep, format: str = "xlsx",
                    view: str = "answers") -> Response:
-    fmt = format if format in MEDIA_TYPES else "xlsx"
-    sheet_view = "summary" if view == "summary" else "answers"
+    # Lenient like the queue's filters: an unknown format or view falls back to the default.
+    fmt: Format = "csv" if format == "csv" else "json" if format == "json" else "xlsx"
+    sheet_view: View = "summary" if view == "summary" else "answers"
     batch = _batch(db, session, batch_id)
-    progress = batches.progress(db, batch)
-    body = export(batches.results(db, batch), fmt, sheet_view,  # type: ignore[arg-type]
-                  batch={"id": str(batch.id), "filename": batch.filename, "status": progress.status,
-                         "progress": progress.progress})
-    suffix = "-summary" if fmt == "csv" and sheet_view == "summary" else ""
-    return Response(body, media_type=MEDIA_TYPES[fmt],
-                    headers={"Content-Disposition": f'attachment; filename="batch-{batch.id}-results{suffix}.{fmt}"'})
+    file = uploads.download(db, batch, fmt, sheet_view)
+    return Response(file.body, media_type=file.media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{file.filename}"'})
 
 
 # --- assets -----------------------------------------------------------------------------------------------

@@ -12,8 +12,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from grader.db.models import Status
-from grader.review import ResultFilter
-from grader.review_schemas import ResultSort
+from grader.review.results import ResultFilter
+from grader.review.schemas import ResultSort
 from grader.scoring.types import Flag
 
 # China has one zone and no daylight saving: a fixed offset needs no tz database in the image.

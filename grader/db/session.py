@@ -1,5 +1,5 @@
 """Engines and sessions. Transactions are owned by the caller at the edge — the request dependency
-(`grader.api.deps.get_db`), a task run, a CLI command — through `session_scope`; services never commit.
+(`grader.web.deps.get_db`), a task run, a CLI command — through `session_scope`; services never commit.
 
 `on_commit(session, fn)` runs `fn` only after the surrounding transaction commits (and forgets it on
 rollback): how a submission is enqueued only once its row is visible to the worker.
@@ -18,6 +18,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 # Registers the ORM guard that keeps the audit log append-only on every session.
 from grader.db import append_only as _append_only  # noqa: F401
+
+# `Session` is re-exported: the doors (endpoints, pages) name the type of the session they hand to use
+# cases without importing SQLAlchemy themselves.
+__all__ = ["Session", "SessionFactory", "get_engine", "get_session_factory", "make_engine", "on_commit",
+           "session_scope"]
 
 log = logging.getLogger(__name__)
 

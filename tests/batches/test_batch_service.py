@@ -8,16 +8,19 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from grader import service
-from grader.auth import Principal
-from grader.batches import service as batches
+from grader.batches import uploads as batches
 from grader.batches.parsing import parse_sheet
+from grader.batches.sweep import sweep_batches
 from grader.db.base import utcnow
 from grader.db.batch_models import Batch, BatchItem
 from grader.db.models import Grade, Role, Submission
 from grader.db.session import SessionFactory, get_session_factory, session_scope
-from grader.grading import get_grader
-from grader.references import cached_bank
+from grader.grading.grader import get_grader
+from grader.grading.run import run_chunk
+from grader.grading.sweep import sweep_stuck
+from grader.keys.api_keys import create_api_key
+from grader.keys.principal import Principal
+from grader.questions.references import cached_bank
 from grader.settings import Settings
 
 from .sheets import QUESTIONS, csv_bytes
@@ -49,7 +52,7 @@ def new_batch(sessions: SessionFactory, n: int, dispatcher: Recorder) -> tuple[u
     rows += [(f"c{i}", f"q{i % 12 + 1:02d}", f"位置编码提供顺序信息，温度控制随机性 {i}") for i in range(n)]
     sheet = parse_sheet(csv_bytes(rows), QUESTIONS)
     with session_scope(sessions) as session:
-        key, _ = service.create_api_key(
+        key, _ = create_api_key(
             session, "batch-test", Role.RECRUITER, Principal(None, "t", Role.ADMIN)
         )
         actor = Principal(key.id, key.name, Role.RECRUITER)
@@ -59,7 +62,7 @@ def new_batch(sessions: SessionFactory, n: int, dispatcher: Recorder) -> tuple[u
             filename="a.csv",
             actor=actor,
             bank=cached_bank(Settings().references_dir),
-            dispatcher=dispatcher,
+            queue=dispatcher,
         )
         batch_id = batch.id
     with sessions() as session:
@@ -91,8 +94,8 @@ def test_upload_dispatches_chunks_only_after_commit(sessions: SessionFactory) ->
 def test_a_chunk_run_twice_writes_each_grade_once(sessions: SessionFactory) -> None:
     _batch_id, ids = new_batch(sessions, 4, Recorder())
 
-    first = batches.run_chunk(sessions, ids, get_grader, 0.5)
-    second = batches.run_chunk(sessions, ids, get_grader, 0.5)
+    first = run_chunk(sessions, ids, get_grader, 0.5)
+    second = run_chunk(sessions, ids, get_grader, 0.5)
 
     assert first["graded"] + first["needs_review"] == 4 and first["skipped"] == 0
     assert second == {"graded": 0, "needs_review": 0, "failed": 0, "skipped": 4}
@@ -104,13 +107,13 @@ def test_a_chunk_run_twice_writes_each_grade_once(sessions: SessionFactory) -> N
 
 def test_progress_counts_and_finishes_the_batch(sessions: SessionFactory) -> None:
     batch_id, ids = new_batch(sessions, 3, Recorder())
-    batches.run_chunk(sessions, ids[:2], get_grader, 0.5)
+    run_chunk(sessions, ids[:2], get_grader, 0.5)
 
     with session_scope(sessions) as session:
         batch = session.get(Batch, batch_id)
         assert batch is not None
         half = batches.progress(session, batch)
-    batches.run_chunk(sessions, ids[2:], get_grader, 0.5)
+    run_chunk(sessions, ids[2:], get_grader, 0.5)
     with session_scope(sessions) as session:
         batch = session.get(Batch, batch_id)
         assert batch is not None
@@ -128,9 +131,9 @@ def test_stalled_batch_answers_go_back_on_the_batch_queue(sessions: SessionFacto
 
     again = Recorder()
     with session_scope(sessions) as session:
-        swept = batches.sweep_batches(session, again, stuck_after=STUCK)
+        swept = sweep_batches(session, again, stuck_after=STUCK)
     with session_scope(sessions) as session:
-        repeat = batches.sweep_batches(session, again, stuck_after=STUCK)
+        repeat = sweep_batches(session, again, stuck_after=STUCK)
 
     assert swept.redispatched == 12
     assert sorted(sid for _, chunk in again.chunks for sid in chunk) == sorted(ids)
@@ -142,14 +145,14 @@ def test_queued_batch_answers_are_kept_out_of_the_interactive_sweep_while_batche
     sessions: SessionFactory,
 ) -> None:
     _batch_id, ids = new_batch(sessions, 12, Recorder())
-    batches.run_chunk(sessions, ids[:1], get_grader, 0.5)  # batch work moved just now
+    run_chunk(sessions, ids[:1], get_grader, 0.5)  # batch work moved just now
     age(sessions, ids[1:], STUCK * 2)  # the rest have waited longer than the interactive deadline
 
     recorder = Recorder()
     with session_scope(sessions) as session:
-        kept = batches.sweep_batches(session, recorder, stuck_after=STUCK)
+        kept = sweep_batches(session, recorder, stuck_after=STUCK)
     with session_scope(sessions) as session:
-        interactive = service.sweep_stuck(session, recorder, stuck_after=STUCK)
+        interactive = sweep_stuck(session, recorder, stuck_after=STUCK)
 
     assert kept.kept_alive == 11 and kept.redispatched == 0
     assert interactive.requeued == [] and recorder.single == [] and recorder.chunks == []

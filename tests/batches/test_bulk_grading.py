@@ -10,15 +10,16 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import event, func, select, update
 
-from grader import grading, service
-from grader.batches import service as batches
 from grader.db.models import AuditEntry, Grade, Status, Submission
 from grader.db.review_models import ResultRow
 from grader.db.session import SessionFactory, get_session_factory, session_scope
-from grader.grading import Grader, get_grader
+from grader.grading import run as grading_run
+from grader.grading.grader import Grader, get_grader
+from grader.grading.run import run_chunk
 from grader.scoring import engine as scoring_engine
 from grader.scoring.types import ScoreResult
 from grader.settings import Settings
+from grader.submissions.reads import latest_grades
 
 from .test_batch_service import Recorder, new_batch
 
@@ -83,9 +84,9 @@ def snapshot(sessions: SessionFactory, ids: list[uuid.UUID]) -> dict[str, object
 def test_a_chunk_run_twice_changes_nothing_the_second_time(sessions: SessionFactory) -> None:
     batch_id, ids = new_batch(sessions, 12, Recorder())
 
-    first = batches.run_chunk(sessions, ids, get_grader, 0.5)
+    first = run_chunk(sessions, ids, get_grader, 0.5)
     before = snapshot(sessions, ids)
-    second = batches.run_chunk(sessions, ids, get_grader, 0.5)
+    second = run_chunk(sessions, ids, get_grader, 0.5)
 
     assert first["graded"] + first["needs_review"] == 12 and first["failed"] == 0
     assert second == {"graded": 0, "needs_review": 0, "failed": 0, "skipped": 12}
@@ -109,12 +110,12 @@ def test_a_grade_written_by_a_run_that_died_before_the_status_is_not_written_aga
     sessions: SessionFactory,
 ) -> None:
     _batch_id, ids = new_batch(sessions, 6, Recorder())
-    batches.run_chunk(sessions, ids[:3], get_grader, 0.5)
+    run_chunk(sessions, ids[:3], get_grader, 0.5)
     with session_scope(sessions) as session:  # as if the worker died after the grade, before the status
         session.execute(update(Submission).where(Submission.id.in_(ids[:3]))
                         .values(status=Status.RUNNING.value))
 
-    counts = batches.run_chunk(sessions, ids, get_grader, 0.5)
+    counts = run_chunk(sessions, ids, get_grader, 0.5)
 
     assert counts["skipped"] == 3 and counts["graded"] + counts["needs_review"] == 3
     with sessions() as session:
@@ -130,7 +131,7 @@ def test_one_answer_the_engine_cannot_grade_fails_alone_with_the_reason(sessions
                         .values(answer=f"位置编码 {POISON}"))
     poisoned = Poisoned(get_grader())
 
-    counts = batches.run_chunk(sessions, ids, lambda: poisoned, 0.5)  # type: ignore[arg-type,return-value]
+    counts = run_chunk(sessions, ids, lambda: poisoned, 0.5)  # type: ignore[arg-type,return-value]
 
     assert counts["failed"] == 1 and counts["graded"] + counts["needs_review"] == 4
     with sessions() as session:
@@ -148,7 +149,7 @@ def test_the_chunk_is_graded_in_one_engine_call(sessions: SessionFactory) -> Non
     _batch_id, ids = new_batch(sessions, 8, Recorder())
     poisoned = Poisoned(get_grader())  # nothing poisoned here: it only counts the calls
 
-    batches.run_chunk(sessions, ids, lambda: poisoned, 0.5)  # type: ignore[arg-type,return-value]
+    run_chunk(sessions, ids, lambda: poisoned, 0.5)  # type: ignore[arg-type,return-value]
 
     assert poisoned.many_calls == 1
 
@@ -158,9 +159,9 @@ def test_statements_per_chunk_do_not_grow_with_its_size(sessions: SessionFactory
     get_grader().grade_many([("q01", "warm")])
 
     with statements(sessions) as small:
-        batches.run_chunk(sessions, ids[:4], get_grader, 0.5)
+        run_chunk(sessions, ids[:4], get_grader, 0.5)
     with statements(sessions) as large:
-        batches.run_chunk(sessions, ids[4:], get_grader, 0.5)
+        run_chunk(sessions, ids[4:], get_grader, 0.5)
 
     # Claim: read and lock, mark running. Record: reference versions, lock, grades, one status update per
     # outcome (graded, needs_review), their grades, result rows, audit.
@@ -169,19 +170,19 @@ def test_statements_per_chunk_do_not_grow_with_its_size(sessions: SessionFactory
 
 def test_a_regrade_keeps_the_reviewers_decision(sessions: SessionFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     _batch_id, ids = new_batch(sessions, 3, Recorder())
-    batches.run_chunk(sessions, ids, get_grader, 0.5)
+    run_chunk(sessions, ids, get_grader, 0.5)
     with session_scope(sessions) as session:  # a reviewer settled the first answer at 99
         session.execute(update(ResultRow).where(ResultRow.submission_id == ids[0])
                         .values(reviewed=True, final_score=99.0, status=Status.GRADED.value, review_count=1))
         session.execute(update(Submission).where(Submission.id.in_(ids)).values(status=Status.PENDING.value))
-    monkeypatch.setattr(grading, "SCORING_VERSION", "test-next-engine")  # what claims compare with
+    monkeypatch.setattr(grading_run, "SCORING_VERSION", "test-next-engine")  # what claims compare with
     monkeypatch.setattr(scoring_engine, "SCORING_VERSION", "test-next-engine")  # what grades carry
 
-    batches.run_chunk(sessions, ids, get_grader, 1.01)  # every new grade needs review
+    run_chunk(sessions, ids, get_grader, 1.01)  # every new grade needs review
 
     with sessions() as session:
         rows = {r.submission_id: r for r in session.scalars(select(ResultRow))}
-        latest = service.latest_grades(session, ids)
+        latest = latest_grades(session, ids)
     assert all(latest[sid].scoring_version == "test-next-engine" for sid in ids)
     reviewed = rows[ids[0]]
     assert reviewed.reviewed and reviewed.final_score == 99.0 and reviewed.status == Status.GRADED

@@ -186,7 +186,7 @@ def outcome(settings: Settings, key_id: int) -> Outcome:
 
 
 def key_id_of(settings: Settings, raw_key: str) -> int:
-    from grader.auth import hash_key
+    from grader.keys.api_keys import hash_key
 
     with get_engine(settings.database_url).connect() as conn:
         return int(conn.scalar(text("SELECT id FROM api_keys WHERE key_hash = :h"), {"h": hash_key(raw_key)}))

@@ -15,7 +15,7 @@ from service.conftest import (  # noqa: F401  (fixtures are found by name)
     redis_url,
 )
 
-from grader.grading import Grader, build_grader
+from grader.grading.grader import Grader, build_grader
 from grader.settings import Settings
 
 from .seed import Seeded, seed_graded

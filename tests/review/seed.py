@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from grader import service
-from grader.auth import CLI
 from grader.db.session import get_session_factory, session_scope
-from grader.grading import Grader
-from grader.schemas import SubmissionCreate
+from grader.grading.grader import Grader
+from grader.grading.run import run_chunk, run_grading
+from grader.keys.principal import CLI
 from grader.settings import Settings
+from grader.submissions.schemas import SubmissionCreate
+from grader.submissions.submit import submit
 
 # (candidate, question, answer). q03: why Transformers use multi-head attention; q01: ChatGPT's strengths
 # and weaknesses.
@@ -50,12 +51,12 @@ def seed_graded(settings: Settings, grader: Grader, review_confidence_below: flo
     ids: dict[str, uuid.UUID] = {}
     for candidate, question, answer in ANSWERS:
         with session_scope(sessions) as session:
-            submission, _ = service.submit(
+            submission, _ = submit(
                 session, SubmissionCreate(candidate_id=candidate, candidate_name=f"候选人{candidate[-1]}",
                                           question_id=question, answer=answer),
-                actor=CLI, bank=grader.bank, max_answer_chars=10_000, dispatcher=_NoQueue())
+                actor=CLI, bank=grader.bank, max_answer_chars=10_000, queue=_NoQueue())
             ids[candidate] = submission.id
-        service.run_grading(sessions, ids[candidate], lambda: grader, review_confidence_below)
+        run_grading(sessions, ids[candidate], lambda: grader, review_confidence_below)
     return Seeded(list(ids.values()), ids)
 
 
@@ -64,7 +65,7 @@ def seed_batch(settings: Settings, grader: Grader, review_confidence_below: floa
     import csv
     import io
 
-    from grader.batches import service as batches
+    from grader.batches import uploads as batches
     from grader.batches.parsing import parse_sheet
 
     out = io.StringIO(newline="")
@@ -91,7 +92,7 @@ def seed_batch(settings: Settings, grader: Grader, review_confidence_below: floa
     collected = _Collect()
     with session_scope(sessions) as session:
         batch = batches.create_batch(session, sheet, filename="春招第一批.csv", actor=CLI, bank=grader.bank,
-                                     dispatcher=collected)
+                                     queue=collected)
         batch_id = batch.id
-    batches.run_chunk(sessions, collected.ids, lambda: grader, review_confidence_below)
+    run_chunk(sessions, collected.ids, lambda: grader, review_confidence_below)
     return batch_id

@@ -22,7 +22,7 @@ from service.processes import Process, grader_env
 
 from grader.db.models import Role
 from grader.db.session import get_engine
-from grader.grading import Grader
+from grader.grading.grader import Grader
 from grader.settings import Settings
 
 from .conftest import make_key

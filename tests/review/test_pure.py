@@ -11,8 +11,8 @@ from grader.dashboard.views import parse_queue
 from grader.db.migrate import upgrade
 from grader.db.models import Grade, Question, ReferenceVersion, Status, Submission
 from grader.db.session import get_session_factory, session_scope
-from grader.results_index import decode_flags, encode_flags, index_result
-from grader.review import StatsFilter, question_stats
+from grader.review.results_index import decode_flags, encode_flags, index_result
+from grader.review.stats import StatsFilter, question_stats
 
 ANSWER = "多头注意力把向量拆开。每个头学不同的特征。最后拼接。"
 

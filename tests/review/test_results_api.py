@@ -196,7 +196,7 @@ def test_recruiters_and_anonymous_are_refused(api: Server, clean_db: Settings, s
 def test_batch_filter_and_reviewed_scores_in_the_batch_download(
     api: Server, reviewer: str, clean_db: Settings, grader: object
 ) -> None:
-    from grader.grading import Grader
+    from grader.grading.grader import Grader
 
     from .seed import seed_batch
 

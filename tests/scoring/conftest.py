@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.grading import Grader, build_grader
+from grader.grading.grader import Grader, build_grader
 from grader.settings import Settings
 
 

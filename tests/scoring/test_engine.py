@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from grader.grading import SCORING_VERSION, Grader
+from grader.grading.grader import SCORING_VERSION, Grader
 from grader.scoring.types import Flag
 
 GOOD_TEMPERATURE = (

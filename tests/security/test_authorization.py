@@ -16,10 +16,10 @@ import pytest
 from batches.sheets import csv_bytes
 from service.conftest import Server, make_key
 
-from grader import service
 from grader.db.models import Role
 from grader.db.session import get_session_factory
-from grader.grading import build_grader
+from grader.grading.grader import build_grader
+from grader.grading.run import run_grading
 from grader.settings import Settings
 
 from .conftest import Keys
@@ -83,7 +83,7 @@ def world(open_api: Server, keys: Keys, pg_settings: Settings) -> World:
         batch = client.post("/api/v1/batches", headers=own, files={"file": (f"{uuid.uuid4()}.csv", sheet)}).json()
     # Graded in-process (no worker in these tests), so the reviewers' endpoints have a result to show.
     grader = build_grader(Settings(embedder="hash"))
-    service.run_grading(get_session_factory(pg_settings.database_url), uuid.UUID(submission["id"]),
+    run_grading(get_session_factory(pg_settings.database_url), uuid.UUID(submission["id"]),
                         lambda: grader, 0.5)
     return World(keys, revoked, submission["id"], batch["id"])
 
@@ -92,8 +92,8 @@ def _request(method: str, path: str, world: World, pg_settings: Settings) -> dic
     params = {"submission_id": world.submission_id, "batch_id": world.batch_id, "question_id": "q01"}
     if "{key_id}" in path:  # a fresh key each time: revoking it must not disturb the callers
         key = make_key(pg_settings, Role.RECRUITER, f"sec-victim-{uuid.uuid4().hex[:6]}")
-        from grader.auth import hash_key
         from grader.db.models import ApiKey
+        from grader.keys.api_keys import hash_key
 
         with get_session_factory(pg_settings.database_url)() as session:
             params["key_id"] = str(session.query(ApiKey.id).filter(ApiKey.key_hash == hash_key(key)).scalar())
@@ -191,7 +191,7 @@ DASHBOARD_POLICY: dict[tuple[str, str], str] = {
 def dashboard_routes(server: Server) -> set[tuple[str, str]]:
     from fastapi.routing import APIRoute
 
-    from grader.api.app import create_app
+    from grader.web.app import create_app
 
     app = create_app(server.settings)
     return {(method, route.path) for route in app.routes if isinstance(route, APIRoute)

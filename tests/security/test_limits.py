@@ -14,10 +14,10 @@ import pytest
 from batches.sheets import csv_bytes, xlsx_bytes
 from service.conftest import Server, ServerThread
 
-from grader.api.limits import MemoryBuckets, RedisBuckets
 from grader.batches.parsing import Limits, parse_sheet
 from grader.errors import UnreadableSheet, UploadTooLarge
 from grader.settings import Settings
+from grader.web.limits import MemoryBuckets, RedisBuckets
 
 from .conftest import Keys
 
@@ -206,7 +206,7 @@ def test_an_upload_whose_filename_holds_control_characters_is_not_a_500(open_api
 def test_requests_past_the_concurrency_limit_wait_then_get_503_with_retry_after() -> None:
     import asyncio
 
-    from grader.api.limits import ConcurrencyLimitMiddleware
+    from grader.web.limits import ConcurrencyLimitMiddleware
 
     async def slow_app(scope, receive, send) -> None:
         await asyncio.sleep(0.3)

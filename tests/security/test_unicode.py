@@ -10,9 +10,9 @@ import httpx
 import pytest
 from service.conftest import Server
 
-from grader import service
 from grader.db.session import get_session_factory
-from grader.grading import build_grader
+from grader.grading.grader import build_grader
+from grader.grading.run import run_grading
 from grader.settings import Settings
 
 from .conftest import Keys
@@ -58,7 +58,7 @@ def test_the_api_stores_and_grades_unicode_edge_cases(open_api: Server, keys: Ke
         # Graded by the same service path a worker runs (the engine is the real one).
         factory = get_session_factory(pg_settings.database_url)
         for name, sid in ids.items():
-            status = service.run_grading(factory, uuid.UUID(sid), lambda: engine, 0.5)
+            status = run_grading(factory, uuid.UUID(sid), lambda: engine, 0.5)
             assert status is not None and status.value in ("graded", "needs_review"), name
             body = client.get(f"/api/v1/submissions/{sid}").json()
             assert body["answer"] == EDGE_CASES[name].strip(), name  # stored exactly (outer whitespace stripped)

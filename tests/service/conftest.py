@@ -23,11 +23,11 @@ import redis
 import uvicorn
 from psycopg import sql
 
-from grader import service
-from grader.auth import CLI
 from grader.db.migrate import upgrade
 from grader.db.models import Role
 from grader.db.session import get_engine, get_session_factory, session_scope
+from grader.keys.api_keys import create_api_key
+from grader.keys.principal import CLI
 from grader.settings import Settings
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
@@ -114,7 +114,7 @@ def clean_db(pg_settings: Settings) -> Settings:
 
 def make_key(settings: Settings, role: Role, name: str | None = None) -> str:
     with session_scope(get_session_factory(settings.database_url)) as session:
-        _key, raw = service.create_api_key(session, name or f"test-{role.value}", role, CLI)
+        _key, raw = create_api_key(session, name or f"test-{role.value}", role, CLI)
     return raw
 
 
@@ -149,7 +149,7 @@ class ServerThread:
     """The real ASGI app under uvicorn in a thread of the test process: real HTTP, real lifespan."""
 
     def __init__(self, settings: Settings) -> None:
-        from grader.api.app import create_app
+        from grader.web.app import create_app
 
         self.port = free_port()
         config = uvicorn.Config(

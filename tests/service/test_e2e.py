@@ -14,15 +14,15 @@ import pytest
 from celery import Celery
 from sqlalchemy import func, select, update
 
-from grader import service
-from grader.auth import CLI
 from grader.db.base import utcnow
 from grader.db.models import AuditEntry, Grade, Role, Submission
 from grader.db.session import SessionFactory, get_session_factory, session_scope
-from grader.references import cached_bank
-from grader.schemas import SubmissionCreate
+from grader.keys.principal import CLI
+from grader.questions.references import cached_bank
+from grader.queue.celery_app import GRADE_TASK, configure
 from grader.settings import Settings
-from grader.worker.celery_app import GRADE_TASK, configure
+from grader.submissions.schemas import SubmissionCreate
+from grader.submissions.submit import submit
 
 from .conftest import Server, make_key, wait_until
 from .processes import Process, grader_env
@@ -94,13 +94,13 @@ def grade_rows(sessions: SessionFactory, submission_id: object) -> list[Grade]:
 
 def submit_directly(sessions: SessionFactory, answer: str = ANSWER) -> uuid.UUID:
     with session_scope(sessions) as session:
-        submission, _ = service.submit(
+        submission, _ = submit(
             session,
             SubmissionCreate(candidate_id="c-e2e", question_id="q03", answer=answer),
             actor=CLI,
             bank=cached_bank(Settings().references_dir),
             max_answer_chars=10_000,
-            dispatcher=Dropped(),
+            queue=Dropped(),
         )
         return submission.id
 

@@ -61,24 +61,24 @@ def test_grader_serve_alone_grades_on_sqlite_without_redis(tmp_path: Path) -> No
 
 def test_embedded_restart_grades_what_a_previous_process_left_pending(tmp_path: Path) -> None:
     """A submission committed by a process that died before grading it is graded after a restart."""
-    from grader import service
-    from grader.auth import CLI
     from grader.db.migrate import upgrade
     from grader.db.session import get_engine, get_session_factory, session_scope
-    from grader.references import cached_bank
-    from grader.schemas import SubmissionCreate
+    from grader.keys.principal import CLI
+    from grader.questions.references import cached_bank
     from grader.settings import Settings
+    from grader.submissions.schemas import SubmissionCreate
+    from grader.submissions.submit import submit
 
     url = f"sqlite:///{tmp_path / 'grader.db'}"
     upgrade(url)
     with session_scope(get_session_factory(url)) as session:
-        submission, _ = service.submit(
+        submission, _ = submit(
             session,
             SubmissionCreate(candidate_id="c", question_id="q03", answer=ANSWER),
             actor=CLI,
             bank=cached_bank(Settings().references_dir),
             max_answer_chars=10_000,
-            dispatcher=type("Lost", (), {"enqueue": lambda self, _id: None})(),
+            queue=type("Lost", (), {"enqueue": lambda self, _id: None})(),
         )
         submission_id = str(submission.id).replace("-", "")
     get_engine(url).dispose()

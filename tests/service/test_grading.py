@@ -9,14 +9,18 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from grader import service
-from grader.auth import CLI
 from grader.db.base import utcnow
 from grader.db.models import AuditEntry, Grade, ReferenceVersion, Status, Submission
 from grader.db.session import SessionFactory, get_session_factory, session_scope
-from grader.grading import SCORING_VERSION, Grader, build_grader
-from grader.schemas import SubmissionCreate
+from grader.grading.grader import SCORING_VERSION, Grader, build_grader
+from grader.grading.record import MAX_ATTEMPTS
+from grader.grading.run import run_grading
+from grader.grading.sweep import sweep_stuck
+from grader.keys.principal import CLI
 from grader.settings import Settings
+from grader.submissions.reads import get_submission
+from grader.submissions.schemas import SubmissionCreate
+from grader.submissions.submit import submit as submit_answer
 
 pytestmark = pytest.mark.services
 
@@ -50,16 +54,16 @@ def submit(
     grader: Grader,
     answer: str = GOOD,
     question_id: str = "q03",
-    dispatcher: Recorder | None = None,
+    queue: Recorder | None = None,
 ) -> uuid.UUID:
     with session_scope(sessions) as session:
-        submission, _ = service.submit(
+        submission, _ = submit_answer(
             session,
             SubmissionCreate(candidate_id="c1", question_id=question_id, answer=answer),
             actor=CLI,
             bank=grader.bank,
             max_answer_chars=10_000,
-            dispatcher=dispatcher or Recorder(),
+            queue=queue or Recorder(),
         )
         return submission.id
 
@@ -72,30 +76,30 @@ def count(sessions: SessionFactory, model: type, *where: object) -> int:
 def test_enqueues_only_after_commit(sessions: SessionFactory, grader: Grader) -> None:
     recorder = Recorder()
     with pytest.raises(RuntimeError), session_scope(sessions) as session:
-        service.submit(
+        submit_answer(
             session,
             SubmissionCreate(candidate_id="c", question_id="q03", answer=GOOD),
             actor=CLI,
             bank=grader.bank,
             max_answer_chars=10_000,
-            dispatcher=recorder,
+            queue=recorder,
         )
         assert recorder.ids == []
         raise RuntimeError("request failed after the insert")
     assert recorder.ids == [] and count(sessions, Submission) == 0
-    submission_id = submit(sessions, grader, dispatcher=recorder)
+    submission_id = submit(sessions, grader, queue=recorder)
     assert recorder.ids == [submission_id]
 
 
 def test_grading_twice_writes_one_grade(sessions: SessionFactory, grader: Grader) -> None:
     submission_id = submit(sessions, grader)
-    first = service.run_grading(sessions, submission_id, lambda: grader, 0.5)
-    second = service.run_grading(sessions, submission_id, lambda: grader, 0.5)
+    first = run_grading(sessions, submission_id, lambda: grader, 0.5)
+    second = run_grading(sessions, submission_id, lambda: grader, 0.5)
     assert first in (Status.GRADED, Status.NEEDS_REVIEW) and second is None
     assert count(sessions, Grade, Grade.submission_id == submission_id) == 1
     assert count(sessions, AuditEntry, AuditEntry.action == "submission.graded") == 1
     with sessions() as session:
-        submission, grade = service.get_submission(session, submission_id, CLI)
+        submission, grade = get_submission(session, submission_id, CLI)
         assert grade is not None and submission.status == first.value and submission.attempts == 1
         assert grade.scoring_version == SCORING_VERSION
         assert grade.reference_hash == grader.bank["q03"].content_hash
@@ -108,19 +112,19 @@ def test_a_redelivered_task_after_a_lost_status_update_writes_nothing(
     sessions: SessionFactory, grader: Grader
 ) -> None:
     submission_id = submit(sessions, grader)
-    service.run_grading(sessions, submission_id, lambda: grader, 0.5)
+    run_grading(sessions, submission_id, lambda: grader, 0.5)
     with session_scope(sessions) as session:  # the worker died after writing the grade, before the status
         session.execute(update(Submission).values(status=Status.RUNNING.value))
-    assert service.run_grading(sessions, submission_id, lambda: grader, 0.5) is None
+    assert run_grading(sessions, submission_id, lambda: grader, 0.5) is None
     assert count(sessions, Grade) == 1
 
 
 def test_flagged_or_unsure_grades_need_review(sessions: SessionFactory, grader: Grader) -> None:
     non_answer = submit(sessions, grader, answer="不知道，没学过。")
-    assert service.run_grading(sessions, non_answer, lambda: grader, 0.5) == Status.NEEDS_REVIEW
+    assert run_grading(sessions, non_answer, lambda: grader, 0.5) == Status.NEEDS_REVIEW
     good = submit(sessions, grader)
     # With the bar at full confidence every grade is unsure enough for a person to look.
-    assert service.run_grading(sessions, good, lambda: grader, 1.01) == Status.NEEDS_REVIEW
+    assert run_grading(sessions, good, lambda: grader, 1.01) == Status.NEEDS_REVIEW
 
 
 def test_a_question_dropped_from_the_bank_fails_with_the_reason(
@@ -130,7 +134,7 @@ def test_a_question_dropped_from_the_bank_fails_with_the_reason(
     smaller = Grader(
         {k: v for k, v in grader.bank.items() if k != "q03"}, grader.embedder, grader.calibration
     )
-    assert service.run_grading(sessions, submission_id, lambda: smaller, 0.5) is None
+    assert run_grading(sessions, submission_id, lambda: smaller, 0.5) is None
     with sessions() as session:
         submission = session.get(Submission, submission_id)
         assert submission is not None and submission.status == Status.FAILED
@@ -140,8 +144,8 @@ def test_a_question_dropped_from_the_bank_fails_with_the_reason(
 def test_claims_stop_after_max_attempts(sessions: SessionFactory, grader: Grader) -> None:
     submission_id = submit(sessions, grader)
     with session_scope(sessions) as session:
-        session.execute(update(Submission).values(attempts=service.MAX_ATTEMPTS, status=Status.RUNNING.value))
-    assert service.run_grading(sessions, submission_id, lambda: grader, 0.5) is None
+        session.execute(update(Submission).values(attempts=MAX_ATTEMPTS, status=Status.RUNNING.value))
+    assert run_grading(sessions, submission_id, lambda: grader, 0.5) is None
     with sessions() as session:
         submission = session.get(Submission, submission_id)
         assert submission is not None and submission.status == Status.FAILED
@@ -158,10 +162,10 @@ def test_sweep_requeues_only_what_is_stuck(sessions: SessionFactory, grader: Gra
         session.execute(update(Submission).where(Submission.id == done).values(status="graded"))
     recorder = Recorder()
     with session_scope(sessions) as session:
-        result = service.sweep_stuck(session, recorder, stuck_after=timedelta(minutes=5))
+        result = sweep_stuck(session, recorder, stuck_after=timedelta(minutes=5))
         assert recorder.ids == []  # nothing is sent before the commit
     assert set(result.requeued) == set(recorder.ids) == {stuck_pending, stuck_running}
     assert result.failed == [exhausted]
     # Their clocks restarted: the next sweep leaves them alone.
     with session_scope(sessions) as session:
-        assert service.sweep_stuck(session, recorder, stuck_after=timedelta(minutes=5)).requeued == []
+        assert sweep_stuck(session, recorder, stuck_after=timedelta(minutes=5)).requeued == []

@@ -1,1 +1,0 @@
-"""REST API (FastAPI): `create_app()` builds it; OpenAPI at /docs."""

@@ -1,0 +1,225 @@
+"""Batch use cases: accept a parsed sheet, report progress, read and download results.
+
+Every answer becomes an ordinary `Submission` (so review, retries and idempotency work as for one sent
+over REST); the batch only records where it came from. Work is queued in chunks (`Queue.enqueue_chunk`):
+with Celery on a queue of its own (`<queue>.batch`) that a worker takes only when no interactive
+submission waits; the embedded queue does the same in its thread. The chunks are graded by
+`grader.grading.run.run_chunk`.
+
+Functions take the caller's session and never commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from grader.audit import audit
+from grader.batches.export import MEDIA_TYPES, AnswerResult, Format, View, export, missed_key_points
+from grader.batches.parsing import ParsedSheet
+from grader.db.base import utcnow
+from grader.db.batch_models import Batch, BatchItem
+from grader.db.models import Grade, Status, Submission
+from grader.db.review_models import ResultRow
+from grader.db.session import on_commit
+from grader.errors import BatchNotFound
+from grader.keys.principal import Principal
+from grader.questions.sync import sync_question
+from grader.queue.port import Queue
+from grader.scoring.types import KeyPointResult, Reference
+
+# About one second of engine time (~20 ms an answer, graded in one call): short enough that an interactive
+# submission barely waits behind it, long enough that the per-chunk overhead (a message, two transactions of
+# about ten statements, ~40 ms of worker CPU) stays near 1 ms an answer.
+CHUNK_SIZE = 50
+ROW_ERRORS_KEPT = 5_000
+FINISHED = (Status.GRADED.value, Status.NEEDS_REVIEW.value, Status.FAILED.value)
+
+
+def chunks(ids: Sequence[uuid.UUID], size: int = CHUNK_SIZE) -> list[Sequence[uuid.UUID]]:
+    return [ids[i:i + size] for i in range(0, len(ids), size)]
+
+
+# --- creating ----------------------------------------------------------------------------------------------
+
+
+def find_existing(session: Session, actor: Principal, content_hash: str) -> Batch | None:
+    """The caller's latest batch from the same bytes: re-uploading a file does not grade it twice."""
+    return session.scalar(select(Batch).where(Batch.submitted_by == actor.key_id,
+                                              Batch.content_hash == content_hash)
+                          .order_by(Batch.created_at.desc()).limit(1))
+
+
+def create_batch(session: Session, sheet: ParsedSheet, *, filename: str | None, actor: Principal,
+                 bank: Mapping[str, Reference], queue: Queue) -> Batch:
+    """Store the batch and one pending submission per accepted answer; queue its chunks after commit."""
+    for question_id in sorted({a.question_id for a in sheet.answers}):
+        sync_question(session, bank[question_id])
+    now = utcnow()
+    batch = Batch(
+        id=uuid.uuid4(), content_hash=sheet.content_hash, filename=(filename or None) and filename[:255],
+        file_format=sheet.file_format, layout=sheet.layout, encoding=sheet.encoding,
+        sheet_name=sheet.sheet_name, data_rows=sheet.data_rows, accepted=len(sheet.answers),
+        rejected=len(sheet.errors), row_errors=[row_error_json(e) for e in sheet.errors[:ROW_ERRORS_KEPT]],
+        columns={"mapping": sheet.columns, "ignored": sheet.ignored_columns, "header_row": sheet.header_row,
+                 "delimiter": sheet.delimiter},
+        submitted_by=actor.key_id, created_at=now,
+        finished_at=now if not sheet.answers else None,
+    )
+    session.add(batch)
+    session.flush()
+    ids = [uuid.uuid4() for _ in sheet.answers]
+    if ids:
+        # Core bulk inserts: tens of thousands of ORM objects would take longer than the parse itself.
+        session.execute(insert(Submission), [{
+            "id": sid, "candidate_id": a.candidate_id, "candidate_name": a.candidate_name,
+            "candidate_email": a.candidate_email, "question_id": a.question_id, "answer": a.answer,
+            "status": Status.PENDING.value, "attempts": 0, "submitted_by": actor.key_id,
+            "created_at": now, "updated_at": now,
+        } for sid, a in zip(ids, sheet.answers, strict=True)])
+        session.execute(insert(BatchItem), [
+            {"submission_id": sid, "batch_id": batch.id, "position": i, "row": a.row}
+            for i, (sid, a) in enumerate(zip(ids, sheet.answers, strict=True))])
+    audit(session, actor, "batch.created", "batch", batch.id, filename=filename,
+                  content_hash=sheet.content_hash, accepted=len(ids), rejected=len(sheet.errors))
+    batch_id = batch.id
+    on_commit(session, lambda: enqueue_chunks(queue, batch_id, ids))
+    return batch
+
+
+def enqueue_chunks(queue: Queue, batch_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> None:
+    for chunk in chunks(ids):
+        queue.enqueue_chunk(batch_id, chunk)
+
+
+def row_error_json(error: Any) -> dict[str, Any]:
+    return {"row": error.row, "code": str(error.code), "reason": error.reason, "column": error.column,
+            "candidate_id": error.candidate_id, "question_id": error.question_id}
+
+
+# --- reading -----------------------------------------------------------------------------------------------
+
+
+def get_batch(session: Session, batch_id: uuid.UUID, actor: Principal) -> Batch:
+    batch = session.get(Batch, batch_id)
+    # Like submissions: another recruiter's batch is not even said to exist.
+    if batch is None or not (actor.sees_everything or batch.submitted_by == actor.key_id):
+        raise BatchNotFound(batch_id)
+    return batch
+
+
+@dataclass(frozen=True)
+class Progress:
+    status: Literal["queued", "running", "done"]
+    counts: dict[str, int]  # pending (incl. running), graded, needs_review, failed
+    total: int
+    finished: int
+    progress: float  # 0..1
+    answers_per_second: float | None
+    eta_seconds: float | None
+    finished_at: datetime | None
+
+
+def progress(session: Session, batch: Batch, now: datetime | None = None) -> Progress:
+    now = now or utcnow()
+    rows = session.execute(
+        select(Submission.status, func.count(), func.max(Submission.updated_at))
+        .join(BatchItem, BatchItem.submission_id == Submission.id)
+        .where(BatchItem.batch_id == batch.id).group_by(Submission.status)
+    ).all()
+    by_status = {status: count for status, count, _ in rows}
+    counts = {
+        "pending": by_status.get(Status.PENDING.value, 0) + by_status.get(Status.RUNNING.value, 0),
+        "graded": by_status.get(Status.GRADED.value, 0),
+        "needs_review": by_status.get(Status.NEEDS_REVIEW.value, 0),
+        "failed": by_status.get(Status.FAILED.value, 0),
+    }
+    # Answers the batch says it accepted but that have no row (never expected: batch and items commit
+    # together) count as pending, so a batch can never look done while any of its answers is missing.
+    missing = max(batch.accepted - sum(by_status.values()), 0)
+    counts["pending"] += missing
+    total = sum(by_status.values()) + missing
+    finished = total - counts["pending"]
+    last = max((when for status, _, when in rows if status in FINISHED and when is not None), default=None)
+    if finished == total and batch.finished_at is None:
+        batch.finished_at = last or now  # the caller's transaction keeps it
+    rate = None
+    if finished and last is not None and last > batch.created_at:
+        rate = finished / (last - batch.created_at).total_seconds()
+    eta = None if rate is None or finished == total else (total - finished) / rate
+    if finished == total:
+        status: Literal["queued", "running", "done"] = "done"
+    elif finished or by_status.get(Status.RUNNING.value):
+        status = "running"
+    else:
+        status = "queued"
+    return Progress(status, counts, total, finished, finished / total if total else 1.0, rate,
+                    eta if eta is None else round(eta, 1), batch.finished_at)
+
+
+def results(session: Session, batch: Batch) -> list[AnswerResult]:
+    """One row per answer, in sheet order, with its latest grade."""
+    items = session.execute(
+        select(BatchItem.row, Submission).join(Submission, BatchItem.submission_id == Submission.id)
+        .where(BatchItem.batch_id == batch.id).order_by(BatchItem.position)
+    ).all()
+    latest: dict[uuid.UUID, Grade] = {}
+    grades = session.scalars(
+        select(Grade).where(Grade.submission_id.in_(
+            select(BatchItem.submission_id).where(BatchItem.batch_id == batch.id)))
+        .order_by(Grade.created_at.desc(), Grade.id.desc()))
+    for g in grades:
+        latest.setdefault(g.submission_id, g)
+    # A reviewer's final score replaces the grader's (grader.review); the audit log keeps both.
+    reviewed = {sid: final for sid, final in session.execute(
+        select(ResultRow.submission_id, ResultRow.final_score)
+        .where(ResultRow.batch_id == batch.id, ResultRow.reviewed.is_(True)))}
+    out = []
+    for row, s in items:
+        found = latest.get(s.id)
+        grade = found if s.status in (Status.GRADED.value, Status.NEEDS_REVIEW.value) else None
+        out.append(AnswerResult(
+            candidate_id=s.candidate_id, question_id=s.question_id, status=s.status, row=row,
+            candidate_name=s.candidate_name, candidate_email=s.candidate_email,
+            score=reviewed.get(s.id, grade.score) if grade else None,
+            confidence=grade.confidence if grade else None,
+            flags=list(grade.flags) if grade else [],
+            missed_key_points=_missed(grade.key_points) if grade else [],
+            feedback=grade.feedback if grade else None,
+            error=s.failure_reason, submission_id=str(s.id),
+        ))
+    return out
+
+
+def _missed(key_points: Iterable[dict[str, Any]]) -> list[str]:
+    return missed_key_points(KeyPointResult.model_validate(kp) for kp in key_points)
+
+
+def recent_batches(session: Session, limit: int = 50) -> list[tuple[Batch, Progress]]:
+    """The latest batches of every recruiter with their progress (the dashboard's list)."""
+    batches = session.scalars(select(Batch).order_by(Batch.created_at.desc()).limit(limit))
+    return [(batch, progress(session, batch)) for batch in batches]
+
+
+@dataclass(frozen=True)
+class Download:
+    body: bytes
+    media_type: str
+    filename: str
+
+
+def download(session: Session, batch: Batch, fmt: Format, view: View) -> Download:
+    """The batch's results so far as a file: one row per answer, or one per candidate with
+    view=summary (csv only: xlsx and json hold both)."""
+    progress_now = progress(session, batch)
+    meta = {"id": str(batch.id), "filename": batch.filename, "status": progress_now.status,
+            "progress": progress_now.progress}
+    body = export(results(session, batch), fmt, view, batch=meta)
+    suffix = f"-{view}" if fmt == "csv" and view == "summary" else ""
+    return Download(body, MEDIA_TYPES[fmt], f"batch-{batch.id}-results{suffix}.{fmt}")

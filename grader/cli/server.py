@@ -1,0 +1,79 @@
+"""`grader serve`, `worker` and `beat`: running the grading service."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from grader.cli.common import configure_logging, safe_url
+from grader.settings import get_settings
+
+BEAT_SCHEDULE = Path(tempfile.gettempdir()) / "grader-beat-schedule"
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+) -> None:
+    """Run the REST API. Without GRADER_REDIS_URL it also grades, in a background thread (embedded mode)."""
+    import uvicorn
+
+    from grader.web.app import create_app
+
+    configure_logging(log_level)
+    settings = get_settings()
+    mode = "embedded (grading in this process)" if settings.embedded else "Celery workers via Redis"
+    typer.echo(f"grader API on http://{host}:{port} (docs at /docs); "
+               f"database {safe_url(settings.database_url)}; grading: {mode}", err=True)
+    # log_config=None: uvicorn's records go through the JSON handler set up above, with request ids.
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level.lower(), log_config=None,
+                access_log=False)
+
+
+def worker(
+    concurrency: Annotated[int, typer.Option(help="worker processes; each loads the model (~155 MB)")] = 1,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+    hostname: Annotated[str | None, typer.Option(help="node name, unique per machine")] = None,
+) -> None:
+    """Run a Celery worker that grades submissions (needs GRADER_REDIS_URL and GRADER_DATABASE_URL)."""
+    celery = _celery_or_exit()
+    argv = [*_quiet(), "worker", f"--loglevel={log_level.upper()}", f"--concurrency={concurrency}", "--pool=prefork",
+            "--without-gossip", "--without-mingle"]
+    if hostname:
+        argv.append(f"--hostname={hostname}")
+    celery.worker_main(argv)
+
+
+def beat(
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+    schedule_file: Annotated[Path, typer.Option(help="where beat keeps its last-run times")] = BEAT_SCHEDULE,
+) -> None:
+    """Run Celery beat: schedules the sweep that re-enqueues stuck submissions. Run exactly one."""
+    celery = _celery_or_exit()
+    celery.start([*_quiet(), "beat", f"--loglevel={log_level.upper()}", f"--schedule={schedule_file}"])
+
+
+def _quiet() -> list[str]:
+    # JSON logs: Celery's start-up banner is printed, not logged, and would be the only non-JSON lines.
+    return ["--quiet"] if get_settings().log_format == "json" else []
+
+
+def _celery_or_exit() -> Any:
+    from grader.queue.celery_app import configured_app
+
+    settings = get_settings()
+    if settings.redis_url is None:
+        typer.echo("GRADER_REDIS_URL is not set: workers need Redis. Without it, `grader serve` grades "
+                   "in-process and no worker is needed.", err=True)
+        raise typer.Exit(2)
+    return configured_app(settings)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+    app.command()(worker)
+    app.command()(beat)

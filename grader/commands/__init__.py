@@ -1,1 +1,0 @@
-"""Command groups of the `grader` CLI, each registering itself on the typer app in grader/cli.py."""

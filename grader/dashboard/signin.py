@@ -1,0 +1,92 @@
+"""Dashboard sign-in: a reviewer's API key, exchanged for a signed session cookie, and CSRF tokens.
+
+The cookie holds the key's id and the session's CSRF token, signed with `settings.secret_key`
+(itsdangerous, timestamped: it expires after `SESSION_SECONDS`); the API key itself never leaves the
+sign-in form. Every request re-reads the key row, so revoking the key ends its sessions at once. Every
+form carries the session's CSRF token and every POST compares it (synchroniser token); the sign-in form
+gets a token in a pre-session cookie, so a third-party page cannot sign a browser into someone's account.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request, Response
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from grader.db.models import Role
+from grader.db.session import Session
+from grader.keys.api_keys import principal_of
+from grader.keys.principal import Principal
+from grader.settings import Settings
+
+COOKIE = "grader_dashboard"
+COOKIE_PATH = "/dashboard"
+SESSION_SECONDS = 8 * 3600
+ALLOWED = (Role.REVIEWER, Role.ADMIN)
+
+
+class SignInRequired(Exception):
+    """No valid session: the page answers with a redirect to the sign-in page."""
+
+    def __init__(self, next_url: str) -> None:
+        super().__init__(next_url)
+        self.next_url = next_url
+
+
+class CsrfRejected(Exception):
+    """A form arrived without the session's CSRF token."""
+
+
+@dataclass(frozen=True)
+class DashboardSession:
+    csrf: str
+    principal: Principal | None
+
+
+def _serializer(settings: Settings) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(settings.secret_key.get_secret_value(), salt="grader-dashboard-session")
+
+
+def read(request: Request, settings: Settings) -> dict[str, Any] | None:
+    raw = request.cookies.get(COOKIE)
+    if not raw:
+        return None
+    try:
+        data = _serializer(settings).loads(raw, max_age=SESSION_SECONDS)
+    except BadSignature:  # includes SignatureExpired
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("csrf"), str) else None
+
+
+def current(request: Request, settings: Settings, db: Session) -> DashboardSession | None:
+    """The signed-in reviewer, or a pre-session (CSRF token only), or None."""
+    data = read(request, settings)
+    if data is None:
+        return None
+    key_id = data.get("key")
+    principal = principal_of(db, key_id, ALLOWED) if isinstance(key_id, int) else None
+    return DashboardSession(csrf=data["csrf"], principal=principal)
+
+
+def new_csrf() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def write(response: Response, request: Request, settings: Settings, *, key_id: int | None, csrf: str) -> None:
+    """Set the session cookie; sign-in passes a fresh CSRF token, so a token seen before it is useless."""
+    value = _serializer(settings).dumps({"key": key_id, "csrf": csrf})
+    response.set_cookie(COOKIE, value, max_age=SESSION_SECONDS, path=COOKIE_PATH, httponly=True, samesite="lax",
+                        secure=request.url.scheme == "https")
+
+
+def clear(response: Response) -> None:
+    response.delete_cookie(COOKIE, path=COOKIE_PATH)
+
+
+def check_csrf(session: DashboardSession | None, token: str | None) -> None:
+    if session is None or not token or not hmac.compare_digest(session.csrf, token):
+        raise CsrfRejected()

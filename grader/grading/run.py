@@ -1,0 +1,102 @@
+"""The grading runs the queue calls: one submission (`run_grading`) or a batch chunk (`run_chunk`).
+
+Each run owns its short transactions — claim, then record — and the engine runs outside both. A
+database error propagates (the queue retries the run); an error in the engine fails only the
+submission it came from, with the reason, since running the same input again would fail again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+
+from grader.db.models import Status
+from grader.db.session import SessionFactory, session_scope
+from grader.errors import GraderError
+from grader.grading import durations
+from grader.grading.grader import SCORING_VERSION, Grader
+from grader.grading.record import Job, claim, claim_many, fail, record, record_many
+from grader.scoring.types import ScoreResult
+
+log = logging.getLogger(__name__)
+
+
+def failure_reason(exc: BaseException) -> str:
+    """What a submission's `failure_reason` says when the engine raised on it."""
+    reason = exc.message if isinstance(exc, GraderError) else f"{type(exc).__name__}: {exc}"
+    return f"grading failed: {reason}"
+
+
+def run_grading(factory: SessionFactory, submission_id: uuid.UUID, grader: Callable[[], Grader],
+                review_confidence_below: float, *, retry: bool = False) -> Status | None:
+    """Grade one submission end to end; None when there was nothing to do."""
+    loaded = grader()
+    with session_scope(factory) as session:
+        job = claim(session, submission_id, loaded.bank, SCORING_VERSION, charge_attempt=not retry)
+    if job is None:
+        return None
+    started = time.perf_counter()
+    try:
+        result = loaded.grade(job.question_id, job.answer)
+    except Exception as exc:
+        log.exception("grading submission %s failed", submission_id)
+        with session_scope(factory) as session:
+            fail(session, submission_id, failure_reason(exc))
+        return Status.FAILED
+    durations.record_grading(time.perf_counter() - started)
+    with session_scope(factory) as session:
+        return record(session, job, result, review_confidence_below)
+
+
+def run_chunk(factory: SessionFactory, submission_ids: Sequence[uuid.UUID], grader: Callable[[], Grader],
+              review_confidence_below: float, *, retry: bool = False) -> dict[str, int]:
+    """Grade a chunk with one transaction to claim it and one to record it, a fixed handful of statements
+    each (`claim_many`, `record_many`), and one engine call for the whole chunk.
+
+    Per answer this is the same claim → engine → record as `run_grading`, so a chunk that runs twice, or
+    overlaps a sweep's re-enqueue, writes each grade once.
+    """
+    loaded = grader()
+    with session_scope(factory) as session:
+        jobs, _deleted = claim_many(session, submission_ids, loaded.bank, SCORING_VERSION,
+                                    charge_attempt=not retry)
+    results, problems = _grade(loaded, jobs)
+    counts = {"graded": 0, "needs_review": 0, "failed": 0, "skipped": len(submission_ids) - len(jobs)}
+    with session_scope(factory) as session:
+        for job in jobs:
+            if job.submission_id in problems:
+                fail(session, job.submission_id, problems[job.submission_id])
+                counts["failed"] += 1
+        statuses = record_many(session, [(job, results[job.submission_id]) for job in jobs
+                                         if job.submission_id in results], review_confidence_below)
+    for status in statuses.values():
+        counts[status.value] = counts.get(status.value, 0) + 1
+    return counts
+
+
+def _grade(grader: Grader, jobs: Sequence[Job]) -> tuple[dict[uuid.UUID, ScoreResult], dict[uuid.UUID, str]]:
+    """Grade the jobs with one `grade_many` call (the answers are embedded together); when it raises,
+    grade them one by one so that only the answer at fault fails (with its `failure_reason`)."""
+    if not jobs:
+        return {}, {}
+    started = time.perf_counter()
+    try:
+        graded = grader.grade_many([(job.question_id, job.answer) for job in jobs])
+    except Exception:
+        log.warning("grading a chunk of %d together failed; grading its answers one by one", len(jobs))
+    else:
+        durations.record_grading_many(time.perf_counter() - started, len(jobs))
+        return {job.submission_id: result for job, result in zip(jobs, graded, strict=True)}, {}
+    results: dict[uuid.UUID, ScoreResult] = {}
+    problems: dict[uuid.UUID, str] = {}
+    for job in jobs:
+        started = time.perf_counter()
+        try:
+            results[job.submission_id] = grader.grade(job.question_id, job.answer)
+            durations.record_grading(time.perf_counter() - started)
+        except Exception as exc:
+            log.exception("grading submission %s failed", job.submission_id)
+            problems[job.submission_id] = failure_reason(exc)
+    return results, problems

@@ -1,0 +1,1 @@
+"""API keys, roles and the calling principal, and `/api/v1/keys`."""

@@ -1,0 +1,446 @@
+"""Generate the reference bank (`reference_answers/qNN.yaml`) from the seed file.
+
+The seed holds the questions as `## question` headers, each followed by its reference answer.
+`build_bank` turns each answer into candidate key points (a sentence/clause split), gives each the
+terms that show it is understood (jieba TF-IDF over the twelve answers plus ASCII terms such as
+RLHF or QKV), and weights them by how much of the answer they carry.
+
+Generated key points are a starting point for a person to curate. A key point with `curated: true`
+is never touched again: a rebuild keeps it exactly as written and regenerates only the automatic
+ones around it, in the weight the curated points leave over. Once the curated points carry the
+whole weight, the file is finished and a rebuild only refreshes the question and reference text,
+which always come verbatim from the seed (slips included; a key point's `correction` records them).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import re
+import warnings
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from grader.errors import ReferenceFileError
+from grader.questions.references import load_reference
+from grader.scoring.types import KeyPoint, Reference
+
+# Weights are written in thousandths so they add up to exactly 1.0 in the file.
+_WEIGHT_UNITS = 1000
+_WEIGHT_SUM_PROBLEM = "weights must add up to 1.0"  # grader.scoring.types.Reference's message
+_MIN_FRAGMENT = 8  # content characters; shorter pieces ("encoder：", "重复 N 次") join a neighbour
+_MAX_FRAGMENT = 45  # longer sentences are cut at commas into pieces of up to about this size
+_MAX_KEYWORDS = 5
+
+_HEADER = re.compile(r"^##(?!#)\s*(?P<question>.*?)\s*$", re.MULTILINE)
+_SENTENCE_END = re.compile(r"(?<=[。！？!?；;])")
+_CLAUSE_CHARS = "，,、：:"
+_OPEN, _CLOSE = "【（([", "】）)]"
+# "1. 预训练" / "2、" at a line start or after a space; "一是…二是…" after punctuation.
+_LIST_ITEM = re.compile(
+    r"(?:^|(?<=[\s：:]))\d{1,2}\s*[.．、)）](?!\d)"  # 1. / 2、 / 3)
+    r"|(?<=[，。；,;])(?=[一二三四五六七八九十]是)"  # 一是 / 二是
+)
+_ASCII_TERM = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[_&\-][A-Za-z0-9]+)*")
+# Parts of speech worth a keyword: nouns, verbs, idioms, English words (not jieba's guessed
+# organisation names and abbreviations, which are mostly mis-segmentations like "中全").
+_TAG_POS = ("n", "nz", "vn", "v", "l", "i", "eng", "a", "an", "nr", "ns")
+_TRAILING_PUNCT = "，,。；;：:、 \t"
+
+# Words too general to show that a point is understood.
+_GENERIC = frozenset(
+    """模型 数据 输出 输入 进行 通过 基于 一个 这个 那个 可以 能够 需要 就是 还是 比如 然后 接着 首先
+    最后 过程 问题 结果 方法 本来 以及 变为 加入 引入 得到 使得 实际上 原本 直接 虽然 但是 所以 因为
+    应为 应该 作为 采用 关注 一步 一次 两次 再次 仍然 最终 接下来 部分 传统 板块 模块
+    and the of to is are in for with""".split()  # noqa: SIM905 (a word list reads better as text)
+)
+
+# Spellings of the same term, so a generated keyword already matches how candidates write it.
+# Curated files carry their own, fuller alias lists.
+_GLOSSARY: tuple[tuple[str, ...], ...] = (
+    ("RLHF", "人类反馈的强化学习", "基于人类反馈的强化学习", "reinforcement learning from human feedback"),
+    ("强化学习", "reinforcement learning", "RL"),
+    ("奖励模型", "reward model", "RM"),
+    ("PPO", "近端策略优化", "proximal policy optimization"),
+    ("SFT", "有监督微调", "监督微调", "指令微调", "supervised fine-tuning"),
+    ("预训练", "pretraining", "pre-training"),
+    ("微调", "fine-tuning", "finetune", "fine-tune"),
+    ("softmax", "归一化指数函数"),
+    ("温度系数", "温度", "temperature"),
+    ("多头注意力", "multi-head attention", "MHA", "多头"),
+    ("自回归", "autoregressive", "因果"),
+    ("位置编码", "positional encoding", "position embedding", "PE"),
+    ("旋转位置编码", "RoPE", "rotary position embedding"),
+    ("相对位置编码", "relative position encoding", "相对位置"),
+    ("绝对位置编码", "absolute position encoding", "绝对位置"),
+    ("注意力", "attention", "自注意力", "self-attention"),
+    ("交叉注意力", "cross-attention", "cross attention", "encoder-decoder attention"),
+    ("掩码", "mask", "masked", "因果掩码"),
+    ("编码器", "encoder"),
+    ("解码器", "decoder"),
+    ("层归一化", "LayerNorm", "layer normalization", "LN"),
+    ("残差连接", "residual", "Add&Norm"),
+    ("前馈网络", "FeedForward", "FFN", "feed-forward"),
+    ("提示工程", "prompt engineering", "提示词工程"),
+    ("提示词", "prompt", "提示"),
+    ("tokenizer", "分词器", "分词"),
+    ("词向量", "embedding", "词嵌入"),
+)
+_ALIASES: dict[str, tuple[str, tuple[str, ...]]] = {
+    form.lower(): (group[0], group[1:]) for group in _GLOSSARY for form in group
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SeedQuestion:
+    id: str
+    question: str
+    answer: str
+
+
+def read_seed(seed: Path) -> list[SeedQuestion]:
+    """Questions in file order as q01, q02, …; `seed` is a file or a directory of `*.txt` files."""
+    files = sorted(seed.glob("*.txt")) if seed.is_dir() else [seed]
+    if not files:
+        raise FileNotFoundError(f"{seed}: no *.txt seed file found")
+    text = "\n".join(f.read_text(encoding="utf-8") for f in files)
+    headers = list(_HEADER.finditer(text))
+    if not headers:
+        raise ValueError(f"{seed}: no '## question' header found")
+    questions = []
+    for n, header in enumerate(headers):
+        end = headers[n + 1].start() if n + 1 < len(headers) else len(text)
+        questions.append(
+            SeedQuestion(
+                id=f"q{n + 1:02d}",
+                question=header.group("question"),
+                answer=text[header.end() : end].strip(),
+            )
+        )
+    return questions
+
+
+class _Segmenter:
+    """A private jieba tokenizer that knows the glossary's compound terms (温度系数, 强化学习).
+
+    Private so the words added here never change how the scoring code, which uses jieba's default
+    tokenizer in the same process, segments answers.
+    """
+
+    def __init__(self) -> None:
+        import jieba
+        import jieba.posseg
+
+        jieba.setLogLevel(logging.WARNING)
+        with warnings.catch_warnings():
+            # jieba.analyse reads its IDF table without closing the file.
+            warnings.simplefilter("ignore", ResourceWarning)
+            import jieba.analyse
+
+            self.tfidf = jieba.analyse.TFIDF()
+        self.tokenizer = jieba.Tokenizer()
+        self.tokenizer.initialize()
+        for group in _GLOSSARY:
+            for form in group:
+                if not form.isascii():
+                    self.tokenizer.add_word(form, freq=20000, tag="n")
+        self.tfidf.tokenizer = self.tokenizer
+        self.tfidf.postokenizer = jieba.posseg.POSTokenizer(self.tokenizer)
+
+    def tokens(self, text: str) -> list[str]:
+        return [t.lower() for t in self.tokenizer.lcut(text) if t.strip()]
+
+    def tags(self, text: str, top: int) -> list[tuple[str, float]]:
+        found: list[tuple[str, float]] = self.tfidf.extract_tags(
+            text, topK=top, withWeight=True, allowPOS=_TAG_POS
+        )
+        return found
+
+
+@cache
+def _segmenter() -> _Segmenter:
+    return _Segmenter()
+
+
+def _content_length(text: str) -> int:
+    return sum(1 for ch in text if ch.isalnum())
+
+
+def _clean(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().strip(_TRAILING_PUNCT)
+
+
+def _clauses(sentence: str) -> list[str]:
+    """Split after commas, but not inside brackets such as 【batch_size，seq_len，d_model】."""
+    out: list[str] = []
+    start = depth = 0
+    for i, ch in enumerate(sentence):
+        if ch in _OPEN:
+            depth += 1
+        elif ch in _CLOSE:
+            depth = max(0, depth - 1)
+        elif ch in _CLAUSE_CHARS and depth == 0:
+            out.append(sentence[start : i + 1])
+            start = i + 1
+    if start < len(sentence):
+        out.append(sentence[start:])
+    return out
+
+
+def _split_long(sentence: str) -> list[str]:
+    if _content_length(sentence) <= _MAX_FRAGMENT:
+        return [sentence]
+    pieces: list[str] = []
+    current = ""
+    for clause in _clauses(sentence):
+        if current and _content_length(current + clause) > _MAX_FRAGMENT:
+            pieces.append(current)
+            current = ""
+        current += clause
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def _merge_tiny(pieces: list[str]) -> list[str]:
+    merged: list[str] = []
+    carry = ""
+    for piece in pieces:
+        piece = carry + piece
+        carry = ""
+        if _content_length(piece) < _MIN_FRAGMENT:
+            carry = piece + (" " if not piece.endswith(("，", "：", ":", "。")) else "")
+            continue
+        merged.append(piece)
+    if carry:
+        if merged:
+            merged[-1] = merged[-1] + "，" + carry
+        else:
+            merged.append(carry)
+    return merged
+
+
+def split_key_points(answer: str) -> list[str]:
+    """Candidate key points: list items and sentences, long ones cut at commas, tiny ones merged."""
+    pieces: list[str] = []
+    for line in answer.splitlines():
+        for item in _LIST_ITEM.split(line):
+            for sentence in _SENTENCE_END.split(item):
+                pieces.extend(_split_long(sentence))
+    cleaned = [_clean(p) for p in pieces]
+    return [_clean(p) for p in _merge_tiny([p for p in cleaned if p])]
+
+
+class _Corpus:
+    """Inverse document frequency of jieba tokens over the seed's reference answers."""
+
+    def __init__(self, documents: Iterable[str]) -> None:
+        docs = [set(_segmenter().tokens(d)) for d in documents]
+        self.size = max(len(docs), 1)
+        self.df: Counter[str] = Counter(tok for doc in docs for tok in doc)
+
+    def idf(self, token: str) -> float:
+        return math.log((self.size + 1) / (self.df[token.lower()] + 1)) + 1.0
+
+
+def _keyword(term: str) -> dict[str, Any]:
+    canonical, aliases = _ALIASES.get(term.lower(), (term, ()))
+    forms = [canonical, *aliases]
+    if term not in forms:
+        forms.insert(1, term)  # keep the seed's spelling (e.g. "ppo") as an alias
+    return {"term": forms[0], "aliases": forms[1:]}
+
+
+def extract_keywords(text: str, corpus: _Corpus) -> list[dict[str, Any]]:
+    """ASCII terms first (RLHF, softmax, QKV), then jieba TF-IDF tags weighted by corpus rarity."""
+    segmenter = _segmenter()
+    seen: set[str] = set()
+    terms: list[str] = []
+
+    def take(term: str) -> None:
+        key = _ALIASES.get(term.lower(), (term, ()))[0].lower()
+        if key not in seen and term.lower() not in _GENERIC and not term.isdigit():
+            seen.add(key)
+            terms.append(term)
+
+    for match in _ASCII_TERM.finditer(text):
+        if len(match.group()) >= 2:
+            take(match.group())
+    tags = segmenter.tags(text, top=12)
+    ranked = sorted(tags, key=lambda tw: (-tw[1] * corpus.idf(tw[0]), tw[0]))
+    for tag, _ in ranked:
+        if not _ASCII_TERM.fullmatch(tag) and len(tag) >= 2:
+            take(tag)
+    if not terms:  # a fragment of stopwords only: fall back to its longest token
+        terms = [max(segmenter.tokens(text), key=len, default=text)]
+    return [_keyword(t) for t in terms[:_MAX_KEYWORDS]]
+
+
+def allocate_weights(sizes: Sequence[float], total: float = 1.0) -> list[float]:
+    """Weights proportional to `sizes` that add up to exactly `total` in thousandths.
+
+    Each gets at least one unit; the last absorbs the rounding so the sum is exact.
+    """
+    if not sizes:
+        return []
+    units = round(total * _WEIGHT_UNITS)
+    if units < len(sizes):
+        raise ValueError(f"cannot share a weight of {total} between {len(sizes)} key points")
+    whole = sum(sizes) or len(sizes)
+    shares = [max(1, round(units * (s or 1) / whole)) for s in sizes[:-1]]
+    while sum(shares) > units - 1:  # the last one must stay positive
+        shares[shares.index(max(shares))] -= 1
+    shares.append(units - sum(shares))
+    return [s / _WEIGHT_UNITS for s in shares]
+
+
+def _key_point_dict(kp: KeyPoint) -> dict[str, Any]:
+    """A key point in the order a person reads it; unset optional fields are left out."""
+    data: dict[str, Any] = {
+        "id": kp.id,
+        "text": kp.text,
+        "weight": kp.weight,
+        "keywords": [{"term": k.term, "aliases": list(k.aliases)} for k in kp.keywords],
+        "statements": list(kp.statements),
+        "misconceptions": list(kp.misconceptions),
+    }
+    if kp.correction is not None:
+        data["correction"] = kp.correction
+    data["curated"] = kp.curated
+    return data
+
+
+def _bigrams(text: str) -> set[str]:
+    chars = [ch.lower() for ch in text if ch.isalnum()]
+    return {a + b for a, b in itertools.pairwise(chars)}
+
+
+def _covered(candidate: str, curated: Sequence[KeyPoint]) -> bool:
+    """Whether a curated key point already says what this generated candidate says."""
+    grams = _bigrams(candidate)
+    if not grams:
+        return True
+    said = set().union(*(_bigrams(" ".join([kp.text, *kp.statements])) for kp in curated))
+    return len(grams & said) / len(grams) >= 0.5
+
+
+def build_reference(
+    question_id: str,
+    question: str,
+    answer: str,
+    existing: Reference | None,
+    corpus: _Corpus | None = None,
+) -> dict[str, Any]:
+    """One reference file's content: curated key points kept as they are, the rest regenerated.
+
+    `corpus` gives keyword rarity across the bank; without it the answer alone is the corpus.
+    """
+    corpus = corpus or _Corpus([answer])
+    curated = [kp for kp in existing.key_points if kp.curated] if existing else []
+    remaining = 1.0 - sum(kp.weight for kp in curated)
+
+    auto: list[dict[str, Any]] = []
+    if remaining >= 1 / _WEIGHT_UNITS:
+        candidates = split_key_points(answer) or [_clean(answer)]
+        if curated:
+            uncovered = [c for c in candidates if not _covered(c, curated)]
+            # The weight left over needs a home even if every candidate looks covered.
+            candidates = uncovered or [min(candidates, key=lambda c: len(_bigrams(c)))]
+        weights = allocate_weights([_content_length(c) for c in candidates], remaining)
+        taken = {kp.id for kp in curated}
+        free_ids = (f"kp{n}" for n in range(1, 100) if f"kp{n}" not in taken)
+        for text, weight in zip(candidates, weights, strict=True):
+            auto.append(
+                {
+                    "id": next(free_ids),
+                    "text": text,
+                    "weight": weight,
+                    "keywords": extract_keywords(text, corpus),
+                    "statements": [],
+                    "misconceptions": [],
+                    "curated": False,
+                }
+            )
+    elif remaining < -0.01:
+        raise ValueError(f"curated key point weights add up to {1 - remaining:.3f}, more than 1.0")
+
+    data = {
+        "id": question_id,
+        "question": question,
+        "reference_answer": answer,
+        "key_points": [*(_key_point_dict(kp) for kp in curated), *auto],
+    }
+    Reference.model_validate(data)  # fail here, not when the bank is next loaded
+    return data
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings as literal blocks, so the reference answer reads as written."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def dump_reference(data: dict[str, Any]) -> str:
+    text: str = yaml.dump(
+        data, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=1000, indent=2
+    )
+    return text
+
+
+def _load_existing(path: Path) -> Reference:
+    """The file as it stands, accepting weights that do not add up to 1 yet.
+
+    Mid-curation a person marks a point curated and changes its weight; the build rebalances the
+    automatic points, so only the weight total may be off. Anything else wrong stops the build.
+    """
+    try:
+        return load_reference(path)
+    except ReferenceFileError as exc:
+        if exc.field != "(file)" or _WEIGHT_SUM_PROBLEM not in exc.message:
+            raise
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    key_points = [KeyPoint.model_validate(kp) for kp in raw["key_points"]]
+    return Reference.model_construct(**{**raw, "key_points": key_points})
+
+
+def build_bank(seed_path: Path, out_dir: Path) -> list[Path]:
+    """Write `qNN.yaml` for every seed question, merging with the files already in `out_dir`.
+
+    An existing file that does not validate stops the build, since overwriting it would lose
+    curation; only weights that do not add up to 1 are accepted, because the build rebalances them.
+    """
+    questions = read_seed(seed_path)
+    corpus = _Corpus(q.answer for q in questions)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for q in questions:
+        path = out_dir / f"{q.id}.yaml"
+        existing = _load_existing(path) if path.exists() else None
+        try:
+            data = build_reference(q.id, q.question, q.answer, existing, corpus)
+        except ValueError as exc:
+            raise ReferenceFileError(path, "key_points", str(exc)) from exc
+        path.write_text(dump_reference(data), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def refs_build_command(seed: Path, out: Path) -> None:
+    """`grader refs build --seed … --out …`: (re)generate the bank and say what each file holds."""
+    for path in build_bank(seed, out):
+        ref = load_reference(path)
+        curated = sum(kp.curated for kp in ref.key_points)
+        print(f"{path}: {len(ref.key_points)} key points ({curated} curated)")

@@ -1,0 +1,106 @@
+"""The Celery app and the settings that make grading survive crashes.
+
+Postgres holds every submission's state, so the broker only carries ids and results are ignored.
+A message is acknowledged after the task finishes (`acks_late`) and requeued if the worker process
+dies (`task_reject_on_worker_lost`); each process takes one message at a time (prefetch 1) so a slow
+answer does not hold others hostage. Redis redelivers an unacknowledged message after the visibility
+timeout, which must exceed the hard time limit or a long task would run twice while still alive.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from celery import Celery
+from celery.signals import setup_logging, task_prerun
+from kombu.entity import Queue
+
+from grader.settings import Settings, get_settings
+
+GRADE_TASK = "grader.grade_submission"
+SWEEP_TASK = "grader.sweep_stuck"
+BATCH_CHUNK_TASK = "grader.grade_batch_chunk"
+BATCH_SWEEP_TASK = "grader.sweep_batches"
+
+app = Celery("grader", include=["grader.queue.tasks"])
+
+
+def batch_queue(settings: Settings) -> str:
+    """Batch chunks wait on a queue of their own, so interactive submissions never queue behind them."""
+    return f"{settings.celery_queue}.batch"
+
+
+def configure(celery: Celery, settings: Settings) -> Celery:
+    if settings.redis_url is None:
+        raise ValueError("Celery needs GRADER_REDIS_URL; without it the API grades in-process")
+    hard = settings.task_time_limit_seconds
+    celery.conf.update(
+        broker_url=settings.redis_url,
+        broker_connection_retry_on_startup=True,
+        # "priority": the worker polls its queues in the order listed, interactive before batch, instead
+        # of kombu's default round robin; a batch chunk is taken only when no submission waits.
+        broker_transport_options={"visibility_timeout": max(3 * hard, hard + 600),
+                                  "queue_order_strategy": "priority"},
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        result_backend=None,
+        task_time_limit=hard,
+        task_soft_time_limit=max(hard - 10, 1),
+        task_default_queue=settings.celery_queue,
+        task_queues=(Queue(settings.celery_queue),  # type: ignore[no-untyped-call]
+                     Queue(batch_queue(settings))),  # type: ignore[no-untyped-call]
+        task_routes={BATCH_CHUNK_TASK: {"queue": batch_queue(settings)}},
+        task_serializer="json",
+        accept_content=["json"],
+        # A request must not hang on an unreachable broker: the row is committed, the sweep catches up.
+        task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2,
+                                   "interval_max": 0.5},
+        broker_connection_timeout=3,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        beat_schedule={
+            "sweep-stuck-submissions": {
+                "task": SWEEP_TASK,
+                # Often enough that a lost submission waits about one deadline, not several.
+                "schedule": timedelta(seconds=max(settings.stuck_after_seconds // 2, 5)),
+                "options": {"expires": max(settings.stuck_after_seconds // 2, 5)},
+            },
+            "sweep-batches": {
+                "task": BATCH_SWEEP_TASK,
+                "schedule": timedelta(seconds=max(settings.stuck_after_seconds // 4, 5)),
+                "options": {"expires": max(settings.stuck_after_seconds // 4, 5)},
+            },
+        },
+        timezone="UTC",
+    )
+    return celery
+
+
+def configured_app(settings: Settings | None = None) -> Celery:
+    return configure(app, settings or get_settings())
+
+
+def request_headers() -> dict[str, str]:
+    from grader.observability import request_id_var
+
+    request_id = request_id_var.get()
+    return {"request_id": request_id} if request_id else {}
+
+
+@setup_logging.connect  # type: ignore[untyped-decorator]
+def _json_logging(loglevel: Any = None, **_kwargs: Any) -> None:
+    """Worker and beat log like the API: JSON lines (GRADER_LOG_FORMAT) with the request or task id."""
+    from grader.observability import configure_logging
+
+    configure_logging(loglevel or "INFO", get_settings().log_format)
+
+
+@task_prerun.connect  # type: ignore[untyped-decorator]
+def _task_request_id(task_id: str | None = None, task: Any = None, **_kwargs: Any) -> None:
+    from grader.observability import request_id_var
+
+    sent = getattr(getattr(task, "request", None), "request_id", None) if task is not None else None
+    request_id_var.set(str(sent) if sent else task_id)

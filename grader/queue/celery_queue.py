@@ -1,0 +1,60 @@
+"""The Celery backend of the queue port: messages to `grader worker` processes through Redis.
+
+Submissions go on the interactive queue (`GRADER_CELERY_QUEUE`), batch chunks on `<queue>.batch`; a
+worker polls the interactive one first. The request id travels with every message, so the worker's log
+lines name the request that queued the work.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+import redis
+from celery import Celery
+
+from grader.queue.celery_app import BATCH_CHUNK_TASK, GRADE_TASK, batch_queue, configure, request_headers
+from grader.settings import Settings
+
+
+class CeleryQueue:
+    def __init__(self, celery: Celery, settings: Settings) -> None:
+        if settings.redis_url is None:
+            raise ValueError("the Celery queue needs GRADER_REDIS_URL; without it the API grades in-process")
+        self._celery = celery
+        self._redis_url = settings.redis_url
+        self._queues = [settings.celery_queue, batch_queue(settings)]
+        self._batch_queue = batch_queue(settings)
+        self._client = redis.Redis.from_url(settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
+
+    @classmethod
+    def for_api(cls, settings: Settings) -> CeleryQueue:
+        """The API process's own Celery app, configured like the workers' (it only sends)."""
+        return cls(configure(Celery("grader-api"), settings), settings)
+
+    def enqueue(self, submission_id: uuid.UUID) -> None:
+        self._celery.send_task(GRADE_TASK, args=[str(submission_id)], headers=request_headers())
+
+    def enqueue_chunk(self, batch_id: uuid.UUID, submission_ids: Sequence[uuid.UUID]) -> None:
+        self._celery.send_task(BATCH_CHUNK_TASK, args=[str(batch_id), [str(s) for s in submission_ids]],
+                               queue=self._batch_queue, headers=request_headers())
+
+    def depths(self) -> dict[str, int]:
+        """Messages waiting on each queue: the Redis list length."""
+        pipe = self._client.pipeline(transaction=False)
+        for name in self._queues:
+            pipe.llen(name)
+        return dict(zip(self._queues, (int(n) for n in pipe.execute()), strict=True))
+
+    def check(self) -> tuple[bool, str]:
+        try:
+            redis.Redis.from_url(self._redis_url, socket_timeout=2, socket_connect_timeout=2).ping()
+            return True, "redis reachable"
+        except Exception as exc:
+            return False, f"{type(exc).__name__}: {exc}"[:300]
+
+    def start(self) -> None:
+        """Nothing to start: workers are processes of their own."""
+
+    def stop(self) -> None:
+        """Nothing to stop."""

@@ -1,0 +1,105 @@
+"""Celery tasks: ids in, one use case wrapped in the retry policy (`grader.queue.retry`), nothing else.
+
+The grader and the session factory are created on first use inside each worker process, after the fork.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError
+
+from grader.batches.sweep import sweep_batches as sweep_batches_use_case
+from grader.db.session import SessionFactory, get_session_factory, session_scope
+from grader.errors import SubmissionNotFound
+from grader.grading import durations
+from grader.grading.grader import get_grader
+from grader.grading.record import fail
+from grader.grading.run import run_chunk, run_grading
+from grader.grading.sweep import sweep_stuck as sweep_stuck_use_case
+from grader.queue.celery_app import BATCH_CHUNK_TASK, BATCH_SWEEP_TASK, GRADE_TASK, SWEEP_TASK, app
+from grader.queue.celery_queue import CeleryQueue
+from grader.queue.retry import MAX_RETRIES, with_retries
+from grader.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=1)
+def _sessions() -> SessionFactory:
+    settings = get_settings()
+    # Once per worker process, after the fork: grading durations go to Redis, where /metrics reads them.
+    if settings.redis_url is not None:
+        durations.set_recorder(durations.RedisDurations(settings.redis_url, settings.celery_queue))
+    return get_session_factory(settings.database_url)
+
+
+@app.task(name=GRADE_TASK, bind=True, max_retries=MAX_RETRIES)  # type: ignore[untyped-decorator]
+def grade_submission(self: Any, submission_id: str) -> None:
+    settings = get_settings()
+
+    def run(retry: bool) -> None:
+        run_grading(_sessions(), uuid.UUID(submission_id), get_grader, settings.review_confidence_below,
+                    retry=retry)
+
+    try:
+        with_retries(self, run, lambda exc: _give_up(submission_id, exc), f"grading {submission_id}")
+    except SubmissionNotFound:
+        log.warning("submission %s does not exist; dropping the task", submission_id)
+
+
+def _give_up(submission_id: str, exc: DBAPIError) -> None:
+    reason = f"database error after {MAX_RETRIES} retries: {type(exc).__name__}: {exc}"[:2000]
+    try:
+        with session_scope(_sessions()) as session:
+            fail(session, uuid.UUID(submission_id), reason)
+    except Exception:
+        # The database is still away; the sweep fails or re-enqueues the submission when it is back.
+        log.exception("could not mark submission %s failed", submission_id)
+
+
+@app.task(name=BATCH_CHUNK_TASK, bind=True, max_retries=MAX_RETRIES)  # type: ignore[untyped-decorator]
+def grade_batch_chunk(self: Any, batch_id: str, submission_ids: list[str]) -> dict[str, int] | None:
+    settings = get_settings()
+
+    def run(retry: bool) -> dict[str, int] | None:
+        return run_chunk(_sessions(), [uuid.UUID(s) for s in submission_ids], get_grader,
+                         settings.review_confidence_below, retry=retry)
+
+    def give_up(exc: DBAPIError) -> None:
+        # Its still-open submissions are left to the sweeps, which re-queue them (and fail those out of
+        # attempts).
+        log.error("batch %s: chunk of %d left to the sweep after %d retries: %s", batch_id,
+                  len(submission_ids), MAX_RETRIES, exc)
+        return None
+
+    counts = with_retries(self, run, give_up, f"grading a chunk of batch {batch_id}")
+    if counts is not None:
+        log.info("batch %s: chunk of %d done %s", batch_id, len(submission_ids), counts)
+    return counts
+
+
+@app.task(name=SWEEP_TASK)  # type: ignore[untyped-decorator]
+def sweep_stuck() -> dict[str, int]:
+    settings = get_settings()
+    with session_scope(_sessions()) as session:
+        result = sweep_stuck_use_case(session, CeleryQueue(app, settings),
+                                      stuck_after=timedelta(seconds=settings.stuck_after_seconds))
+    if result.requeued or result.failed:
+        log.info("sweep: requeued %d, failed %d", len(result.requeued), len(result.failed))
+    return {"requeued": len(result.requeued), "failed": len(result.failed)}
+
+
+@app.task(name=BATCH_SWEEP_TASK)  # type: ignore[untyped-decorator]
+def sweep_batches() -> dict[str, int]:
+    settings = get_settings()
+    with session_scope(_sessions()) as session:
+        result = sweep_batches_use_case(session, CeleryQueue(app, settings),
+                                        stuck_after=timedelta(seconds=settings.stuck_after_seconds))
+    if result.redispatched:
+        log.warning("batch sweep: re-dispatched %d stalled answers", result.redispatched)
+    return {"kept_alive": result.kept_alive, "redispatched": result.redispatched}

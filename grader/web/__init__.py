@@ -1,0 +1,1 @@
+"""The HTTP door: app factory, request dependencies, error handlers, middleware, health, Prometheus."""

@@ -1,0 +1,74 @@
+"""`create_app()`: the FastAPI application, wired for embedded mode or for Celery workers.
+
+Embedded (no GRADER_REDIS_URL): a SQLite database is migrated at startup and a background thread grades,
+so `grader serve` alone is a working system. With Redis, submissions go to Celery and migrations are the
+job of `grader db upgrade` (the one-shot `migrate` service in docker-compose). Either way the queue
+backend is built once, here in the lifespan (`grader.queue.build`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from grader.batches import api as batches
+from grader.dashboard import pages as dashboard
+from grader.db.session import get_session_factory, session_scope
+from grader.keys import api as keys
+from grader.questions import api as questions
+from grader.questions.references import cached_bank
+from grader.questions.sync import sync_bank
+from grader.queue.build import build_queue
+from grader.review import api as review
+from grader.settings import Settings, get_settings
+from grader.submissions import api as submissions
+from grader.web import errors, hardening, health
+
+log = logging.getLogger(__name__)
+
+
+def _prepare_database(app: FastAPI, settings: Settings) -> None:
+    if settings.embedded and settings.database_url.startswith("sqlite"):
+        from grader.db.migrate import upgrade
+
+        upgrade(settings.database_url)
+    try:
+        with session_scope(app.state.sessions) as session:
+            sync_bank(session, cached_bank(settings.references_dir))
+    except Exception:
+        log.exception("could not record the reference bank in the database; is it migrated "
+                      "(`grader db upgrade`)? /readyz reports the state")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    app.state.sessions = get_session_factory(settings.database_url)
+    _prepare_database(app, settings)
+    app.state.queue = build_queue(settings, app.state.sessions)
+    app.state.queue.start()
+    try:
+        yield
+    finally:
+        app.state.queue.stop()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    app = FastAPI(
+        title="Interview answer grader",
+        version="1",
+        summary="Grades answers to LLM-engineering interview questions against reference key points.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings or get_settings()
+    errors.install(app)
+    hardening.install(app, app.state.settings)
+    for module in (health, submissions, questions, keys, batches):
+        extra = {} if module is health else hardening.AUTH_RESPONSES
+        app.include_router(module.router, responses={**hardening.COMMON_RESPONSES, **extra})
+    app.include_router(review.router)
+    dashboard.install(app)
+    return app

@@ -1,0 +1,108 @@
+"""What every request passes through before an endpoint sees it, and `/metrics`.
+
+Order, outermost first: request id + access log + latency (sees every response, including refusals),
+no key at all on /api/ (401, before the body is read), body cap (413, before the body is read), rate
+limit (429 with Retry-After), at most `max_concurrent_requests` inside the app (the rest wait), then
+the app.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+
+from grader.batches.parsing import DEFAULT_LIMITS
+from grader.grading import durations
+from grader.observability import RequestContextMiddleware
+from grader.settings import Settings
+from grader.submissions.reads import count_by_status
+from grader.web import prometheus
+from grader.web.limits import (
+    BodyLimitMiddleware,
+    ConcurrencyLimitMiddleware,
+    MemoryBuckets,
+    RateLimitMiddleware,
+    RedisBuckets,
+    RequireKeyMiddleware,
+)
+
+MULTIPART_ROOM = 1024 * 1024
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+class ErrorBody(BaseModel):
+    """Every error the API returns has this shape."""
+
+    error: ErrorDetail
+
+
+# Answers any endpoint may give besides its own: documented so clients (and schema checks) expect them.
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorBody, "description": "request body over the cap (refused before it is read)"},
+    422: {"model": ErrorBody, "description": "invalid request"},
+    429: {"model": ErrorBody, "description": "rate limit for this API key; see the Retry-After header",
+          "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}},
+    503: {"model": ErrorBody, "description": "the database is unavailable or the server is at capacity; "
+                                             "retry after Retry-After seconds"},
+}
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "missing or unknown API key"},
+    403: {"model": ErrorBody, "description": "the key's role may not do this"},
+    404: {"model": ErrorBody, "description": "not found, or not yours to see"},
+}
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    app.state.metrics = prometheus.Metrics(prometheus.GraderCollector(
+        _queue_depths(app), _status_counts(app), _durations(settings)))
+    if settings.rate_limit_per_second > 0:
+        buckets: Any
+        if settings.redis_url is not None:
+            buckets = RedisBuckets(settings.redis_url, settings.celery_queue, settings.rate_limit_per_second,
+                                   settings.rate_limit_burst)
+        else:
+            buckets = MemoryBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
+        app.add_middleware(RateLimitMiddleware, buckets=buckets)
+    app.add_middleware(ConcurrencyLimitMiddleware, limit=settings.max_concurrent_requests)
+    app.add_middleware(BodyLimitMiddleware, default=settings.max_body_bytes,
+                       uploads=DEFAULT_LIMITS.max_bytes + MULTIPART_ROOM)
+    app.add_middleware(RequireKeyMiddleware)
+    app.add_middleware(RequestContextMiddleware, observe=app.state.metrics.observe_request)
+    app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
+
+
+def metrics_endpoint(request: Request) -> Response:
+    """Prometheus text format; no key needed (counts and timings only)."""
+    registry = request.app.state.metrics.registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _queue_depths(app: FastAPI) -> Any:
+    def read() -> dict[str, int]:
+        # The queue is built in the lifespan; a scrape before it has nothing to report.
+        queue = getattr(app.state, "queue", None)
+        return queue.depths() if queue is not None else {}
+
+    return read
+
+
+def _status_counts(app: FastAPI) -> Any:
+    def read() -> dict[str, int]:
+        with app.state.sessions() as session:
+            return count_by_status(session)
+
+    return read
+
+
+def _durations(settings: Settings) -> durations.DurationRecorder:
+    if settings.redis_url is not None:
+        return durations.RedisDurations(settings.redis_url, settings.celery_queue)
+    return durations.current_recorder()
