@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Literal
 
 from grader.errors import GraderError, UnreadableSheet, UploadTooLarge
+from grader.submissions.answers import answer_problem
 
 MB = 1024 * 1024
 
@@ -479,9 +480,10 @@ class _Builder:
             shown = label if len(label) <= 40 else label[:40] + "…"
             return fail(RowErrorCode.UNKNOWN_QUESTION,
                         f"unknown question '{shown}'" if label else "no question id in this row")
-        if not answer.strip():
+        problem = answer_problem(answer, self.max_answer_chars)
+        if problem == "empty":
             return fail(RowErrorCode.EMPTY_ANSWER, "the answer is empty")
-        if len(answer) > self.max_answer_chars:
+        if problem == "too_long":
             return fail(RowErrorCode.ANSWER_TOO_LONG,
                         f"the answer is {len(answer):,} characters; the limit is {self.max_answer_chars:,}")
         key = (candidate, qid)

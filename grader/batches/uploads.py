@@ -25,7 +25,7 @@ from grader.batches.export import MEDIA_TYPES, AnswerResult, Format, View, expor
 from grader.batches.parsing import ParsedSheet
 from grader.db.base import utcnow
 from grader.db.batch_models import Batch, BatchItem
-from grader.db.models import Grade, Status, Submission
+from grader.db.models import Status, Submission
 from grader.db.review_models import ResultRow
 from grader.db.session import on_commit
 from grader.errors import BatchNotFound
@@ -33,13 +33,14 @@ from grader.keys.principal import Principal
 from grader.questions.sync import sync_question
 from grader.queue.port import Queue
 from grader.scoring.types import KeyPointResult, Reference
+from grader.submissions.reads import latest_grades
+from grader.submissions.statuses import FINISHED, GRADED, OPEN, values
 
 # About one second of engine time (~20 ms an answer, graded in one call): short enough that an interactive
 # submission barely waits behind it, long enough that the per-chunk overhead (a message, two transactions of
 # about ten statements, ~40 ms of worker CPU) stays near 1 ms an answer.
 CHUNK_SIZE = 50
 ROW_ERRORS_KEPT = 5_000
-FINISHED = (Status.GRADED.value, Status.NEEDS_REVIEW.value, Status.FAILED.value)
 
 
 def chunks(ids: Sequence[uuid.UUID], size: int = CHUNK_SIZE) -> list[Sequence[uuid.UUID]]:
@@ -135,7 +136,7 @@ def progress(session: Session, batch: Batch, now: datetime | None = None) -> Pro
     ).all()
     by_status = {status: count for status, count, _ in rows}
     counts = {
-        "pending": by_status.get(Status.PENDING.value, 0) + by_status.get(Status.RUNNING.value, 0),
+        "pending": sum(by_status.get(status, 0) for status in values(OPEN)),
         "graded": by_status.get(Status.GRADED.value, 0),
         "needs_review": by_status.get(Status.NEEDS_REVIEW.value, 0),
         "failed": by_status.get(Status.FAILED.value, 0),
@@ -169,13 +170,7 @@ def results(session: Session, batch: Batch) -> list[AnswerResult]:
         select(BatchItem.row, Submission).join(Submission, BatchItem.submission_id == Submission.id)
         .where(BatchItem.batch_id == batch.id).order_by(BatchItem.position)
     ).all()
-    latest: dict[uuid.UUID, Grade] = {}
-    grades = session.scalars(
-        select(Grade).where(Grade.submission_id.in_(
-            select(BatchItem.submission_id).where(BatchItem.batch_id == batch.id)))
-        .order_by(Grade.created_at.desc(), Grade.id.desc()))
-    for g in grades:
-        latest.setdefault(g.submission_id, g)
+    latest = latest_grades(session, select(BatchItem.submission_id).where(BatchItem.batch_id == batch.id))
     # A reviewer's final score replaces the grader's (grader.review); the audit log keeps both.
     reviewed = {sid: final for sid, final in session.execute(
         select(ResultRow.submission_id, ResultRow.final_score)
@@ -183,7 +178,7 @@ def results(session: Session, batch: Batch) -> list[AnswerResult]:
     out = []
     for row, s in items:
         found = latest.get(s.id)
-        grade = found if s.status in (Status.GRADED.value, Status.NEEDS_REVIEW.value) else None
+        grade = found if s.status in GRADED else None
         out.append(AnswerResult(
             candidate_id=s.candidate_id, question_id=s.question_id, status=s.status, row=row,
             candidate_name=s.candidate_name, candidate_email=s.candidate_email,

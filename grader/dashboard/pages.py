@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from grader.batches import uploads
 from grader.batches.export import Format, View, summarize
-from grader.dashboard import signin as auth
+from grader.dashboard import signin
 from grader.dashboard.highlight import segments, state_of
 from grader.dashboard.views import PAGE_SIZE, parse_queue, template_globals
 from grader.db.batch_models import Batch
@@ -71,17 +71,17 @@ def _here(request: Request) -> str:
     return request.url.path + (f"?{request.url.query}" if request.url.query else "")
 
 
-def reviewer_session(request: Request, settings: SettingsDep, db: SessionDep) -> auth.DashboardSession:
-    session = auth.current(request, settings, db)
+def reviewer_session(request: Request, settings: SettingsDep, db: SessionDep) -> signin.DashboardSession:
+    session = signin.current(request, settings, db)
     if session is None or session.principal is None:
-        raise auth.SignInRequired(_here(request))
+        raise signin.SignInRequired(_here(request))
     return session
 
 
-ReviewerSession = Annotated[auth.DashboardSession, Depends(reviewer_session)]
+ReviewerSession = Annotated[signin.DashboardSession, Depends(reviewer_session)]
 
 
-def _page(request: Request, session: auth.DashboardSession, name: str, context: dict[str, Any],
+def _page(request: Request, session: signin.DashboardSession, name: str, context: dict[str, Any],
           status_code: int = 200) -> HTMLResponse:
     assert session.principal is not None
     return render(request, name, {"user": session.principal, "csrf": session.csrf, **context}, status_code)
@@ -99,20 +99,20 @@ def _safe_next(target: str | None) -> str:
 
 @router.get("/login")
 def login_page(request: Request, settings: SettingsDep, db: SessionDep, next: str | None = None) -> Response:
-    session = auth.current(request, settings, db)
+    session = signin.current(request, settings, db)
     if session is not None and session.principal is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
     return _login_form(request, settings, session, next)
 
 
-def _login_form(request: Request, settings: Settings, session: auth.DashboardSession | None,
+def _login_form(request: Request, settings: Settings, session: signin.DashboardSession | None,
                 next_url: str | None, error: str | None = None, status_code: int = 200) -> HTMLResponse:
     # A pre-session carrying only a CSRF token protects the sign-in form itself.
-    csrf = session.csrf if session is not None else auth.new_csrf()
+    csrf = session.csrf if session is not None else signin.new_csrf()
     response = render(request, "login.html", {"next": _safe_next(next_url), "error": error, "csrf": csrf},
                       status_code)
     if session is None:
-        auth.write(response, request, settings, key_id=None, csrf=csrf)
+        signin.write(response, request, settings, key_id=None, csrf=csrf)
     return response
 
 
@@ -120,18 +120,18 @@ def _login_form(request: Request, settings: Settings, session: auth.DashboardSes
 def login(request: Request, settings: SettingsDep, db: SessionDep, api_key: Annotated[str, Form(max_length=200)] = "",
           csrf_token: Annotated[str, Form(max_length=100)] = "", next: Annotated[str, Form(max_length=2000)] = ""
           ) -> Response:
-    session = auth.current(request, settings, db)
-    auth.check_csrf(session, csrf_token)
+    session = signin.current(request, settings, db)
+    signin.check_csrf(session, csrf_token)
     try:
         principal = api_keys.authenticate(db, api_key)
     except Unauthorized:
         return _login_form(request, settings, session, next, "API 密钥无效或已被吊销。", 401)
-    if principal.role not in auth.ALLOWED:
+    if principal.role not in signin.ALLOWED:
         return _login_form(request, settings, session, next,
                            f"密钥“{principal.name}”的角色是{_role_name(principal.role)}，审核面板仅限审核员和管理员使用。",
                            403)
     response = RedirectResponse(_safe_next(next), status_code=303)
-    auth.write(response, request, settings, key_id=principal.key_id, csrf=auth.new_csrf())
+    signin.write(response, request, settings, key_id=principal.key_id, csrf=signin.new_csrf())
     api_keys.record_sign_in(db, principal)
     return response
 
@@ -143,9 +143,9 @@ def _role_name(role: Role) -> str:
 @router.post("/logout")
 def logout(request: Request, settings: SettingsDep, db: SessionDep,
            csrf_token: Annotated[str, Form(max_length=100)] = "") -> Response:
-    auth.check_csrf(auth.current(request, settings, db), csrf_token)
+    signin.check_csrf(signin.current(request, settings, db), csrf_token)
     response = RedirectResponse("/dashboard/login", status_code=303)
-    auth.clear(response)
+    signin.clear(response)
     return response
 
 
@@ -206,7 +206,7 @@ async def review_form(request: Request, submission_id: uuid.UUID, session: Revie
                       db: SessionDep) -> Response:
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    auth.check_csrf(session, fields.get("csrf_token"))
+    signin.check_csrf(session, fields.get("csrf_token"))
     assert session.principal is not None
     back = _safe_next(fields.get("back"))
     errors: list[str] = []
@@ -277,7 +277,7 @@ def batches_page(request: Request, session: ReviewerSession, db: SessionDep) -> 
     return _page(request, session, "batches.html", {"rows": rows, "nav": "batches"})
 
 
-def _batch(db: SessionDep, session: auth.DashboardSession, batch_id: uuid.UUID) -> Batch:
+def _batch(db: SessionDep, session: signin.DashboardSession, batch_id: uuid.UUID) -> Batch:
     principal: Principal | None = session.principal
     assert principal is not None
     return uploads.get_batch(db, batch_id, principal)
@@ -324,7 +324,7 @@ def plotly_asset(version: str) -> Response:
 
 
 async def _sign_in(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, auth.SignInRequired)
+    assert isinstance(exc, signin.SignInRequired)
     return RedirectResponse(f"/dashboard/login?next={quote(exc.next_url)}", status_code=303)
 
 
@@ -339,5 +339,5 @@ def install(app: FastAPI) -> None:
     templates.env.globals["plotly_url"] = f"/dashboard/vendor/plotly-{plotly_js()[1]}.min.js"
     app.include_router(router)
     app.mount("/dashboard/static", StaticFiles(directory=HERE / "static"), name="dashboard-static")
-    app.add_exception_handler(auth.SignInRequired, _sign_in)
-    app.add_exception_handler(auth.CsrfRejected, _csrf)
+    app.add_exception_handler(signin.SignInRequired, _sign_in)
+    app.add_exception_handler(signin.CsrfRejected, _csrf)

@@ -28,11 +28,11 @@ from grader.keys.principal import SYSTEM
 from grader.questions.sync import forget_versions, store_versions
 from grader.review.results_index import IndexedSubmission, LatestGrade, index_results
 from grader.scoring.types import Reference, ScoreResult
+from grader.submissions.statuses import GRADED, OPEN
 
 # A submission claimed this many times without a grade (worker killed mid-task, poison input) is failed
 # instead of being handed out again: `task_reject_on_worker_lost` would otherwise redeliver it forever.
 MAX_ATTEMPTS = 3
-OPEN = (Status.PENDING, Status.RUNNING)
 
 
 # The grading path's statements are built once: a task only binds its ids and values, so SQLAlchemy
@@ -101,7 +101,7 @@ def _finish(submission: Submission, status: Status, reason: str | None = None) -
     submission.status = status.value
     submission.failure_reason = reason
     submission.updated_at = utcnow()
-    if status in (Status.GRADED, Status.NEEDS_REVIEW):
+    if status in GRADED:
         submission.graded_at = submission.updated_at
 
 

@@ -16,9 +16,10 @@ from grader.audit import audit
 from grader.db.base import utcnow
 from grader.db.models import Submission
 from grader.db.session import on_commit
-from grader.grading.record import MAX_ATTEMPTS, OPEN, fail
+from grader.grading.record import MAX_ATTEMPTS, fail
 from grader.keys.principal import SYSTEM
 from grader.queue.port import Queue
+from grader.submissions.statuses import OPEN, values
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ def sweep_stuck(session: Session, queue: Queue, *, stuck_after: timedelta,
     now = now or utcnow()
     stuck = session.scalars(
         select(Submission)
-        .where(Submission.status.in_([s.value for s in OPEN]), Submission.updated_at < now - stuck_after)
+        .where(Submission.status.in_(values(OPEN)), Submission.updated_at < now - stuck_after)
         .order_by(Submission.updated_at).limit(batch)
         .with_for_update(skip_locked=True)
     ).all()

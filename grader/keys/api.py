@@ -1,3 +1,5 @@
+"""`/api/v1/keys`: admins create, list and revoke API keys."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter

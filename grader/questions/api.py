@@ -1,3 +1,5 @@
+"""`/api/v1/questions`: the bank as graded against now, with each question's reference version."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter

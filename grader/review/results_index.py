@@ -21,10 +21,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from grader.db.batch_models import BatchItem
-from grader.db.models import Grade, Status, Submission
+from grader.db.models import Grade, Submission
 from grader.db.review_models import ResultRow
-
-RESULT_STATUSES = (Status.GRADED.value, Status.NEEDS_REVIEW.value)
+from grader.submissions.reads import latest_grades, pick_latest
+from grader.submissions.statuses import GRADED
 
 
 def encode_flags(flags: Iterable[str]) -> str:
@@ -38,10 +38,9 @@ def decode_flags(encoded: str) -> list[str]:
 
 def index_result(session: Session, submission: Submission) -> ResultRow | None:
     """Write the submission's result row from its latest grade; None when it has no result to show."""
-    if submission.status not in RESULT_STATUSES:
+    if submission.status not in GRADED:
         return None
-    grade = session.scalars(select(Grade).where(Grade.submission_id == submission.id)
-                            .order_by(Grade.created_at.desc(), Grade.id.desc()).limit(1)).first()
+    grade = latest_grades(session, [submission.id]).get(submission.id)
     if grade is None:
         return None
     row = session.get(ResultRow, submission.id)
@@ -92,15 +91,13 @@ def index_results(session: Session, submissions: Sequence[IndexedSubmission],
     """`index_result` for many submissions in two statements (their grades, one upsert), with the same
     outcome row for row: the grader's side follows the latest grade, a reviewer's decision survives.
     `known` holds latest grades the caller already has (a first grade it just wrote): not read again."""
-    showing = {s.submission_id: s for s in submissions if s.status in RESULT_STATUSES}
+    showing = {s.submission_id: s for s in submissions if s.status in GRADED}
     if not showing:
         return
     latest: dict[uuid.UUID, Any] = {sid: grade for sid, grade in (known or {}).items() if sid in showing}
     unknown = [sid for sid in showing if sid not in latest]
-    for grade in session.execute(_GRADES_OF, {"ids": unknown}) if unknown else ():
-        best = latest.get(grade.submission_id)
-        if best is None or (grade.created_at, grade.id) > (best.created_at, best.id):
-            latest[grade.submission_id] = grade
+    if unknown:
+        latest.update(pick_latest(session.execute(_GRADES_OF, {"ids": unknown})))
     if not latest:
         return
     session.execute(_upsert(session.get_bind().dialect.name), [{

@@ -1,3 +1,5 @@
+"""`/api/v1/submissions`: submit an answer (202, graded in the background), read it back, list."""
+
 from __future__ import annotations
 
 import uuid

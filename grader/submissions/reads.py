@@ -4,10 +4,12 @@ submissions their own key sent; reviewers and admins see all."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from grader.db.models import Grade, Status, Submission
@@ -24,15 +26,38 @@ def get_submission(session: Session, submission_id: uuid.UUID,
     return submission, latest_grades(session, [submission_id]).get(submission_id)
 
 
-def latest_grades(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Grade]:
-    if not ids:
-        return {}
-    rows = session.scalars(select(Grade).where(Grade.submission_id.in_(ids))
-                           .order_by(Grade.created_at.desc(), Grade.id.desc()))
-    latest: dict[uuid.UUID, Grade] = {}
-    for grade in rows:
-        latest.setdefault(grade.submission_id, grade)
+class GradeLike(Protocol):
+    """What `pick_latest` reads of a grade: an ORM `Grade` or a row of those columns."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def submission_id(self) -> uuid.UUID: ...
+
+    @property
+    def created_at(self) -> datetime: ...
+
+
+G = TypeVar("G", bound=GradeLike)
+
+
+def pick_latest(grades: Iterable[G]) -> dict[uuid.UUID, G]:
+    """The latest grade of each submission: the newest, and of grades written at the same instant the
+    last inserted. The one definition of "latest grade"; a re-grade never overwrites an older row."""
+    latest: dict[uuid.UUID, G] = {}
+    for grade in grades:
+        best = latest.get(grade.submission_id)
+        if best is None or (grade.created_at, grade.id) > (best.created_at, best.id):
+            latest[grade.submission_id] = grade
     return latest
+
+
+def latest_grades(session: Session, ids: Sequence[uuid.UUID] | Select[Any]) -> dict[uuid.UUID, Grade]:
+    """The latest grade of each submission in `ids` (a list, or a select of submission ids)."""
+    if isinstance(ids, Sequence) and not ids:
+        return {}
+    return pick_latest(session.scalars(select(Grade).where(Grade.submission_id.in_(ids))))
 
 
 @dataclass(frozen=True)

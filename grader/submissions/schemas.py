@@ -19,7 +19,8 @@ class SubmissionCreate(BaseModel):
     candidate_name: Annotated[str | None, Field(max_length=200)] = None
     candidate_email: Annotated[str | None, Field(max_length=320)] = None
     question_id: Annotated[str, Field(min_length=1, max_length=16, examples=["q01"])]
-    # Length is checked by the service against GRADER_MAX_ANSWER_CHARS, so the message names the limit.
+    # Length is checked on submit (`grader.submissions.answers`) against GRADER_MAX_ANSWER_CHARS, so the
+    # message names the limit.
     answer: str = Field(examples=["RAG 先检索相关文档，再把检索结果放进提示词里让模型生成答案……"])
 
     @field_validator("candidate_id", "candidate_name", "candidate_email", "question_id", "answer")

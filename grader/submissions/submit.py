@@ -22,14 +22,16 @@ from grader.keys.principal import Principal
 from grader.questions.sync import ensure_question
 from grader.queue.port import Queue
 from grader.scoring.types import Reference
+from grader.submissions.answers import answer_problem
 from grader.submissions.schemas import SubmissionCreate
 
 
 def check_answer(answer: str, limit: int) -> None:
-    if not answer.strip():
+    problem = answer_problem(answer, limit)
+    if problem == "empty":
         raise InvalidInput(f"answer is empty; send the candidate's answer as 1 to {limit:,} characters",
                            details={"field": "answer", "max_chars": limit})
-    if len(answer) > limit:
+    if problem == "too_long":
         raise InvalidInput(f"answer is {len(answer):,} characters; the limit is {limit:,} characters",
                            details={"field": "answer", "max_chars": limit, "length": len(answer)})
 
