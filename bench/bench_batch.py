@@ -88,7 +88,7 @@ def _engine_throughput(sample: list[tuple[str, str]]) -> tuple[float, float]:
     grader.grade("q01", "预热")  # load the model and embed the references first
     started, cpu = time.perf_counter(), time.process_time()
     for i in range(0, len(sample), CHUNK_SIZE):
-        grader.grade_many(sample[i:i + CHUNK_SIZE])
+        grader.grade_many(sample[i : i + CHUNK_SIZE])
     return len(sample) / (time.perf_counter() - started), len(sample) / (time.process_time() - cpu)
 
 
@@ -103,8 +103,7 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--answers", type=int, default=10_000)
     parser.add_argument("--engine-sample", type=int, default=300)
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -119,22 +118,36 @@ def main() -> None:
     db_url = with_path(pg_admin, "/" + name)
     tmp = Path(tempfile.mkdtemp(prefix="grader-bench-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_")}
-    env.update(GRADER_DATABASE_URL=db_url, GRADER_REDIS_URL=redis_url, GRADER_CELERY_QUEUE=queue,
-               PYTHONUNBUFFERED="1")
+    env.update(GRADER_DATABASE_URL=db_url, GRADER_REDIS_URL=redis_url, GRADER_CELERY_QUEUE=queue, PYTHONUNBUFFERED="1")
     # With Redis and Postgres configured the settings refuse the placeholder secret.
     env["GRADER_SECRET_KEY"] = secrets.token_hex(32)
     env["GRADER_RATE_LIMIT_PER_SECOND"] = "0"  # the bench is the only client; measure the service
     procs: list[subprocess.Popen[bytes]] = []
     try:
         subprocess.run([GRADER, "db", "upgrade"], env=env, check=True, capture_output=True)
-        key = subprocess.run([GRADER, "keys", "create", "--role", "recruiter", "--name", "bench"], env=env,
-                             check=True, capture_output=True, text=True).stdout.strip()
+        key = subprocess.run(
+            [GRADER, "keys", "create", "--role", "recruiter", "--name", "bench"],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         port = free_port()
         api_log, worker_log = (tmp / "api.log").open("wb"), (tmp / "worker.log").open("wb")
-        api = subprocess.Popen([GRADER, "serve", "--port", str(port), "--log-level", "warning"], env=env,
-                               stdout=api_log, stderr=subprocess.STDOUT, cwd=tmp)
-        worker = subprocess.Popen([GRADER, "worker", "--concurrency", "1", "--log-level", "warning"], env=env,
-                                  stdout=worker_log, stderr=subprocess.STDOUT, cwd=tmp)
+        api = subprocess.Popen(
+            [GRADER, "serve", "--port", str(port), "--log-level", "warning"],
+            env=env,
+            stdout=api_log,
+            stderr=subprocess.STDOUT,
+            cwd=tmp,
+        )
+        worker = subprocess.Popen(
+            [GRADER, "worker", "--concurrency", "1", "--log-level", "warning"],
+            env=env,
+            stdout=worker_log,
+            stderr=subprocess.STDOUT,
+            cwd=tmp,
+        )
         procs += [api, worker]
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key}, timeout=300)
         deadline = time.monotonic() + 60
@@ -157,8 +170,10 @@ def main() -> None:
 
         # Warm up: the worker loads its model on its first task; that one-time cost is not batch throughput.
         started = time.perf_counter()
-        created = client.post("/api/v1/submissions", json={"candidate_id": "warm", "question_id": "q01",
-                                                            "answer": "RLHF 是基于人类反馈的强化学习"}).json()
+        created = client.post(
+            "/api/v1/submissions",
+            json={"candidate_id": "warm", "question_id": "q01", "answer": "RLHF 是基于人类反馈的强化学习"},
+        ).json()
         while client.get(f"/api/v1/submissions/{created['id']}").json()["status"] in ("pending", "running"):
             time.sleep(0.2)
         warmup = time.perf_counter() - started
@@ -200,19 +215,26 @@ def main() -> None:
         rate = args.answers / wall
         worker_rate = args.answers / worker_cpu if worker_cpu else float("inf")
         figures = {
-            "answers": args.answers, "sheet_mb": round(len(sheet) / 1e6, 2),
-            "upload_to_202_s": round(accepted, 2), "upload_to_all_graded_s": round(graded, 1),
-            "wall_s": round(wall, 1), "answers_per_s": round(rate, 2),
-            "engine_answers_per_s": round(engine, 2), "engine_before_after": [round(engine_before, 2),
-                                                                              round(engine_after, 2)],
-            "ratio_to_engine": round(rate / engine, 3), "load_average": os.getloadavg(),
-            "worker_cpu_s": round(worker_cpu, 1), "worker_main_process_cpu_s": round(main_cpu, 1),
+            "answers": args.answers,
+            "sheet_mb": round(len(sheet) / 1e6, 2),
+            "upload_to_202_s": round(accepted, 2),
+            "upload_to_all_graded_s": round(graded, 1),
+            "wall_s": round(wall, 1),
+            "answers_per_s": round(rate, 2),
+            "engine_answers_per_s": round(engine, 2),
+            "engine_before_after": [round(engine_before, 2), round(engine_after, 2)],
+            "ratio_to_engine": round(rate / engine, 3),
+            "load_average": os.getloadavg(),
+            "worker_cpu_s": round(worker_cpu, 1),
+            "worker_main_process_cpu_s": round(main_cpu, 1),
             "worker_answers_per_cpu_s": round(worker_rate, 1),
             "engine_answers_per_cpu_s": round(engine_cpu, 1),
             "engine_cpu_before_after": [round(engine_cpu_before, 1), round(engine_cpu_after, 1)],
             "cpu_ratio_to_engine": round(worker_rate / engine_cpu, 3),
-            "api_peak_rss_mb": round(api_rss), "worker_main_peak_rss_mb": round(worker_rss),
-            "worker_pool_peak_rss_mb": round(pool_rss), "counts": status["counts"],
+            "api_peak_rss_mb": round(api_rss),
+            "worker_main_peak_rss_mb": round(worker_rss),
+            "worker_pool_peak_rss_mb": round(pool_rss),
+            "counts": status["counts"],
             "worker_warmup_s": round(warmup, 1),
         }
         print(json.dumps(figures, indent=1))

@@ -65,8 +65,12 @@ def main() -> None:
     cold = []
     for _ in range(args.cold_runs):
         start = time.perf_counter()
-        subprocess.run([str(ROOT / ".venv" / "bin" / "grader"), "grade", "q06", "温度越高输出越随机"],
-                       check=True, capture_output=True, cwd=ROOT)
+        subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "grader"), "grade", "q06", "温度越高输出越随机"],
+            check=True,
+            capture_output=True,
+            cwd=ROOT,
+        )
         cold.append(time.perf_counter() - start)
 
     encode_rate, batch_rate = rate(len(answers), encode_cpu), rate(len(items), batch_cpu)
@@ -78,9 +82,11 @@ def main() -> None:
         "grade_many_ratio_to_encode": round(batch_rate / encode_rate, 2),
         "grade_one_at_a_time_answers_per_cpu_s": round(single_rate, 1),
         "grade_one_at_a_time_ratio_to_encode": round(single_rate / encode_rate, 2),
-        "wall_answers_per_s": {"encode": round(rate(len(answers), encode_wall), 1),
-                               "grade_many": round(rate(len(items), batch_wall), 1),
-                               "grade_one_at_a_time": round(rate(len(single), single_wall), 1)},
+        "wall_answers_per_s": {
+            "encode": round(rate(len(answers), encode_wall), 1),
+            "grade_many": round(rate(len(items), batch_wall), 1),
+            "grade_one_at_a_time": round(rate(len(single), single_wall), 1),
+        },
         "peak_rss_mb": round(peak_rss_mb),
         "cold_start_grader_grade_s": [round(c, 2) for c in cold],
         "python": sys.version.split()[0],

@@ -87,10 +87,16 @@ class Sender:
         start = time.perf_counter()
         try:
             # Recruiters share the load: each key stays under its own rate limit (50/s by default).
-            r = self.client().post("/api/v1/submissions", json={
-                "candidate_id": f"load-{phase}-{i}", "candidate_name": f"候选人{i}", "question_id": qid,
-                "answer": text}, headers={"Idempotency-Key": f"{phase}-{i}",
-                                          "X-API-Key": self.keys[i % len(self.keys)]})
+            r = self.client().post(
+                "/api/v1/submissions",
+                json={
+                    "candidate_id": f"load-{phase}-{i}",
+                    "candidate_name": f"候选人{i}",
+                    "question_id": qid,
+                    "answer": text,
+                },
+                headers={"Idempotency-Key": f"{phase}-{i}", "X-API-Key": self.keys[i % len(self.keys)]},
+            )
             code = r.status_code
             if code == 202:
                 with self.lock:
@@ -112,10 +118,17 @@ class Sender:
         results = [f.result() for f in futures]
         codes = [c for c, _ in results]
         latencies = [t for c, t in results if c == 202]
-        return {"phase": phase, "rate_per_s": round(rate, 2), "seconds": round(time.monotonic() - t0, 1),
-                "sent": n, "accepted": codes.count(202), "refused": {str(c): codes.count(c) for c in set(codes)
-                                                                     if c != 202},
-                "p50_ms": pct(latencies, 50), "p95_ms": pct(latencies, 95), "p99_ms": pct(latencies, 99)}
+        return {
+            "phase": phase,
+            "rate_per_s": round(rate, 2),
+            "seconds": round(time.monotonic() - t0, 1),
+            "sent": n,
+            "accepted": codes.count(202),
+            "refused": {str(c): codes.count(c) for c in set(codes) if c != 202},
+            "p50_ms": pct(latencies, 50),
+            "p95_ms": pct(latencies, 95),
+            "p99_ms": pct(latencies, 99),
+        }
 
 
 def main() -> None:
@@ -138,8 +151,14 @@ def main() -> None:
     queue = f"grader-load-{secrets.token_hex(4)}"
     db_url = with_path(admin_url, "/" + name)
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_")}
-    env.update(GRADER_DATABASE_URL=db_url, GRADER_REDIS_URL=redis_url, GRADER_CELERY_QUEUE=queue,
-               GRADER_SECRET_KEY=secrets.token_hex(32), GRADER_STUCK_AFTER_SECONDS="120", PYTHONUNBUFFERED="1")
+    env.update(
+        GRADER_DATABASE_URL=db_url,
+        GRADER_REDIS_URL=redis_url,
+        GRADER_CELERY_QUEUE=queue,
+        GRADER_SECRET_KEY=secrets.token_hex(32),
+        GRADER_STUCK_AFTER_SECONDS="120",
+        PYTHONUNBUFFERED="1",
+    )
     logs = ROOT / "bench" / "out"
     logs.mkdir(parents=True, exist_ok=True)
     procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -149,16 +168,26 @@ def main() -> None:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         subprocess.run([GRADER, "db", "upgrade"], env=env, check=True, capture_output=True)
-        keys = [subprocess.run([GRADER, "keys", "create", "--role", "recruiter", "--name", f"load-{i}"], env=env,
-                               check=True, capture_output=True, text=True).stdout.strip() for i in range(args.keys)]
+        keys = [
+            subprocess.run(
+                [GRADER, "keys", "create", "--role", "recruiter", "--name", f"load-{i}"],
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+            for i in range(args.keys)
+        ]
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        for label, cmd in (("api", ["serve", "--port", str(port), "--log-level", "warning"]),
-                           ("worker", ["worker", "--concurrency", "1", "--log-level", "warning"]),
-                           ("beat", ["beat", "--log-level", "warning", "--schedule-file",
-                                     str(logs / f"load-beat-{queue}")])):
-            procs[label] = subprocess.Popen([GRADER, *cmd], env=env, stdout=(logs / f"load-{label}.log").open("wb"),
-                                            stderr=subprocess.STDOUT)
+        for label, cmd in (
+            ("api", ["serve", "--port", str(port), "--log-level", "warning"]),
+            ("worker", ["worker", "--concurrency", "1", "--log-level", "warning"]),
+            ("beat", ["beat", "--log-level", "warning", "--schedule-file", str(logs / f"load-beat-{queue}")]),
+        ):
+            procs[label] = subprocess.Popen(
+                [GRADER, *cmd], env=env, stdout=(logs / f"load-{label}.log").open("wb"), stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -172,14 +201,20 @@ def main() -> None:
 
         def sample() -> None:
             while not stop.wait(5):
-                samples.append({"t": round(time.monotonic() - started, 1), "api_mb": rss_mb(procs["api"].pid),
-                                "worker_mb": rss_mb(procs["worker"].pid)})
+                samples.append(
+                    {
+                        "t": round(time.monotonic() - started, 1),
+                        "api_mb": rss_mb(procs["api"].pid),
+                        "worker_mb": rss_mb(procs["worker"].pid),
+                    }
+                )
 
         conn = psycopg.connect(db_url, autocommit=True)
 
         def open_count() -> int:
-            return int(conn.execute("SELECT count(*) FROM submissions WHERE status IN ('pending', 'running')"
-                                    ).fetchone()[0])  # type: ignore[index]
+            return int(
+                conn.execute("SELECT count(*) FROM submissions WHERE status IN ('pending', 'running')").fetchone()[0]
+            )  # type: ignore[index]
 
         def wait_drained(limit: float) -> float:
             t0 = time.monotonic()
@@ -217,24 +252,44 @@ def main() -> None:
             FROM submissions""").fetchone()
         assert row is not None
         graded, failed, still_open, rows = (int(v) for v in row)
-        dup = conn.execute("SELECT count(*) FROM (SELECT submission_id FROM grades GROUP BY 1 HAVING count(*) > 1) d"
-                           ).fetchone()
+        dup = conn.execute(
+            "SELECT count(*) FROM (SELECT submission_id FROM grades GROUP BY 1 HAVING count(*) > 1) d"
+        ).fetchone()
         conn.close()
-        memory = {label: {"first": samples[0][f"{label}_mb"], "last": samples[-1][f"{label}_mb"],
-                          "max": max(s[f"{label}_mb"] for s in samples)} for label in ("api", "worker")} \
-            if samples else {}
+        memory = (
+            {
+                label: {
+                    "first": samples[0][f"{label}_mb"],
+                    "last": samples[-1][f"{label}_mb"],
+                    "max": max(s[f"{label}_mb"] for s in samples),
+                }
+                for label in ("api", "worker")
+            }
+            if samples
+            else {}
+        )
         figures = {
-            "worker_rate_per_s": round(rate, 2), "factor": args.factor, "phases": phases,
+            "worker_rate_per_s": round(rate, 2),
+            "factor": args.factor,
+            "phases": phases,
             # rows > accepted: requests the server committed after the client had given up (timeout);
             # a real client retries those with the same Idempotency-Key and gets the same submission.
-            "accepted": len(ids), "rows": rows, "graded": graded, "failed": failed,
-            "lost": rows - graded - failed, "still_open_at_end": still_open,
+            "accepted": len(ids),
+            "rows": rows,
+            "graded": graded,
+            "failed": failed,
+            "lost": rows - graded - failed,
+            "still_open_at_end": still_open,
             "duplicated": int(dup[0]) if dup else None,
-            "backlog_after_sustained": backlog_after_sustained, "backlog_after_burst": backlog_after_burst,
-            "drain_s_after_burst": round(drained, 1), "drained": still_open == 0,
+            "backlog_after_sustained": backlog_after_sustained,
+            "backlog_after_burst": backlog_after_burst,
+            "drain_s_after_burst": round(drained, 1),
+            "drained": still_open == 0,
             "drain_rate_per_s": round(backlog_after_burst / drained, 2) if drained > 0 else None,
-            "memory_mb": memory, "rss_samples": samples[:: max(1, len(samples) // 40)],
-            "wall_s": round(time.monotonic() - started, 1), "load_average": os.getloadavg(),
+            "memory_mb": memory,
+            "rss_samples": samples[:: max(1, len(samples) // 40)],
+            "wall_s": round(time.monotonic() - started, 1),
+            "load_average": os.getloadavg(),
         }
         args.out.write_text(json.dumps(figures, ensure_ascii=False, indent=1))
         print(json.dumps({k: v for k, v in figures.items() if k != "rss_samples"}, ensure_ascii=False), flush=True)

@@ -81,10 +81,12 @@ class TimedGrader:
             self.cpu += time.process_time() - started
 
 
-def report(name: str, n: int, wall: float, cpu: float, timed: TimedGrader, counter: Counter,
-           engine_rate: float) -> dict[str, Any]:
+def report(
+    name: str, n: int, wall: float, cpu: float, timed: TimedGrader, counter: Counter, engine_rate: float
+) -> dict[str, Any]:
     return {
-        "path": name, "answers": n,
+        "path": name,
+        "answers": n,
         "wall_ms_per_answer": round(1000 * wall / n, 2),
         "cpu_ms_per_answer": round(1000 * cpu / n, 2),
         "engine_cpu_ms_per_answer": round(1000 * timed.cpu / n, 2),
@@ -142,7 +144,7 @@ def main() -> None:
         chunk_size = args.chunk or batches.CHUNK_SIZE
         started = time.process_time()
         for i in range(0, len(rows), chunk_size):
-            grader.grade_many(rows[i:i + chunk_size])
+            grader.grade_many(rows[i : i + chunk_size])
         engine_many = len(rows) / (time.process_time() - started)
         single_rows = rows[: args.single]
         started = time.process_time()
@@ -164,12 +166,16 @@ def main() -> None:
         with session_scope(factory) as session:
             key, _ = create_api_key(session, "prof", Role.RECRUITER, CLI)
             actor = Principal(key.id, key.name, Role.RECRUITER)
-            batch = batches.create_batch(session, sheet, filename="p.csv", actor=actor, bank=grader.bank,
-                                         queue=Recorder())
+            batch = batches.create_batch(
+                session, sheet, filename="p.csv", actor=actor, bank=grader.bank, queue=Recorder()
+            )
             batch_id = batch.id
         with factory() as session:
-            ids = list(session.scalars(select(BatchItem.submission_id).where(BatchItem.batch_id == batch_id)
-                                       .order_by(BatchItem.position)))
+            ids = list(
+                session.scalars(
+                    select(BatchItem.submission_id).where(BatchItem.batch_id == batch_id).order_by(BatchItem.position)
+                )
+            )
 
         out = []
         timed = TimedGrader(grader)
@@ -178,18 +184,25 @@ def main() -> None:
         if profiler:
             profiler.enable()
         for i in range(0, len(ids), chunk_size):
-            run_chunk(factory, ids[i:i + chunk_size], lambda: timed, 0.5)  # type: ignore[arg-type,return-value]
+            run_chunk(factory, ids[i : i + chunk_size], lambda: timed, 0.5)  # type: ignore[arg-type,return-value]
         if profiler:
             profiler.disable()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        out.append(report(f"batch run_chunk (chunks of {chunk_size})", len(ids), wall, cpu, timed, counter,
-                          engine_many))
+        out.append(
+            report(f"batch run_chunk (chunks of {chunk_size})", len(ids), wall, cpu, timed, counter, engine_many)
+        )
 
         recorder = Recorder()
         with session_scope(factory) as session:
             for j, (qid, answer) in enumerate(single_rows):
-                submit(session, SubmissionCreate(candidate_id=f"s{j}", question_id=qid, answer=answer),
-                               actor=actor, bank=grader.bank, max_answer_chars=10_000, queue=recorder)
+                submit(
+                    session,
+                    SubmissionCreate(candidate_id=f"s{j}", question_id=qid, answer=answer),
+                    actor=actor,
+                    bank=grader.bank,
+                    max_answer_chars=10_000,
+                    queue=recorder,
+                )
         timed = TimedGrader(grader)
         counter.reset()
         wall, cpu = time.perf_counter(), time.process_time()

@@ -52,20 +52,39 @@ def seed(conn: psycopg.Connection, count: int, rng: random.Random) -> dict[str, 
     # Questions and reference versions, as the API records them at startup.
     with conn.cursor() as cur:
         for r in refs:
-            cur.execute("INSERT INTO questions (id, text, current_hash, updated_at) VALUES (%s, %s, %s, %s) "
-                        "ON CONFLICT DO NOTHING", (r.id, r.question, r.content_hash, now))
-            cur.execute("INSERT INTO reference_versions (question_id, content_hash, reference_answer, key_points, "
-                        "created_at) VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                        (r.id, r.content_hash, r.reference_answer,
-                         json.dumps(r.model_dump(mode="json")["key_points"], ensure_ascii=False), now))
+            cur.execute(
+                "INSERT INTO questions (id, text, current_hash, updated_at) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT DO NOTHING",
+                (r.id, r.question, r.content_hash, now),
+            )
+            cur.execute(
+                "INSERT INTO reference_versions (question_id, content_hash, reference_answer, key_points, "
+                "created_at) VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (
+                    r.id,
+                    r.content_hash,
+                    r.reference_answer,
+                    json.dumps(r.model_dump(mode="json")["key_points"], ensure_ascii=False),
+                    now,
+                ),
+            )
     batch_ids = [uuid.uuid4() for _ in range(20)]
     with conn.cursor() as cur:
         for i, bid in enumerate(batch_ids):
-            cur.execute("INSERT INTO batches (id, content_hash, filename, file_format, layout, data_rows, accepted, "
-                        "rejected, row_errors, columns, created_at, finished_at) VALUES "
-                        "(%s, %s, %s, 'csv', 'long', %s, %s, 0, '[]', '{}', %s, %s)",
-                        (bid, secrets.token_hex(32), f"bench-{i:02d}.csv", count // 50, count // 50,
-                         now - timedelta(days=90 - i * 4), now - timedelta(days=90 - i * 4, hours=-1)))
+            cur.execute(
+                "INSERT INTO batches (id, content_hash, filename, file_format, layout, data_rows, accepted, "
+                "rejected, row_errors, columns, created_at, finished_at) VALUES "
+                "(%s, %s, %s, 'csv', 'long', %s, %s, 0, '[]', '{}', %s, %s)",
+                (
+                    bid,
+                    secrets.token_hex(32),
+                    f"bench-{i:02d}.csv",
+                    count // 50,
+                    count // 50,
+                    now - timedelta(days=90 - i * 4),
+                    now - timedelta(days=90 - i * 4, hours=-1),
+                ),
+            )
     sentences = {r.id: [s for s in re.split(r"[。\n]", r.reference_answer) if s.strip()] for r in refs}
     subs, grades, results, items = io.StringIO(), io.StringIO(), io.StringIO(), io.StringIO()
     counts = {"needs_review": 0, "flagged": 0, "reviewed": 0, "in_batches": 0}
@@ -99,26 +118,80 @@ def seed(conn: psycopg.Connection, count: int, rng: random.Random) -> dict[str, 
             credit = round(min(1.0, max(0.0, rng.gauss(quality, 0.2))), 3)
             span = parts[0]
             start = answer.find(span)
-            key_points.append({
-                "id": kp.id, "text": kp.text, "weight": kp.weight, "credit": credit,
-                "similarity": round(rng.uniform(0.2, 0.9), 3),
-                "keywords_hit": [k.term for k in kp.keywords[:1]], "keywords_missed": [k.term for k in kp.keywords[1:]],
-                "evidence": {"start": start, "end": start + len(span), "text": span} if credit > 0.25 else None,
-                "contradicted": False, "contradiction": None,
-            })
+            key_points.append(
+                {
+                    "id": kp.id,
+                    "text": kp.text,
+                    "weight": kp.weight,
+                    "credit": credit,
+                    "similarity": round(rng.uniform(0.2, 0.9), 3),
+                    "keywords_hit": [k.term for k in kp.keywords[:1]],
+                    "keywords_missed": [k.term for k in kp.keywords[1:]],
+                    "evidence": {"start": start, "end": start + len(span), "text": span} if credit > 0.25 else None,
+                    "contradicted": False,
+                    "contradiction": None,
+                }
+            )
         reviewed = rng.random() < 0.10
         final = round(min(100.0, max(0.0, score + rng.gauss(0, 8))), 1) if reviewed else score
         status = "graded" if reviewed or not needs_review else "needs_review"
         batch_id = batch_ids[n % len(batch_ids)] if n % 5 < 2 else None
-        line(subs, sid, f"cand-{n // 6:06d}", f"候选人{n // 6}", None, ref.id, answer, status, None, 1, None, None,
-             None, created.isoformat(), graded.isoformat(), graded.isoformat())
-        line(grades, n, sid, ref.id, "1.0", ref.content_hash, "use", "bench", score, confidence,
-             json.dumps(flags), json.dumps(key_points, ensure_ascii=False), f"得分 {score:.0f}/100。", "{}",
-             graded.isoformat())
-        line(results, sid, n, ref.id, f"cand-{n // 6:06d}", batch_id, status, score, final, confidence,
-             "|" + "|".join(flags) + "|" if flags else "", bool(flags), reviewed, reviewed and final != score,
-             int(reviewed), (graded + timedelta(days=1)).isoformat() if reviewed else None,
-             "bench-reviewer" if reviewed else None, "[]", graded.isoformat())
+        line(
+            subs,
+            sid,
+            f"cand-{n // 6:06d}",
+            f"候选人{n // 6}",
+            None,
+            ref.id,
+            answer,
+            status,
+            None,
+            1,
+            None,
+            None,
+            None,
+            created.isoformat(),
+            graded.isoformat(),
+            graded.isoformat(),
+        )
+        line(
+            grades,
+            n,
+            sid,
+            ref.id,
+            "1.0",
+            ref.content_hash,
+            "use",
+            "bench",
+            score,
+            confidence,
+            json.dumps(flags),
+            json.dumps(key_points, ensure_ascii=False),
+            f"得分 {score:.0f}/100。",
+            "{}",
+            graded.isoformat(),
+        )
+        line(
+            results,
+            sid,
+            n,
+            ref.id,
+            f"cand-{n // 6:06d}",
+            batch_id,
+            status,
+            score,
+            final,
+            confidence,
+            "|" + "|".join(flags) + "|" if flags else "",
+            bool(flags),
+            reviewed,
+            reviewed and final != score,
+            int(reviewed),
+            (graded + timedelta(days=1)).isoformat() if reviewed else None,
+            "bench-reviewer" if reviewed else None,
+            "[]",
+            graded.isoformat(),
+        )
         if batch_id is not None:
             positions[batch_id] = positions.get(batch_id, 0) + 1
             line(items, sid, batch_id, positions[batch_id], positions[batch_id] + 1)
@@ -129,14 +202,26 @@ def seed(conn: psycopg.Connection, count: int, rng: random.Random) -> dict[str, 
     assert len(questions) == len(refs)
     with conn.cursor() as cur:
         for table, columns, buf in (
-            ("submissions", "id, candidate_id, candidate_name, candidate_email, question_id, answer, status, "
-             "failure_reason, attempts, submitted_by, idempotency_key, request_hash, created_at, updated_at, "
-             "graded_at", subs),
-            ("grades", "id, submission_id, question_id, scoring_version, reference_hash, embedder, calibration, score, "
-             "confidence, flags, key_points, feedback, signals, created_at", grades),
-            ("results", "submission_id, grade_id, question_id, candidate_id, batch_id, status, grader_score, "
-             "final_score, confidence, flags, flagged, reviewed, overridden, review_count, reviewed_at, reviewed_by, "
-             "key_point_corrections, graded_at", results),
+            (
+                "submissions",
+                "id, candidate_id, candidate_name, candidate_email, question_id, answer, status, "
+                "failure_reason, attempts, submitted_by, idempotency_key, request_hash, created_at, updated_at, "
+                "graded_at",
+                subs,
+            ),
+            (
+                "grades",
+                "id, submission_id, question_id, scoring_version, reference_hash, embedder, calibration, score, "
+                "confidence, flags, key_points, feedback, signals, created_at",
+                grades,
+            ),
+            (
+                "results",
+                "submission_id, grade_id, question_id, candidate_id, batch_id, status, grader_score, "
+                "final_score, confidence, flags, flagged, reviewed, overridden, review_count, reviewed_at, "
+                "reviewed_by, key_point_corrections, graded_at",
+                results,
+            ),
             ("batch_items", "submission_id, batch_id, position, row", items),
         ):
             with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
@@ -158,8 +243,11 @@ def time_requests(client: httpx.Client, path: str, params: dict[str, str], n: in
         response = client.get(path, params=params)
         samples.append((time.perf_counter() - start) * 1000)
         assert response.status_code == 200, response.text[:300]
-    return {"p50_ms": round(statistics.median(samples), 1), "p95_ms": round(pct(samples, 95), 1),
-            "max_ms": round(max(samples), 1)}
+    return {
+        "p50_ms": round(statistics.median(samples), 1),
+        "p95_ms": round(pct(samples, 95), 1),
+        "max_ms": round(max(samples), 1),
+    }
 
 
 def main() -> None:
@@ -175,9 +263,14 @@ def main() -> None:
     name = f"grader_bench_{secrets.token_hex(4)}"
     db_url = with_path(admin_url, "/" + name)
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_")}
-    env.update(GRADER_DATABASE_URL=db_url, GRADER_REDIS_URL=redis_url, PYTHONUNBUFFERED="1",
-               GRADER_CELERY_QUEUE=f"grader-bench-{secrets.token_hex(4)}", GRADER_SECRET_KEY=secrets.token_hex(32),
-               GRADER_RATE_LIMIT_PER_SECOND="0")  # the bench is the only client: measure the queries
+    env.update(
+        GRADER_DATABASE_URL=db_url,
+        GRADER_REDIS_URL=redis_url,
+        PYTHONUNBUFFERED="1",
+        GRADER_CELERY_QUEUE=f"grader-bench-{secrets.token_hex(4)}",
+        GRADER_SECRET_KEY=secrets.token_hex(32),
+        GRADER_RATE_LIMIT_PER_SECOND="0",
+    )  # the bench is the only client: measure the queries
     logs = ROOT / "bench" / "out"
     logs.mkdir(parents=True, exist_ok=True)
     with psycopg.connect(admin_url, autocommit=True) as admin:
@@ -190,20 +283,35 @@ def main() -> None:
             counts = seed(conn, args.results, random.Random(5))
             if args.explain:
                 for label, query in (
-                    ("queue", "SELECT * FROM results WHERE status = 'needs_review' "
-                              "ORDER BY confidence, submission_id LIMIT 50"),
-                    ("stats", "SELECT question_id, count(*), avg(final_score), percentile_cont(0.5) WITHIN GROUP "
-                              "(ORDER BY final_score) FROM results GROUP BY question_id"),
+                    (
+                        "queue",
+                        "SELECT * FROM results WHERE status = 'needs_review' "
+                        "ORDER BY confidence, submission_id LIMIT 50",
+                    ),
+                    (
+                        "stats",
+                        "SELECT question_id, count(*), avg(final_score), percentile_cont(0.5) WITHIN GROUP "
+                        "(ORDER BY final_score) FROM results GROUP BY question_id",
+                    ),
                 ):
                     plan = conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) {query}").fetchall()
                     print(f"-- {label}\n" + "\n".join(row[0] for row in plan), flush=True)
         seeded = round(time.perf_counter() - t0, 1)
         print(json.dumps({"seeded": args.results, "seconds": seeded, **counts}), flush=True)
-        key = subprocess.run([GRADER, "keys", "create", "--role", "reviewer", "--name", "bench-reviewer"], env=env,
-                             check=True, capture_output=True, text=True).stdout.strip()
+        key = subprocess.run(
+            [GRADER, "keys", "create", "--role", "reviewer", "--name", "bench-reviewer"],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         port = free_port()
-        server = subprocess.Popen([GRADER, "serve", "--port", str(port), "--log-level", "warning"], env=env,
-                                  stdout=(logs / "review-api.log").open("wb"), stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [GRADER, "serve", "--port", str(port), "--log-level", "warning"],
+            env=env,
+            stdout=(logs / "review-api.log").open("wb"),
+            stderr=subprocess.STDOUT,
+        )
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while True:
@@ -218,22 +326,27 @@ def main() -> None:
         report: dict[str, object] = {"results": args.results, "requests_per_endpoint": args.requests}
         with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30) as api:
             report["GET /api/v1/results/queue (first page, 50)"] = time_requests(
-                api, "/api/v1/results/queue", {"limit": "50"}, args.requests)
+                api, "/api/v1/results/queue", {"limit": "50"}, args.requests
+            )
             report["GET /api/v1/results/queue?question_id=q05&confidence_below=0.4"] = time_requests(
-                api, "/api/v1/results/queue", {"question_id": "q05", "confidence_below": "0.4"}, args.requests)
+                api, "/api/v1/results/queue", {"question_id": "q05", "confidence_below": "0.4"}, args.requests
+            )
             report["GET /api/v1/stats"] = time_requests(api, "/api/v1/stats", {}, args.requests)
             report["GET /api/v1/results?sort=-graded_at&offset=5000"] = time_requests(
-                api, "/api/v1/results", {"sort": "-graded_at", "offset": "5000"}, args.requests)
+                api, "/api/v1/results", {"sort": "-graded_at", "offset": "5000"}, args.requests
+            )
         with httpx.Client(base_url=base, timeout=30) as browser:
             form = browser.get("/dashboard/login").text
             token = re.search(r'name="csrf_token" value="([^"]+)"', form)
             assert token is not None
             signed = browser.post("/dashboard/login", data={"api_key": key, "csrf_token": token.group(1)})
             assert signed.status_code == 303, signed.text[:300]
-            report["GET /dashboard/queue (HTML, first page)"] = time_requests(browser, "/dashboard/queue", {},
-                                                                              args.requests)
+            report["GET /dashboard/queue (HTML, first page)"] = time_requests(
+                browser, "/dashboard/queue", {}, args.requests
+            )
             report["GET /dashboard/overview (HTML, stats + agreement)"] = time_requests(
-                browser, "/dashboard/overview", {}, args.requests)
+                browser, "/dashboard/overview", {}, args.requests
+            )
         for label, figures in report.items():
             print(f"{label}: {figures}", flush=True)
         (logs / "review_bench.json").write_text(json.dumps(report, ensure_ascii=False, indent=2))

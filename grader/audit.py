@@ -15,7 +15,14 @@ from grader.db.models import AuditEntry
 from grader.keys.principal import Principal
 
 
-def audit(session: Session, actor: Principal, action: str, entity_type: str, entity_id: object,
-          **details: Any) -> None:
-    session.add(AuditEntry(actor_key_id=actor.key_id, actor=actor.name, action=action,
-                           entity_type=entity_type, entity_id=str(entity_id), details=details))
+def audit(session: Session, actor: Principal, action: str, entity_type: str, entity_id: object, **details: Any) -> None:
+    session.add(
+        AuditEntry(
+            actor_key_id=actor.key_id,
+            actor=actor.name,
+            action=action,
+            entity_type=entity_type,
+            entity_id=str(entity_id),
+            details=details,
+        )
+    )

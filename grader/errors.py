@@ -56,8 +56,7 @@ class QuestionNotFound(NotFound):
 
     def __init__(self, question_id: str, known: list[str] | None = None) -> None:
         hint = f"; known questions: {', '.join(known)}" if known else ""
-        super().__init__(f"question '{question_id}' does not exist{hint}",
-                         details={"question_id": question_id})
+        super().__init__(f"question '{question_id}' does not exist{hint}", details={"question_id": question_id})
 
 
 class BatchNotFound(NotFound):
@@ -71,8 +70,7 @@ class SubmissionNotFound(NotFound):
     code = "submission_not_found"
 
     def __init__(self, submission_id: object) -> None:
-        super().__init__(f"submission '{submission_id}' does not exist",
-                         details={"submission_id": str(submission_id)})
+        super().__init__(f"submission '{submission_id}' does not exist", details={"submission_id": str(submission_id)})
 
 
 class ResultNotFound(NotFound):
@@ -80,8 +78,10 @@ class ResultNotFound(NotFound):
 
     def __init__(self, submission_id: object, status: str | None = None) -> None:
         why = f" (the submission is {status}: nothing graded to review yet)" if status else ""
-        super().__init__(f"no graded result for submission '{submission_id}'{why}",
-                         details={"submission_id": str(submission_id), "status": status})
+        super().__init__(
+            f"no graded result for submission '{submission_id}'{why}",
+            details={"submission_id": str(submission_id), "status": status},
+        )
 
 
 class InvalidInput(GraderError):

@@ -110,8 +110,9 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        supplied = next((v.decode("latin-1") for k, v in scope.get("headers", [])
-                         if k == REQUEST_ID_HEADER.lower().encode()), "")
+        supplied = next(
+            (v.decode("latin-1") for k, v in scope.get("headers", []) if k == REQUEST_ID_HEADER.lower().encode()), ""
+        )
         request_id = supplied if _CLIENT_ID.match(supplied) else new_request_id()
         token = request_id_var.set(request_id)
         started = time.perf_counter()
@@ -133,7 +134,12 @@ class RequestContextMiddleware:
             method = str(scope.get("method", ""))
             if self.observe is not None:
                 self.observe(method, route, status, elapsed)
-            log.info("%s %s %d %.1f ms", method, route, status, elapsed * 1000,
-                     extra={"method": method, "route": route, "status": status,
-                            "duration_ms": round(elapsed * 1000, 1)})
+            log.info(
+                "%s %s %d %.1f ms",
+                method,
+                route,
+                status,
+                elapsed * 1000,
+                extra={"method": method, "route": route, "status": status, "duration_ms": round(elapsed * 1000, 1)},
+            )
             request_id_var.reset(token)

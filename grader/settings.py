@@ -54,7 +54,7 @@ class Settings(BaseSettings):
         # Users write postgresql://user@host/db as psql takes it; SQLAlchemy needs the driver named.
         for prefix in ("postgresql://", "postgres://"):
             if url.startswith(prefix):
-                return "postgresql+psycopg://" + url[len(prefix):]
+                return "postgresql+psycopg://" + url[len(prefix) :]
         return url
 
     @model_validator(mode="after")
@@ -68,7 +68,8 @@ class Settings(BaseSettings):
                 "GRADER_SECRET_KEY must be set to a random secret of at least "
                 f"{MIN_SECRET_CHARS} characters when GRADER_REDIS_URL or a database server is configured "
                 "(e.g. `openssl rand -hex 32`); the built-in placeholder is only accepted in the embedded "
-                "default (SQLite, no Redis)")
+                "default (SQLite, no Redis)"
+            )
         return self
 
     @property

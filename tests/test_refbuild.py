@@ -29,8 +29,9 @@ EXPECTED_IDS = [f"q{n:02d}" for n in range(1, 13)]
 @pytest.fixture(scope="module")
 def seed() -> Path:
     if not any(SEED_DIR.glob("*.txt")):
-        pytest.fail(f"no seed file in {SEED_DIR}: the seed document ships in reference_answers/seed/ "
-                    "(or set GRADER_SEED_DIR)")
+        pytest.fail(
+            f"no seed file in {SEED_DIR}: the seed document ships in reference_answers/seed/ (or set GRADER_SEED_DIR)"
+        )
     return SEED_DIR
 
 
@@ -94,8 +95,7 @@ def test_glossary_terms_get_their_chinese_and_english_spellings_as_aliases():
 
 def test_numbered_list_items_become_separate_key_points():
     answer = (
-        "1. 预训练：在海量文本上做无监督学习 2. 指令微调：用人工标注的数据做有监督训练 "
-        "3. 训练奖励模型：人类给结果排序"
+        "1. 预训练：在海量文本上做无监督学习 2. 指令微调：用人工标注的数据做有监督训练 3. 训练奖励模型：人类给结果排序"
     )
     points = split_key_points(answer)
     assert len(points) == 3
@@ -162,9 +162,7 @@ def test_a_rebuild_keeps_curated_key_points_byte_for_byte_and_regenerates_the_re
     build_bank(seed, tmp_path)
     path = tmp_path / "q06.yaml"
     generated = load_reference(path)
-    hand_edited_auto = generated.key_points[1].model_copy(
-        update={"text": "某人改了却没标 curated", "weight": 0.6}
-    )
+    hand_edited_auto = generated.key_points[1].model_copy(update={"text": "某人改了却没标 curated", "weight": 0.6})
     ref = with_key_points(generated, [curated_point("kp3", 0.4), hand_edited_auto])
     path.write_text(dump_reference(ref), encoding="utf-8")
     before = key_point_block(path.read_text(encoding="utf-8"), "kp3")

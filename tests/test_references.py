@@ -22,8 +22,9 @@ def seed_questions() -> list[tuple[str, str]]:
     """(question, answer) pairs read straight from the seed, independently of grader.refbuild."""
     files = sorted(SEED_DIR.glob("*.txt"))
     if not files:
-        pytest.fail(f"no seed file in {SEED_DIR}: the seed document ships in reference_answers/seed/ "
-                    "(or set GRADER_SEED_DIR)")
+        pytest.fail(
+            f"no seed file in {SEED_DIR}: the seed document ships in reference_answers/seed/ (or set GRADER_SEED_DIR)"
+        )
     text = "\n".join(f.read_text(encoding="utf-8") for f in files)
     blocks = re.split(r"^##(?!#)", text, flags=re.MULTILINE)[1:]
     pairs = []

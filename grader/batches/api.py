@@ -24,8 +24,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
-    413: {"description": f"file over {DEFAULT_LIMITS.max_bytes // MB} MB or over "
-                         f"{DEFAULT_LIMITS.max_answers:,} answers"},
+    413: {
+        "description": f"file over {DEFAULT_LIMITS.max_bytes // MB} MB or over {DEFAULT_LIMITS.max_answers:,} answers"
+    },
     422: {"description": "not a table, no usable columns, unreadable encoding or workbook"},
 }
 ERRORS_IN_STATUS = 100
@@ -35,14 +36,24 @@ def batch_out(session: SessionDep, batch: Batch, *, created: bool, errors_limit:
     progress = uploads.progress(session, batch)
     errors = batch.row_errors if errors_limit is None else batch.row_errors[:errors_limit]
     return BatchOut(
-        id=batch.id, created=created, status=progress.status, filename=batch.filename,
-        file_format=batch.file_format, layout=batch.layout, encoding=batch.encoding,
-        sheet_name=batch.sheet_name, columns=batch.columns, content_hash=batch.content_hash,
-        counts=BatchCounts(rows=batch.data_rows, accepted=batch.accepted, rejected=batch.rejected,
-                           **progress.counts),
-        progress=round(progress.progress, 4), answers_per_second=progress.answers_per_second,
-        eta_seconds=progress.eta_seconds, created_at=batch.created_at, finished_at=progress.finished_at,
-        row_errors=[RowErrorOut.model_validate(e) for e in errors], row_errors_total=batch.rejected,
+        id=batch.id,
+        created=created,
+        status=progress.status,
+        filename=batch.filename,
+        file_format=batch.file_format,
+        layout=batch.layout,
+        encoding=batch.encoding,
+        sheet_name=batch.sheet_name,
+        columns=batch.columns,
+        content_hash=batch.content_hash,
+        counts=BatchCounts(rows=batch.data_rows, accepted=batch.accepted, rejected=batch.rejected, **progress.counts),
+        progress=round(progress.progress, 4),
+        answers_per_second=progress.answers_per_second,
+        eta_seconds=progress.eta_seconds,
+        created_at=batch.created_at,
+        finished_at=progress.finished_at,
+        row_errors=[RowErrorOut.model_validate(e) for e in errors],
+        row_errors_total=batch.rejected,
         results_url=f"{router.prefix}/{batch.id}/results",
     )
 
@@ -52,20 +63,34 @@ def _read_upload(request: Request, file: UploadFile) -> bytes:
     declared = request.headers.get("content-length")
     # The multipart envelope adds a little; anything far past the cap is refused unread.
     if declared and declared.isdigit() and int(declared) > limit + MB:
-        raise UploadTooLarge(f"the upload is {int(declared) / MB:.1f} MB, over the {limit // MB} MB limit; "
-                             "split the answers over several files", details={"max_bytes": limit})
+        raise UploadTooLarge(
+            f"the upload is {int(declared) / MB:.1f} MB, over the {limit // MB} MB limit; "
+            "split the answers over several files",
+            details={"max_bytes": limit},
+        )
     data = file.file.read(limit + 1)
     if len(data) > limit:
-        raise UploadTooLarge(f"the file is over the {limit // MB} MB limit; split the answers over several "
-                             "files", details={"max_bytes": limit})
+        raise UploadTooLarge(
+            f"the file is over the {limit // MB} MB limit; split the answers over several files",
+            details={"max_bytes": limit},
+        )
     return data
 
 
-@router.post("", status_code=202, response_model=BatchOut, responses={
-    **UPLOAD_ERRORS, 200: {"description": "the same file was uploaded before: that batch, unchanged"}})
+@router.post(
+    "",
+    status_code=202,
+    response_model=BatchOut,
+    responses={**UPLOAD_ERRORS, 200: {"description": "the same file was uploaded before: that batch, unchanged"}},
+)
 def create_batch(
-    request: Request, response: Response, session: SessionDep, principal: SubmitterDep,
-    settings: SettingsDep, bank: BankDep, queue: QueueDep,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: SubmitterDep,
+    settings: SettingsDep,
+    bank: BankDep,
+    queue: QueueDep,
     file: Annotated[UploadFile, File(description="answer sheet: .csv (UTF-8, BOM or GBK) or .xlsx")],
     force: Annotated[bool, Query(description="grade again even if this file was uploaded before")] = False,
 ) -> BatchOut:
@@ -83,8 +108,7 @@ def create_batch(
             return batch_out(session, existing, created=False, errors_limit=None)
     questions = {qid: ref.question for qid, ref in bank.items()}
     sheet = parse_sheet(data, questions, filename=file.filename, max_answer_chars=settings.max_answer_chars)
-    batch = uploads.create_batch(session, sheet, filename=file.filename, actor=principal, bank=bank,
-                                 queue=queue)
+    batch = uploads.create_batch(session, sheet, filename=file.filename, actor=principal, bank=bank, queue=queue)
     response.headers["Location"] = f"{router.prefix}/{batch.id}"
     return batch_out(session, batch, created=True, errors_limit=None)
 
@@ -96,18 +120,29 @@ def get_batch(batch_id: uuid.UUID, session: SessionDep, principal: ReaderDep) ->
     return batch_out(session, batch, created=False, errors_limit=ERRORS_IN_STATUS)
 
 
-@router.get("/{batch_id}/results", responses={**ERRORS, 200: {
-    "content": {m: {} for m in MEDIA_TYPES.values()},
-    "description": "one row per answer, or one per candidate with view=summary (xlsx has both sheets)"}})
+@router.get(
+    "/{batch_id}/results",
+    responses={
+        **ERRORS,
+        200: {
+            "content": {m: {} for m in MEDIA_TYPES.values()},
+            "description": "one row per answer, or one per candidate with view=summary (xlsx has both sheets)",
+        },
+    },
+)
 def get_results(
-    batch_id: uuid.UUID, session: SessionDep, principal: ReaderDep,
+    batch_id: uuid.UUID,
+    session: SessionDep,
+    principal: ReaderDep,
     format: Annotated[Literal["csv", "xlsx", "json"], Query(description="csv is UTF-8 with BOM")] = "csv",
-    view: Annotated[Literal["answers", "summary"], Query(description="csv only; xlsx and json hold both")
-                    ] = "answers",
+    view: Annotated[Literal["answers", "summary"], Query(description="csv only; xlsx and json hold both")] = "answers",
 ) -> Response:
     """Results so far: score, flags, confidence, missed key points and feedback per answer, and a summary
     per candidate (total and per question). Cells that a spreadsheet would run as a formula are escaped."""
     batch = uploads.get_batch(session, batch_id, principal)
     file = uploads.download(session, batch, format, view)
-    return Response(file.body, media_type=file.media_type,
-                    headers={"Content-Disposition": f'attachment; filename="{file.filename}"'})
+    return Response(
+        file.body,
+        media_type=file.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{file.filename}"'},
+    )

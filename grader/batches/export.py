@@ -81,31 +81,55 @@ def summarize(results: Iterable[AnswerResult]) -> list[CandidateSummary]:
     for candidate_id, rows in by_candidate.items():
         scored = [r for r in rows if r.status in SCORED_STATUSES and r.score is not None]
         total = round(sum(r.score for r in scored if r.score is not None), 1)
-        summaries.append(CandidateSummary(
-            candidate_id=candidate_id,
-            candidate_name=next((r.candidate_name for r in rows if r.candidate_name), None),
-            candidate_email=next((r.candidate_email for r in rows if r.candidate_email), None),
-            answers=len(rows),
-            scored=len(scored),
-            needs_review=sum(r.status == "needs_review" for r in rows),
-            failed=sum(r.status == "failed" for r in rows),
-            pending=sum(r.status in ("pending", "running") for r in rows),
-            total=total,
-            average=round(total / len(scored), 1) if scored else None,
-            per_question={r.question_id: (r.score if r.status in SCORED_STATUSES else None) for r in rows},
-        ))
+        summaries.append(
+            CandidateSummary(
+                candidate_id=candidate_id,
+                candidate_name=next((r.candidate_name for r in rows if r.candidate_name), None),
+                candidate_email=next((r.candidate_email for r in rows if r.candidate_email), None),
+                answers=len(rows),
+                scored=len(scored),
+                needs_review=sum(r.status == "needs_review" for r in rows),
+                failed=sum(r.status == "failed" for r in rows),
+                pending=sum(r.status in ("pending", "running") for r in rows),
+                total=total,
+                average=round(total / len(scored), 1) if scored else None,
+                per_question={r.question_id: (r.score if r.status in SCORED_STATUSES else None) for r in rows},
+            )
+        )
     return summaries
 
 
-ANSWER_HEADER = ("row", "candidate_id", "candidate_name", "candidate_email", "question_id", "status",
-                 "score", "confidence", "flags", "missed_key_points", "feedback", "error")
+ANSWER_HEADER = (
+    "row",
+    "candidate_id",
+    "candidate_name",
+    "candidate_email",
+    "question_id",
+    "status",
+    "score",
+    "confidence",
+    "flags",
+    "missed_key_points",
+    "feedback",
+    "error",
+)
 
 
 def _answer_cells(r: AnswerResult) -> list[object]:
-    return [r.row, r.candidate_id, r.candidate_name, r.candidate_email, r.question_id, r.status,
-            None if r.score is None else round(r.score, 1),
-            None if r.confidence is None else round(r.confidence, 2),
-            "; ".join(r.flags), "; ".join(r.missed_key_points), r.feedback, r.error]
+    return [
+        r.row,
+        r.candidate_id,
+        r.candidate_name,
+        r.candidate_email,
+        r.question_id,
+        r.status,
+        None if r.score is None else round(r.score, 1),
+        None if r.confidence is None else round(r.confidence, 2),
+        "; ".join(r.flags),
+        "; ".join(r.missed_key_points),
+        r.feedback,
+        r.error,
+    ]
 
 
 def _question_ids(summaries: Sequence[CandidateSummary]) -> list[str]:
@@ -113,14 +137,35 @@ def _question_ids(summaries: Sequence[CandidateSummary]) -> list[str]:
 
 
 def _summary_header(question_ids: Sequence[str]) -> list[str]:
-    return ["candidate_id", "candidate_name", "candidate_email", "answers", "scored", "needs_review",
-            "failed", "pending", "total", "average", *question_ids]
+    return [
+        "candidate_id",
+        "candidate_name",
+        "candidate_email",
+        "answers",
+        "scored",
+        "needs_review",
+        "failed",
+        "pending",
+        "total",
+        "average",
+        *question_ids,
+    ]
 
 
 def _summary_cells(s: CandidateSummary, question_ids: Sequence[str]) -> list[object]:
-    return [s.candidate_id, s.candidate_name, s.candidate_email, s.answers, s.scored, s.needs_review,
-            s.failed, s.pending, s.total, s.average,
-            *(None if (v := s.per_question.get(q)) is None else round(v, 1) for q in question_ids)]
+    return [
+        s.candidate_id,
+        s.candidate_name,
+        s.candidate_email,
+        s.answers,
+        s.scored,
+        s.needs_review,
+        s.failed,
+        s.pending,
+        s.total,
+        s.average,
+        *(None if (v := s.per_question.get(q)) is None else round(v, 1) for q in question_ids),
+    ]
 
 
 def _table(results: Sequence[AnswerResult], view: View) -> tuple[list[str], list[list[object]]]:
@@ -169,8 +214,9 @@ def to_json(results: Sequence[AnswerResult], batch: dict[str, Any] | None = None
     summaries = summarize(results)
     document: dict[str, Any] = {
         **({"batch": batch} if batch is not None else {}),
-        "answers": [asdict(r) | {"flags": list(r.flags), "missed_key_points": list(r.missed_key_points)}
-                    for r in results],
+        "answers": [
+            asdict(r) | {"flags": list(r.flags), "missed_key_points": list(r.missed_key_points)} for r in results
+        ],
         "summary": [asdict(s) for s in summaries],
     }
     return json.dumps(document, ensure_ascii=False, indent=1, default=str).encode("utf-8")
@@ -183,8 +229,9 @@ MEDIA_TYPES: dict[Format, str] = {
 }
 
 
-def export(results: Sequence[AnswerResult], fmt: Format, view: View = "answers",
-           batch: dict[str, Any] | None = None) -> bytes:
+def export(
+    results: Sequence[AnswerResult], fmt: Format, view: View = "answers", batch: dict[str, Any] | None = None
+) -> bytes:
     if fmt == "csv":
         return to_csv(results, view)
     if fmt == "xlsx":

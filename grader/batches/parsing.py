@@ -61,24 +61,85 @@ class Column(StrEnum):
 # only), so "Candidate ID", "candidate_id" and "候选人 ID" are the same header.
 HEADER_ALIASES: dict[Column, tuple[str, ...]] = {
     Column.CANDIDATE_ID: (
-        "candidate_id", "candidate", "candidate_no", "candidate_number", "applicant_id", "applicant",
-        "user_id", "id", "候选人", "候选人编号", "候选人id", "候选人号", "考生", "考生编号", "考生号",
-        "考生id", "应聘者", "应聘者编号", "应聘者id", "编号", "工号", "学号", "准考证号",
+        "candidate_id",
+        "candidate",
+        "candidate_no",
+        "candidate_number",
+        "applicant_id",
+        "applicant",
+        "user_id",
+        "id",
+        "候选人",
+        "候选人编号",
+        "候选人id",
+        "候选人号",
+        "考生",
+        "考生编号",
+        "考生号",
+        "考生id",
+        "应聘者",
+        "应聘者编号",
+        "应聘者id",
+        "编号",
+        "工号",
+        "学号",
+        "准考证号",
     ),
     Column.CANDIDATE_NAME: (
-        "candidate_name", "name", "full_name", "姓名", "名字", "候选人姓名", "考生姓名", "应聘者姓名",
+        "candidate_name",
+        "name",
+        "full_name",
+        "姓名",
+        "名字",
+        "候选人姓名",
+        "考生姓名",
+        "应聘者姓名",
     ),
     Column.CANDIDATE_EMAIL: (
-        "candidate_email", "email", "e-mail", "email_address", "mail", "邮箱", "电子邮箱", "邮箱地址",
-        "电子邮件", "邮件",
+        "candidate_email",
+        "email",
+        "e-mail",
+        "email_address",
+        "mail",
+        "邮箱",
+        "电子邮箱",
+        "邮箱地址",
+        "电子邮件",
+        "邮件",
     ),
     Column.QUESTION: (
-        "question_id", "question", "question_no", "question_number", "qid", "题号", "题目", "题目编号",
-        "题目id", "问题", "问题编号", "问题id", "试题", "试题编号", "题",
+        "question_id",
+        "question",
+        "question_no",
+        "question_number",
+        "qid",
+        "题号",
+        "题目",
+        "题目编号",
+        "题目id",
+        "问题",
+        "问题编号",
+        "问题id",
+        "试题",
+        "试题编号",
+        "题",
     ),
     Column.ANSWER: (
-        "answer", "answer_text", "response", "reply", "答案", "回答", "作答", "作答内容", "回答内容",
-        "答题内容", "答题", "候选人回答", "候选人答案", "考生答案", "考生回答",
+        "answer",
+        "answer_text",
+        "response",
+        "reply",
+        "答案",
+        "回答",
+        "作答",
+        "作答内容",
+        "回答内容",
+        "答题内容",
+        "答题",
+        "候选人回答",
+        "候选人答案",
+        "考生答案",
+        "考生回答",
     ),
 }
 
@@ -203,12 +264,14 @@ class QuestionMatcher:
         if len(exact) == 1:
             return exact[0]
         # A header cut short by the spreadsheet, or the question with a few words changed.
-        prefix = [qid for qid, text in self._texts.items()
-                  if len(key) >= 8 and (text.startswith(key) or key.startswith(text))]
+        prefix = [
+            qid for qid, text in self._texts.items() if len(key) >= 8 and (text.startswith(key) or key.startswith(text))
+        ]
         if len(prefix) == 1:
             return prefix[0]
-        scored = sorted(((difflib.SequenceMatcher(None, key, text).ratio(), qid)
-                         for qid, text in self._texts.items()), reverse=True)
+        scored = sorted(
+            ((difflib.SequenceMatcher(None, key, text).ratio(), qid) for qid, text in self._texts.items()), reverse=True
+        )
         if scored and scored[0][0] >= 0.8 and (len(scored) == 1 or scored[1][0] < scored[0][0] - 0.05):
             return scored[0][1]
         return None
@@ -330,13 +393,17 @@ def _recognised(row: Sequence[str], matcher: QuestionMatcher) -> int:
 def _csv_rows(data: bytes, matcher: QuestionMatcher, limits: Limits) -> tuple[Iterator[list[str]], str, str]:
     if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise UnreadableSheet(
-            "the file is not a table: it is binary, not CSV text; upload a .csv or .xlsx answer sheet")
+            "the file is not a table: it is binary, not CSV text; upload a .csv or .xlsx answer sheet"
+        )
     text, encoding = _decode(data)
     if "\x00" in text:
         # Past the first 8 KB the check above does not look; no text column can store a NUL character.
         line = text.count("\n", 0, text.index("\x00")) + 1
-        raise UnreadableSheet(f"the file holds a NUL character on line {line}: it is not a text table; "
-                              "export the sheet again as CSV or upload the .xlsx", details={"line": line})
+        raise UnreadableSheet(
+            f"the file holds a NUL character on line {line}: it is not a text table; "
+            "export the sheet again as CSV or upload the .xlsx",
+            details={"line": line},
+        )
     delimiter = _sniff_delimiter(text, matcher)
     # A cell can legitimately be long (an over-long answer is reported per row); the file cap bounds it.
     csv.field_size_limit(max(csv.field_size_limit(), limits.max_bytes))
@@ -352,9 +419,11 @@ def _reported(reader: Iterator[list[str]], max_columns: int) -> Iterator[list[st
             if len(row) > max_columns:
                 # Trailing empty cells (a sheet exported wider than it is) are dropped, as for xlsx.
                 if any(cell.strip() for cell in row[max_columns:]):
-                    raise UploadTooLarge(f"row {number} has more than {max_columns} columns; an answer sheet "
-                                         f"needs at most {max_columns}", details={"max_columns": max_columns,
-                                                                                  "row": number})
+                    raise UploadTooLarge(
+                        f"row {number} has more than {max_columns} columns; an answer sheet "
+                        f"needs at most {max_columns}",
+                        details={"max_columns": max_columns, "row": number},
+                    )
                 row = row[:max_columns]
             yield row
     except csv.Error as exc:
@@ -362,7 +431,8 @@ def _reported(reader: Iterator[list[str]], max_columns: int) -> Iterator[list[st
             f"the CSV could not be read from row {number + 1} on ({exc}); most likely a quote opened "
             "there is never closed. Quote a cell that holds commas or line breaks, and double the "
             "quotes inside it",
-            details={"row": number + 1}) from exc
+            details={"row": number + 1},
+        ) from exc
 
 
 def _check_zip(data: bytes, limits: Limits) -> None:
@@ -377,11 +447,13 @@ def _check_zip(data: bytes, limits: Limits) -> None:
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
         raise UnreadableSheet(
             "the file looks like an .xlsx workbook but is damaged; open it in Excel and save it again "
-            "(or export it as CSV UTF-8)") from exc
+            "(or export it as CSV UTF-8)"
+        ) from exc
     names = {m.filename for m in members}
     if "xl/workbook.xml" not in names:
         raise UnreadableSheet(
-            "the file is a zip archive but not an Excel workbook; upload a .xlsx or .csv answer sheet")
+            "the file is a zip archive but not an Excel workbook; upload a .xlsx or .csv answer sheet"
+        )
     if len(members) > 10_000:
         raise UploadTooLarge("the workbook holds too many parts to be an answer sheet")
     total = sum(m.file_size for m in members)
@@ -389,13 +461,15 @@ def _check_zip(data: bytes, limits: Limits) -> None:
         raise UploadTooLarge(
             f"the workbook expands to {total // MB} MB, over the {limits.max_uncompressed_bytes // MB} MB "
             "limit; split the answers over several files",
-            details={"uncompressed_bytes": total})
+            details={"uncompressed_bytes": total},
+        )
     for m in members:
         if m.file_size > MB and m.file_size > limits.max_compression_ratio * max(m.compress_size, 1):
             raise UploadTooLarge(
                 f"the workbook part '{m.filename}' expands {m.file_size // max(m.compress_size, 1)}-fold, "
                 "which no answer sheet does; it is refused as a possible zip bomb",
-                details={"member": m.filename})
+                details={"member": m.filename},
+            )
 
 
 def _cell_text(value: object) -> str:
@@ -449,20 +523,30 @@ class _Builder:
         if self.total > self.limits.max_answers:
             raise UploadTooLarge(
                 f"the sheet holds more than {self.limits.max_answers:,} answers; split it into several "
-                "files and upload each", details={"max_answers": self.limits.max_answers})
+                "files and upload each",
+                details={"max_answers": self.limits.max_answers},
+            )
 
     @property
     def identity(self) -> Column:
         fields = self.layout.fields
-        return next(c for c in (Column.CANDIDATE_ID, Column.CANDIDATE_EMAIL, Column.CANDIDATE_NAME)
-                    if c in fields)
+        return next(c for c in (Column.CANDIDATE_ID, Column.CANDIDATE_EMAIL, Column.CANDIDATE_NAME) if c in fields)
 
     @property
     def total(self) -> int:
         return len(self.answers) + len(self.errors)
 
-    def _add(self, number: int, candidate: str, name: str | None, email: str | None, label: str,
-             qid: str | None, answer: str, column: str | None) -> None:
+    def _add(
+        self,
+        number: int,
+        candidate: str,
+        name: str | None,
+        email: str | None,
+        label: str,
+        qid: str | None,
+        answer: str,
+        column: str | None,
+    ) -> None:
         def fail(code: RowErrorCode, reason: str) -> None:
             question = qid or label or None
             self.errors.append(RowError(number, code, reason, column, candidate or None, question))
@@ -470,39 +554,45 @@ class _Builder:
         limits = self.limits
         if not candidate:
             return fail(RowErrorCode.MISSING_CANDIDATE, "no candidate id, email or name in this row")
-        for what, value, cap in (("candidate id", candidate, limits.max_candidate_chars),
-                                 ("candidate name", name, limits.max_name_chars),
-                                 ("candidate email", email, limits.max_email_chars)):
+        for what, value, cap in (
+            ("candidate id", candidate, limits.max_candidate_chars),
+            ("candidate name", name, limits.max_name_chars),
+            ("candidate email", email, limits.max_email_chars),
+        ):
             if value is not None and len(value) > cap:
-                return fail(RowErrorCode.FIELD_TOO_LONG,
-                            f"{what} is {len(value):,} characters; the limit is {cap:,}")
+                return fail(RowErrorCode.FIELD_TOO_LONG, f"{what} is {len(value):,} characters; the limit is {cap:,}")
         if qid is None:
             shown = label if len(label) <= 40 else label[:40] + "…"
-            return fail(RowErrorCode.UNKNOWN_QUESTION,
-                        f"unknown question '{shown}'" if label else "no question id in this row")
+            return fail(
+                RowErrorCode.UNKNOWN_QUESTION, f"unknown question '{shown}'" if label else "no question id in this row"
+            )
         problem = answer_problem(answer, self.max_answer_chars)
         if problem == "empty":
             return fail(RowErrorCode.EMPTY_ANSWER, "the answer is empty")
         if problem == "too_long":
-            return fail(RowErrorCode.ANSWER_TOO_LONG,
-                        f"the answer is {len(answer):,} characters; the limit is {self.max_answer_chars:,}")
+            return fail(
+                RowErrorCode.ANSWER_TOO_LONG,
+                f"the answer is {len(answer):,} characters; the limit is {self.max_answer_chars:,}",
+            )
         key = (candidate, qid)
         if key in self.seen:
-            return fail(RowErrorCode.DUPLICATE,
-                        f"duplicate of row {self.seen[key]} (same candidate and question); only the first "
-                        "is graded")
+            return fail(
+                RowErrorCode.DUPLICATE,
+                f"duplicate of row {self.seen[key]} (same candidate and question); only the first is graded",
+            )
         self.seen[key] = number
         self.answers.append(ParsedAnswer(number, candidate, qid, answer.strip(), name, email))
         return None
 
 
-_EXPECTED = ("long format: candidate_id / 候选人编号, question_id / 题号, answer / 答案; "
-             "or wide format: candidate_id / 候选人编号 and one column per question (q01…q12 or the "
-             "question text)")
+_EXPECTED = (
+    "long format: candidate_id / 候选人编号, question_id / 题号, answer / 答案; "
+    "or wide format: candidate_id / 候选人编号 and one column per question (q01…q12 or the "
+    "question text)"
+)
 
 
-def _find_header(rows: Iterator[list[str]], matcher: QuestionMatcher, limits: Limits
-                 ) -> tuple[int, list[str], _Layout]:
+def _find_header(rows: Iterator[list[str]], matcher: QuestionMatcher, limits: Limits) -> tuple[int, list[str], _Layout]:
     """The header is the first of the first ten non-blank rows that names usable columns (a title
     line above it, as exported reports often have, is passed over)."""
     first: list[str] | None = None
@@ -526,38 +616,46 @@ def _find_header(rows: Iterator[list[str]], matcher: QuestionMatcher, limits: Li
     if widest < 2:
         raise UnreadableSheet(
             f"the file is not a table (every row has a single cell); expected {_EXPECTED}",
-            details={"first_row": [c for c in first if c.strip()][:20]})
+            details={"first_row": [c for c in first if c.strip()][:20]},
+        )
     found = [c.strip() for c in first if c.strip()][:30]
     raise UnreadableSheet(
         f"no usable columns: the header has {', '.join(found) or 'nothing'}; expected {_EXPECTED}",
-        details={"header": found})
+        details={"header": found},
+    )
 
 
-def _build(rows: Iterator[list[str]], matcher: QuestionMatcher, max_answer_chars: int, limits: Limits
-           ) -> tuple[int, _Builder]:
+def _build(
+    rows: Iterator[list[str]], matcher: QuestionMatcher, max_answer_chars: int, limits: Limits
+) -> tuple[int, _Builder]:
     header_row, header, layout = _find_header(rows, matcher, limits)
     builder = _Builder(layout, [c.strip() for c in header], max_answer_chars, limits)
     cells = 0
     # `rows` continues after the header; number rows as Excel does.
     for number, row in enumerate(rows, start=header_row + 1):
         if number > limits.max_rows:
-            raise UploadTooLarge(f"the sheet has more than {limits.max_rows:,} rows; split it into several "
-                                 "files", details={"max_rows": limits.max_rows})
+            raise UploadTooLarge(
+                f"the sheet has more than {limits.max_rows:,} rows; split it into several files",
+                details={"max_rows": limits.max_rows},
+            )
         filled = sum(1 for c in row if c.strip())
         if not filled:
             continue  # blank lines between candidates, or Excel's trailing empty rows
         cells += filled
         if cells > limits.max_cells:
-            raise UploadTooLarge(f"the sheet has more than {limits.max_cells:,} filled cells; split it into "
-                                 "several files", details={"max_cells": limits.max_cells})
+            raise UploadTooLarge(
+                f"the sheet has more than {limits.max_cells:,} filled cells; split it into several files",
+                details={"max_cells": limits.max_cells},
+            )
         builder.add_row(number, row, matcher)
     if builder.data_rows == 0:
         raise UnreadableSheet("the sheet has a header but no answers under it")
     return header_row, builder
 
 
-def _parse_xlsx(data: bytes, matcher: QuestionMatcher, max_answer_chars: int, limits: Limits
-                ) -> tuple[str, int, _Builder]:
+def _parse_xlsx(
+    data: bytes, matcher: QuestionMatcher, max_answer_chars: int, limits: Limits
+) -> tuple[str, int, _Builder]:
     _check_zip(data, limits)
     # Imported here: openpyxl is only needed for workbooks, and loads slowly.
     from openpyxl import load_workbook
@@ -576,8 +674,7 @@ def _parse_xlsx(data: bytes, matcher: QuestionMatcher, max_answer_chars: int, li
             # The stored dimensions are often wrong (and may be forged); read what is really there.
             sheet.reset_dimensions()
             rows = (
-                [_cell_text(v) for v in row]
-                for row in sheet.iter_rows(max_col=limits.max_columns, values_only=True)
+                [_cell_text(v) for v in row] for row in sheet.iter_rows(max_col=limits.max_columns, values_only=True)
             )
             try:
                 header_row, builder = _build(rows, matcher, max_answer_chars, limits)
@@ -597,7 +694,8 @@ def _parse_xlsx(data: bytes, matcher: QuestionMatcher, max_answer_chars: int, li
 def _unreadable_xlsx(exc: Exception) -> UnreadableSheet:
     return UnreadableSheet(
         f"the .xlsx workbook could not be read ({type(exc).__name__}); open it in Excel and save it "
-        "again, or export it as CSV UTF-8")
+        "again, or export it as CSV UTF-8"
+    )
 
 
 def _kind(data: bytes, filename: str | None) -> Literal["csv", "xlsx"]:
@@ -605,7 +703,8 @@ def _kind(data: bytes, filename: str | None) -> Literal["csv", "xlsx"]:
     if data.startswith(b"\xd0\xcf\x11\xe0"):
         raise UnreadableSheet(
             "this is an old Excel .xls (or other OLE) file; in Excel use 'Save As → Excel Workbook "
-            "(.xlsx)' or 'CSV UTF-8' and upload that")
+            "(.xlsx)' or 'CSV UTF-8' and upload that"
+        )
     if data.startswith(b"PK\x03\x04") or name.endswith((".xlsx", ".xlsm")):
         return "xlsx"
     return "csv"
@@ -623,7 +722,9 @@ def parse_sheet(
     if len(data) > limits.max_bytes:
         raise UploadTooLarge(
             f"the file is {len(data) / MB:.1f} MB, over the {limits.max_bytes // MB} MB limit; split the "
-            "answers over several files", details={"bytes": len(data), "max_bytes": limits.max_bytes})
+            "answers over several files",
+            details={"bytes": len(data), "max_bytes": limits.max_bytes},
+        )
     if not data.strip():
         raise UnreadableSheet("the file is empty; upload the answer sheet with a header row")
     matcher = QuestionMatcher(questions)

@@ -44,7 +44,7 @@ ROW_ERRORS_KEPT = 5_000
 
 
 def chunks(ids: Sequence[uuid.UUID], size: int = CHUNK_SIZE) -> list[Sequence[uuid.UUID]]:
-    return [ids[i:i + size] for i in range(0, len(ids), size)]
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 # --- creating ----------------------------------------------------------------------------------------------
@@ -52,25 +52,47 @@ def chunks(ids: Sequence[uuid.UUID], size: int = CHUNK_SIZE) -> list[Sequence[uu
 
 def find_existing(session: Session, actor: Principal, content_hash: str) -> Batch | None:
     """The caller's latest batch from the same bytes: re-uploading a file does not grade it twice."""
-    return session.scalar(select(Batch).where(Batch.submitted_by == actor.key_id,
-                                              Batch.content_hash == content_hash)
-                          .order_by(Batch.created_at.desc()).limit(1))
+    return session.scalar(
+        select(Batch)
+        .where(Batch.submitted_by == actor.key_id, Batch.content_hash == content_hash)
+        .order_by(Batch.created_at.desc())
+        .limit(1)
+    )
 
 
-def create_batch(session: Session, sheet: ParsedSheet, *, filename: str | None, actor: Principal,
-                 bank: Mapping[str, Reference], queue: Queue) -> Batch:
+def create_batch(
+    session: Session,
+    sheet: ParsedSheet,
+    *,
+    filename: str | None,
+    actor: Principal,
+    bank: Mapping[str, Reference],
+    queue: Queue,
+) -> Batch:
     """Store the batch and one pending submission per accepted answer; queue its chunks after commit."""
     for question_id in sorted({a.question_id for a in sheet.answers}):
         sync_question(session, bank[question_id])
     now = utcnow()
     batch = Batch(
-        id=uuid.uuid4(), content_hash=sheet.content_hash, filename=(filename or None) and filename[:255],
-        file_format=sheet.file_format, layout=sheet.layout, encoding=sheet.encoding,
-        sheet_name=sheet.sheet_name, data_rows=sheet.data_rows, accepted=len(sheet.answers),
-        rejected=len(sheet.errors), row_errors=[row_error_json(e) for e in sheet.errors[:ROW_ERRORS_KEPT]],
-        columns={"mapping": sheet.columns, "ignored": sheet.ignored_columns, "header_row": sheet.header_row,
-                 "delimiter": sheet.delimiter},
-        submitted_by=actor.key_id, created_at=now,
+        id=uuid.uuid4(),
+        content_hash=sheet.content_hash,
+        filename=(filename or None) and filename[:255],
+        file_format=sheet.file_format,
+        layout=sheet.layout,
+        encoding=sheet.encoding,
+        sheet_name=sheet.sheet_name,
+        data_rows=sheet.data_rows,
+        accepted=len(sheet.answers),
+        rejected=len(sheet.errors),
+        row_errors=[row_error_json(e) for e in sheet.errors[:ROW_ERRORS_KEPT]],
+        columns={
+            "mapping": sheet.columns,
+            "ignored": sheet.ignored_columns,
+            "header_row": sheet.header_row,
+            "delimiter": sheet.delimiter,
+        },
+        submitted_by=actor.key_id,
+        created_at=now,
         finished_at=now if not sheet.answers else None,
     )
     session.add(batch)
@@ -78,17 +100,43 @@ def create_batch(session: Session, sheet: ParsedSheet, *, filename: str | None, 
     ids = [uuid.uuid4() for _ in sheet.answers]
     if ids:
         # Core bulk inserts: tens of thousands of ORM objects would take longer than the parse itself.
-        session.execute(insert(Submission), [{
-            "id": sid, "candidate_id": a.candidate_id, "candidate_name": a.candidate_name,
-            "candidate_email": a.candidate_email, "question_id": a.question_id, "answer": a.answer,
-            "status": Status.PENDING.value, "attempts": 0, "submitted_by": actor.key_id,
-            "created_at": now, "updated_at": now,
-        } for sid, a in zip(ids, sheet.answers, strict=True)])
-        session.execute(insert(BatchItem), [
-            {"submission_id": sid, "batch_id": batch.id, "position": i, "row": a.row}
-            for i, (sid, a) in enumerate(zip(ids, sheet.answers, strict=True))])
-    audit(session, actor, "batch.created", "batch", batch.id, filename=filename,
-                  content_hash=sheet.content_hash, accepted=len(ids), rejected=len(sheet.errors))
+        session.execute(
+            insert(Submission),
+            [
+                {
+                    "id": sid,
+                    "candidate_id": a.candidate_id,
+                    "candidate_name": a.candidate_name,
+                    "candidate_email": a.candidate_email,
+                    "question_id": a.question_id,
+                    "answer": a.answer,
+                    "status": Status.PENDING.value,
+                    "attempts": 0,
+                    "submitted_by": actor.key_id,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for sid, a in zip(ids, sheet.answers, strict=True)
+            ],
+        )
+        session.execute(
+            insert(BatchItem),
+            [
+                {"submission_id": sid, "batch_id": batch.id, "position": i, "row": a.row}
+                for i, (sid, a) in enumerate(zip(ids, sheet.answers, strict=True))
+            ],
+        )
+    audit(
+        session,
+        actor,
+        "batch.created",
+        "batch",
+        batch.id,
+        filename=filename,
+        content_hash=sheet.content_hash,
+        accepted=len(ids),
+        rejected=len(sheet.errors),
+    )
     batch_id = batch.id
     on_commit(session, lambda: enqueue_chunks(queue, batch_id, ids))
     return batch
@@ -100,8 +148,14 @@ def enqueue_chunks(queue: Queue, batch_id: uuid.UUID, ids: Sequence[uuid.UUID]) 
 
 
 def row_error_json(error: Any) -> dict[str, Any]:
-    return {"row": error.row, "code": str(error.code), "reason": error.reason, "column": error.column,
-            "candidate_id": error.candidate_id, "question_id": error.question_id}
+    return {
+        "row": error.row,
+        "code": str(error.code),
+        "reason": error.reason,
+        "column": error.column,
+        "candidate_id": error.candidate_id,
+        "question_id": error.question_id,
+    }
 
 
 # --- reading -----------------------------------------------------------------------------------------------
@@ -132,7 +186,8 @@ def progress(session: Session, batch: Batch, now: datetime | None = None) -> Pro
     rows = session.execute(
         select(Submission.status, func.count(), func.max(Submission.updated_at))
         .join(BatchItem, BatchItem.submission_id == Submission.id)
-        .where(BatchItem.batch_id == batch.id).group_by(Submission.status)
+        .where(BatchItem.batch_id == batch.id)
+        .group_by(Submission.status)
     ).all()
     by_status = {status: count for status, count, _ in rows}
     counts = {
@@ -160,35 +215,57 @@ def progress(session: Session, batch: Batch, now: datetime | None = None) -> Pro
         status = "running"
     else:
         status = "queued"
-    return Progress(status, counts, total, finished, finished / total if total else 1.0, rate,
-                    eta if eta is None else round(eta, 1), batch.finished_at)
+    return Progress(
+        status,
+        counts,
+        total,
+        finished,
+        finished / total if total else 1.0,
+        rate,
+        eta if eta is None else round(eta, 1),
+        batch.finished_at,
+    )
 
 
 def results(session: Session, batch: Batch) -> list[AnswerResult]:
     """One row per answer, in sheet order, with its latest grade."""
     items = session.execute(
-        select(BatchItem.row, Submission).join(Submission, BatchItem.submission_id == Submission.id)
-        .where(BatchItem.batch_id == batch.id).order_by(BatchItem.position)
+        select(BatchItem.row, Submission)
+        .join(Submission, BatchItem.submission_id == Submission.id)
+        .where(BatchItem.batch_id == batch.id)
+        .order_by(BatchItem.position)
     ).all()
     latest = latest_grades(session, select(BatchItem.submission_id).where(BatchItem.batch_id == batch.id))
     # A reviewer's final score replaces the grader's (grader.review); the audit log keeps both.
-    reviewed = {sid: final for sid, final in session.execute(
-        select(ResultRow.submission_id, ResultRow.final_score)
-        .where(ResultRow.batch_id == batch.id, ResultRow.reviewed.is_(True)))}
+    reviewed = {
+        sid: final
+        for sid, final in session.execute(
+            select(ResultRow.submission_id, ResultRow.final_score).where(
+                ResultRow.batch_id == batch.id, ResultRow.reviewed.is_(True)
+            )
+        )
+    }
     out = []
     for row, s in items:
         found = latest.get(s.id)
         grade = found if s.status in GRADED else None
-        out.append(AnswerResult(
-            candidate_id=s.candidate_id, question_id=s.question_id, status=s.status, row=row,
-            candidate_name=s.candidate_name, candidate_email=s.candidate_email,
-            score=reviewed.get(s.id, grade.score) if grade else None,
-            confidence=grade.confidence if grade else None,
-            flags=list(grade.flags) if grade else [],
-            missed_key_points=_missed(grade.key_points) if grade else [],
-            feedback=grade.feedback if grade else None,
-            error=s.failure_reason, submission_id=str(s.id),
-        ))
+        out.append(
+            AnswerResult(
+                candidate_id=s.candidate_id,
+                question_id=s.question_id,
+                status=s.status,
+                row=row,
+                candidate_name=s.candidate_name,
+                candidate_email=s.candidate_email,
+                score=reviewed.get(s.id, grade.score) if grade else None,
+                confidence=grade.confidence if grade else None,
+                flags=list(grade.flags) if grade else [],
+                missed_key_points=_missed(grade.key_points) if grade else [],
+                feedback=grade.feedback if grade else None,
+                error=s.failure_reason,
+                submission_id=str(s.id),
+            )
+        )
     return out
 
 
@@ -213,8 +290,12 @@ def download(session: Session, batch: Batch, fmt: Format, view: View) -> Downloa
     """The batch's results so far as a file: one row per answer, or one per candidate with
     view=summary (csv only: xlsx and json hold both)."""
     progress_now = progress(session, batch)
-    meta = {"id": str(batch.id), "filename": batch.filename, "status": progress_now.status,
-            "progress": progress_now.progress}
+    meta = {
+        "id": str(batch.id),
+        "filename": batch.filename,
+        "status": progress_now.status,
+        "progress": progress_now.progress,
+    }
     body = export(results(session, batch), fmt, view, batch=meta)
     suffix = f"-{view}" if fmt == "csv" and view == "summary" else ""
     return Download(body, MEDIA_TYPES[fmt], f"batch-{batch.id}-results{suffix}.{fmt}")

@@ -35,21 +35,32 @@ def _summary_path(output: Path) -> Path:
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(), TextColumn("answers"),
-                    TimeRemainingColumn(), console=err, transient=False)
+    return Progress(
+        TextColumn("[bold]grading"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("answers"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    )
 
 
 def _report(info: dict[str, Any], errors: list[dict[str, Any]], total_errors: int) -> None:
     encoding = f", encoding {info['encoding']}" if info.get("encoding") else ""
     sheet = f", sheet '{info['sheet_name']}'" if info.get("sheet_name") else ""
-    err.print(f"read {info['file_format']} ({info['layout']} format{encoding}{sheet}): "
-              f"{info['accepted']} answers to grade, {total_errors} skipped")
+    err.print(
+        f"read {info['file_format']} ({info['layout']} format{encoding}{sheet}): "
+        f"{info['accepted']} answers to grade, {total_errors} skipped"
+    )
     for e in errors[:SHOWN_ROW_ERRORS]:
         where = f" [{e['column']}]" if e.get("column") else ""
         err.print(f"  row {e['row']}{where}: {e['reason']}", style="yellow", markup=False)
     if total_errors > SHOWN_ROW_ERRORS:
-        err.print(f"  … and {total_errors - SHOWN_ROW_ERRORS} more row errors (all are in the JSON results "
-                  "of the server, or re-run after fixing these)")
+        err.print(
+            f"  … and {total_errors - SHOWN_ROW_ERRORS} more row errors (all are in the JSON results "
+            "of the server, or re-run after fixing these)"
+        )
 
 
 def _write(results: list[AnswerResult], output: Path, fmt: Format, meta: dict[str, Any]) -> None:
@@ -73,41 +84,62 @@ def _grade_locally(path: Path, data: bytes, output: Path, fmt: Format) -> None:
     questions = {qid: ref.question for qid, ref in grader.bank.items()}
     sheet = parse_sheet(data, questions, filename=path.name, max_answer_chars=settings.max_answer_chars)
     errors = [{"row": e.row, "column": e.column, "reason": e.reason} for e in sheet.errors]
-    _report({"file_format": sheet.file_format, "layout": sheet.layout, "encoding": sheet.encoding,
-             "sheet_name": sheet.sheet_name, "accepted": len(sheet.answers)}, errors, len(errors))
+    _report(
+        {
+            "file_format": sheet.file_format,
+            "layout": sheet.layout,
+            "encoding": sheet.encoding,
+            "sheet_name": sheet.sheet_name,
+            "accepted": len(sheet.answers),
+        },
+        errors,
+        len(errors),
+    )
     results: list[AnswerResult] = []
     with _progress() as bar:
         task = bar.add_task("grading", total=len(sheet.answers))
         for a in sheet.answers:
             common: dict[str, Any] = {
-                "candidate_id": a.candidate_id, "question_id": a.question_id, "row": a.row,
-                "candidate_name": a.candidate_name, "candidate_email": a.candidate_email}
+                "candidate_id": a.candidate_id,
+                "question_id": a.question_id,
+                "row": a.row,
+                "candidate_name": a.candidate_name,
+                "candidate_email": a.candidate_email,
+            }
             try:
                 r = grader.grade(a.question_id, a.answer)
             except Exception as exc:
                 results.append(AnswerResult(**common, status="failed", error=failure_reason(exc)))
             else:
                 status = "needs_review" if needs_review(r, settings.review_confidence_below) else "graded"
-                results.append(AnswerResult(
-                    **common, status=status, score=r.score, confidence=r.confidence,
-                    flags=[f.value for f in r.flags], missed_key_points=missed_key_points(r.key_points),
-                    feedback=r.feedback))
+                results.append(
+                    AnswerResult(
+                        **common,
+                        status=status,
+                        score=r.score,
+                        confidence=r.confidence,
+                        flags=[f.value for f in r.flags],
+                        missed_key_points=missed_key_points(r.key_points),
+                        feedback=r.feedback,
+                    )
+                )
             bar.advance(task)
     _write(results, output, fmt, {"filename": path.name, "content_hash": sheet.content_hash})
 
 
-def _grade_on_server(path: Path, data: bytes, output: Path, fmt: Format, server: str, api_key: str,
-                     force: bool, poll: float) -> None:
+def _grade_on_server(
+    path: Path, data: bytes, output: Path, fmt: Format, server: str, api_key: str, force: bool, poll: float
+) -> None:
     import httpx
 
     with httpx.Client(base_url=server.rstrip("/"), headers={"X-API-Key": api_key}, timeout=120) as client:
-        response = client.post("/api/v1/batches", params={"force": str(force).lower()},
-                               files={"file": (path.name, data)})
+        response = client.post(
+            "/api/v1/batches", params={"force": str(force).lower()}, files={"file": (path.name, data)}
+        )
         batch = _json_or_exit(response)
         if not batch["created"]:
             err.print(f"this file was uploaded before: batch {batch['id']} (use --force to grade it again)")
-        _report({**batch, "accepted": batch["counts"]["accepted"]}, batch["row_errors"],
-                batch["row_errors_total"])
+        _report({**batch, "accepted": batch["counts"]["accepted"]}, batch["row_errors"], batch["row_errors_total"])
         status_url = f"/api/v1/batches/{batch['id']}"
         with _progress() as bar:
             task = bar.add_task("grading", total=batch["counts"]["accepted"])
@@ -127,8 +159,10 @@ def _grade_on_server(path: Path, data: bytes, output: Path, fmt: Format, server:
                 _json_or_exit(result)
             target.write_bytes(result.content)
             err.print(f"wrote {target}")
-        err.print(f"batch {batch['id']}: {counts['graded']} graded, {counts['needs_review']} need review, "
-                  f"{counts['failed']} failed")
+        err.print(
+            f"batch {batch['id']}: {counts['graded']} graded, {counts['needs_review']} need review, "
+            f"{counts['failed']} failed"
+        )
 
 
 def _json_or_exit(response: Any) -> dict[str, Any]:
@@ -144,14 +178,22 @@ def _json_or_exit(response: Any) -> dict[str, Any]:
 
 
 def batch(
-    sheet: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
-                                          help="answer sheet: .csv (UTF-8, BOM or GBK) or .xlsx")],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="results file: .csv, .xlsx or .json "
-                                                "(csv also writes <name>-summary.csv)")] = None,
-    server: Annotated[str | None, typer.Option(help="grade on a running grader API, e.g. http://host:8000",
-                                               envvar="GRADER_SERVER")] = None,
-    api_key: Annotated[str | None, typer.Option(help="recruiter or admin key for --server",
-                                                envvar="GRADER_API_KEY")] = None,
+    sheet: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, readable=True, help="answer sheet: .csv (UTF-8, BOM or GBK) or .xlsx"
+        ),
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="results file: .csv, .xlsx or .json (csv also writes <name>-summary.csv)"),
+    ] = None,
+    server: Annotated[
+        str | None, typer.Option(help="grade on a running grader API, e.g. http://host:8000", envvar="GRADER_SERVER")
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option(help="recruiter or admin key for --server", envvar="GRADER_API_KEY")
+    ] = None,
     force: Annotated[bool, typer.Option(help="with --server: grade again a file uploaded before")] = False,
     poll: Annotated[float, typer.Option(help="seconds between progress checks with --server")] = 1.0,
 ) -> None:
@@ -162,8 +204,7 @@ def batch(
     try:
         if server:
             if not api_key:
-                raise typer.BadParameter("--server needs --api-key (or GRADER_API_KEY)",
-                                         param_hint="--api-key")
+                raise typer.BadParameter("--server needs --api-key (or GRADER_API_KEY)", param_hint="--api-key")
             _grade_on_server(sheet, data, output, fmt, server, api_key, force, poll)
         else:
             _grade_locally(sheet, data, output, fmt)

@@ -41,22 +41,34 @@ def grade(
         typer.echo(result.model_dump_json(indent=2))
         return
     flags = ", ".join(f.value for f in result.flags) or "none"
-    console.print(f"[bold]{question_id}[/]  score [bold]{result.score:.0f}[/]/100  "
-                  f"confidence {result.confidence:.2f}  flags: {flags}", highlight=False)
+    console.print(
+        f"[bold]{question_id}[/]  score [bold]{result.score:.0f}[/]/100  "
+        f"confidence {result.confidence:.2f}  flags: {flags}",
+        highlight=False,
+    )
     table = Table("key point", "weight", "credit", "sim", "keywords hit", "missed", "evidence")
     for kp in result.key_points:
         credit = Text(f"{kp.credit:.2f}", style="red" if kp.contradicted else "green" if kp.credit >= 0.6 else "")
         if kp.contradicted:
             credit.append(" ✗ contradicted")
-        table.add_row(kp.text, f"{kp.weight:.2f}", credit, f"{kp.similarity:.2f}", ", ".join(kp.keywords_hit),
-                      ", ".join(kp.keywords_missed), kp.evidence.text if kp.evidence else "")
+        table.add_row(
+            kp.text,
+            f"{kp.weight:.2f}",
+            credit,
+            f"{kp.similarity:.2f}",
+            ", ".join(kp.keywords_hit),
+            ", ".join(kp.keywords_missed),
+            kp.evidence.text if kp.evidence else "",
+        )
     console.print(table)
     console.print(result.feedback, highlight=False)
 
 
 def evaluate(
-    path: Annotated[Path, typer.Argument(help="JSON lines with id, question_id, answer (and score, label)",
-                                         exists=True, dir_okay=False)],
+    path: Annotated[
+        Path,
+        typer.Argument(help="JSON lines with id, question_id, answer (and score, label)", exists=True, dir_okay=False),
+    ],
     predictions: Annotated[Path | None, typer.Option(help="write one JSON line per row here")] = None,
 ) -> None:
     """Grade every row of a file; with labels, print Spearman, QWK, MAE and means per label."""
@@ -86,8 +98,9 @@ def evaluate(
 
 
 def calibrate(
-    path: Annotated[Path, typer.Argument(help="labelled JSON lines (id, question_id, answer, score)",
-                                         exists=True, dir_okay=False)],
+    path: Annotated[
+        Path, typer.Argument(help="labelled JSON lines (id, question_id, answer, score)", exists=True, dir_okay=False)
+    ],
     out: Annotated[Path | None, typer.Option(help="where to write (default: GRADER_CALIBRATION_FILE)")] = None,
 ) -> None:
     """Fit the signal-to-score mapping on a labelled file (5-fold cross-validated) and save it."""

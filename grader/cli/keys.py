@@ -34,8 +34,11 @@ def keys_create(
         key, raw = create_api_key(session, name, Role(role.value), CLI)
         key_id = key.id
     typer.echo(raw)
-    typer.echo(f"key {key_id} '{name}' ({role.value}) created; store it now, it is not shown again. "
-               "Send it as the X-API-Key header.", err=True)
+    typer.echo(
+        f"key {key_id} '{name}' ({role.value}) created; store it now, it is not shown again. "
+        "Send it as the X-API-Key header.",
+        err=True,
+    )
 
 
 @keys_app.command("list")

@@ -27,11 +27,15 @@ def serve(
     configure_logging(log_level)
     settings = get_settings()
     mode = "embedded (grading in this process)" if settings.embedded else "Celery workers via Redis"
-    typer.echo(f"grader API on http://{host}:{port} (docs at /docs); "
-               f"database {safe_url(settings.database_url)}; grading: {mode}", err=True)
+    typer.echo(
+        f"grader API on http://{host}:{port} (docs at /docs); "
+        f"database {safe_url(settings.database_url)}; grading: {mode}",
+        err=True,
+    )
     # log_config=None: uvicorn's records go through the JSON handler set up above, with request ids.
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level.lower(), log_config=None,
-                access_log=False)
+    uvicorn.run(
+        create_app(settings), host=host, port=port, log_level=log_level.lower(), log_config=None, access_log=False
+    )
 
 
 def worker(
@@ -41,8 +45,15 @@ def worker(
 ) -> None:
     """Run a Celery worker that grades submissions (needs GRADER_REDIS_URL and GRADER_DATABASE_URL)."""
     celery = _celery_or_exit()
-    argv = [*_quiet(), "worker", f"--loglevel={log_level.upper()}", f"--concurrency={concurrency}", "--pool=prefork",
-            "--without-gossip", "--without-mingle"]
+    argv = [
+        *_quiet(),
+        "worker",
+        f"--loglevel={log_level.upper()}",
+        f"--concurrency={concurrency}",
+        "--pool=prefork",
+        "--without-gossip",
+        "--without-mingle",
+    ]
     if hostname:
         argv.append(f"--hostname={hostname}")
     celery.worker_main(argv)
@@ -67,8 +78,11 @@ def _celery_or_exit() -> Any:
 
     settings = get_settings()
     if settings.redis_url is None:
-        typer.echo("GRADER_REDIS_URL is not set: workers need Redis. Without it, `grader serve` grades "
-                   "in-process and no worker is needed.", err=True)
+        typer.echo(
+            "GRADER_REDIS_URL is not set: workers need Redis. Without it, `grader serve` grades "
+            "in-process and no worker is needed.",
+            err=True,
+        )
         raise typer.Exit(2)
     return configured_app(settings)
 

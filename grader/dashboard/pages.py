@@ -46,8 +46,10 @@ templates.env.globals.update(template_globals())
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
 # plotly.js needs inline styles (it positions its own elements); no script runs from anywhere but here.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-       "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
+)
 
 
 def plotly_js() -> tuple[Path, str]:
@@ -81,8 +83,9 @@ def reviewer_session(request: Request, settings: SettingsDep, db: SessionDep) ->
 ReviewerSession = Annotated[signin.DashboardSession, Depends(reviewer_session)]
 
 
-def _page(request: Request, session: signin.DashboardSession, name: str, context: dict[str, Any],
-          status_code: int = 200) -> HTMLResponse:
+def _page(
+    request: Request, session: signin.DashboardSession, name: str, context: dict[str, Any], status_code: int = 200
+) -> HTMLResponse:
     assert session.principal is not None
     return render(request, name, {"user": session.principal, "csrf": session.csrf, **context}, status_code)
 
@@ -105,21 +108,31 @@ def login_page(request: Request, settings: SettingsDep, db: SessionDep, next: st
     return _login_form(request, settings, session, next)
 
 
-def _login_form(request: Request, settings: Settings, session: signin.DashboardSession | None,
-                next_url: str | None, error: str | None = None, status_code: int = 200) -> HTMLResponse:
+def _login_form(
+    request: Request,
+    settings: Settings,
+    session: signin.DashboardSession | None,
+    next_url: str | None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
     # A pre-session carrying only a CSRF token protects the sign-in form itself.
     csrf = session.csrf if session is not None else signin.new_csrf()
-    response = render(request, "login.html", {"next": _safe_next(next_url), "error": error, "csrf": csrf},
-                      status_code)
+    response = render(request, "login.html", {"next": _safe_next(next_url), "error": error, "csrf": csrf}, status_code)
     if session is None:
         signin.write(response, request, settings, key_id=None, csrf=csrf)
     return response
 
 
 @router.post("/login")
-def login(request: Request, settings: SettingsDep, db: SessionDep, api_key: Annotated[str, Form(max_length=200)] = "",
-          csrf_token: Annotated[str, Form(max_length=100)] = "", next: Annotated[str, Form(max_length=2000)] = ""
-          ) -> Response:
+def login(
+    request: Request,
+    settings: SettingsDep,
+    db: SessionDep,
+    api_key: Annotated[str, Form(max_length=200)] = "",
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
     session = signin.current(request, settings, db)
     signin.check_csrf(session, csrf_token)
     try:
@@ -127,9 +140,14 @@ def login(request: Request, settings: SettingsDep, db: SessionDep, api_key: Anno
     except Unauthorized:
         return _login_form(request, settings, session, next, "API 密钥无效或已被吊销。", 401)
     if principal.role not in signin.ALLOWED:
-        return _login_form(request, settings, session, next,
-                           f"密钥“{principal.name}”的角色是{_role_name(principal.role)}，审核面板仅限审核员和管理员使用。",
-                           403)
+        return _login_form(
+            request,
+            settings,
+            session,
+            next,
+            f"密钥“{principal.name}”的角色是{_role_name(principal.role)}，审核面板仅限审核员和管理员使用。",
+            403,
+        )
     response = RedirectResponse(_safe_next(next), status_code=303)
     signin.write(response, request, settings, key_id=principal.key_id, csrf=signin.new_csrf())
     api_keys.record_sign_in(db, principal)
@@ -141,8 +159,9 @@ def _role_name(role: Role) -> str:
 
 
 @router.post("/logout")
-def logout(request: Request, settings: SettingsDep, db: SessionDep,
-           csrf_token: Annotated[str, Form(max_length=100)] = "") -> Response:
+def logout(
+    request: Request, settings: SettingsDep, db: SessionDep, csrf_token: Annotated[str, Form(max_length=100)] = ""
+) -> Response:
     signin.check_csrf(signin.current(request, settings, db), csrf_token)
     response = RedirectResponse("/dashboard/login", status_code=303)
     signin.clear(response)
@@ -165,10 +184,20 @@ def queue_page(request: Request, session: ReviewerSession, db: SessionDep) -> HT
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     questions = question_choices(db)
     rows = [{"item": i, "flags": decode_flags(i.row.flags)} for i in items]
-    return _page(request, session, "queue.html", {
-        "q": query, "rows": rows, "total": total, "pages": pages, "questions": questions, "nav": "queue",
-        "here": _here(request),
-    })
+    return _page(
+        request,
+        session,
+        "queue.html",
+        {
+            "q": query,
+            "rows": rows,
+            "total": total,
+            "pages": pages,
+            "questions": questions,
+            "nav": "queue",
+            "here": _here(request),
+        },
+    )
 
 
 def _detail_context(db: SessionDep, submission_id: uuid.UUID) -> dict[str, Any]:
@@ -180,30 +209,48 @@ def _detail_context(db: SessionDep, submission_id: uuid.UUID) -> dict[str, Any]:
     for ref in view.reference_key_points or grade_points:
         kp = by_id.get(ref["id"], {})
         credit = float(kp.get("credit", 0.0))
-        points.append({"ref": ref, "kp": kp, "credit": credit,
-                       "state": state_of(credit, bool(kp.get("contradicted"))),
-                       "correction": corrections.get(ref["id"])})
+        points.append(
+            {
+                "ref": ref,
+                "kp": kp,
+                "credit": credit,
+                "state": state_of(credit, bool(kp.get("contradicted"))),
+                "correction": corrections.get(ref["id"]),
+            }
+        )
     return {
-        "view": view, "row": view.row, "flags": decode_flags(view.row.flags), "points": points,
+        "view": view,
+        "row": view.row,
+        "flags": decode_flags(view.row.flags),
+        "points": points,
         "runs": segments(view.submission.answer, grade_points),
         "history": review.history(db, submission_id),
     }
 
 
 @router.get("/results/{submission_id}")
-def result_page(request: Request, submission_id: uuid.UUID, session: ReviewerSession, db: SessionDep,
-                back: str | None = None, saved: int = 0) -> HTMLResponse:
+def result_page(
+    request: Request,
+    submission_id: uuid.UUID,
+    session: ReviewerSession,
+    db: SessionDep,
+    back: str | None = None,
+    saved: int = 0,
+) -> HTMLResponse:
     try:
         context = _detail_context(db, submission_id)
     except NotFound as exc:
         return _page(request, session, "error.html", {"title": "找不到该结果", "message": exc.message}, 404)
-    return _page(request, session, "result.html", {**context, "back": _safe_next(back), "saved": bool(saved),
-                                                   "errors": [], "form": {}, "nav": "queue"})
+    return _page(
+        request,
+        session,
+        "result.html",
+        {**context, "back": _safe_next(back), "saved": bool(saved), "errors": [], "form": {}, "nav": "queue"},
+    )
 
 
 @router.post("/results/{submission_id}/review")
-async def review_form(request: Request, submission_id: uuid.UUID, session: ReviewerSession,
-                      db: SessionDep) -> Response:
+async def review_form(request: Request, submission_id: uuid.UUID, session: ReviewerSession, db: SessionDep) -> Response:
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     signin.check_csrf(session, fields.get("csrf_token"))
@@ -220,15 +267,22 @@ async def review_form(request: Request, submission_id: uuid.UUID, session: Revie
     data = None
     try:
         expected = fields.get("expected_review_count", "")
-        data = ReviewCreate(final_score=float(fields.get("final_score", "") or "nan"),
-                            comment=fields.get("comment", ""), key_points=corrections,
-                            expected_review_count=int(expected) if expected.isdigit() else None)
+        data = ReviewCreate(
+            final_score=float(fields.get("final_score", "") or "nan"),
+            comment=fields.get("comment", ""),
+            key_points=corrections,
+            expected_review_count=int(expected) if expected.isdigit() else None,
+        )
     except ValueError as exc:
         if isinstance(exc, ValidationError):
             for e in exc.errors():
                 where = e["loc"][0] if e["loc"] else ""
-                errors.append({"final_score": "最终分应为 0 到 100 之间的数字",
-                               "comment": "请填写审核理由（必填，最多 2000 字）"}.get(str(where), str(e["msg"])))
+                errors.append(
+                    {
+                        "final_score": "最终分应为 0 到 100 之间的数字",
+                        "comment": "请填写审核理由（必填，最多 2000 字）",
+                    }.get(str(where), str(e["msg"]))
+                )
         else:
             errors.append("最终分应为 0 到 100 之间的数字")
     if data is not None and not errors:
@@ -239,11 +293,15 @@ async def review_form(request: Request, submission_id: uuid.UUID, session: Revie
                 return _page(request, session, "error.html", {"title": "找不到该结果", "message": exc.message}, 404)
             errors.append(exc.message)
         else:
-            return RedirectResponse(f"/dashboard/results/{submission_id}?saved=1&back={quote(back)}",
-                                    status_code=303)
+            return RedirectResponse(f"/dashboard/results/{submission_id}?saved=1&back={quote(back)}", status_code=303)
     context = _detail_context(db, submission_id)
-    return _page(request, session, "result.html", {**context, "back": back, "saved": False, "errors": errors,
-                                                   "form": fields, "nav": "queue"}, 422)
+    return _page(
+        request,
+        session,
+        "result.html",
+        {**context, "back": back, "saved": False, "errors": errors, "form": fields, "nav": "queue"},
+        422,
+    )
 
 
 # --- overview ---------------------------------------------------------------------------------------------
@@ -255,17 +313,31 @@ def overview_page(request: Request, session: ReviewerSession, db: SessionDep) ->
     agreement = review_stats.agreement(db)
     charts = {
         "bin_edges": review_stats.BIN_EDGES,
-        "questions": [{"id": s.question_id, "histogram": s.histogram, "count": s.count, "mean": s.mean,
-                       "median": s.median, "mad": s.mean_abs_override_delta,
-                       "share_overridden": s.share_overridden} for s in stats],
-        "agreement": [{"q": p.question_id, "grader": p.grader_score, "final": p.final_score}
-                      for p in agreement.points],
+        "questions": [
+            {
+                "id": s.question_id,
+                "histogram": s.histogram,
+                "count": s.count,
+                "mean": s.mean,
+                "median": s.median,
+                "mad": s.mean_abs_override_delta,
+                "share_overridden": s.share_overridden,
+            }
+            for s in stats
+        ],
+        "agreement": [{"q": p.question_id, "grader": p.grader_score, "final": p.final_score} for p in agreement.points],
     }
-    return _page(request, session, "overview.html", {
-        "stats": stats, "agreement": agreement,
-        "chart_json": json.dumps(charts, ensure_ascii=False).replace("<", "\\u003c"),
-        "nav": "overview",
-    })
+    return _page(
+        request,
+        session,
+        "overview.html",
+        {
+            "stats": stats,
+            "agreement": agreement,
+            "chart_json": json.dumps(charts, ensure_ascii=False).replace("<", "\\u003c"),
+            "nav": "overview",
+        },
+    )
 
 
 # --- batches ----------------------------------------------------------------------------------------------
@@ -290,22 +362,34 @@ def batch_page(request: Request, batch_id: uuid.UUID, session: ReviewerSession, 
     except NotFound as exc:
         return _page(request, session, "error.html", {"title": "找不到该批次", "message": exc.message}, 404)
     results = uploads.results(db, batch)
-    return _page(request, session, "batch.html", {
-        "batch": batch, "progress": uploads.progress(db, batch), "summaries": summarize(results),
-        "question_ids": sorted({r.question_id for r in results}), "nav": "batches",
-    })
+    return _page(
+        request,
+        session,
+        "batch.html",
+        {
+            "batch": batch,
+            "progress": uploads.progress(db, batch),
+            "summaries": summarize(results),
+            "question_ids": sorted({r.question_id for r in results}),
+            "nav": "batches",
+        },
+    )
 
 
 @router.get("/batches/{batch_id}/download")
-def batch_download(batch_id: uuid.UUID, session: ReviewerSession, db: SessionDep, format: str = "xlsx",
-                   view: str = "answers") -> Response:
+def batch_download(
+    batch_id: uuid.UUID, session: ReviewerSession, db: SessionDep, format: str = "xlsx", view: str = "answers"
+) -> Response:
     # Lenient like the queue's filters: an unknown format or view falls back to the default.
     fmt: Format = "csv" if format == "csv" else "json" if format == "json" else "xlsx"
     sheet_view: View = "summary" if view == "summary" else "answers"
     batch = _batch(db, session, batch_id)
     file = uploads.download(db, batch, fmt, sheet_view)
-    return Response(file.body, media_type=file.media_type,
-                    headers={"Content-Disposition": f'attachment; filename="{file.filename}"'})
+    return Response(
+        file.body,
+        media_type=file.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{file.filename}"'},
+    )
 
 
 # --- assets -----------------------------------------------------------------------------------------------
@@ -316,8 +400,9 @@ def plotly_asset(version: str) -> Response:
     path, installed = plotly_js()
     if version != installed:
         return RedirectResponse(f"/dashboard/vendor/plotly-{installed}.min.js", status_code=307)
-    return FileResponse(path, media_type="text/javascript",
-                        headers={"Cache-Control": "public, max-age=31536000, immutable"})
+    return FileResponse(
+        path, media_type="text/javascript", headers={"Cache-Control": "public, max-age=31536000, immutable"}
+    )
 
 
 # --- wiring -----------------------------------------------------------------------------------------------

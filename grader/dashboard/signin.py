@@ -79,8 +79,15 @@ def new_csrf() -> str:
 def write(response: Response, request: Request, settings: Settings, *, key_id: int | None, csrf: str) -> None:
     """Set the session cookie; sign-in passes a fresh CSRF token, so a token seen before it is useless."""
     value = _serializer(settings).dumps({"key": key_id, "csrf": csrf})
-    response.set_cookie(COOKIE, value, max_age=SESSION_SECONDS, path=COOKIE_PATH, httponly=True, samesite="lax",
-                        secure=request.url.scheme == "https")
+    response.set_cookie(
+        COOKIE,
+        value,
+        max_age=SESSION_SECONDS,
+        path=COOKIE_PATH,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
 
 
 def clear(response: Response) -> None:

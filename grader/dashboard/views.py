@@ -21,21 +21,36 @@ BEIJING = timezone(timedelta(hours=8), "北京时间")
 PAGE_SIZE = 50
 
 STATUS_LABELS = {
-    "pending": "等待评分", "running": "评分中", "graded": "已评分", "failed": "评分失败", "needs_review": "待审核",
+    "pending": "等待评分",
+    "running": "评分中",
+    "graded": "已评分",
+    "failed": "评分失败",
+    "needs_review": "待审核",
 }
 FLAG_LABELS = {
-    Flag.OFF_TOPIC.value: "答非所问", Flag.KEYWORD_STUFFING.value: "堆砌关键词", Flag.NON_ANSWER.value: "未作答",
-    Flag.TOO_SHORT.value: "回答过短", Flag.COPY_OF_REFERENCE.value: "疑似照抄",
+    Flag.OFF_TOPIC.value: "答非所问",
+    Flag.KEYWORD_STUFFING.value: "堆砌关键词",
+    Flag.NON_ANSWER.value: "未作答",
+    Flag.TOO_SHORT.value: "回答过短",
+    Flag.COPY_OF_REFERENCE.value: "疑似照抄",
 }
 STATE_LABELS = {"covered": "已覆盖", "partial": "部分覆盖", "missed": "遗漏", "contradicted": "矛盾"}
 ACTION_LABELS = {
-    "submission.created": "提交答案", "submission.graded": "机器评分", "result.reviewed": "人工审核",
-    "submission.failed": "评分失败", "submission.requeued": "重新排队",
+    "submission.created": "提交答案",
+    "submission.graded": "机器评分",
+    "result.reviewed": "人工审核",
+    "submission.failed": "评分失败",
+    "submission.requeued": "重新排队",
 }
 SORT_LABELS: dict[str, str] = {
-    "confidence": "置信度从低到高", "-confidence": "置信度从高到低", "score": "最终分从低到高",
-    "-score": "最终分从高到低", "-graded_at": "评分时间（新→旧）", "graded_at": "评分时间（旧→新）",
-    "candidate": "候选人编号", "question": "题目",
+    "confidence": "置信度从低到高",
+    "-confidence": "置信度从高到低",
+    "score": "最终分从低到高",
+    "-score": "最终分从高到低",
+    "-graded_at": "评分时间（新→旧）",
+    "graded_at": "评分时间（旧→新）",
+    "candidate": "候选人编号",
+    "question": "题目",
 }
 VIEW_LABELS = {"needs_review": "待审核", "graded": "已评分", "all": "全部"}
 REVIEWED_LABELS = {"": "不限", "yes": "已人工审核", "no": "未人工审核"}
@@ -73,8 +88,21 @@ class QueueQuery:
         return (self.page - 1) * PAGE_SIZE
 
 
-FIELDS = ("view", "question", "batch", "candidate", "score_min", "score_max", "flag", "confidence_below",
-          "graded_from", "graded_to", "reviewed", "sort", "page")
+FIELDS = (
+    "view",
+    "question",
+    "batch",
+    "candidate",
+    "score_min",
+    "score_max",
+    "flag",
+    "confidence_below",
+    "graded_from",
+    "graded_to",
+    "reviewed",
+    "sort",
+    "page",
+)
 
 
 def parse_queue(params: dict[str, str]) -> QueueQuery:
@@ -133,11 +161,16 @@ def parse_queue(params: dict[str, str]) -> QueueQuery:
     except ValueError:
         page = 1
     filters = ResultFilter(
-        question_id=values.get("question"), batch_id=batch_id, candidate_id=values.get("candidate"),
+        question_id=values.get("question"),
+        batch_id=batch_id,
+        candidate_id=values.get("candidate"),
         status=None if view == "all" else Status(view),
-        score_min=number("score_min", "最低分", 0, 100), score_max=number("score_max", "最高分", 0, 100),
-        flag=flag, confidence_below=number("confidence_below", "置信度上限", 0, 1),
-        graded_from=day("graded_from", "开始日期", end=False), graded_to=day("graded_to", "结束日期", end=True),
+        score_min=number("score_min", "最低分", 0, 100),
+        score_max=number("score_max", "最高分", 0, 100),
+        flag=flag,
+        confidence_below=number("confidence_below", "置信度上限", 0, 1),
+        graded_from=day("graded_from", "开始日期", end=False),
+        graded_to=day("graded_to", "结束日期", end=True),
         reviewed=reviewed,
     )
     if filters.score_min is not None and filters.score_max is not None and filters.score_min > filters.score_max:
@@ -150,7 +183,14 @@ def parse_queue(params: dict[str, str]) -> QueueQuery:
 
 def template_globals() -> dict[str, Any]:
     return {
-        "STATUS_LABELS": STATUS_LABELS, "FLAG_LABELS": FLAG_LABELS, "STATE_LABELS": STATE_LABELS,
-        "ACTION_LABELS": ACTION_LABELS, "SORT_LABELS": SORT_LABELS, "VIEW_LABELS": VIEW_LABELS,
-        "REVIEWED_LABELS": REVIEWED_LABELS, "local_time": local_time, "score": score, "percent": percent,
+        "STATUS_LABELS": STATUS_LABELS,
+        "FLAG_LABELS": FLAG_LABELS,
+        "STATE_LABELS": STATE_LABELS,
+        "ACTION_LABELS": ACTION_LABELS,
+        "SORT_LABELS": SORT_LABELS,
+        "VIEW_LABELS": VIEW_LABELS,
+        "REVIEWED_LABELS": REVIEWED_LABELS,
+        "local_time": local_time,
+        "score": score,
+        "percent": percent,
     }

@@ -38,8 +38,7 @@ class BatchItem(Base):
     __tablename__ = "batch_items"
     __table_args__ = (Index(None, "batch_id", "position"),)
 
-    submission_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True)
+    submission_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True)
     batch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
     position: Mapped[int]  # order in the sheet
     row: Mapped[int]  # the row number the recruiter sees in Excel

@@ -158,6 +158,7 @@ class AuditEntry(Base):
     entity_id: Mapped[str] = mapped_column(String(64))
     details: Mapped[dict[str, Any]]
 
+
 # Batch uploads keep their tables in their own module; importing it registers them on the metadata.
 from grader.db import batch_models as _batch_models  # noqa: E402, F401
 from grader.db import review_models as _review_models  # noqa: E402, F401

@@ -34,8 +34,7 @@ class ResultRow(Base):
         Index(None, "reviewed", "reviewed_at"),  # the overview's latest reviewed results
     )
 
-    submission_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True)
+    submission_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True)
     grade_id: Mapped[int] = mapped_column(ForeignKey("grades.id", ondelete="CASCADE"))
     question_id: Mapped[str] = mapped_column(String(16))
     candidate_id: Mapped[str] = mapped_column(String(200))

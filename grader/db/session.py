@@ -21,8 +21,15 @@ from grader.db import append_only as _append_only  # noqa: F401
 
 # `Session` is re-exported: the doors (endpoints, pages) name the type of the session they hand to use
 # cases without importing SQLAlchemy themselves.
-__all__ = ["Session", "SessionFactory", "get_engine", "get_session_factory", "make_engine", "on_commit",
-           "session_scope"]
+__all__ = [
+    "Session",
+    "SessionFactory",
+    "get_engine",
+    "get_session_factory",
+    "make_engine",
+    "on_commit",
+    "session_scope",
+]
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +38,7 @@ SessionFactory = sessionmaker[Session]
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               hide_parameters=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
         _sqlite_transactions(engine)
         return engine
     # pre_ping: a worker idles for hours between bursts; a connection Postgres dropped is replaced.

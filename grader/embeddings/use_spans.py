@@ -112,9 +112,7 @@ def _tokenise(tokenizer: Any, text: str, cuts: list[int]) -> tuple[list[int], di
     return ids, token_at
 
 
-def encode_spans(
-    model: Any, items: Sequence[tuple[str, Sequence[tuple[int, int]]]]
-) -> list[npt.NDArray[np.float32]]:
+def encode_spans(model: Any, items: Sequence[tuple[str, Sequence[tuple[int, int]]]]) -> list[npt.NDArray[np.float32]]:
     """For each (text, spans): embeddings of text[s:e] for every (s, e), from one token pass.
 
     Each text is tokenised piece by piece at its span boundaries, so spans cover whole tokens; every

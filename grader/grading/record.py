@@ -41,31 +41,51 @@ MAX_ATTEMPTS = 3
 _CLAIM_READ = (
     # One row per submission and grade under this engine version (usually none): the lock and the
     # "already graded" check in one round trip. Rows are locked in id order, as every grading run takes them.
-    select(Submission.id, Submission.question_id, Submission.answer, Submission.status, Submission.attempts,
-           Grade.reference_hash)
+    select(
+        Submission.id,
+        Submission.question_id,
+        Submission.answer,
+        Submission.status,
+        Submission.attempts,
+        Grade.reference_hash,
+    )
     .outerjoin(Grade, and_(Grade.submission_id == Submission.id, Grade.scoring_version == bindparam("version")))
-    .where(Submission.id.in_(bindparam("ids", expanding=True))).order_by(Submission.id)
+    .where(Submission.id.in_(bindparam("ids", expanding=True)))
+    .order_by(Submission.id)
     .with_for_update(of=Submission)
 )
 _MARK_RUNNING = (
-    update(Submission).where(Submission.id.in_(bindparam("ids", expanding=True)))
-    .values(status=Status.RUNNING.value, updated_at=bindparam("now"),
-            attempts=Submission.attempts + bindparam("charge", type_=Integer))
+    update(Submission)
+    .where(Submission.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        status=Status.RUNNING.value,
+        updated_at=bindparam("now"),
+        attempts=Submission.attempts + bindparam("charge", type_=Integer),
+    )
     .execution_options(synchronize_session=False)
 )
 _RECORD_LOCK = (
-    select(Submission.id, Submission.status, Submission.graded_at, Submission.question_id,
-           Submission.candidate_id, BatchItem.batch_id,
-           # No grade yet (the usual case): the one written now is the latest, no need to read it back.
-           select(Grade.id).where(Grade.submission_id == Submission.id).exists().label("has_grades"))
+    select(
+        Submission.id,
+        Submission.status,
+        Submission.graded_at,
+        Submission.question_id,
+        Submission.candidate_id,
+        BatchItem.batch_id,
+        # No grade yet (the usual case): the one written now is the latest, no need to read it back.
+        select(Grade.id).where(Grade.submission_id == Submission.id).exists().label("has_grades"),
+    )
     .outerjoin(BatchItem, BatchItem.submission_id == Submission.id)
-    .where(Submission.id.in_(bindparam("ids", expanding=True))).order_by(Submission.id)
+    .where(Submission.id.in_(bindparam("ids", expanding=True)))
+    .order_by(Submission.id)
     .with_for_update(of=Submission)
 )
 _FINISH = (
-    update(Submission).where(Submission.id.in_(bindparam("ids", expanding=True)))
-    .values(status=bindparam("new_status"), failure_reason=None, updated_at=bindparam("now"),
-            graded_at=bindparam("now"))
+    update(Submission)
+    .where(Submission.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        status=bindparam("new_status"), failure_reason=None, updated_at=bindparam("now"), graded_at=bindparam("now")
+    )
     .execution_options(synchronize_session=False)
 )
 
@@ -82,8 +102,8 @@ def _inserts(dialect: str) -> _Inserts:
     tables = Base.metadata.tables
     grades = tables["grades"]
     return _Inserts(
-        grade=insert(grades).on_conflict_do_nothing(
-            index_elements=["submission_id", "scoring_version", "reference_hash"])
+        grade=insert(grades)
+        .on_conflict_do_nothing(index_elements=["submission_id", "scoring_version", "reference_hash"])
         .returning(grades.c.submission_id, grades.c.id),
         audit=insert(tables["audit_log"]),
     )
@@ -110,12 +130,17 @@ def fail(session: Session, submission_id: uuid.UUID, reason: str) -> None:
     if submission is None:
         raise SubmissionNotFound(submission_id)
     _finish(submission, Status.FAILED, reason)
-    audit(session, SYSTEM, "submission.failed", "submission", submission_id,
-          reason=reason)
+    audit(session, SYSTEM, "submission.failed", "submission", submission_id, reason=reason)
 
 
-def claim(session: Session, submission_id: uuid.UUID, bank: Mapping[str, Reference],
-          scoring_version: str, *, charge_attempt: bool = True) -> Job | None:
+def claim(
+    session: Session,
+    submission_id: uuid.UUID,
+    bank: Mapping[str, Reference],
+    scoring_version: str,
+    *,
+    charge_attempt: bool = True,
+) -> Job | None:
     """Mark the submission running and return what to grade, or None when there is nothing to do
     (already graded with this engine and reference, finished, or given up on).
 
@@ -128,8 +153,14 @@ def claim(session: Session, submission_id: uuid.UUID, bank: Mapping[str, Referen
     return jobs[0] if jobs else None
 
 
-def claim_many(session: Session, submission_ids: Iterable[uuid.UUID], bank: Mapping[str, Reference],
-               scoring_version: str, *, charge_attempt: bool = True) -> tuple[list[Job], list[uuid.UUID]]:
+def claim_many(
+    session: Session,
+    submission_ids: Iterable[uuid.UUID],
+    bank: Mapping[str, Reference],
+    scoring_version: str,
+    *,
+    charge_attempt: bool = True,
+) -> tuple[list[Job], list[uuid.UUID]]:
     """`claim` for several submissions in two statements (read and lock, mark running), plus a few per
     submission that has to be failed. Returns the jobs in id order and the ids that do not exist."""
     ids = sorted(set(submission_ids))
@@ -149,13 +180,18 @@ def claim_many(session: Session, submission_ids: Iterable[uuid.UUID], bank: Mapp
         elif (row.id, ref.content_hash) in graded:
             continue  # graded by a run that died before it could update the status: sweep-proof no-op
         elif charge_attempt and row.attempts >= MAX_ATTEMPTS:
-            fail(session, row.id, f"gave up after {row.attempts} attempts without a grade "
-                                  "(the worker was lost or timed out each time)")
+            fail(
+                session,
+                row.id,
+                f"gave up after {row.attempts} attempts without a grade (the worker was lost or timed out each time)",
+            )
         else:
             jobs.append(Job(row.id, row.question_id, row.answer, ref))
     if jobs:
-        session.execute(_MARK_RUNNING, {"ids": [job.submission_id for job in jobs], "now": utcnow(),
-                                        "charge": 1 if charge_attempt else 0})
+        session.execute(
+            _MARK_RUNNING,
+            {"ids": [job.submission_id for job in jobs], "now": utcnow(), "charge": 1 if charge_attempt else 0},
+        )
     return jobs, [sid for sid in ids if sid not in seen]
 
 
@@ -171,8 +207,9 @@ def record(session: Session, job: Job, result: ScoreResult, review_confidence_be
     return statuses[job.submission_id]
 
 
-def record_many(session: Session, graded: Sequence[tuple[Job, ScoreResult]],
-                review_confidence_below: float) -> dict[uuid.UUID, Status]:
+def record_many(
+    session: Session, graded: Sequence[tuple[Job, ScoreResult]], review_confidence_below: float
+) -> dict[uuid.UUID, Status]:
     """`record` for several grades in a fixed handful of statements, whatever their number: lock the
     submissions, insert the grades (ON CONFLICT DO NOTHING), finish the open submissions, refresh their
     result rows, audit the grades actually written. Submissions deleted since their claim are skipped
@@ -188,26 +225,44 @@ def record_many(session: Session, graded: Sequence[tuple[Job, ScoreResult]],
         raise
 
 
-def _record(session: Session, inserts: _Inserts, graded: Sequence[tuple[Job, ScoreResult]],
-            review_confidence_below: float) -> dict[uuid.UUID, Status]:
+def _record(
+    session: Session, inserts: _Inserts, graded: Sequence[tuple[Job, ScoreResult]], review_confidence_below: float
+) -> dict[uuid.UUID, Status]:
     # Lock in id order (as claims do), then write: a concurrent run of the same answers waits here.
-    locked = {row.id: row for row in session.execute(
-        _RECORD_LOCK, {"ids": sorted({job.submission_id for job, _ in graded})})}
+    locked = {
+        row.id: row for row in session.execute(_RECORD_LOCK, {"ids": sorted({job.submission_id for job, _ in graded})})
+    }
     graded = [(job, result) for job, result in graded if job.submission_id in locked]
     if not graded:
         return {}
     now = utcnow()
-    written = dict(session.execute(inserts.grade, [{
-        "submission_id": job.submission_id, "question_id": job.question_id,
-        "scoring_version": result.provenance.scoring_version, "reference_hash": result.provenance.reference_hash,
-        "embedder": result.provenance.embedder, "calibration": result.provenance.calibration,
-        "score": result.score, "confidence": result.confidence,
-        "flags": [flag.value for flag in result.flags],
-        "key_points": [kp.model_dump(mode="json") for kp in result.key_points],
-        "feedback": result.feedback, "signals": result.signals, "created_at": now,
-    } for job, result in graded]).all())
-    statuses = {job.submission_id: Status.NEEDS_REVIEW if needs_review(result, review_confidence_below)
-                else Status.GRADED for job, result in graded}
+    written = dict(
+        session.execute(
+            inserts.grade,
+            [
+                {
+                    "submission_id": job.submission_id,
+                    "question_id": job.question_id,
+                    "scoring_version": result.provenance.scoring_version,
+                    "reference_hash": result.provenance.reference_hash,
+                    "embedder": result.provenance.embedder,
+                    "calibration": result.provenance.calibration,
+                    "score": result.score,
+                    "confidence": result.confidence,
+                    "flags": [flag.value for flag in result.flags],
+                    "key_points": [kp.model_dump(mode="json") for kp in result.key_points],
+                    "feedback": result.feedback,
+                    "signals": result.signals,
+                    "created_at": now,
+                }
+                for job, result in graded
+            ],
+        ).all()
+    )
+    statuses = {
+        job.submission_id: Status.NEEDS_REVIEW if needs_review(result, review_confidence_below) else Status.GRADED
+        for job, result in graded
+    }
     current = {sid: (row.status, row.graded_at) for sid, row in locked.items()}
     finishing: dict[Status, list[uuid.UUID]] = {}
     for sid, status in statuses.items():
@@ -216,20 +271,46 @@ def _record(session: Session, inserts: _Inserts, graded: Sequence[tuple[Job, Sco
             current[sid] = (status.value, now)
     for status, ids in finishing.items():
         session.execute(_FINISH, {"ids": ids, "new_status": status.value, "now": now})
-    first = {job.submission_id: LatestGrade(written[job.submission_id], job.submission_id, result.score,
-                                            result.confidence, [flag.value for flag in result.flags], now)
-             for job, result in graded if job.submission_id in written and not locked[job.submission_id].has_grades}
-    index_results(session, [IndexedSubmission(sid, current[sid][0], current[sid][1], row.question_id,
-                                              row.candidate_id, row.batch_id)
-                            for sid, row in locked.items() if sid in statuses], known=first)
-    audits = [{
-        "actor_key_id": SYSTEM.key_id, "actor": SYSTEM.name, "action": "submission.graded",
-        "entity_type": "submission", "entity_id": str(job.submission_id), "at": now,
-        "details": {"score": result.score, "confidence": result.confidence,
-                    "status": statuses[job.submission_id].value,
-                    "scoring_version": result.provenance.scoring_version,
-                    "reference_hash": result.provenance.reference_hash},
-    } for job, result in graded if job.submission_id in written]
+    first = {
+        job.submission_id: LatestGrade(
+            written[job.submission_id],
+            job.submission_id,
+            result.score,
+            result.confidence,
+            [flag.value for flag in result.flags],
+            now,
+        )
+        for job, result in graded
+        if job.submission_id in written and not locked[job.submission_id].has_grades
+    }
+    index_results(
+        session,
+        [
+            IndexedSubmission(sid, current[sid][0], current[sid][1], row.question_id, row.candidate_id, row.batch_id)
+            for sid, row in locked.items()
+            if sid in statuses
+        ],
+        known=first,
+    )
+    audits = [
+        {
+            "actor_key_id": SYSTEM.key_id,
+            "actor": SYSTEM.name,
+            "action": "submission.graded",
+            "entity_type": "submission",
+            "entity_id": str(job.submission_id),
+            "at": now,
+            "details": {
+                "score": result.score,
+                "confidence": result.confidence,
+                "status": statuses[job.submission_id].value,
+                "scoring_version": result.provenance.scoring_version,
+                "reference_hash": result.provenance.reference_hash,
+            },
+        }
+        for job, result in graded
+        if job.submission_id in written
+    ]
     if audits:
         session.execute(inserts.audit, audits)
     return statuses

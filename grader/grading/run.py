@@ -29,8 +29,14 @@ def failure_reason(exc: BaseException) -> str:
     return f"grading failed: {reason}"
 
 
-def run_grading(factory: SessionFactory, submission_id: uuid.UUID, grader: Callable[[], Grader],
-                review_confidence_below: float, *, retry: bool = False) -> Status | None:
+def run_grading(
+    factory: SessionFactory,
+    submission_id: uuid.UUID,
+    grader: Callable[[], Grader],
+    review_confidence_below: float,
+    *,
+    retry: bool = False,
+) -> Status | None:
     """Grade one submission end to end; None when there was nothing to do."""
     loaded = grader()
     with session_scope(factory) as session:
@@ -50,8 +56,14 @@ def run_grading(factory: SessionFactory, submission_id: uuid.UUID, grader: Calla
         return record(session, job, result, review_confidence_below)
 
 
-def run_chunk(factory: SessionFactory, submission_ids: Sequence[uuid.UUID], grader: Callable[[], Grader],
-              review_confidence_below: float, *, retry: bool = False) -> dict[str, int]:
+def run_chunk(
+    factory: SessionFactory,
+    submission_ids: Sequence[uuid.UUID],
+    grader: Callable[[], Grader],
+    review_confidence_below: float,
+    *,
+    retry: bool = False,
+) -> dict[str, int]:
     """Grade a chunk with one transaction to claim it and one to record it, a fixed handful of statements
     each (`claim_many`, `record_many`), and one engine call for the whole chunk.
 
@@ -60,8 +72,7 @@ def run_chunk(factory: SessionFactory, submission_ids: Sequence[uuid.UUID], grad
     """
     loaded = grader()
     with session_scope(factory) as session:
-        jobs, _deleted = claim_many(session, submission_ids, loaded.bank, SCORING_VERSION,
-                                    charge_attempt=not retry)
+        jobs, _deleted = claim_many(session, submission_ids, loaded.bank, SCORING_VERSION, charge_attempt=not retry)
     results, problems = _grade(loaded, jobs)
     counts = {"graded": 0, "needs_review": 0, "failed": 0, "skipped": len(submission_ids) - len(jobs)}
     with session_scope(factory) as session:
@@ -69,8 +80,11 @@ def run_chunk(factory: SessionFactory, submission_ids: Sequence[uuid.UUID], grad
             if job.submission_id in problems:
                 fail(session, job.submission_id, problems[job.submission_id])
                 counts["failed"] += 1
-        statuses = record_many(session, [(job, results[job.submission_id]) for job in jobs
-                                         if job.submission_id in results], review_confidence_below)
+        statuses = record_many(
+            session,
+            [(job, results[job.submission_id]) for job in jobs if job.submission_id in results],
+            review_confidence_below,
+        )
     for status in statuses.values():
         counts[status.value] = counts.get(status.value, 0) + 1
     return counts

@@ -28,15 +28,17 @@ class SweepResult:
     failed: list[uuid.UUID]
 
 
-def sweep_stuck(session: Session, queue: Queue, *, stuck_after: timedelta,
-                now: datetime | None = None, batch: int = 500) -> SweepResult:
+def sweep_stuck(
+    session: Session, queue: Queue, *, stuck_after: timedelta, now: datetime | None = None, batch: int = 500
+) -> SweepResult:
     """Re-enqueue submissions left pending/running past the deadline (lost message, crash between commit
     and enqueue, killed worker); fail those that have used up their attempts."""
     now = now or utcnow()
     stuck = session.scalars(
         select(Submission)
         .where(Submission.status.in_(values(OPEN)), Submission.updated_at < now - stuck_after)
-        .order_by(Submission.updated_at).limit(batch)
+        .order_by(Submission.updated_at)
+        .limit(batch)
         .with_for_update(skip_locked=True)
     ).all()
     result = SweepResult([], [])
@@ -48,8 +50,14 @@ def sweep_stuck(session: Session, queue: Queue, *, stuck_after: timedelta,
         submission.updated_at = now  # restarts its clock, so the next sweep does not enqueue it again
         result.requeued.append(submission.id)
     if result.requeued:
-        audit(session, SYSTEM, "submission.requeued", "sweep", now.isoformat(),
-              submission_ids=[str(i) for i in result.requeued])
+        audit(
+            session,
+            SYSTEM,
+            "submission.requeued",
+            "sweep",
+            now.isoformat(),
+            submission_ids=[str(i) for i in result.requeued],
+        )
         on_commit(session, _enqueue_all(queue, list(result.requeued)))
     return result
 
@@ -58,4 +66,5 @@ def _enqueue_all(queue: Queue, ids: list[uuid.UUID]) -> Callable[[], None]:
     def enqueue() -> None:
         for submission_id in ids:
             queue.enqueue(submission_id)
+
     return enqueue

@@ -13,8 +13,14 @@ router = APIRouter(prefix="/api/v1/keys", tags=["api keys"])
 
 
 def key_out(key: ApiKey) -> KeyOut:
-    return KeyOut(id=key.id, name=key.name, role=Role(key.role), prefix=key.prefix, created_at=key.created_at,
-                  revoked_at=key.revoked_at)
+    return KeyOut(
+        id=key.id,
+        name=key.name,
+        role=Role(key.role),
+        prefix=key.prefix,
+        created_at=key.created_at,
+        revoked_at=key.revoked_at,
+    )
 
 
 @router.post("", status_code=201, response_model=KeyCreated)

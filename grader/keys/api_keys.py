@@ -40,8 +40,9 @@ def create_key(session: Session, name: str, role: Role) -> tuple[ApiKey, str]:
 
 def authenticate(session: Session, raw: str | None) -> Principal:
     if not raw:
-        raise Unauthorized("missing API key: send it in the X-API-Key header "
-                           "(an admin creates one with `grader keys create`)")
+        raise Unauthorized(
+            "missing API key: send it in the X-API-Key header (an admin creates one with `grader keys create`)"
+        )
     key = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(raw.strip())))
     if key is None or key.revoked_at is not None:
         raise Unauthorized("unknown or revoked API key")

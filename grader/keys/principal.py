@@ -32,6 +32,8 @@ SYSTEM = Principal(key_id=None, name="system", role=Role.ADMIN)
 def require(principal: Principal, *roles: Role) -> Principal:
     if principal.role not in roles:
         allowed = " or ".join(r.value for r in roles)
-        raise Forbidden(f"this needs the {allowed} role; key '{principal.name}' is {principal.role.value}",
-                        details={"role": principal.role.value, "allowed": [r.value for r in roles]})
+        raise Forbidden(
+            f"this needs the {allowed} role; key '{principal.name}' is {principal.role.value}",
+            details={"role": principal.role.value, "allowed": [r.value for r in roles]},
+        )
     return principal

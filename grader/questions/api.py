@@ -14,7 +14,9 @@ router = APIRouter(prefix="/api/v1/questions", tags=["questions"])
 
 def question_out(ref: Reference) -> QuestionOut:
     return QuestionOut(
-        id=ref.id, question=ref.question, reference_hash=ref.content_hash,
+        id=ref.id,
+        question=ref.question,
+        reference_hash=ref.content_hash,
         key_points=[
             KeyPointOut(id=kp.id, text=kp.text, weight=kp.weight, keywords=[k.term for k in kp.keywords])
             for kp in ref.key_points
@@ -27,8 +29,7 @@ def list_questions(bank: BankDep, _principal: ReaderDep) -> list[QuestionOut]:
     return [question_out(ref) for ref in bank.values()]
 
 
-@router.get("/{question_id}", response_model=QuestionOut,
-            responses={404: {"description": "unknown question"}})
+@router.get("/{question_id}", response_model=QuestionOut, responses={404: {"description": "unknown question"}})
 def get_question(question_id: str, bank: BankDep, _principal: ReaderDep) -> QuestionOut:
     ref = bank.get(question_id)
     if ref is None:

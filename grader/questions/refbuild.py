@@ -158,9 +158,7 @@ class _Segmenter:
         return [t.lower() for t in self.tokenizer.lcut(text) if t.strip()]
 
     def tags(self, text: str, top: int) -> list[tuple[str, float]]:
-        found: list[tuple[str, float]] = self.tfidf.extract_tags(
-            text, topK=top, withWeight=True, allowPOS=_TAG_POS
-        )
+        found: list[tuple[str, float]] = self.tfidf.extract_tags(text, topK=top, withWeight=True, allowPOS=_TAG_POS)
         return found
 
 
@@ -394,9 +392,7 @@ _Dumper.add_representer(str, _represent_str)
 
 
 def dump_reference(data: dict[str, Any]) -> str:
-    text: str = yaml.dump(
-        data, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=1000, indent=2
-    )
+    text: str = yaml.dump(data, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=1000, indent=2)
     return text
 
 

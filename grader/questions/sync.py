@@ -31,21 +31,28 @@ def _insert_ignore(session: Session, model: type[Any], values: dict[str, Any], k
 
 
 def _store_reference_version(session: Session, ref: Reference) -> None:
-    _insert_ignore(session, Question, {"id": ref.id, "text": ref.question, "current_hash": ref.content_hash},
-                   ["id"])
-    _insert_ignore(session, ReferenceVersion, {
-        "question_id": ref.id, "content_hash": ref.content_hash,
-        "reference_answer": ref.reference_answer,
-        "key_points": ref.model_dump(mode="json")["key_points"],
-    }, ["question_id", "content_hash"])
+    _insert_ignore(session, Question, {"id": ref.id, "text": ref.question, "current_hash": ref.content_hash}, ["id"])
+    _insert_ignore(
+        session,
+        ReferenceVersion,
+        {
+            "question_id": ref.id,
+            "content_hash": ref.content_hash,
+            "reference_answer": ref.reference_answer,
+            "key_points": ref.model_dump(mode="json")["key_points"],
+        },
+        ["question_id", "content_hash"],
+    )
 
 
 def sync_question(session: Session, ref: Reference) -> None:
     """Make the questions table show `ref` as current, keeping every earlier version for old grades."""
     _store_reference_version(session, ref)
-    session.execute(update(Question)
-                    .where(Question.id == ref.id, Question.current_hash != ref.content_hash)
-                    .values(text=ref.question, current_hash=ref.content_hash, updated_at=utcnow()))
+    session.execute(
+        update(Question)
+        .where(Question.id == ref.id, Question.current_hash != ref.content_hash)
+        .values(text=ref.question, current_hash=ref.content_hash, updated_at=utcnow())
+    )
 
 
 def sync_bank(session: Session, bank: Mapping[str, Reference]) -> None:
@@ -75,7 +82,8 @@ def _insert_version(dialect: str) -> Any:
     # Built once per dialect: a grading run only binds its values (one multi-row statement).
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return insert(Base.metadata.tables["reference_versions"]).on_conflict_do_nothing(
-        index_elements=["question_id", "content_hash"])
+        index_elements=["question_id", "content_hash"]
+    )
 
 
 def store_versions(session: Session, refs: Iterable[Reference]) -> set[VersionMarker]:
@@ -86,10 +94,19 @@ def store_versions(session: Session, refs: Iterable[Reference]) -> set[VersionMa
     versions = {(str(bind.engine.url), ref.id, ref.content_hash): ref for ref in refs}
     missing = {marker: ref for marker, ref in versions.items() if marker not in _stored_versions}
     if missing:
-        session.execute(_insert_version(bind.dialect.name), [{
-            "question_id": ref.id, "content_hash": ref.content_hash, "reference_answer": ref.reference_answer,
-            "key_points": ref.model_dump(mode="json")["key_points"], "created_at": utcnow(),
-        } for ref in missing.values()])
+        session.execute(
+            _insert_version(bind.dialect.name),
+            [
+                {
+                    "question_id": ref.id,
+                    "content_hash": ref.content_hash,
+                    "reference_answer": ref.reference_answer,
+                    "key_points": ref.model_dump(mode="json")["key_points"],
+                    "created_at": utcnow(),
+                }
+                for ref in missing.values()
+            ],
+        )
         on_commit(session, lambda: _stored_versions.update(missing))
     return set(versions)
 

@@ -15,8 +15,12 @@ def build_queue(settings: Settings, sessions: SessionFactory) -> QueueBackend:
         from grader.grading.grader import LazyGrader
         from grader.queue.embedded import EmbeddedQueue
 
-        return EmbeddedQueue(sessions, LazyGrader(settings), review_confidence_below=settings.review_confidence_below,
-                             stuck_after=timedelta(seconds=settings.stuck_after_seconds))
+        return EmbeddedQueue(
+            sessions,
+            LazyGrader(settings),
+            review_confidence_below=settings.review_confidence_below,
+            stuck_after=timedelta(seconds=settings.stuck_after_seconds),
+        )
     from grader.queue.celery_queue import CeleryQueue
 
     return CeleryQueue.for_api(settings)

@@ -40,8 +40,7 @@ def configure(celery: Celery, settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         # "priority": the worker polls its queues in the order listed, interactive before batch, instead
         # of kombu's default round robin; a batch chunk is taken only when no submission waits.
-        broker_transport_options={"visibility_timeout": max(3 * hard, hard + 600),
-                                  "queue_order_strategy": "priority"},
+        broker_transport_options={"visibility_timeout": max(3 * hard, hard + 600), "queue_order_strategy": "priority"},
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
@@ -50,14 +49,15 @@ def configure(celery: Celery, settings: Settings) -> Celery:
         task_time_limit=hard,
         task_soft_time_limit=max(hard - 10, 1),
         task_default_queue=settings.celery_queue,
-        task_queues=(Queue(settings.celery_queue),  # type: ignore[no-untyped-call]
-                     Queue(batch_queue(settings))),  # type: ignore[no-untyped-call]
+        task_queues=(
+            Queue(settings.celery_queue),  # type: ignore[no-untyped-call]
+            Queue(batch_queue(settings)),  # type: ignore[no-untyped-call]
+        ),
         task_routes={BATCH_CHUNK_TASK: {"queue": batch_queue(settings)}},
         task_serializer="json",
         accept_content=["json"],
         # A request must not hang on an unreachable broker: the row is committed, the sweep catches up.
-        task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2,
-                                   "interval_max": 0.5},
+        task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5},
         broker_connection_timeout=3,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,

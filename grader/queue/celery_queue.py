@@ -36,8 +36,12 @@ class CeleryQueue:
         self._celery.send_task(GRADE_TASK, args=[str(submission_id)], headers=request_headers())
 
     def enqueue_chunk(self, batch_id: uuid.UUID, submission_ids: Sequence[uuid.UUID]) -> None:
-        self._celery.send_task(BATCH_CHUNK_TASK, args=[str(batch_id), [str(s) for s in submission_ids]],
-                               queue=self._batch_queue, headers=request_headers())
+        self._celery.send_task(
+            BATCH_CHUNK_TASK,
+            args=[str(batch_id), [str(s) for s in submission_ids]],
+            queue=self._batch_queue,
+            headers=request_headers(),
+        )
 
     def depths(self) -> dict[str, int]:
         """Messages waiting on each queue: the Redis list length."""

@@ -32,9 +32,15 @@ _Work = uuid.UUID | tuple[uuid.UUID, list[uuid.UUID]] | None
 
 
 class EmbeddedQueue:
-    def __init__(self, factory: SessionFactory, grader: Callable[[], Grader], *,
-                 review_confidence_below: float, stuck_after: timedelta,
-                 sweep_every: float | None = None) -> None:
+    def __init__(
+        self,
+        factory: SessionFactory,
+        grader: Callable[[], Grader],
+        *,
+        review_confidence_below: float,
+        stuck_after: timedelta,
+        sweep_every: float | None = None,
+    ) -> None:
         self._factory = factory
         self._grader = grader
         self._review_below = review_confidence_below

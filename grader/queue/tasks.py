@@ -43,8 +43,7 @@ def grade_submission(self: Any, submission_id: str) -> None:
     settings = get_settings()
 
     def run(retry: bool) -> None:
-        run_grading(_sessions(), uuid.UUID(submission_id), get_grader, settings.review_confidence_below,
-                    retry=retry)
+        run_grading(_sessions(), uuid.UUID(submission_id), get_grader, settings.review_confidence_below, retry=retry)
 
     try:
         with_retries(self, run, lambda exc: _give_up(submission_id, exc), f"grading {submission_id}")
@@ -67,14 +66,24 @@ def grade_batch_chunk(self: Any, batch_id: str, submission_ids: list[str]) -> di
     settings = get_settings()
 
     def run(retry: bool) -> dict[str, int] | None:
-        return run_chunk(_sessions(), [uuid.UUID(s) for s in submission_ids], get_grader,
-                         settings.review_confidence_below, retry=retry)
+        return run_chunk(
+            _sessions(),
+            [uuid.UUID(s) for s in submission_ids],
+            get_grader,
+            settings.review_confidence_below,
+            retry=retry,
+        )
 
     def give_up(exc: DBAPIError) -> None:
         # Its still-open submissions are left to the sweeps, which re-queue them (and fail those out of
         # attempts).
-        log.error("batch %s: chunk of %d left to the sweep after %d retries: %s", batch_id,
-                  len(submission_ids), MAX_RETRIES, exc)
+        log.error(
+            "batch %s: chunk of %d left to the sweep after %d retries: %s",
+            batch_id,
+            len(submission_ids),
+            MAX_RETRIES,
+            exc,
+        )
         return None
 
     counts = with_retries(self, run, give_up, f"grading a chunk of batch {batch_id}")
@@ -87,8 +96,9 @@ def grade_batch_chunk(self: Any, batch_id: str, submission_ids: list[str]) -> di
 def sweep_stuck() -> dict[str, int]:
     settings = get_settings()
     with session_scope(_sessions()) as session:
-        result = sweep_stuck_use_case(session, CeleryQueue(app, settings),
-                                      stuck_after=timedelta(seconds=settings.stuck_after_seconds))
+        result = sweep_stuck_use_case(
+            session, CeleryQueue(app, settings), stuck_after=timedelta(seconds=settings.stuck_after_seconds)
+        )
     if result.requeued or result.failed:
         log.info("sweep: requeued %d, failed %d", len(result.requeued), len(result.failed))
     return {"requeued": len(result.requeued), "failed": len(result.failed)}
@@ -98,8 +108,9 @@ def sweep_stuck() -> dict[str, int]:
 def sweep_batches() -> dict[str, int]:
     settings = get_settings()
     with session_scope(_sessions()) as session:
-        result = sweep_batches_use_case(session, CeleryQueue(app, settings),
-                                        stuck_after=timedelta(seconds=settings.stuck_after_seconds))
+        result = sweep_batches_use_case(
+            session, CeleryQueue(app, settings), stuck_after=timedelta(seconds=settings.stuck_after_seconds)
+        )
     if result.redispatched:
         log.warning("batch sweep: re-dispatched %d stalled answers", result.redispatched)
     return {"kept_alive": result.kept_alive, "redispatched": result.redispatched}

@@ -56,10 +56,17 @@ def result_filter(
     reviewed: bool | None = None,
 ) -> review.ResultFilter:
     return review.ResultFilter(
-        question_id=question_id, batch_id=batch_id, candidate_id=candidate_id,
-        status=Status(status) if status else None, score_min=score_min, score_max=score_max,
-        flag=flag.value if flag else None, confidence_below=confidence_below, graded_from=graded_from,
-        graded_to=graded_to, reviewed=reviewed,
+        question_id=question_id,
+        batch_id=batch_id,
+        candidate_id=candidate_id,
+        status=Status(status) if status else None,
+        score_min=score_min,
+        score_max=score_max,
+        flag=flag.value if flag else None,
+        confidence_below=confidence_below,
+        graded_from=graded_from,
+        graded_to=graded_to,
+        reviewed=reviewed,
     )
 
 
@@ -71,11 +78,21 @@ Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 def summary_out(item: review.ResultItem) -> ResultSummary:
     row = item.row
     return ResultSummary(
-        submission_id=row.submission_id, question_id=row.question_id, candidate_id=row.candidate_id,
-        candidate_name=item.candidate_name, batch_id=row.batch_id, status=Status(row.status),
-        grader_score=row.grader_score, final_score=row.final_score, confidence=row.confidence,
-        flags=decode_flags(row.flags), reviewed=row.reviewed, overridden=row.overridden,
-        review_count=row.review_count, reviewed_at=row.reviewed_at, reviewed_by=row.reviewed_by,
+        submission_id=row.submission_id,
+        question_id=row.question_id,
+        candidate_id=row.candidate_id,
+        candidate_name=item.candidate_name,
+        batch_id=row.batch_id,
+        status=Status(row.status),
+        grader_score=row.grader_score,
+        final_score=row.final_score,
+        confidence=row.confidence,
+        flags=decode_flags(row.flags),
+        reviewed=row.reviewed,
+        overridden=row.overridden,
+        review_count=row.review_count,
+        reviewed_at=row.reviewed_at,
+        reviewed_by=row.reviewed_by,
         graded_at=row.graded_at,
     )
 
@@ -84,12 +101,17 @@ def detail_out(view: review.ResultView) -> ResultDetail:
     summary = summary_out(review.ResultItem(view.row, view.submission.candidate_name))
     grade = view.grade
     return ResultDetail(
-        **summary.model_dump(), question=view.question, answer=view.submission.answer, feedback=grade.feedback,
+        **summary.model_dump(),
+        question=view.question,
+        answer=view.submission.answer,
+        feedback=grade.feedback,
         key_points=[KeyPointGrade.model_validate(kp) for kp in grade.key_points],
-        reference_key_points=[ReferenceKeyPoint(id=kp["id"], text=kp["text"], weight=kp["weight"])
-                              for kp in view.reference_key_points],
+        reference_key_points=[
+            ReferenceKeyPoint(id=kp["id"], text=kp["text"], weight=kp["weight"]) for kp in view.reference_key_points
+        ],
         key_point_corrections=[KeyPointCorrection.model_validate(c) for c in view.row.key_point_corrections],
-        scoring_version=grade.scoring_version, reference_hash=grade.reference_hash,
+        scoring_version=grade.scoring_version,
+        reference_hash=grade.reference_hash,
     )
 
 
@@ -102,16 +124,23 @@ def page_out(items: list[review.ResultItem], total: int, limit: int, offset: int
 
 
 @router.get("/results", response_model=ResultPage, responses=ERRORS)
-def list_results(session: SessionDep, _principal: ReviewerDep, filters: FilterDep,
-                 sort: ResultSort = "-graded_at", limit: Limit = 50, offset: Offset = 0) -> ResultPage:
+def list_results(
+    session: SessionDep,
+    _principal: ReviewerDep,
+    filters: FilterDep,
+    sort: ResultSort = "-graded_at",
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> ResultPage:
     """Graded results, filtered and sorted (`-` for descending). Scores filter on the final score."""
     items, total = review.list_results(session, filters, sort=sort, limit=limit, offset=offset)
     return page_out(items, total, limit, offset, sort)
 
 
 @router.get("/results/queue", response_model=ResultPage, responses=ERRORS)
-def review_queue(session: SessionDep, _principal: ReviewerDep, filters: FilterDep,
-                 limit: Limit = 50, offset: Offset = 0) -> ResultPage:
+def review_queue(
+    session: SessionDep, _principal: ReviewerDep, filters: FilterDep, limit: Limit = 50, offset: Offset = 0
+) -> ResultPage:
     """The review queue: results in `needs_review`, least confident first (any `status` given is ignored)."""
     items, total = review.review_queue(session, filters, limit=limit, offset=offset)
     return page_out(items, total, limit, offset, review.QUEUE_SORT)
@@ -124,10 +153,14 @@ def get_result(submission_id: uuid.UUID, session: SessionDep, _principal: Review
     return detail_out(review.get_result(session, submission_id))
 
 
-@router.post("/results/{submission_id}/review", response_model=ResultDetail,
-             responses={**ERRORS, 409: {"description": "reviewed by someone else since expected_review_count"}})
-def review_result(submission_id: uuid.UUID, data: ReviewCreate, session: SessionDep,
-                  principal: ReviewerDep) -> ResultDetail:
+@router.post(
+    "/results/{submission_id}/review",
+    response_model=ResultDetail,
+    responses={**ERRORS, 409: {"description": "reviewed by someone else since expected_review_count"}},
+)
+def review_result(
+    submission_id: uuid.UUID, data: ReviewCreate, session: SessionDep, principal: ReviewerDep
+) -> ResultDetail:
     """Set the final score, optionally correct key points, with a required comment. Appends an audit entry
     (who, when, old and new decision, reason); earlier reviews stay in the history."""
     review.review(session, submission_id, data, principal)
@@ -141,12 +174,19 @@ def result_history(submission_id: uuid.UUID, session: SessionDep, _principal: Re
 
 
 @router.get("/stats", response_model=StatsOut, responses=ERRORS)
-def stats(session: SessionDep, _principal: ReviewerDep,
-          question_id: Annotated[str | None, Query(max_length=16)] = None, batch_id: uuid.UUID | None = None,
-          graded_from: datetime | None = None, graded_to: datetime | None = None) -> StatsOut:
+def stats(
+    session: SessionDep,
+    _principal: ReviewerDep,
+    question_id: Annotated[str | None, Query(max_length=16)] = None,
+    batch_id: uuid.UUID | None = None,
+    graded_from: datetime | None = None,
+    graded_to: datetime | None = None,
+) -> StatsOut:
     """Per question: count, mean, median, histogram of final scores, share flagged / reviewed / overridden,
     and mean |final − grader| over reviewed results."""
-    rows = review_stats.question_stats(session, review_stats.StatsFilter(question_id, batch_id, graded_from,
-                                                                         graded_to))
-    return StatsOut(total=sum(r.count for r in rows), bin_edges=review_stats.BIN_EDGES,
-                    questions=[QuestionStatsOut(**r.__dict__) for r in rows])
+    rows = review_stats.question_stats(session, review_stats.StatsFilter(question_id, batch_id, graded_from, graded_to))
+    return StatsOut(
+        total=sum(r.count for r in rows),
+        bin_edges=review_stats.BIN_EDGES,
+        questions=[QuestionStatsOut(**r.__dict__) for r in rows],
+    )

@@ -89,13 +89,15 @@ class ResultItem:
     candidate_name: str | None
 
 
-def list_results(session: Session, f: ResultFilter, *, sort: ResultSort, limit: int,
-                 offset: int) -> tuple[list[ResultItem], int]:
+def list_results(
+    session: Session, f: ResultFilter, *, sort: ResultSort, limit: int, offset: int
+) -> tuple[list[ResultItem], int]:
     if f.score_min is not None and f.score_max is not None and f.score_min > f.score_max:
         raise InvalidInput(f"score_min {f.score_min:g} is above score_max {f.score_max:g}")
     total = session.scalar(where(select(func.count()).select_from(ResultRow), f)) or 0
-    query = where(select(ResultRow, Submission.candidate_name)
-                   .join(Submission, Submission.id == ResultRow.submission_id), f)
+    query = where(
+        select(ResultRow, Submission.candidate_name).join(Submission, Submission.id == ResultRow.submission_id), f
+    )
     rows = session.execute(query.order_by(*_SORTS[sort], ResultRow.submission_id).limit(limit).offset(offset))
     return [ResultItem(row, name) for row, name in rows], total
 
@@ -128,8 +130,13 @@ def get_result(session: Session, submission_id: uuid.UUID) -> ResultView:
     assert submission is not None and grade is not None  # foreign keys with ON DELETE CASCADE
     version = session.get(ReferenceVersion, (grade.question_id, grade.reference_hash))
     question = session.get(Question, grade.question_id)
-    return ResultView(row, submission, grade, question.text if question is not None else grade.question_id,
-                      list(version.key_points) if version is not None else [])
+    return ResultView(
+        row,
+        submission,
+        grade,
+        question.text if question is not None else grade.question_id,
+        list(version.key_points) if version is not None else [],
+    )
 
 
 def review(session: Session, submission_id: uuid.UUID, data: ReviewCreate, actor: Principal) -> ResultRow:
@@ -140,20 +147,27 @@ def review(session: Session, submission_id: uuid.UUID, data: ReviewCreate, actor
     if submission is None or row is None:
         raise ResultNotFound(submission_id, submission.status if submission is not None else None)
     if data.expected_review_count is not None and data.expected_review_count != row.review_count:
-        raise Conflict(f"this result was reviewed by {row.reviewed_by} at {row.reviewed_at:%Y-%m-%d %H:%M} UTC "
-                       "after you loaded it; reload and review again",
-                       details={"review_count": row.review_count, "reviewed_by": row.reviewed_by})
+        raise Conflict(
+            f"this result was reviewed by {row.reviewed_by} at {row.reviewed_at:%Y-%m-%d %H:%M} UTC "
+            "after you loaded it; reload and review again",
+            details={"review_count": row.review_count, "reviewed_by": row.reviewed_by},
+        )
     grade = session.get(Grade, row.grade_id)
     assert grade is not None
     known = [kp["id"] for kp in grade.key_points]
     unknown = sorted({c.key_point_id for c in data.key_points} - set(known))
     if unknown:
-        raise InvalidInput(f"unknown key point(s) {', '.join(unknown)}; this result has {', '.join(known)}",
-                           details={"unknown": unknown, "key_points": known})
+        raise InvalidInput(
+            f"unknown key point(s) {', '.join(unknown)}; this result has {', '.join(known)}",
+            details={"unknown": unknown, "key_points": known},
+        )
     corrections = {c["key_point_id"]: c for c in row.key_point_corrections}
     corrections.update({c.key_point_id: c.model_dump() for c in data.key_points})
-    old = {"final_score": row.final_score, "status": row.status,
-           "key_point_corrections": list(row.key_point_corrections)}
+    old = {
+        "final_score": row.final_score,
+        "status": row.status,
+        "key_point_corrections": list(row.key_point_corrections),
+    }
     now = utcnow()
     row.final_score = data.final_score
     row.status = Status.GRADED.value
@@ -166,17 +180,29 @@ def review(session: Session, submission_id: uuid.UUID, data: ReviewCreate, actor
     if submission.status == Status.NEEDS_REVIEW.value:
         submission.status = Status.GRADED.value  # a person has decided: out of the queue
         submission.updated_at = now
-    new = {"final_score": row.final_score, "status": row.status,
-           "key_point_corrections": list(row.key_point_corrections)}
-    audit(session, actor, "result.reviewed", "submission", submission_id, old=old, new=new,
-          grader_score=row.grader_score, grade_id=row.grade_id, comment=data.comment,
-          review_count=row.review_count)
+    new = {
+        "final_score": row.final_score,
+        "status": row.status,
+        "key_point_corrections": list(row.key_point_corrections),
+    }
+    audit(
+        session,
+        actor,
+        "result.reviewed",
+        "submission",
+        submission_id,
+        old=old,
+        new=new,
+        grader_score=row.grader_score,
+        grade_id=row.grade_id,
+        comment=data.comment,
+        review_count=row.review_count,
+    )
     session.flush()
     return row
 
 
-def review_atomically(session: Session, submission_id: uuid.UUID, data: ReviewCreate,
-                      actor: Principal) -> ResultRow:
+def review_atomically(session: Session, submission_id: uuid.UUID, data: ReviewCreate, actor: Principal) -> ResultRow:
     """`review`, undone as a whole when it refuses (conflict, unknown key point), so the caller's
     transaction carries on as if it had not been tried: the dashboard then shows the result as it is
     with the reason."""
@@ -186,9 +212,13 @@ def review_atomically(session: Session, submission_id: uuid.UUID, data: ReviewCr
 
 def history(session: Session, submission_id: uuid.UUID) -> list[AuditEntry]:
     """Everything the audit log holds about the submission, oldest first: created, graded, reviewed."""
-    entries = list(session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "submission",
-                                                            AuditEntry.entity_id == str(submission_id))
-                                   .order_by(AuditEntry.at, AuditEntry.id)))
+    entries = list(
+        session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.entity_type == "submission", AuditEntry.entity_id == str(submission_id))
+            .order_by(AuditEntry.at, AuditEntry.id)
+        )
+    )
     if not entries and session.get(Submission, submission_id) is None:
         raise ResultNotFound(submission_id)
     return entries

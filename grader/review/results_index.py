@@ -46,9 +46,16 @@ def index_result(session: Session, submission: Submission) -> ResultRow | None:
     row = session.get(ResultRow, submission.id)
     if row is None:
         batch_id = session.scalar(select(BatchItem.batch_id).where(BatchItem.submission_id == submission.id))
-        row = ResultRow(submission_id=submission.id, question_id=submission.question_id,
-                        candidate_id=submission.candidate_id, batch_id=batch_id, reviewed=False,
-                        overridden=False, review_count=0, key_point_corrections=[])
+        row = ResultRow(
+            submission_id=submission.id,
+            question_id=submission.question_id,
+            candidate_id=submission.candidate_id,
+            batch_id=batch_id,
+            reviewed=False,
+            overridden=False,
+            review_count=0,
+            key_point_corrections=[],
+        )
         session.add(row)
     row.grade_id = grade.id
     row.grader_score = grade.score
@@ -86,8 +93,9 @@ class LatestGrade:
     created_at: datetime
 
 
-def index_results(session: Session, submissions: Sequence[IndexedSubmission],
-                  known: Mapping[uuid.UUID, LatestGrade] | None = None) -> None:
+def index_results(
+    session: Session, submissions: Sequence[IndexedSubmission], known: Mapping[uuid.UUID, LatestGrade] | None = None
+) -> None:
     """`index_result` for many submissions in two statements (their grades, one upsert), with the same
     outcome row for row: the grader's side follows the latest grade, a reviewer's decision survives.
     `known` holds latest grades the caller already has (a first grade it just wrote): not read again."""
@@ -100,18 +108,35 @@ def index_results(session: Session, submissions: Sequence[IndexedSubmission],
         latest.update(pick_latest(session.execute(_GRADES_OF, {"ids": unknown})))
     if not latest:
         return
-    session.execute(_upsert(session.get_bind().dialect.name), [{
-        "submission_id": sid, "question_id": showing[sid].question_id, "candidate_id": showing[sid].candidate_id,
-        "batch_id": showing[sid].batch_id, "reviewed": False, "overridden": False, "review_count": 0,
-        "key_point_corrections": [], "grade_id": grade.id, "grader_score": grade.score,
-        "confidence": grade.confidence, "flags": encode_flags(grade.flags), "flagged": bool(grade.flags),
-        "graded_at": showing[sid].graded_at or grade.created_at, "final_score": grade.score,
-        "status": showing[sid].status,
-    } for sid, grade in latest.items()])
+    session.execute(
+        _upsert(session.get_bind().dialect.name),
+        [
+            {
+                "submission_id": sid,
+                "question_id": showing[sid].question_id,
+                "candidate_id": showing[sid].candidate_id,
+                "batch_id": showing[sid].batch_id,
+                "reviewed": False,
+                "overridden": False,
+                "review_count": 0,
+                "key_point_corrections": [],
+                "grade_id": grade.id,
+                "grader_score": grade.score,
+                "confidence": grade.confidence,
+                "flags": encode_flags(grade.flags),
+                "flagged": bool(grade.flags),
+                "graded_at": showing[sid].graded_at or grade.created_at,
+                "final_score": grade.score,
+                "status": showing[sid].status,
+            }
+            for sid, grade in latest.items()
+        ],
+    )
 
 
-_GRADES_OF = (select(Grade.id, Grade.submission_id, Grade.score, Grade.confidence, Grade.flags, Grade.created_at)
-              .where(Grade.submission_id.in_(bindparam("ids", expanding=True))))
+_GRADES_OF = select(Grade.id, Grade.submission_id, Grade.score, Grade.confidence, Grade.flags, Grade.created_at).where(
+    Grade.submission_id.in_(bindparam("ids", expanding=True))
+)
 
 
 @lru_cache(maxsize=4)
@@ -121,12 +146,20 @@ def _upsert(dialect: str) -> Any:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(results)
     new, old = statement.excluded, results.c
-    return statement.on_conflict_do_update(index_elements=[old.submission_id], set_={
-        "grade_id": new.grade_id, "grader_score": new.grader_score, "confidence": new.confidence,
-        "flags": new.flags, "flagged": new.flagged, "graded_at": new.graded_at,
-        # Every right-hand side reads the row as it was: `reviewed` and `final_score` before this update.
-        "overridden": case((old.reviewed, func.abs(old.final_score - new.grader_score) > 1e-9),
-                           else_=old.overridden),
-        "final_score": case((old.reviewed, old.final_score), else_=new.final_score),
-        "status": case((old.reviewed, old.status), else_=new.status),
-    })
+    return statement.on_conflict_do_update(
+        index_elements=[old.submission_id],
+        set_={
+            "grade_id": new.grade_id,
+            "grader_score": new.grader_score,
+            "confidence": new.confidence,
+            "flags": new.flags,
+            "flagged": new.flagged,
+            "graded_at": new.graded_at,
+            # Every right-hand side reads the row as it was: `reviewed` and `final_score` before this update.
+            "overridden": case(
+                (old.reviewed, func.abs(old.final_score - new.grader_score) > 1e-9), else_=old.overridden
+            ),
+            "final_score": case((old.reviewed, old.final_score), else_=new.final_score),
+            "status": case((old.reviewed, old.status), else_=new.status),
+        },
+    )

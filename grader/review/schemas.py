@@ -12,8 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from grader.db.models import Status
 from grader.submissions.schemas import KeyPointGrade
 
-ResultSort = Literal["confidence", "-confidence", "score", "-score", "graded_at", "-graded_at",
-                     "candidate", "question"]
+ResultSort = Literal["confidence", "-confidence", "score", "-score", "graded_at", "-graded_at", "candidate", "question"]
 ResultStatus = Literal["graded", "needs_review"]
 
 
@@ -31,11 +30,13 @@ class ReviewCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     final_score: Annotated[float, Field(ge=0, le=100, description="the score that counts from now on")]
-    comment: Annotated[str, Field(min_length=1, max_length=2000,
-                                  description="why: kept in the audit trail with the old and new score")]
+    comment: Annotated[
+        str, Field(min_length=1, max_length=2000, description="why: kept in the audit trail with the old and new score")
+    ]
     key_points: list[KeyPointCorrection] = Field(default_factory=list, max_length=50)
-    expected_review_count: Annotated[int | None, Field(
-        ge=0, description="the review_count you saw; 409 if someone reviewed it since")] = None
+    expected_review_count: Annotated[
+        int | None, Field(ge=0, description="the review_count you saw; 409 if someone reviewed it since")
+    ] = None
 
 
 class ResultSummary(BaseModel):
@@ -101,7 +102,8 @@ class QuestionStats(BaseModel):
     share_reviewed: float
     share_overridden: float = Field(description="share whose final score differs from the grader's")
     mean_abs_override_delta: float | None = Field(
-        description="mean |final − grader| over reviewed results; None when none was reviewed")
+        description="mean |final − grader| over reviewed results; None when none was reviewed"
+    )
     mean_grader_score: float
 
 

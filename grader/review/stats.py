@@ -43,15 +43,19 @@ class StatsFilter:
     graded_to: datetime | None = None
 
     def results(self) -> ResultFilter:
-        return ResultFilter(question_id=self.question_id, batch_id=self.batch_id, graded_from=self.graded_from,
-                            graded_to=self.graded_to)
+        return ResultFilter(
+            question_id=self.question_id, batch_id=self.batch_id, graded_from=self.graded_from, graded_to=self.graded_to
+        )
 
 
 def _in_bin(index: int) -> Any:
     # Bins [0,10) … [80,90) and [90,100]: the top one holds the perfect scores too.
     low, high = BIN_EDGES[index], BIN_EDGES[index + 1]
-    inside = ResultRow.final_score >= low if index == BINS - 1 else and_(ResultRow.final_score >= low,
-                                                                          ResultRow.final_score < high)
+    inside = (
+        ResultRow.final_score >= low
+        if index == BINS - 1
+        else and_(ResultRow.final_score >= low, ResultRow.final_score < high)
+    )
     return func.count().filter(inside) if index else func.count().filter(ResultRow.final_score < high)
 
 
@@ -64,28 +68,49 @@ def question_stats(session: Session, f: StatsFilter | None = None) -> list[Quest
     f = f or StatsFilter()
     postgres = session.get_bind().dialect.name == "postgresql"
     # SQLite has no percentile_cont: its medians are computed from the scores below.
-    median = (func.percentile_cont(0.5).within_group(ResultRow.final_score) if postgres
-              else func.min(ResultRow.final_score))
+    median = (
+        func.percentile_cont(0.5).within_group(ResultRow.final_score) if postgres else func.min(ResultRow.final_score)
+    )
     delta = func.abs(ResultRow.final_score - ResultRow.grader_score)
-    query = where(select(
-        # Counts with FILTER rather than averages of CASE: integer counting, no numeric arithmetic per row.
-        ResultRow.question_id, func.count(), func.avg(ResultRow.final_score), median,
-        func.count().filter(ResultRow.flagged == true()), func.count().filter(ResultRow.reviewed == true()),
-        func.count().filter(ResultRow.overridden == true()),
-        func.avg(delta).filter(ResultRow.reviewed == true()), func.avg(ResultRow.grader_score),
-        *(_in_bin(i) for i in range(BINS)),
-    ), f.results()).group_by(ResultRow.question_id).order_by(ResultRow.question_id)
+    query = (
+        where(
+            select(
+                # Counts with FILTER rather than averages of CASE: integer counting, no numeric arithmetic per row.
+                ResultRow.question_id,
+                func.count(),
+                func.avg(ResultRow.final_score),
+                median,
+                func.count().filter(ResultRow.flagged == true()),
+                func.count().filter(ResultRow.reviewed == true()),
+                func.count().filter(ResultRow.overridden == true()),
+                func.avg(delta).filter(ResultRow.reviewed == true()),
+                func.avg(ResultRow.grader_score),
+                *(_in_bin(i) for i in range(BINS)),
+            ),
+            f.results(),
+        )
+        .group_by(ResultRow.question_id)
+        .order_by(ResultRow.question_id)
+    )
     rows = session.execute(query).all()
     texts = {qid: text for qid, text in session.execute(select(Question.id, Question.text))}
     medians = {} if postgres else _medians_in_python(session, f)
-    return [QuestionStats(
-        question_id=qid, question=texts.get(qid), count=count, mean=round(float(mean), 2),
-        median=round(float(medians.get(qid, med)), 2), histogram=[int(b) for b in bins],
-        share_flagged=round(flagged / count, 4), share_reviewed=round(reviewed / count, 4),
-        share_overridden=round(overridden / count, 4),
-        mean_abs_override_delta=None if mad is None else round(float(mad), 2),
-        mean_grader_score=round(float(grader), 2),
-    ) for qid, count, mean, med, flagged, reviewed, overridden, mad, grader, *bins in rows]
+    return [
+        QuestionStats(
+            question_id=qid,
+            question=texts.get(qid),
+            count=count,
+            mean=round(float(mean), 2),
+            median=round(float(medians.get(qid, med)), 2),
+            histogram=[int(b) for b in bins],
+            share_flagged=round(flagged / count, 4),
+            share_reviewed=round(reviewed / count, 4),
+            share_overridden=round(overridden / count, 4),
+            mean_abs_override_delta=None if mad is None else round(float(mad), 2),
+            mean_grader_score=round(float(grader), 2),
+        )
+        for qid, count, mean, med, flagged, reviewed, overridden, mad, grader, *bins in rows
+    ]
 
 
 def _medians_in_python(session: Session, f: StatsFilter) -> dict[str, float]:
@@ -112,10 +137,17 @@ class Agreement:
 def agreement(session: Session, f: StatsFilter | None = None, limit: int = 2000) -> Agreement:
     """Grader vs reviewer score for the latest reviewed results (the overview's scatter chart)."""
     f = f or StatsFilter()
-    base = where(select(ResultRow.question_id, ResultRow.grader_score, ResultRow.final_score)
-                  .where(ResultRow.reviewed == true()), f.results())
-    total = session.scalar(where(select(func.count()).select_from(ResultRow)
-                                  .where(ResultRow.reviewed == true()), f.results())) or 0
+    base = where(
+        select(ResultRow.question_id, ResultRow.grader_score, ResultRow.final_score).where(
+            ResultRow.reviewed == true()
+        ),
+        f.results(),
+    )
+    total = (
+        session.scalar(
+            where(select(func.count()).select_from(ResultRow).where(ResultRow.reviewed == true()), f.results())
+        )
+        or 0
+    )
     rows = session.execute(base.order_by(ResultRow.reviewed_at.desc()).limit(limit)).all()
     return Agreement([AgreementPoint(q, g, s) for q, g, s in rows], total)
-

@@ -12,7 +12,7 @@ AnswerProblem = Literal["empty", "too_long"]
 
 
 def answer_problem(answer: str, max_chars: int) -> AnswerProblem | None:
-    """"empty" for blank text (whitespace only counts as blank), "too_long" past `max_chars`, else None."""
+    """ "empty" for blank text (whitespace only counts as blank), "too_long" past `max_chars`, else None."""
     if not answer.strip():
         return "empty"
     if len(answer) > max_chars:

@@ -17,8 +17,7 @@ from grader.errors import SubmissionNotFound
 from grader.keys.principal import Principal
 
 
-def get_submission(session: Session, submission_id: uuid.UUID,
-                   actor: Principal) -> tuple[Submission, Grade | None]:
+def get_submission(session: Session, submission_id: uuid.UUID, actor: Principal) -> tuple[Submission, Grade | None]:
     submission = session.get(Submission, submission_id)
     # A recruiter asking for someone else's submission learns nothing, not even that it exists.
     if submission is None or not (actor.sees_everything or submission.submitted_by == actor.key_id):
@@ -67,8 +66,9 @@ class SubmissionFilter:
     status: Status | None = None
 
 
-def list_submissions(session: Session, actor: Principal, filters: SubmissionFilter, *, limit: int,
-                     offset: int) -> tuple[list[tuple[Submission, Grade | None]], int]:
+def list_submissions(
+    session: Session, actor: Principal, filters: SubmissionFilter, *, limit: int, offset: int
+) -> tuple[list[tuple[Submission, Grade | None]], int]:
     query = select(Submission)
     if not actor.sees_everything:
         query = query.where(Submission.submitted_by == actor.key_id)
@@ -79,8 +79,9 @@ def list_submissions(session: Session, actor: Principal, filters: SubmissionFilt
     if filters.status is not None:
         query = query.where(Submission.status == filters.status.value)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    page = list(session.scalars(query.order_by(Submission.created_at.desc(), Submission.id)
-                                .limit(limit).offset(offset)))
+    page = list(
+        session.scalars(query.order_by(Submission.created_at.desc(), Submission.id).limit(limit).offset(offset))
+    )
     grades = latest_grades(session, [s.id for s in page])
     return [(s, grades.get(s.id)) for s in page], total
 

@@ -1,10 +1,10 @@
 """The groups of submission statuses the features reason with, named once.
 
-    pending ─┐ OPEN: waiting for a grade (claims take them, sweeps re-queue them)
-    running ─┘
-    graded ───────┐ GRADED: carry a grade to show (result rows, batch results)
-    needs_review ─┘
-    failed         with GRADED, FINISHED: nothing more happens without a person or a re-grade
+pending ─┐ OPEN: waiting for a grade (claims take them, sweeps re-queue them)
+running ─┘
+graded ───────┐ GRADED: carry a grade to show (result rows, batch results)
+needs_review ─┘
+failed         with GRADED, FINISHED: nothing more happens without a person or a re-grade
 """
 
 from __future__ import annotations

@@ -29,11 +29,15 @@ from grader.submissions.schemas import SubmissionCreate
 def check_answer(answer: str, limit: int) -> None:
     problem = answer_problem(answer, limit)
     if problem == "empty":
-        raise InvalidInput(f"answer is empty; send the candidate's answer as 1 to {limit:,} characters",
-                           details={"field": "answer", "max_chars": limit})
+        raise InvalidInput(
+            f"answer is empty; send the candidate's answer as 1 to {limit:,} characters",
+            details={"field": "answer", "max_chars": limit},
+        )
     if problem == "too_long":
-        raise InvalidInput(f"answer is {len(answer):,} characters; the limit is {limit:,} characters",
-                           details={"field": "answer", "max_chars": limit, "length": len(answer)})
+        raise InvalidInput(
+            f"answer is {len(answer):,} characters; the limit is {limit:,} characters",
+            details={"field": "answer", "max_chars": limit, "length": len(answer)},
+        )
 
 
 def fingerprint(data: SubmissionCreate) -> str:
@@ -42,21 +46,30 @@ def fingerprint(data: SubmissionCreate) -> str:
 
 
 def _by_idempotency_key(session: Session, actor: Principal, key: str) -> Submission | None:
-    return session.scalar(select(Submission).where(Submission.submitted_by == actor.key_id,
-                                                   Submission.idempotency_key == key))
+    return session.scalar(
+        select(Submission).where(Submission.submitted_by == actor.key_id, Submission.idempotency_key == key)
+    )
 
 
 def _replay(existing: Submission, request_hash: str, key: str) -> Submission:
     if existing.request_hash != request_hash:
-        raise Conflict(f"Idempotency-Key '{key}' was already used for a different request; "
-                       "send a new key for a new submission",
-                       details={"idempotency_key": key, "submission_id": str(existing.id)})
+        raise Conflict(
+            f"Idempotency-Key '{key}' was already used for a different request; send a new key for a new submission",
+            details={"idempotency_key": key, "submission_id": str(existing.id)},
+        )
     return existing
 
 
-def submit(session: Session, data: SubmissionCreate, *, actor: Principal, bank: Mapping[str, Reference],
-           max_answer_chars: int, queue: Queue,
-           idempotency_key: str | None = None) -> tuple[Submission, bool]:
+def submit(
+    session: Session,
+    data: SubmissionCreate,
+    *,
+    actor: Principal,
+    bank: Mapping[str, Reference],
+    max_answer_chars: int,
+    queue: Queue,
+    idempotency_key: str | None = None,
+) -> tuple[Submission, bool]:
     """Store a submission and enqueue it once committed. Returns it and whether it is new: a retry with
     the same Idempotency-Key and body gets the first submission back."""
     check_answer(data.answer, max_answer_chars)
@@ -72,9 +85,14 @@ def submit(session: Session, data: SubmissionCreate, *, actor: Principal, bank: 
             return _replay(existing, request_hash, idempotency_key), False
     ensure_question(session, ref)
     submission = Submission(
-        candidate_id=data.candidate_id, candidate_name=data.candidate_name,
-        candidate_email=data.candidate_email, question_id=data.question_id, answer=data.answer,
-        status=Status.PENDING, submitted_by=actor.key_id, idempotency_key=idempotency_key,
+        candidate_id=data.candidate_id,
+        candidate_name=data.candidate_name,
+        candidate_email=data.candidate_email,
+        question_id=data.question_id,
+        answer=data.answer,
+        status=Status.PENDING,
+        submitted_by=actor.key_id,
+        idempotency_key=idempotency_key,
         request_hash=request_hash,
     )
     try:
@@ -88,8 +106,15 @@ def submit(session: Session, data: SubmissionCreate, *, actor: Principal, bank: 
         if existing is None:
             raise
         return _replay(existing, request_hash, idempotency_key), False
-    audit(session, actor, "submission.created", "submission", submission.id, question_id=data.question_id,
-          candidate_id=data.candidate_id)
+    audit(
+        session,
+        actor,
+        "submission.created",
+        "submission",
+        submission.id,
+        question_id=data.question_id,
+        candidate_id=data.candidate_id,
+    )
     submission_id = submission.id
     on_commit(session, lambda: queue.enqueue(submission_id))
     return submission, True

@@ -39,8 +39,10 @@ def _prepare_database(app: FastAPI, settings: Settings) -> None:
         with session_scope(app.state.sessions) as session:
             sync_bank(session, cached_bank(settings.references_dir))
     except Exception:
-        log.exception("could not record the reference bank in the database; is it migrated "
-                      "(`grader db upgrade`)? /readyz reports the state")
+        log.exception(
+            "could not record the reference bank in the database; is it migrated "
+            "(`grader db upgrade`)? /readyz reports the state"
+        )
 
 
 @asynccontextmanager

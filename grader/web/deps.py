@@ -58,8 +58,9 @@ def get_queue(request: Request) -> Queue:
 
 QueueDep = Annotated[Queue, Depends(get_queue)]
 
-api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
-                              description="an API key from `grader keys create` or POST /api/v1/keys")
+api_key_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="an API key from `grader keys create` or POST /api/v1/keys"
+)
 
 
 def get_principal(session: SessionDep, key: Annotated[str | None, Security(api_key_header)]) -> Principal:
@@ -72,6 +73,7 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 def _roles(*roles: Role) -> object:
     def check(principal: PrincipalDep) -> Principal:
         return require(principal, *roles)
+
     return Depends(check)
 
 

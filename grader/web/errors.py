@@ -22,10 +22,12 @@ from grader.errors import GraderError
 log = logging.getLogger(__name__)
 
 
-def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, "details": details or {}}},
-                        status_code=status, headers=headers)
+def error_response(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "details": details or {}}}, status_code=status, headers=headers
+    )
 
 
 async def grader_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -39,12 +41,15 @@ def _where(loc: Sequence[Any]) -> str:
 
 async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
-              for e in exc.errors()]
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        for e in exc.errors()
+    ]
     if any(e["type"] == "json_invalid" for e in errors):
         first = next(e for e in errors if e["type"] == "json_invalid")
-        return error_response(422, "invalid_json", f"request body is not valid JSON: {first['msg']}",
-                              {"errors": errors})
+        return error_response(
+            422, "invalid_json", f"request body is not valid JSON: {first['msg']}", {"errors": errors}
+        )
     message = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in errors[:5])
     return error_response(422, "validation_error", f"invalid request: {message}", {"errors": errors})
 
@@ -56,24 +61,32 @@ async def http_error(_request: Request, exc: Exception) -> JSONResponse:
         # malformed input, answered like malformed JSON.
         return error_response(422, "invalid_body", f"request body could not be parsed: {exc.detail}")
     codes = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
-    return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail),
-                          headers=dict(exc.headers) if exc.headers else None)
+    return error_response(
+        exc.status_code,
+        codes.get(exc.status_code, "http_error"),
+        str(exc.detail),
+        headers=dict(exc.headers) if exc.headers else None,
+    )
 
 
 async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     # A dropped connection or a restarting Postgres: the request did not happen (its transaction rolled
     # back), so the client may simply retry. The message never carries SQL or parameters.
     log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
-    return error_response(503, "database_unavailable", "the database is unavailable; retry shortly",
-                          headers={"Retry-After": "2"})
+    return error_response(
+        503, "database_unavailable", "the database is unavailable; retry shortly", headers={"Retry-After": "2"}
+    )
 
 
 async def unstorable_value(request: Request, exc: Exception) -> JSONResponse:
     # The database refused a value from the request (out of range, not storable as text): the client's
     # input, so a 422 — without echoing the statement or its parameters.
     log.warning("database refused a value on %s %s: %s", request.method, request.url.path, type(exc).__name__)
-    return error_response(422, "invalid_input", "a value in the request cannot be stored; check the fields "
-                          "for control characters or values out of range")
+    return error_response(
+        422,
+        "invalid_input",
+        "a value in the request cannot be stored; check the fields for control characters or values out of range",
+    )
 
 
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:

@@ -48,10 +48,15 @@ class ErrorBody(BaseModel):
 COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorBody, "description": "request body over the cap (refused before it is read)"},
     422: {"model": ErrorBody, "description": "invalid request"},
-    429: {"model": ErrorBody, "description": "rate limit for this API key; see the Retry-After header",
-          "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}},
-    503: {"model": ErrorBody, "description": "the database is unavailable or the server is at capacity; "
-                                             "retry after Retry-After seconds"},
+    429: {
+        "model": ErrorBody,
+        "description": "rate limit for this API key; see the Retry-After header",
+        "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}},
+    },
+    503: {
+        "model": ErrorBody,
+        "description": "the database is unavailable or the server is at capacity; retry after Retry-After seconds",
+    },
 }
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "missing or unknown API key"},
@@ -61,19 +66,22 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    app.state.metrics = prometheus.Metrics(prometheus.GraderCollector(
-        _queue_depths(app), _status_counts(app), _durations(settings)))
+    app.state.metrics = prometheus.Metrics(
+        prometheus.GraderCollector(_queue_depths(app), _status_counts(app), _durations(settings))
+    )
     if settings.rate_limit_per_second > 0:
         buckets: Any
         if settings.redis_url is not None:
-            buckets = RedisBuckets(settings.redis_url, settings.celery_queue, settings.rate_limit_per_second,
-                                   settings.rate_limit_burst)
+            buckets = RedisBuckets(
+                settings.redis_url, settings.celery_queue, settings.rate_limit_per_second, settings.rate_limit_burst
+            )
         else:
             buckets = MemoryBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
         app.add_middleware(RateLimitMiddleware, buckets=buckets)
     app.add_middleware(ConcurrencyLimitMiddleware, limit=settings.max_concurrent_requests)
-    app.add_middleware(BodyLimitMiddleware, default=settings.max_body_bytes,
-                       uploads=DEFAULT_LIMITS.max_bytes + MULTIPART_ROOM)
+    app.add_middleware(
+        BodyLimitMiddleware, default=settings.max_body_bytes, uploads=DEFAULT_LIMITS.max_bytes + MULTIPART_ROOM
+    )
     app.add_middleware(RequireKeyMiddleware)
     app.add_middleware(RequestContextMiddleware, observe=app.state.metrics.observe_request)
     app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)

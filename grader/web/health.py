@@ -38,8 +38,10 @@ def _database(request: Request) -> Check:
     try:
         with request.app.state.sessions() as session:
             version = current_revision(session)
-        return Check(ok=version is not None, detail=f"schema revision {version}" if version
-                     else "no schema; run `grader db upgrade`")
+        return Check(
+            ok=version is not None,
+            detail=f"schema revision {version}" if version else "no schema; run `grader db upgrade`",
+        )
     except Exception as exc:
         return Check(ok=False, detail=f"{type(exc).__name__}: {exc}"[:300])
 

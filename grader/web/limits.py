@@ -32,12 +32,21 @@ log = logging.getLogger(__name__)
 MB = 1024 * 1024
 
 
-async def send_error(send: Send, status: int, code: str, message: str, details: dict[str, Any] | None = None,
-                     headers: dict[str, str] | None = None) -> None:
+async def send_error(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> None:
     body = json.dumps({"error": {"code": code, "message": message, "details": details or {}}}).encode()
-    raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                   # The rest of the body is never read: the client must not reuse this connection.
-                   (b"connection", b"close")]
+    raw_headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        # The rest of the body is never read: the client must not reuse this connection.
+        (b"connection", b"close"),
+    ]
     raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": body})
@@ -108,8 +117,13 @@ class BodyLimitMiddleware:
     async def _refuse(send: Send, limit: int, declared: int | None, code: str) -> None:
         said = f" of {_size(declared)}" if declared is not None else ""
         hint = "; split the answers over several files" if code == "upload_too_large" else ""
-        await send_error(send, 413, code, f"request body{said} is over the {_size(limit)} limit for this "
-                         f"endpoint{hint}", {"max_bytes": limit})
+        await send_error(
+            send,
+            413,
+            code,
+            f"request body{said} is over the {_size(limit)} limit for this endpoint{hint}",
+            {"max_bytes": limit},
+        )
 
 
 class RequireKeyMiddleware:
@@ -122,10 +136,17 @@ class RequireKeyMiddleware:
         self.prefix = prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] == "http" and str(scope.get("path", "")).startswith(self.prefix)
-                and not any(k == b"x-api-key" and v.strip() for k, v in scope.get("headers", []))):
-            await send_error(send, 401, "unauthorized", "missing API key: send it in the X-API-Key header "
-                             "(an admin creates one with `grader keys create`)")
+        if (
+            scope["type"] == "http"
+            and str(scope.get("path", "")).startswith(self.prefix)
+            and not any(k == b"x-api-key" and v.strip() for k, v in scope.get("headers", []))
+        ):
+            await send_error(
+                send,
+                401,
+                "unauthorized",
+                "missing API key: send it in the X-API-Key header (an admin creates one with `grader keys create`)",
+            )
             return
         await self.app(scope, receive, send)
 
@@ -141,8 +162,9 @@ class ConcurrencyLimitMiddleware:
     seconds is told to come back (503 with Retry-After) instead of timing out.
     """
 
-    def __init__(self, app: ASGIApp, *, limit: int, wait: float = 20.0, exempt: tuple[str, ...] = ("/healthz",)
-                 ) -> None:
+    def __init__(
+        self, app: ASGIApp, *, limit: int, wait: float = 20.0, exempt: tuple[str, ...] = ("/healthz",)
+    ) -> None:
         self.app = app
         self.limit = limit
         self.wait = wait
@@ -158,8 +180,14 @@ class ConcurrencyLimitMiddleware:
         try:
             await asyncio.wait_for(self._semaphore.acquire(), self.wait)
         except TimeoutError:
-            await send_error(send, 503, "busy", "the server is at capacity; retry shortly",
-                             {"retry_after_seconds": 1}, headers={"Retry-After": "1"})
+            await send_error(
+                send,
+                503,
+                "busy",
+                "the server is at capacity; retry shortly",
+                {"retry_after_seconds": 1},
+                headers={"Retry-After": "1"},
+            )
             return
         try:
             await self.app(scope, receive, send)
@@ -238,12 +266,16 @@ class RedisBuckets:
     def take(self, key: str) -> float:
         if time.monotonic() >= self._down_until:
             try:
-                return float(self._script(keys=[f"grader:ratelimit:{self._namespace}:{key}"],
-                                          args=[self.rate, self.burst]))
+                return float(
+                    self._script(keys=[f"grader:ratelimit:{self._namespace}:{key}"], args=[self.rate, self.burst])
+                )
             except Exception as exc:
                 self._down_until = time.monotonic() + self.RETRY_REDIS_AFTER
-                log.warning("rate limiter: Redis unavailable (%s); limiting in memory for %.0f s",
-                            type(exc).__name__, self.RETRY_REDIS_AFTER)
+                log.warning(
+                    "rate limiter: Redis unavailable (%s); limiting in memory for %.0f s",
+                    type(exc).__name__,
+                    self.RETRY_REDIS_AFTER,
+                )
         return self._fallback.take(key)
 
 
@@ -271,9 +303,14 @@ class RateLimitMiddleware:
         wait = await _run_sync(self.buckets.take, caller_key(scope))
         if wait > 0:
             retry_after = max(1, math.ceil(wait))
-            await send_error(send, 429, "rate_limited",
-                             f"too many requests for this API key; retry after {retry_after} s",
-                             {"retry_after_seconds": retry_after}, headers={"Retry-After": str(retry_after)})
+            await send_error(
+                send,
+                429,
+                "rate_limited",
+                f"too many requests for this API key; retry after {retry_after} s",
+                {"retry_after_seconds": retry_after},
+                headers={"Retry-After": str(retry_after)},
+            )
             return
         await self.app(scope, receive, send)
 

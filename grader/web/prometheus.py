@@ -32,20 +32,26 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 class GraderCollector(Collector):
     """Figures read at scrape time: queue depth, submissions by status, grading durations."""
 
-    def __init__(self, queue_depths: Callable[[], dict[str, int]], status_counts: Callable[[], dict[str, int]],
-                 durations: DurationRecorder) -> None:
+    def __init__(
+        self,
+        queue_depths: Callable[[], dict[str, int]],
+        status_counts: Callable[[], dict[str, int]],
+        durations: DurationRecorder,
+    ) -> None:
         self._queue_depths = queue_depths
         self._status_counts = status_counts
         self._durations = durations
 
     def collect(self) -> Iterator[Any]:
-        depth = GaugeMetricFamily("grader_queue_depth", "Grading jobs waiting to be taken by a worker",
-                                  labels=["queue"])
+        depth = GaugeMetricFamily(
+            "grader_queue_depth", "Grading jobs waiting to be taken by a worker", labels=["queue"]
+        )
         for queue, value in _safely(self._queue_depths, "queue depth").items():
             depth.add_metric([queue], value)
         yield depth
-        by_status = GaugeMetricFamily("grader_submissions", "Submissions by status (from the database)",
-                                      labels=["status"])
+        by_status = GaugeMetricFamily(
+            "grader_submissions", "Submissions by status (from the database)", labels=["status"]
+        )
         for status, value in _safely(self._status_counts, "submission counts").items():
             by_status.add_metric([status], value)
         yield by_status
@@ -58,8 +64,9 @@ class GraderCollector(Collector):
         for bound, n in zip([*map(str, GRADING_BUCKETS), "+Inf"], buckets, strict=True):
             running += n
             cumulative.append((bound, running))
-        histogram = HistogramMetricFamily("grader_grading_duration_seconds",
-                                          "Engine time per graded answer (all workers)")
+        histogram = HistogramMetricFamily(
+            "grader_grading_duration_seconds", "Engine time per graded answer (all workers)"
+        )
         histogram.add_metric([], cumulative, sum_value=total if math.isfinite(total) else 0.0)
         yield histogram
 
@@ -78,8 +85,13 @@ class Metrics:
 
     def __init__(self, collector: GraderCollector) -> None:
         self.registry = CollectorRegistry()
-        self.latency = Histogram("grader_http_request_duration_seconds", "API request latency",
-                                 ["method", "route", "status"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.latency = Histogram(
+            "grader_http_request_duration_seconds",
+            "API request latency",
+            ["method", "route", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.registry.register(collector)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:

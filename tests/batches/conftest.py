@@ -37,9 +37,7 @@ def worker_env(pg_settings: Settings) -> dict[str, str]:  # noqa: F811
 def worker(worker_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
     """A real `grader worker` subprocess consuming this session's interactive and batch queues."""
     tmp = tmp_path_factory.mktemp("batch-worker")
-    process = Process(
-        ["worker", "--concurrency", "1", "--log-level", "info"], worker_env, tmp / "worker.log", tmp
-    )
+    process = Process(["worker", "--concurrency", "1", "--log-level", "info"], worker_env, tmp / "worker.log", tmp)
     try:
         process.wait_for("ready.", timeout=60)
         yield process

@@ -52,9 +52,7 @@ def new_batch(sessions: SessionFactory, n: int, dispatcher: Recorder) -> tuple[u
     rows += [(f"c{i}", f"q{i % 12 + 1:02d}", f"位置编码提供顺序信息，温度控制随机性 {i}") for i in range(n)]
     sheet = parse_sheet(csv_bytes(rows), QUESTIONS)
     with session_scope(sessions) as session:
-        key, _ = create_api_key(
-            session, "batch-test", Role.RECRUITER, Principal(None, "t", Role.ADMIN)
-        )
+        key, _ = create_api_key(session, "batch-test", Role.RECRUITER, Principal(None, "t", Role.ADMIN))
         actor = Principal(key.id, key.name, Role.RECRUITER)
         batch = batches.create_batch(
             session,
@@ -68,9 +66,7 @@ def new_batch(sessions: SessionFactory, n: int, dispatcher: Recorder) -> tuple[u
     with sessions() as session:
         ids = list(
             session.scalars(
-                select(BatchItem.submission_id)
-                .where(BatchItem.batch_id == batch_id)
-                .order_by(BatchItem.position)
+                select(BatchItem.submission_id).where(BatchItem.batch_id == batch_id).order_by(BatchItem.position)
             )
         )
     return batch_id, ids
@@ -100,9 +96,7 @@ def test_a_chunk_run_twice_writes_each_grade_once(sessions: SessionFactory) -> N
     assert first["graded"] + first["needs_review"] == 4 and first["skipped"] == 0
     assert second == {"graded": 0, "needs_review": 0, "failed": 0, "skipped": 4}
     with sessions() as session:
-        assert (
-            session.scalar(select(func.count()).select_from(Grade).where(Grade.submission_id.in_(ids))) == 4
-        )
+        assert session.scalar(select(func.count()).select_from(Grade).where(Grade.submission_id.in_(ids))) == 4
 
 
 def test_progress_counts_and_finishes_the_batch(sessions: SessionFactory) -> None:

@@ -83,14 +83,10 @@ def test_gbk_csv_with_bad_rows_is_graded_end_to_end(api: Server, worker: Process
         status = wait_done(client, batch["id"])
         assert status["progress"] == 1.0 and status["eta_seconds"] is None
         counts = status["counts"]
-        assert counts["pending"] == 0 and counts["graded"] + counts["needs_review"] == 5, worker.output()[
-            -3000:
-        ]
+        assert counts["pending"] == 0 and counts["graded"] + counts["needs_review"] == 5, worker.output()[-3000:]
 
         answers = client.get(f"/api/v1/batches/{batch['id']}/results", params={"format": "csv"})
-        summary = client.get(
-            f"/api/v1/batches/{batch['id']}/results", params={"format": "csv", "view": "summary"}
-        )
+        summary = client.get(f"/api/v1/batches/{batch['id']}/results", params={"format": "csv", "view": "summary"})
         workbook = client.get(f"/api/v1/batches/{batch['id']}/results", params={"format": "xlsx"})
         document = client.get(f"/api/v1/batches/{batch['id']}/results", params={"format": "json"}).json()
 
@@ -118,11 +114,7 @@ def test_gbk_csv_with_bad_rows_is_graded_end_to_end(api: Server, worker: Process
     # Each answer is an ordinary submission with its grade in Postgres.
     sessions = get_session_factory(api.settings.database_url)
     with sessions() as session:
-        ids = list(
-            session.scalars(
-                select(BatchItem.submission_id).where(BatchItem.batch_id == uuid.UUID(batch["id"]))
-            )
-        )
+        ids = list(session.scalars(select(BatchItem.submission_id).where(BatchItem.batch_id == uuid.UUID(batch["id"]))))
         statuses = set(session.scalars(select(Submission.status).where(Submission.id.in_(ids))))
         grades = session.scalar(select(func.count()).select_from(Grade).where(Grade.submission_id.in_(ids)))
     assert len(ids) == 5 and statuses <= {"graded", "needs_review"} and grades == 5
@@ -138,9 +130,7 @@ def test_the_same_file_again_returns_the_existing_batch_unless_forced(
         forced = upload(client, data, force="true")
 
     assert first.status_code == 202
-    assert (
-        again.status_code == 200 and again.json()["id"] == first.json()["id"] and not again.json()["created"]
-    )
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"] and not again.json()["created"]
     assert forced.status_code == 202 and forced.json()["id"] != first.json()["id"]
 
 
@@ -166,9 +156,7 @@ def test_wide_xlsx_with_question_texts_as_headers(api: Server, worker: Process, 
             "答卷",
             None,
         )
-        assert [(e["row"], e["column"], e["code"]) for e in batch["row_errors"]] == [
-            (3, "Q7", "empty_answer")
-        ]
+        assert [(e["row"], e["column"], e["code"]) for e in batch["row_errors"]] == [(3, "Q7", "empty_answer")]
         status = wait_done(client, batch["id"])
 
     assert status["counts"]["accepted"] == 5 and status["counts"]["pending"] == 0
@@ -220,9 +208,7 @@ def test_batches_are_private_to_their_recruiter(api: Server, worker: Process, re
         assert client.get(f"/api/v1/batches/{batch_id}").status_code == 401
 
 
-def test_an_interactive_submission_is_not_stuck_behind_a_batch(
-    api: Server, worker: Process, recruiter: str
-) -> None:
+def test_an_interactive_submission_is_not_stuck_behind_a_batch(api: Server, worker: Process, recruiter: str) -> None:
     with api.client(recruiter) as client:
         batch_id = upload(client, answers_sheet(150, "big")).json()["id"]
 

@@ -72,12 +72,17 @@ def snapshot(sessions: SessionFactory, ids: list[uuid.UUID]) -> dict[str, object
     with sessions() as session:
         return {
             "grades": session.scalar(select(func.count()).select_from(Grade).where(Grade.submission_id.in_(ids))),
-            "audit": session.scalar(select(func.count()).select_from(AuditEntry)
-                                    .where(AuditEntry.action == "submission.graded")),
-            "results": sorted((r.submission_id, r.grade_id, r.status, r.final_score) for r in
-                              session.scalars(select(ResultRow).where(ResultRow.submission_id.in_(ids)))),
-            "submissions": sorted((s.id, s.status, s.attempts, s.updated_at) for s in
-                                  session.scalars(select(Submission).where(Submission.id.in_(ids)))),
+            "audit": session.scalar(
+                select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "submission.graded")
+            ),
+            "results": sorted(
+                (r.submission_id, r.grade_id, r.status, r.final_score)
+                for r in session.scalars(select(ResultRow).where(ResultRow.submission_id.in_(ids)))
+            ),
+            "submissions": sorted(
+                (s.id, s.status, s.attempts, s.updated_at)
+                for s in session.scalars(select(Submission).where(Submission.id.in_(ids)))
+            ),
         }
 
 
@@ -112,23 +117,23 @@ def test_a_grade_written_by_a_run_that_died_before_the_status_is_not_written_aga
     _batch_id, ids = new_batch(sessions, 6, Recorder())
     run_chunk(sessions, ids[:3], get_grader, 0.5)
     with session_scope(sessions) as session:  # as if the worker died after the grade, before the status
-        session.execute(update(Submission).where(Submission.id.in_(ids[:3]))
-                        .values(status=Status.RUNNING.value))
+        session.execute(update(Submission).where(Submission.id.in_(ids[:3])).values(status=Status.RUNNING.value))
 
     counts = run_chunk(sessions, ids, get_grader, 0.5)
 
     assert counts["skipped"] == 3 and counts["graded"] + counts["needs_review"] == 3
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(Grade)) == 6
-        assert session.scalar(select(func.count()).select_from(AuditEntry)
-                              .where(AuditEntry.action == "submission.graded")) == 6
+        assert (
+            session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "submission.graded"))
+            == 6
+        )
 
 
 def test_one_answer_the_engine_cannot_grade_fails_alone_with_the_reason(sessions: SessionFactory) -> None:
     _batch_id, ids = new_batch(sessions, 5, Recorder())
     with session_scope(sessions) as session:
-        session.execute(update(Submission).where(Submission.id == ids[2])
-                        .values(answer=f"位置编码 {POISON}"))
+        session.execute(update(Submission).where(Submission.id == ids[2]).values(answer=f"位置编码 {POISON}"))
     poisoned = Poisoned(get_grader())
 
     counts = run_chunk(sessions, ids, lambda: poisoned, 0.5)  # type: ignore[arg-type,return-value]
@@ -172,8 +177,11 @@ def test_a_regrade_keeps_the_reviewers_decision(sessions: SessionFactory, monkey
     _batch_id, ids = new_batch(sessions, 3, Recorder())
     run_chunk(sessions, ids, get_grader, 0.5)
     with session_scope(sessions) as session:  # a reviewer settled the first answer at 99
-        session.execute(update(ResultRow).where(ResultRow.submission_id == ids[0])
-                        .values(reviewed=True, final_score=99.0, status=Status.GRADED.value, review_count=1))
+        session.execute(
+            update(ResultRow)
+            .where(ResultRow.submission_id == ids[0])
+            .values(reviewed=True, final_score=99.0, status=Status.GRADED.value, review_count=1)
+        )
         session.execute(update(Submission).where(Submission.id.in_(ids)).values(status=Status.PENDING.value))
     monkeypatch.setattr(grading_run, "SCORING_VERSION", "test-next-engine")  # what claims compare with
     monkeypatch.setattr(scoring_engine, "SCORING_VERSION", "test-next-engine")  # what grades carry

@@ -23,10 +23,28 @@ from grader.batches.export import (
 from grader.scoring.types import KeyPointResult
 
 RESULTS = [
-    AnswerResult("c001", "q01", "graded", row=2, candidate_name="张三", score=82.456, confidence=0.913,
-                 missed_key_points=["kp3 数据风险"], feedback="覆盖了 RLHF 与资源消耗。"),
-    AnswerResult("c001", "q02", "needs_review", row=3, candidate_name="张三", score=40.0, confidence=0.3,
-                 flags=["too_short"], feedback="回答过短"),
+    AnswerResult(
+        "c001",
+        "q01",
+        "graded",
+        row=2,
+        candidate_name="张三",
+        score=82.456,
+        confidence=0.913,
+        missed_key_points=["kp3 数据风险"],
+        feedback="覆盖了 RLHF 与资源消耗。",
+    ),
+    AnswerResult(
+        "c001",
+        "q02",
+        "needs_review",
+        row=3,
+        candidate_name="张三",
+        score=40.0,
+        confidence=0.3,
+        flags=["too_short"],
+        feedback="回答过短",
+    ),
     AnswerResult("c002", "q01", "failed", row=4, candidate_name="=cmd|' /C calc'!A0", error="timeout"),
     AnswerResult("c002", "q02", "pending", row=5, candidate_email="@evil.example"),
 ]
@@ -40,10 +58,34 @@ def read_csv(data: bytes) -> list[list[str]]:
 def test_csv_answers_one_row_per_answer():
     rows = read_csv(to_csv(RESULTS))
 
-    assert rows[0] == ["row", "candidate_id", "candidate_name", "candidate_email", "question_id", "status",
-                       "score", "confidence", "flags", "missed_key_points", "feedback", "error"]
-    assert rows[1] == ["2", "c001", "张三", "", "q01", "graded", "82.5", "0.91", "", "kp3 数据风险",
-                       "覆盖了 RLHF 与资源消耗。", ""]
+    assert rows[0] == [
+        "row",
+        "candidate_id",
+        "candidate_name",
+        "candidate_email",
+        "question_id",
+        "status",
+        "score",
+        "confidence",
+        "flags",
+        "missed_key_points",
+        "feedback",
+        "error",
+    ]
+    assert rows[1] == [
+        "2",
+        "c001",
+        "张三",
+        "",
+        "q01",
+        "graded",
+        "82.5",
+        "0.91",
+        "",
+        "kp3 数据风险",
+        "覆盖了 RLHF 与资源消耗。",
+        "",
+    ]
     assert rows[2][5:9] == ["needs_review", "40.0", "0.3", "too_short"]
     assert rows[3][2] == "'=cmd|' /C calc'!A0"
     assert rows[3][11] == "timeout"
@@ -54,11 +96,22 @@ def test_csv_answers_one_row_per_answer():
 def test_csv_summary_one_row_per_candidate_with_total_and_per_question():
     rows = read_csv(to_csv(RESULTS, view="summary"))
 
-    assert rows[0] == ["candidate_id", "candidate_name", "candidate_email", "answers", "scored",
-                       "needs_review", "failed", "pending", "total", "average", "q01", "q02"]
+    assert rows[0] == [
+        "candidate_id",
+        "candidate_name",
+        "candidate_email",
+        "answers",
+        "scored",
+        "needs_review",
+        "failed",
+        "pending",
+        "total",
+        "average",
+        "q01",
+        "q02",
+    ]
     assert rows[1] == ["c001", "张三", "", "2", "2", "1", "0", "0", "122.5", "61.2", "82.5", "40.0"]
-    assert rows[2] == ["c002", "'=cmd|' /C calc'!A0", "'@evil.example", "2", "0", "0", "1", "1", "0",
-                       "", "", ""]
+    assert rows[2] == ["c002", "'=cmd|' /C calc'!A0", "'@evil.example", "2", "0", "0", "1", "1", "0", "", "", ""]
 
 
 def test_summary_totals():
@@ -91,11 +144,22 @@ def test_json_keeps_text_unchanged():
 
 def test_missed_key_points_lists_low_credit_and_contradicted():
     def kp(id_, credit, contradicted=False):
-        return KeyPointResult(id=id_, text=f"要点{id_}", weight=0.5, credit=credit, similarity=0.5,
-                              keywords_hit=[], keywords_missed=[], evidence=None, contradicted=contradicted)
+        return KeyPointResult(
+            id=id_,
+            text=f"要点{id_}",
+            weight=0.5,
+            credit=credit,
+            similarity=0.5,
+            keywords_hit=[],
+            keywords_missed=[],
+            evidence=None,
+            contradicted=contradicted,
+        )
 
     assert missed_key_points([kp("kp1", 0.9), kp("kp2", 0.2), kp("kp3", 0.8, contradicted=True)]) == [
-        "kp2 要点kp2", "kp3 要点kp3 (contradicted)"]
+        "kp2 要点kp2",
+        "kp3 要点kp3 (contradicted)",
+    ]
 
 
 def test_escape_cell():
@@ -111,8 +175,7 @@ def test_escape_cell():
 
 # --- property: no text a candidate writes comes out of an export as a live formula ----------------
 
-texts = st.text(max_size=40) | st.builds(lambda t, s: t + s, st.sampled_from(FORMULA_TRIGGERS),
-                                         st.text(max_size=20))
+texts = st.text(max_size=40) | st.builds(lambda t, s: t + s, st.sampled_from(FORMULA_TRIGGERS), st.text(max_size=20))
 
 
 def _unescape(cell: str, original: str) -> str:
@@ -122,8 +185,16 @@ def _unescape(cell: str, original: str) -> str:
 @settings(max_examples=200, deadline=None)
 @given(candidate=texts.filter(str.strip), name=texts, feedback=texts, flag=texts)
 def test_csv_never_starts_a_cell_with_a_formula_trigger(candidate, name, feedback, flag):
-    result = AnswerResult(candidate, "q01", "graded", candidate_name=name or None, score=50.0, confidence=0.5,
-                          flags=[flag] if flag else [], feedback=feedback or None)
+    result = AnswerResult(
+        candidate,
+        "q01",
+        "graded",
+        candidate_name=name or None,
+        score=50.0,
+        confidence=0.5,
+        flags=[flag] if flag else [],
+        feedback=feedback or None,
+    )
 
     for view in ("answers", "summary"):
         rows = read_csv(to_csv([result], view=view))

@@ -27,8 +27,7 @@ def parse(data: bytes, **kwargs):
 
 @pytest.mark.parametrize(
     ("encoding", "reported"),
-    [("utf-8", "utf-8"), ("utf-8-sig", "utf-8-sig"), ("gbk", "gb18030"), ("gb18030", "gb18030"),
-     ("utf-16", "utf-16")],
+    [("utf-8", "utf-8"), ("utf-8-sig", "utf-8-sig"), ("gbk", "gb18030"), ("gb18030", "gb18030"), ("utf-16", "utf-16")],
 )
 def test_long_csv_in_every_encoding_excel_writes(encoding, reported):
     sheet = parse(csv_bytes(LONG_ROWS, encoding=encoding))
@@ -38,7 +37,11 @@ def test_long_csv_in_every_encoding_excel_writes(encoding, reported):
     assert sheet.layout == "long"
     assert sheet.errors == []
     assert [(a.row, a.candidate_id, a.question_id) for a in sheet.answers] == [
-        (2, "c001", "q01"), (3, "c001", "q02"), (4, "c002", "q01"), (5, "c002", "q10")]
+        (2, "c001", "q01"),
+        (3, "c001", "q02"),
+        (4, "c002", "q01"),
+        (5, "c002", "q10"),
+    ]
     first = sheet.answers[0]
     assert first.candidate_name == "张三"
     assert first.candidate_email == "zhang@example.com"
@@ -76,13 +79,13 @@ def test_delimiter_is_detected(delimiter):
 def test_multi_line_cells_keep_their_lines_and_later_rows_keep_excel_row_numbers():
     rows = [
         ("candidate_id", "question_id", "answer"),
-        ("c1", "q01", "第一行\r\n第二行\r\n\r\n第四行, \"引号\""),
+        ("c1", "q01", '第一行\r\n第二行\r\n\r\n第四行, "引号"'),
         ("c1", "q02", ""),  # an error reported on the row Excel shows, not the physical line
     ]
 
     sheet = parse(csv_bytes(rows))
 
-    assert sheet.answers[0].answer == "第一行\r\n第二行\r\n\r\n第四行, \"引号\""
+    assert sheet.answers[0].answer == '第一行\r\n第二行\r\n\r\n第四行, "引号"'
     assert [(e.row, e.code) for e in sheet.errors] == [(3, RowErrorCode.EMPTY_ANSWER)]
 
 
@@ -128,7 +131,12 @@ def test_wide_format_with_question_ids_as_headers():
 
     assert sheet.layout == "wide"
     assert [(a.row, a.candidate_id, a.question_id) for a in sheet.answers] == [
-        (2, "c1", "q01"), (2, "c1", "q02"), (2, "c1", "q03"), (3, "c2", "q01"), (3, "c2", "q03")]
+        (2, "c1", "q01"),
+        (2, "c1", "q02"),
+        (2, "c1", "q03"),
+        (3, "c2", "q01"),
+        (3, "c2", "q03"),
+    ]
     [error] = sheet.errors
     assert (error.row, error.column, error.question_id) == (3, "Q2", "q02")
     assert error.code == RowErrorCode.EMPTY_ANSWER
@@ -137,11 +145,14 @@ def test_wide_format_with_question_ids_as_headers():
 def test_wide_format_with_the_real_banks_question_texts_as_headers():
     bank = {qid: ref.question for qid, ref in load_bank().items()}
     texts = list(bank.values())
-    headers = ["姓名", "邮箱",
-               texts[0],                     # as in the bank
-               texts[1].upper() + " ",       # case and spacing changed
-               texts[2][:12],                # cut short by the spreadsheet
-               "q04 " + texts[3]]           # id in front of the text
+    headers = [
+        "姓名",
+        "邮箱",
+        texts[0],  # as in the bank
+        texts[1].upper() + " ",  # case and spacing changed
+        texts[2][:12],  # cut short by the spreadsheet
+        "q04 " + texts[3],
+    ]  # id in front of the text
     rows = [headers, ["张三", "z@example.com", "a1", "a2", "a3", "a4"]]
 
     sheet = parse_sheet(csv_bytes(rows), bank)
@@ -171,10 +182,24 @@ def test_columns_it_could_not_use_are_reported():
 
 @pytest.mark.parametrize(
     ("label", "expected"),
-    [("q01", "q01"), ("Q1", "q01"), ("1", "q01"), ("01", "q01"), ("第1题", "q01"), ("题1", "q01"),
-     ("Q 12", "q12"), ("q12. 如何缓解复读机", "q12"), ("question 3", "q03"),
-     ("如何缓解 llm 复读机的问题？", "q12"), ("为什么Transformer需要位置编码", "q10"),
-     ("q13", None), ("13", None), ("", None), ("什么", None), ("今天天气怎么样", None)],
+    [
+        ("q01", "q01"),
+        ("Q1", "q01"),
+        ("1", "q01"),
+        ("01", "q01"),
+        ("第1题", "q01"),
+        ("题1", "q01"),
+        ("Q 12", "q12"),
+        ("q12. 如何缓解复读机", "q12"),
+        ("question 3", "q03"),
+        ("如何缓解 llm 复读机的问题？", "q12"),
+        ("为什么Transformer需要位置编码", "q10"),
+        ("q13", None),
+        ("13", None),
+        ("", None),
+        ("什么", None),
+        ("今天天气怎么样", None),
+    ],
 )
 def test_question_labels(label, expected):
     assert QuestionMatcher(QUESTIONS).match(label) == expected
@@ -186,23 +211,26 @@ def test_question_labels(label, expected):
 def test_bad_rows_are_reported_with_row_number_and_reason_and_good_rows_kept():
     rows = [
         ("candidate_id", "question_id", "answer"),
-        ("c1", "q01", "好的答案"),             # 2 ok
-        ("c1", "q99", "答案"),                 # 3 unknown question
-        ("c1", "q02", "   "),                  # 4 empty
-        ("c1", "q03", "长" * 101),             # 5 too long
-        ("c1", "Q1", "又答了一次"),            # 6 duplicate of row 2
-        ("", "q04", "没有候选人"),             # 7 no candidate
-        (),                                    # 8 blank: not an error
-        ("c2", "q04", "好的答案"),             # 9 ok
+        ("c1", "q01", "好的答案"),  # 2 ok
+        ("c1", "q99", "答案"),  # 3 unknown question
+        ("c1", "q02", "   "),  # 4 empty
+        ("c1", "q03", "长" * 101),  # 5 too long
+        ("c1", "Q1", "又答了一次"),  # 6 duplicate of row 2
+        ("", "q04", "没有候选人"),  # 7 no candidate
+        (),  # 8 blank: not an error
+        ("c2", "q04", "好的答案"),  # 9 ok
     ]
 
     sheet = parse(csv_bytes(rows), max_answer_chars=100)
 
-    assert [(a.row, a.candidate_id, a.question_id) for a in sheet.answers] == [
-        (2, "c1", "q01"), (9, "c2", "q04")]
+    assert [(a.row, a.candidate_id, a.question_id) for a in sheet.answers] == [(2, "c1", "q01"), (9, "c2", "q04")]
     assert [(e.row, e.code) for e in sheet.errors] == [
-        (3, RowErrorCode.UNKNOWN_QUESTION), (4, RowErrorCode.EMPTY_ANSWER), (5, RowErrorCode.ANSWER_TOO_LONG),
-        (6, RowErrorCode.DUPLICATE), (7, RowErrorCode.MISSING_CANDIDATE)]
+        (3, RowErrorCode.UNKNOWN_QUESTION),
+        (4, RowErrorCode.EMPTY_ANSWER),
+        (5, RowErrorCode.ANSWER_TOO_LONG),
+        (6, RowErrorCode.DUPLICATE),
+        (7, RowErrorCode.MISSING_CANDIDATE),
+    ]
     reasons = {e.row: e.reason for e in sheet.errors}
     assert reasons[3] == "unknown question 'q99'"
     assert reasons[5] == "the answer is 101 characters; the limit is 100"
@@ -222,33 +250,36 @@ def test_over_long_candidate_id_is_a_row_error():
 
 
 def test_xlsx_long_format_with_numbers_and_formula_text():
-    rows = [LONG_HEADER,
-            (1001, "张三", None, 1, "答案一\n第二行"),
-            (1002, "李四", None, "q2", "=HYPERLINK(\"http://evil\",\"点我\")")]
+    rows = [
+        LONG_HEADER,
+        (1001, "张三", None, 1, "答案一\n第二行"),
+        (1002, "李四", None, "q2", '=HYPERLINK("http://evil","点我")'),
+    ]
 
     sheet = parse(xlsx_bytes(("答卷", rows)))
 
     assert sheet.file_format == "xlsx"
     assert sheet.encoding is None
     assert sheet.sheet_name == "答卷"
-    assert [(a.row, a.candidate_id, a.question_id) for a in sheet.answers] == [
-        (2, "1001", "q01"), (3, "1002", "q02")]
+    assert [(a.row, a.candidate_id, a.question_id) for a in sheet.answers] == [(2, "1001", "q01"), (3, "1002", "q02")]
     assert sheet.answers[0].answer == "答案一\n第二行"
     # Kept as the text that was typed; nothing is evaluated, and exports escape it.
-    assert sheet.answers[1].answer == "=HYPERLINK(\"http://evil\",\"点我\")"
+    assert sheet.answers[1].answer == '=HYPERLINK("http://evil","点我")'
 
 
 def test_xlsx_wide_format_on_a_later_sheet_with_blank_rows():
     cover = [("说明",), ("本文件为 2024 秋招答卷",)]
-    answers = [("candidate_id", "q01", "q02"), ("c1", "a", "b"), (None, None, None), (None,),
-               ("c2", "a", None)]
+    answers = [("candidate_id", "q01", "q02"), ("c1", "a", "b"), (None, None, None), (None,), ("c2", "a", None)]
 
     sheet = parse(xlsx_bytes(("说明", cover), ("answers", answers)), filename="答卷.xlsx")
 
     assert sheet.sheet_name == "answers"
     assert sheet.layout == "wide"
     assert [(a.row, a.candidate_id, a.question_id) for a in sheet.answers] == [
-        (2, "c1", "q01"), (2, "c1", "q02"), (5, "c2", "q01")]
+        (2, "c1", "q01"),
+        (2, "c1", "q02"),
+        (5, "c2", "q01"),
+    ]
     assert [(e.row, e.code) for e in sheet.errors] == [(5, RowErrorCode.EMPTY_ANSWER)]
 
 
@@ -303,8 +334,10 @@ def test_a_wide_sheet_counts_answers_not_rows():
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", "binary"),
         (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600, ".xls"),
         (b"PK\x03\x04 this is not really a zip", "damaged"),
-        (b"candidate_id,question_id,answer\nc1,q01,ok\nc2,q01,\"never closed\nc3,q01,x\n",
-         "from row 3 on .* quote opened there is never closed"),
+        (
+            b'candidate_id,question_id,answer\nc1,q01,ok\nc2,q01,"never closed\nc3,q01,x\n',
+            "from row 3 on .* quote opened there is never closed",
+        ),
     ],
 )
 def test_files_that_are_not_answer_sheets_are_refused_with_a_reason(data, message):
@@ -334,8 +367,10 @@ def test_a_zip_that_is_not_a_workbook_is_refused():
 def test_a_zip_bomb_workbook_is_refused_before_it_is_expanded():
     workbook = xlsx_bytes(("s", [("candidate_id", "question_id", "answer"), ("c1", "q01", "a")]))
     out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(workbook)) as source, \
-            zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as bomb:
+    with (
+        zipfile.ZipFile(io.BytesIO(workbook)) as source,
+        zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as bomb,
+    ):
         for member in source.infolist():
             bomb.writestr(member, source.read(member))
         bomb.writestr("xl/media/image1.bin", b"\0" * (64 * 1024 * 1024))  # 64 MB -> ~64 KB
@@ -368,15 +403,17 @@ def test_a_zip_member_that_understates_its_size_cannot_expand_past_it():
 
 answer_text = st.text(
     alphabet=st.characters(codec="gb18030", exclude_categories=("Cs", "Cc")) | st.sampled_from("\n,;\t\"'"),
-    min_size=1, max_size=60,
+    min_size=1,
+    max_size=60,
 ).filter(lambda s: s.strip() and not s.startswith("\ufeff"))
 candidate = st.text(alphabet=string.ascii_letters + string.digits + "-_@.", min_size=1, max_size=12)
 
 
 @settings(max_examples=60, deadline=None)
 @given(
-    answers=st.dictionaries(st.tuples(candidate, st.sampled_from(sorted(QUESTIONS))), answer_text,
-                            min_size=1, max_size=8),
+    answers=st.dictionaries(
+        st.tuples(candidate, st.sampled_from(sorted(QUESTIONS))), answer_text, min_size=1, max_size=8
+    ),
     encoding=st.sampled_from(["utf-8", "utf-8-sig", "gb18030"]),
     delimiter=st.sampled_from([",", ";", "\t"]),
 )
@@ -396,8 +433,7 @@ def test_any_answers_round_trip_through_csv(answers, encoding, delimiter):
 
 def _rewrite_member(data: bytes, name: str, change) -> bytes:
     out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as source, \
-            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
         for member in source.infolist():
             content = source.read(member)
             target.writestr(member, change(content) if member.filename == name else content)
@@ -410,14 +446,14 @@ def _understate_size(data: bytes, name: str, declared: int) -> bytes:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         info = archive.getinfo(name)
     local = info.header_offset
-    assert buffer[local:local + 4] == b"PK\x03\x04"
-    buffer[local + 22:local + 26] = declared.to_bytes(4, "little")
+    assert buffer[local : local + 4] == b"PK\x03\x04"
+    buffer[local + 22 : local + 26] = declared.to_bytes(4, "little")
     central = 0
     while True:
         central = buffer.index(b"PK\x01\x02", central)
-        name_len = int.from_bytes(buffer[central + 28:central + 30], "little")
-        if buffer[central + 46:central + 46 + name_len] == name.encode():
-            buffer[central + 24:central + 28] = declared.to_bytes(4, "little")
+        name_len = int.from_bytes(buffer[central + 28 : central + 30], "little")
+        if buffer[central + 46 : central + 46 + name_len] == name.encode():
+            buffer[central + 24 : central + 28] = declared.to_bytes(4, "little")
             break
         central += 4
     return bytes(buffer)

@@ -64,9 +64,14 @@ class Stack:
     @property
     def env(self) -> dict[str, str]:
         s = self.settings
-        return grader_env(database_url=s.database_url, redis_url=s.redis_url, celery_queue=s.celery_queue,
-                          embedder=s.embedder, stuck_after_seconds=str(s.stuck_after_seconds),
-                          rate_limit_per_second="0")
+        return grader_env(
+            database_url=s.database_url,
+            redis_url=s.redis_url,
+            celery_queue=s.celery_queue,
+            embedder=s.embedder,
+            stuck_after_seconds=str(s.stuck_after_seconds),
+            rate_limit_per_second="0",
+        )
 
     def start(self, *args: str, ready: str, timeout: float = 90) -> Process:
         self.started += 1
@@ -81,12 +86,10 @@ class Stack:
 
     def beat(self) -> Process:
         schedule = self.tmp / f"beat-{self.started}.schedule"
-        return self.start("beat", "--log-level", "info", "--schedule-file", str(schedule),
-                          ready="beat: Starting")
+        return self.start("beat", "--log-level", "info", "--schedule-file", str(schedule), ready="beat: Starting")
 
     def serve(self, port: int) -> Process:
-        return self.start("serve", "--port", str(port), "--log-level", "info",
-                          ready="Application startup complete")
+        return self.start("serve", "--port", str(port), "--log-level", "info", ready="Application startup complete")
 
     def api(self) -> ServerThread:
         return ServerThread(self.settings.model_copy(update={"rate_limit_per_second": 0}))
@@ -109,8 +112,13 @@ def kill(process: Process) -> None:
 
 @pytest.fixture
 def stack(fault_db: str, redis_url: str, tmp_path: Path) -> Iterator[Stack]:  # noqa: F811
-    settings = Settings(database_url=fault_db, redis_url=redis_url, celery_queue=f"grader-fault-{secrets.token_hex(4)}",
-                        embedder="hash", stuck_after_seconds=STUCK_AFTER)
+    settings = Settings(
+        database_url=fault_db,
+        redis_url=redis_url,
+        celery_queue=f"grader-fault-{secrets.token_hex(4)}",
+        embedder="hash",
+        stuck_after_seconds=STUCK_AFTER,
+    )
     s = Stack(settings, tmp_path)
     try:
         yield s
@@ -151,38 +159,67 @@ class Outcome:
         return self.by_status.get("graded", 0) + self.by_status.get("needs_review", 0)
 
     def figures(self) -> dict[str, Any]:
-        return {"submitted": self.submitted, "graded": self.graded, "failed": self.by_status.get("failed", 0),
-                "lost": self.submitted - self.finished, "duplicated": self.duplicated,
-                "grade_rows": self.grade_rows, "statuses": self.by_status,
-                **({"failure_reasons": self.failure_reasons} if self.failure_reasons else {})}
+        return {
+            "submitted": self.submitted,
+            "graded": self.graded,
+            "failed": self.by_status.get("failed", 0),
+            "lost": self.submitted - self.finished,
+            "duplicated": self.duplicated,
+            "grade_rows": self.grade_rows,
+            "statuses": self.by_status,
+            **({"failure_reasons": self.failure_reasons} if self.failure_reasons else {}),
+        }
 
 
 def outcome(settings: Settings, key_id: int) -> Outcome:
     """What the database says about every submission sent with API key `key_id`."""
     mine = "SELECT id FROM submissions WHERE submitted_by = :key"
     with get_engine(settings.database_url).connect() as conn:
-        by_status = dict(conn.execute(text(
-            "SELECT status, count(*) FROM submissions WHERE submitted_by = :key GROUP BY status"), {"key": key_id}
-        ).all())
+        by_status = dict(
+            conn.execute(
+                text("SELECT status, count(*) FROM submissions WHERE submitted_by = :key GROUP BY status"),
+                {"key": key_id},
+            ).all()
+        )
         grade_rows = conn.scalar(text(f"SELECT count(*) FROM grades WHERE submission_id IN ({mine})"), {"key": key_id})
-        graded = conn.scalar(text(f"SELECT count(DISTINCT submission_id) FROM grades WHERE submission_id IN ({mine})"),
-                             {"key": key_id})
-        duplicated = conn.scalar(text(f"""
+        graded = conn.scalar(
+            text(f"SELECT count(DISTINCT submission_id) FROM grades WHERE submission_id IN ({mine})"), {"key": key_id}
+        )
+        duplicated = conn.scalar(
+            text(f"""
             SELECT count(*) FROM (
                 SELECT submission_id FROM grades WHERE submission_id IN ({mine})
                 GROUP BY submission_id HAVING count(*) > 1
                 UNION
                 SELECT entity_id::uuid FROM audit_log WHERE action = 'submission.graded'
-                  AND entity_id::uuid IN ({mine}) GROUP BY entity_id HAVING count(*) > 1) d"""), {"key": key_id})
-        no_reason = conn.scalar(text(
-            "SELECT count(*) FROM submissions WHERE submitted_by = :key AND status = 'failed' "
-            "AND coalesce(failure_reason, '') = ''"), {"key": key_id})
-        reasons = dict(conn.execute(text(
-            "SELECT left(failure_reason, 120), count(*) FROM submissions WHERE submitted_by = :key "
-            "AND status = 'failed' GROUP BY 1"), {"key": key_id}).all())
-    return Outcome(sum(by_status.values()), {str(k): int(v) for k, v in by_status.items()}, int(grade_rows or 0),
-                   int(graded or 0), int(duplicated or 0), int(no_reason or 0),
-                   {str(k): int(v) for k, v in reasons.items()})
+                  AND entity_id::uuid IN ({mine}) GROUP BY entity_id HAVING count(*) > 1) d"""),
+            {"key": key_id},
+        )
+        no_reason = conn.scalar(
+            text(
+                "SELECT count(*) FROM submissions WHERE submitted_by = :key AND status = 'failed' "
+                "AND coalesce(failure_reason, '') = ''"
+            ),
+            {"key": key_id},
+        )
+        reasons = dict(
+            conn.execute(
+                text(
+                    "SELECT left(failure_reason, 120), count(*) FROM submissions WHERE submitted_by = :key "
+                    "AND status = 'failed' GROUP BY 1"
+                ),
+                {"key": key_id},
+            ).all()
+        )
+    return Outcome(
+        sum(by_status.values()),
+        {str(k): int(v) for k, v in by_status.items()},
+        int(grade_rows or 0),
+        int(graded or 0),
+        int(duplicated or 0),
+        int(no_reason or 0),
+        {str(k): int(v) for k, v in reasons.items()},
+    )
 
 
 def key_id_of(settings: Settings, raw_key: str) -> int:
@@ -196,9 +233,16 @@ def answers_csv(n: int, tag: str) -> bytes:
     from batches.sheets import csv_bytes
 
     rows: list[tuple[object, ...]] = [("candidate_id", "candidate_name", "candidate_email", "question_id", "answer")]
-    rows += [(f"{tag}-{i // 12:04d}", f"候选人{tag}{i // 12}", f"{tag}.{i // 12}@example.com", f"q{i % 12 + 1:02d}",
-              f"RLHF 基于人类反馈的强化学习；位置编码提供顺序信息；多头注意力从多个子空间建模。{tag} 第 {i} 份")
-             for i in range(n)]
+    rows += [
+        (
+            f"{tag}-{i // 12:04d}",
+            f"候选人{tag}{i // 12}",
+            f"{tag}.{i // 12}@example.com",
+            f"q{i % 12 + 1:02d}",
+            f"RLHF 基于人类反馈的强化学习；位置编码提供顺序信息；多头注意力从多个子空间建模。{tag} 第 {i} 份",
+        )
+        for i in range(n)
+    ]
     return csv_bytes(rows)
 
 
@@ -222,8 +266,21 @@ def redis_server(port: int, log: Path) -> subprocess.Popen[bytes]:
     """A throwaway Redis of the test's own (never the shared one): no persistence, so a restart loses
     every queued message, the worst case for the broker."""
     proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--logfile", str(log)], start_new_session=True)
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--logfile",
+            str(log),
+        ],
+        start_new_session=True,
+    )
     import redis
 
     client = redis.Redis(port=port, socket_connect_timeout=0.5)

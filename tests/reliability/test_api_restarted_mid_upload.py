@@ -27,27 +27,45 @@ LARGE = 6000
 
 
 def multipart(data: bytes, boundary: str) -> bytes:
-    return (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"answers.csv\"\r\n"
-            f"Content-Type: text/csv\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="answers.csv"\r\n'
+            f"Content-Type: text/csv\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
 
 
 def start_upload(port: int, key: str, body: bytes, boundary: str, send: int) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", port))
-    head = (f"POST /api/v1/batches HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: {key}\r\n"
-            f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {len(body)}\r\n\r\n")
+    head = (
+        f"POST /api/v1/batches HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: {key}\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
     sock.sendall(head.encode() + body[:send])
     return sock
 
 
 def batches_of(stack: Stack, key_id: int) -> list[dict]:
     with get_engine(stack.settings.database_url).connect() as conn:
-        rows = conn.execute(text("""
+        rows = (
+            conn.execute(
+                text("""
             SELECT b.id, b.accepted, b.finished_at,
                    (SELECT count(*) FROM batch_items i WHERE i.batch_id = b.id) AS items
-            FROM batches b WHERE b.submitted_by = :k"""), {"k": key_id}).mappings().all()
-        orphans = conn.scalar(text("""
+            FROM batches b WHERE b.submitted_by = :k"""),
+                {"k": key_id},
+            )
+            .mappings()
+            .all()
+        )
+        orphans = conn.scalar(
+            text("""
             SELECT count(*) FROM submissions s WHERE s.submitted_by = :k
-              AND NOT EXISTS (SELECT 1 FROM batch_items i WHERE i.submission_id = s.id)"""), {"k": key_id})
+              AND NOT EXISTS (SELECT 1 FROM batch_items i WHERE i.submission_id = s.id)"""),
+            {"k": key_id},
+        )
     assert orphans == 0, f"{orphans} submissions belong to no batch: a half-created batch"
     return [dict(r) for r in rows]
 
@@ -102,12 +120,20 @@ def test_api_killed_mid_upload_leaves_no_half_created_batch(stack: Stack) -> Non
         assert response.status_code == 202 and response.json()["created"] is True, response.text
         stack.worker()
         batch_id = response.json()["id"]
-        assert wait_until(lambda: client.get(f"/api/v1/batches/{batch_id}").json()["status"] == "done", 120,
-                          interval=0.5), stack.logs()
+        assert wait_until(
+            lambda: client.get(f"/api/v1/batches/{batch_id}").json()["status"] == "done", 120, interval=0.5
+        ), stack.logs()
         done = client.get(f"/api/v1/batches/{batch_id}").json()
     counts = done["counts"]
-    report("API killed mid-upload, restarted", small_upload_killed_mid_body={"batches_after": 0},
-           large_upload_s=round(whole, 2), large_upload_killed_while_storing=outcomes,
-           reupload={"accepted": counts["accepted"], "graded": counts["graded"] + counts["needs_review"],
-                     "lost": counts["pending"]})
+    report(
+        "API killed mid-upload, restarted",
+        small_upload_killed_mid_body={"batches_after": 0},
+        large_upload_s=round(whole, 2),
+        large_upload_killed_while_storing=outcomes,
+        reupload={
+            "accepted": counts["accepted"],
+            "graded": counts["graded"] + counts["needs_review"],
+            "lost": counts["pending"],
+        },
+    )
     assert done["counts"]["accepted"] == 200 and done["counts"]["pending"] == 0

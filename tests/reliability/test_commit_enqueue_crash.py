@@ -52,8 +52,13 @@ def test_crash_between_commit_and_enqueue_is_swept_within_the_deadline(stack: St
     ids = []
     for i in range(CRASHES):
         candidate = f"crash-{i}-{uuid.uuid4().hex[:6]}"
-        result = subprocess.run([sys.executable, "-c", CRASHING_SUBMIT, str(key_id), candidate],
-                                env=stack.env, capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-c", CRASHING_SUBMIT, str(key_id), candidate],
+            env=stack.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert result.returncode == 137, result.stdout + result.stderr
         ids.append(result.stdout.split()[0])
     with get_engine(stack.settings.database_url).connect() as conn:
@@ -71,6 +76,10 @@ def test_crash_between_commit_and_enqueue_is_swept_within_the_deadline(stack: St
     assert wait_until(lambda: outcome(stack.settings, key_id).open == 0, deadline, interval=0.2), stack.logs()
     took = time.monotonic() - crashed_at
     state = outcome(stack.settings, key_id)
-    report("crash between commit and enqueue", deadline_s=deadline, picked_up_and_graded_after_s=round(took, 1),
-           **state.figures())
+    report(
+        "crash between commit and enqueue",
+        deadline_s=deadline,
+        picked_up_and_graded_after_s=round(took, 1),
+        **state.figures(),
+    )
     assert state.graded == CRASHES and state.duplicated == 0

@@ -49,14 +49,20 @@ class Terminator(threading.Thread):
             while not self.stop.wait(EVERY):
                 rows = conn.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = %s AND pid <> pg_backend_pid()", (self.database,)).fetchall()
+                    "WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (self.database,),
+                ).fetchall()
                 self.terminated += sum(1 for (ok,) in rows if ok)
 
 
 def post_with_retries(client, i: int) -> bool:
     """A well-behaved client: retries 503s (and dropped connections) with the same Idempotency-Key."""
-    body = {"candidate_id": f"pg-{i}", "candidate_name": f"测试{i}", "question_id": f"q{i % 12 + 1:02d}",
-            "answer": f"ChatGPT 的优点是对话能力强，缺点是有幻觉、成本高。第 {i} 份"}
+    body = {
+        "candidate_id": f"pg-{i}",
+        "candidate_name": f"测试{i}",
+        "question_id": f"q{i % 12 + 1:02d}",
+        "answer": f"ChatGPT 的优点是对话能力强，缺点是有幻觉、成本高。第 {i} 份",
+    }
     for _ in range(40):
         try:
             r = client.post("/api/v1/submissions", json=body, headers={"Idempotency-Key": f"pg-{i}"})
@@ -92,8 +98,13 @@ def test_postgres_connections_terminated_during_grading(stack: Stack) -> None:
 
         state = wait_all_finished(stack.settings, key_id, BATCH + INTERACTIVE, timeout=150, stack=stack)
     retries = worker.output().count("database error grading") + worker.output().count("Retry in")
-    report("Postgres backends terminated during grading", terminated_backends=terminator.terminated,
-           accepted=accepted, task_retries_logged=retries, **state.figures())
+    report(
+        "Postgres backends terminated during grading",
+        terminated_backends=terminator.terminated,
+        accepted=accepted,
+        task_retries_logged=retries,
+        **state.figures(),
+    )
     assert accepted == INTERACTIVE
     assert terminator.terminated > 20
     assert state.submitted == BATCH + INTERACTIVE

@@ -46,8 +46,9 @@ def test_redis_restarted_mid_batch_loses_nothing(stack: Stack) -> None:
             response = upload(client, answers_csv(ANSWERS, "redis"))
             assert response.status_code == 202, response.text
             batch_id = response.json()["id"]
-            assert wait_until(lambda: outcome(stack.settings, key_id).finished >= ANSWERS // 4, 90, interval=0.1), \
+            assert wait_until(lambda: outcome(stack.settings, key_id).finished >= ANSWERS // 4, 90, interval=0.1), (
                 stack.logs()
+            )
 
             redis_proc.send_signal(signal.SIGKILL)  # no persistence: every queued chunk is gone
             redis_proc.wait(10)
@@ -56,9 +57,15 @@ def test_redis_restarted_mid_batch_loses_nothing(stack: Stack) -> None:
             # sends them once Redis is back.
             accepted = 0
             for i in range(DURING_OUTAGE):
-                r = client.post("/api/v1/submissions", json={
-                    "candidate_id": f"outage-{i}", "question_id": f"q{i % 12 + 1:02d}",
-                    "answer": "自注意力与顺序无关，所以需要位置编码。"}, headers={"Idempotency-Key": f"outage-{i}"})
+                r = client.post(
+                    "/api/v1/submissions",
+                    json={
+                        "candidate_id": f"outage-{i}",
+                        "question_id": f"q{i % 12 + 1:02d}",
+                        "answer": "自注意力与顺序无关，所以需要位置编码。",
+                    },
+                    headers={"Idempotency-Key": f"outage-{i}"},
+                )
                 assert r.status_code == 202, r.text
                 accepted += 1
             time.sleep(2)
@@ -70,8 +77,12 @@ def test_redis_restarted_mid_batch_loses_nothing(stack: Stack) -> None:
         redis_proc.kill()
         redis_proc.wait(10)
 
-    report("Redis restarted mid-batch (queued messages lost)", at_outage_finished=at_outage.finished,
-           accepted_during_outage=accepted, **state.figures())
+    report(
+        "Redis restarted mid-batch (queued messages lost)",
+        at_outage_finished=at_outage.finished,
+        accepted_during_outage=accepted,
+        **state.figures(),
+    )
     assert state.submitted == ANSWERS + DURING_OUTAGE
     assert state.open == 0 and state.graded == state.submitted, state
     assert state.duplicated == 0 and state.grade_rows == state.submitted

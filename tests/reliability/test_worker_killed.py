@@ -49,9 +49,11 @@ def test_worker_killed_mid_batch_then_restarted_grades_every_answer_once(stack: 
         state = wait_all_finished(stack.settings, key_id, ANSWERS, timeout=150, stack=stack)
         status = client.get(f"/api/v1/batches/{batch_id}").json()
 
-    report("worker SIGKILL mid-batch, restarted", at_kill={"finished": at_kill.finished,
-                                                            "running": at_kill.by_status.get("running", 0)},
-           **state.figures())
+    report(
+        "worker SIGKILL mid-batch, restarted",
+        at_kill={"finished": at_kill.finished, "running": at_kill.by_status.get("running", 0)},
+        **state.figures(),
+    )
     assert state.submitted == ANSWERS
     assert state.open == 0, state
     assert state.graded == ANSWERS, state  # nothing failed: a killed run is retried, not given up on

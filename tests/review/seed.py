@@ -16,21 +16,30 @@ from grader.submissions.submit import submit
 # (candidate, question, answer). q03: why Transformers use multi-head attention; q01: ChatGPT's strengths
 # and weaknesses.
 ANSWERS = [
-    ("c-001", "q03",
-     "单个注意力头视角单一，只能学到一种关注模式。多头注意力把 d_model 拆成几份，"
-     "每个头有自己的 Q、K、V 投影矩阵，在不同子空间里并行计算注意力，最后拼接起来，"
-     "这样模型能同时捕捉语义、句法、位置等不同特征。"),
+    (
+        "c-001",
+        "q03",
+        "单个注意力头视角单一，只能学到一种关注模式。多头注意力把 d_model 拆成几份，"
+        "每个头有自己的 Q、K、V 投影矩阵，在不同子空间里并行计算注意力，最后拼接起来，"
+        "这样模型能同时捕捉语义、句法、位置等不同特征。",
+    ),
     ("c-002", "q03", "多头注意力就是多算几次注意力，效果会好一点。"),
-    ("c-003", "q03",
-     "多头注意力并不会在不同子空间里学习，每个头的 Q、K、V 都是共享同一套参数的，"
-     "拼接之后和单头完全一样，所以它只是为了让计算更快，并不能捕捉不同特征。"),
+    (
+        "c-003",
+        "q03",
+        "多头注意力并不会在不同子空间里学习，每个头的 Q、K、V 都是共享同一套参数的，"
+        "拼接之后和单头完全一样，所以它只是为了让计算更快，并不能捕捉不同特征。",
+    ),
     ("c-004", "q01", "这个……我平时主要是用它，没从技术角度了解过它的优缺点。"),
-    ("c-005", "q01",
-     "嗯，我理解的优点主要是对话能力强，因为它是在海量数据上做了大规模预训练，"
-     "然后又用了 RLHF 去对齐人类偏好，所以回答比较自然，也比较懂你的意图。"
-     "还有就是它开放了 API，很多公司可以直接接到自己的业务里做二次开发，甚至 fine-tune。"
-     "缺点的话，一个是成本特别高，训练要大量 GPU 和数据；"
-     "另一个是它本质就是概率预测下一个词，会有幻觉，而且不可解释，你不知道它为啥这么答。"),
+    (
+        "c-005",
+        "q01",
+        "嗯，我理解的优点主要是对话能力强，因为它是在海量数据上做了大规模预训练，"
+        "然后又用了 RLHF 去对齐人类偏好，所以回答比较自然，也比较懂你的意图。"
+        "还有就是它开放了 API，很多公司可以直接接到自己的业务里做二次开发，甚至 fine-tune。"
+        "缺点的话，一个是成本特别高，训练要大量 GPU 和数据；"
+        "另一个是它本质就是概率预测下一个词，会有幻觉，而且不可解释，你不知道它为啥这么答。",
+    ),
     ("c-006", "q03", "多头 注意力 Q K V 子空间 拼接 并行 d_model 投影 特征"),
 ]
 
@@ -52,9 +61,15 @@ def seed_graded(settings: Settings, grader: Grader, review_confidence_below: flo
     for candidate, question, answer in ANSWERS:
         with session_scope(sessions) as session:
             submission, _ = submit(
-                session, SubmissionCreate(candidate_id=candidate, candidate_name=f"候选人{candidate[-1]}",
-                                          question_id=question, answer=answer),
-                actor=CLI, bank=grader.bank, max_answer_chars=10_000, queue=_NoQueue())
+                session,
+                SubmissionCreate(
+                    candidate_id=candidate, candidate_name=f"候选人{candidate[-1]}", question_id=question, answer=answer
+                ),
+                actor=CLI,
+                bank=grader.bank,
+                max_answer_chars=10_000,
+                queue=_NoQueue(),
+            )
             ids[candidate] = submission.id
         run_grading(sessions, ids[candidate], lambda: grader, review_confidence_below)
     return Seeded(list(ids.values()), ids)
@@ -91,8 +106,9 @@ def seed_batch(settings: Settings, grader: Grader, review_confidence_below: floa
 
     collected = _Collect()
     with session_scope(sessions) as session:
-        batch = batches.create_batch(session, sheet, filename="春招第一批.csv", actor=CLI, bank=grader.bank,
-                                     queue=collected)
+        batch = batches.create_batch(
+            session, sheet, filename="春招第一批.csv", actor=CLI, bank=grader.bank, queue=collected
+        )
         batch_id = batch.id
     run_chunk(sessions, collected.ids, lambda: grader, review_confidence_below)
     return batch_id

@@ -31,8 +31,14 @@ from .seed import Seeded, seed_batch, seed_graded
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 CHROMIUM = os.environ.get("GRADER_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 LAPTOP = {"width": 1366, "height": 800}
 
@@ -48,8 +54,12 @@ def data(pg_settings: Settings, grader: Grader) -> tuple[Seeded, Any]:
 def server(pg_settings: Settings, data: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     tmp = tmp_path_factory.mktemp("dashboard-server")
-    env = grader_env(database_url=pg_settings.database_url, redis_url=pg_settings.redis_url,
-                     celery_queue=pg_settings.celery_queue, secret_key=pg_settings.secret_key.get_secret_value())
+    env = grader_env(
+        database_url=pg_settings.database_url,
+        redis_url=pg_settings.redis_url,
+        celery_queue=pg_settings.celery_queue,
+        secret_key=pg_settings.secret_key.get_secret_value(),
+    )
     process = Process(["serve", "--port", str(port), "--log-level", "warning"], env, tmp / "server.log", tmp)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -71,8 +81,11 @@ def server(pg_settings: Settings, data: object, tmp_path_factory: pytest.TempPat
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: the browser tests need the system Chromium "
-                    "(`apt-get install -y chromium`, as .ci/run does)", pytrace=False)
+        pytest.fail(
+            f"{CHROMIUM} is missing: the browser tests need the system Chromium "
+            "(`apt-get install -y chromium`, as .ci/run does)",
+            pytrace=False,
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -91,8 +104,14 @@ def page(browser: Any, server: str) -> Iterator[Any]:
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(str(e)))
     # Nothing may be fetched from outside this server (the charts library included).
-    page.on("request", lambda r: problems.append(f"external request {r.url}")
-            if not r.url.startswith(server) and not r.url.startswith("data:") else None)
+    page.on(
+        "request",
+        lambda r: (
+            problems.append(f"external request {r.url}")
+            if not r.url.startswith(server) and not r.url.startswith("data:")
+            else None
+        ),
+    )
     # Expected refusals (a 4xx page the test asks for) are checked by the test, not here.
     page.on("response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 500 else None)
     page.problems = problems
@@ -105,8 +124,9 @@ def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
-def test_a_reviewer_works_through_the_dashboard(page: Any, data: tuple[Seeded, Any], pg_settings: Settings,
-                                                tmp_path: Path) -> None:
+def test_a_reviewer_works_through_the_dashboard(
+    page: Any, data: tuple[Seeded, Any], pg_settings: Settings, tmp_path: Path
+) -> None:
     from playwright.sync_api import expect
 
     seeded, batch_id = data
@@ -212,8 +232,11 @@ def test_pages_fit_a_laptop_screen(page: Any, pg_settings: Settings, data: tuple
     page.goto("/dashboard/login")
     page.get_by_label("API 密钥").fill(make_key(pg_settings, Role.ADMIN, "管理员"))
     page.get_by_role("button", name="登录").click()
-    for path in ("/dashboard/queue?view=all", f"/dashboard/results/{seeded.by_candidate['c-005']}",
-                 "/dashboard/overview"):
+    for path in (
+        "/dashboard/queue?view=all",
+        f"/dashboard/results/{seeded.by_candidate['c-005']}",
+        "/dashboard/overview",
+    ):
         page.goto(path)
         page.wait_for_load_state("networkidle")
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")

@@ -56,8 +56,10 @@ def test_anonymous_visitors_are_sent_to_sign_in(api: Server, seeded: Seeded) -> 
             response = client.get(path)
             assert response.status_code == 303
             assert response.headers["location"].startswith("/dashboard/login?next=")
-        review = client.post(f"/dashboard/results/{seeded.ids[0]}/review",
-                             data={"final_score": "90", "comment": "x", "csrf_token": "guess"})
+        review = client.post(
+            f"/dashboard/results/{seeded.ids[0]}/review",
+            data={"final_score": "90", "comment": "x", "csrf_token": "guess"},
+        )
         assert review.status_code == 303 and "/dashboard/login" in review.headers["location"]
 
 
@@ -123,8 +125,10 @@ def test_review_form_errors_are_shown_in_chinese(api: Server, clean_db: Settings
     with browser(api) as client:
         sign_in(client, make_key(clean_db, Role.REVIEWER))
         token = csrf_of(client.get(f"/dashboard/results/{target}").text)
-        bad = client.post(f"/dashboard/results/{target}/review",
-                          data={"final_score": "150", "comment": "", "kp_kp1": "3", "csrf_token": token})
+        bad = client.post(
+            f"/dashboard/results/{target}/review",
+            data={"final_score": "150", "comment": "", "kp_kp1": "3", "csrf_token": token},
+        )
         assert bad.status_code == 422
         assert "最终分应为 0 到 100" in bad.text and "kp1 的得分应为 0 到 1" in bad.text
 

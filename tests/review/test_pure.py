@@ -30,8 +30,10 @@ def test_states_follow_the_feedback_thresholds() -> None:
 
 
 def test_segments_cover_the_answer_exactly_and_mark_overlaps_by_severity() -> None:
-    runs = segments(ANSWER, [kp("kp1", 0.9, 0, 10), kp("kp2", 0.4, 5, 21), kp("kp3", 0.0, 11, 21, contradicted=True),
-                             kp("kp4", 0.1, 0, 5)])
+    runs = segments(
+        ANSWER,
+        [kp("kp1", 0.9, 0, 10), kp("kp2", 0.4, 5, 21), kp("kp3", 0.0, 11, 21, contradicted=True), kp("kp4", 0.1, 0, 5)],
+    )
     assert "".join(r.text for r in runs) == ANSWER
     assert runs[0] == Run(ANSWER[0:5], "covered", ("kp1",))  # kp4 is missed: not marked
     assert runs[1] == Run(ANSWER[5:10], "covered", ("kp1", "kp2"))
@@ -54,8 +56,19 @@ def test_flags_round_trip() -> None:
 
 
 def test_queue_query_keeps_good_values_and_reports_bad_ones() -> None:
-    q = parse_queue({"view": "all", "question": "q03", "score_min": "x", "score_max": "80", "flag": "off_topic",
-                     "graded_from": "2026-11-29", "graded_to": "nope", "sort": "-score", "page": "3"})
+    q = parse_queue(
+        {
+            "view": "all",
+            "question": "q03",
+            "score_min": "x",
+            "score_max": "80",
+            "flag": "off_topic",
+            "graded_from": "2026-11-29",
+            "graded_to": "nope",
+            "sort": "-score",
+            "page": "3",
+        }
+    )
     assert q.filters.status is None and q.filters.question_id == "q03" and q.filters.score_max == 80
     assert q.filters.score_min is None and q.filters.graded_to is None
     # A Beijing-time day starts at 16:00 UTC the day before.
@@ -74,13 +87,32 @@ def test_stats_on_sqlite_compute_the_median_in_python(tmp_path: Path) -> None:
         session.add(Question(id="q01", text="问题", current_hash="h"))
         session.add(ReferenceVersion(question_id="q01", content_hash="h", reference_answer="参考", key_points=[]))
         for i, score in enumerate([10.0, 20.0, 95.0, 100.0]):
-            submission = Submission(id=uuid.uuid4(), candidate_id=f"c{i}", question_id="q01", answer="答",
-                                    status=Status.GRADED.value, graded_at=datetime.now(UTC))
+            submission = Submission(
+                id=uuid.uuid4(),
+                candidate_id=f"c{i}",
+                question_id="q01",
+                answer="答",
+                status=Status.GRADED.value,
+                graded_at=datetime.now(UTC),
+            )
             session.add(submission)
             session.flush()
-            session.add(Grade(submission_id=submission.id, question_id="q01", scoring_version="1",
-                              reference_hash="h", embedder="e", calibration="c", score=score, confidence=0.9,
-                              flags=["too_short"] if i == 0 else [], key_points=[], feedback="", signals={}))
+            session.add(
+                Grade(
+                    submission_id=submission.id,
+                    question_id="q01",
+                    scoring_version="1",
+                    reference_hash="h",
+                    embedder="e",
+                    calibration="c",
+                    score=score,
+                    confidence=0.9,
+                    flags=["too_short"] if i == 0 else [],
+                    key_points=[],
+                    feedback="",
+                    signals={},
+                )
+            )
             session.flush()
             index_result(session, submission)
         session.flush()

@@ -84,7 +84,7 @@ def test_detail_has_evidence_spans_into_the_answer(api: Server, reviewer: str, s
     spans = [kp["evidence"] for kp in detail["key_points"] if kp["evidence"]]
     assert spans
     for span in spans:
-        assert detail["answer"][span["start"]:span["end"]] == span["text"]
+        assert detail["answer"][span["start"] : span["end"]] == span["text"]
 
 
 def test_review_sets_the_final_score_and_appends_history(
@@ -94,9 +94,15 @@ def test_review_sets_the_final_score_and_appends_history(
     with api.client(reviewer) as client:
         before = client.get(f"/api/v1/results/{target}").json()
         kp = before["key_points"][0]["id"]
-        first = client.post(f"/api/v1/results/{target}/review", json={
-            "final_score": 12.5, "comment": "答非所问，但提到了使用经验", "expected_review_count": 0,
-            "key_points": [{"key_point_id": kp, "credit": 0.2, "note": "只沾边"}]})
+        first = client.post(
+            f"/api/v1/results/{target}/review",
+            json={
+                "final_score": 12.5,
+                "comment": "答非所问，但提到了使用经验",
+                "expected_review_count": 0,
+                "key_points": [{"key_point_id": kp, "credit": 0.2, "note": "只沾边"}],
+            },
+        )
         assert first.status_code == 200, first.text
         after = first.json()
         assert after["final_score"] == 12.5 and after["grader_score"] == before["grader_score"]
@@ -107,12 +113,12 @@ def test_review_sets_the_final_score_and_appends_history(
         queue_ids = {i["submission_id"] for i in client.get("/api/v1/results/queue").json()["items"]}
         assert str(target) not in queue_ids
 
-        second = client.post(f"/api/v1/results/{target}/review",
-                             json={"final_score": 20, "comment": "复核后上调"})
+        second = client.post(f"/api/v1/results/{target}/review", json={"final_score": 20, "comment": "复核后上调"})
         assert second.status_code == 200 and second.json()["review_count"] == 2
         # Someone reviewing from a stale page is told, not silently overwritten.
-        stale = client.post(f"/api/v1/results/{target}/review",
-                            json={"final_score": 0, "comment": "旧页面", "expected_review_count": 1})
+        stale = client.post(
+            f"/api/v1/results/{target}/review", json={"final_score": 0, "comment": "旧页面", "expected_review_count": 1}
+        )
         assert error_code(stale, 409) == "conflict"
 
         history = client.get(f"/api/v1/results/{target}/history").json()
@@ -142,8 +148,9 @@ def test_review_needs_a_comment_a_score_in_range_and_known_key_points(
         assert error_code(client.post(url, json={"final_score": 50}), 422) == "validation_error"
         assert error_code(client.post(url, json={"final_score": 50, "comment": "   "}), 422)
         assert error_code(client.post(url, json={"final_score": 101, "comment": "x"}), 422)
-        unknown = client.post(url, json={"final_score": 50, "comment": "x",
-                                         "key_points": [{"key_point_id": "kp99", "credit": 1}]})
+        unknown = client.post(
+            url, json={"final_score": 50, "comment": "x", "key_points": [{"key_point_id": "kp99", "credit": 1}]}
+        )
         assert error_code(unknown, 422) == "invalid_input"
         assert "kp99" in unknown.json()["error"]["message"]
         missing = client.post(f"/api/v1/results/{uuid.uuid4()}/review", json={"final_score": 1, "comment": "x"})
@@ -156,8 +163,10 @@ def test_stats_per_question(api: Server, reviewer: str, seeded: Seeded) -> None:
     with api.client(reviewer) as client:
         target = seeded.by_candidate["c-001"]
         grader_score = client.get(f"/api/v1/results/{target}").json()["grader_score"]
-        client.post(f"/api/v1/results/{target}/review",
-                    json={"final_score": max(grader_score - 10, 0), "comment": "要点讲得不够深入"})
+        client.post(
+            f"/api/v1/results/{target}/review",
+            json={"final_score": max(grader_score - 10, 0), "comment": "要点讲得不够深入"},
+        )
         stats = client.get("/api/v1/stats").json()
     assert stats["total"] == 6 and stats["bin_edges"] == list(range(0, 101, 10))
     by_q = {q["question_id"]: q for q in stats["questions"]}
@@ -183,9 +192,14 @@ def test_reviewers_and_admins_may_review(api: Server, role: Role, clean_db: Sett
 def test_recruiters_and_anonymous_are_refused(api: Server, clean_db: Settings, seeded: Seeded) -> None:
     recruiter = make_key(clean_db, Role.RECRUITER)
     target = seeded.ids[0]
-    requests = [("GET", "/api/v1/results"), ("GET", "/api/v1/results/queue"), ("GET", "/api/v1/stats"),
-                ("GET", f"/api/v1/results/{target}"), ("GET", f"/api/v1/results/{target}/history"),
-                ("POST", f"/api/v1/results/{target}/review")]
+    requests = [
+        ("GET", "/api/v1/results"),
+        ("GET", "/api/v1/results/queue"),
+        ("GET", "/api/v1/stats"),
+        ("GET", f"/api/v1/results/{target}"),
+        ("GET", f"/api/v1/results/{target}/history"),
+        ("POST", f"/api/v1/results/{target}/review"),
+    ]
     body = {"final_score": 100, "comment": "我觉得满分"}
     with api.client(recruiter) as as_recruiter, api.client() as anonymous:
         for method, path in requests:
@@ -207,8 +221,9 @@ def test_batch_filter_and_reviewed_scores_in_the_batch_download(
         in_batch = client.get("/api/v1/results", params={"batch_id": str(batch_id), "sort": "candidate"}).json()
         assert in_batch["total"] == 6 and {i["batch_id"] for i in in_batch["items"]} == {str(batch_id)}
         target = in_batch["items"][0]
-        reviewed = client.post(f"/api/v1/results/{target['submission_id']}/review",
-                               json={"final_score": 77, "comment": "人工复核"})
+        reviewed = client.post(
+            f"/api/v1/results/{target['submission_id']}/review", json={"final_score": 77, "comment": "人工复核"}
+        )
         assert reviewed.status_code == 200
         stats = client.get("/api/v1/stats", params={"batch_id": str(batch_id)}).json()
         assert stats["total"] == 6

@@ -34,13 +34,27 @@ def test_summary_compares_0_to_100_scores_with_0_to_10_labels() -> None:
     assert metrics["qwk"] == pytest.approx(1.0)
 
 
-CAL = Calibration(version="t", sim_floor=0.4, sim_ceiling=0.8, keyword_weight=0.5, intercept=0.0,
-                  coverage_coef=1.0, whole_coef=0.0, contradiction_coef=-0.5)
+CAL = Calibration(
+    version="t",
+    sim_floor=0.4,
+    sim_ceiling=0.8,
+    keyword_weight=0.5,
+    intercept=0.0,
+    coverage_coef=1.0,
+    whole_coef=0.0,
+    contradiction_coef=-0.5,
+)
 
 
 def _signals(sim: float, share: float, *, contradicted: bool = False, flags: list[str] | None = None) -> Signals:
-    return Signals(weights=[1.0], similarities=[sim], keyword_shares=[share], contradicted=[contradicted],
-                   whole_similarity=0.5, flags=flags or [])
+    return Signals(
+        weights=[1.0],
+        similarities=[sim],
+        keyword_shares=[share],
+        contradicted=[contradicted],
+        whole_similarity=0.5,
+        flags=flags or [],
+    )
 
 
 def test_full_similarity_and_keywords_give_full_marks_and_a_contradiction_gives_none() -> None:
@@ -58,9 +72,17 @@ def test_fitting_recovers_a_monotone_mapping_and_reports_cross_validated_metrics
     examples = []
     for _ in range(80):
         quality = float(rng.uniform())
-        examples.append(Signals(weights=[0.5, 0.5], similarities=[0.4 + 0.4 * quality] * 2,
-                                keyword_shares=[quality, quality], contradicted=[False, False],
-                                whole_similarity=0.3 + 0.3 * quality, flags=[], label=round(10 * quality)))
+        examples.append(
+            Signals(
+                weights=[0.5, 0.5],
+                similarities=[0.4 + 0.4 * quality] * 2,
+                keyword_shares=[quality, quality],
+                contradicted=[False, False],
+                whole_similarity=0.3 + 0.3 * quality,
+                flags=[],
+                label=round(10 * quality),
+            )
+        )
     fitted = fit(examples, version="t", fitted_on="synthetic", fit_command="test")
     assert fitted.cv_metrics["cv_spearman"] > 0.95
     low, high = (final_score(fitted, examples[i]) for i in np.argsort([e.label or 0 for e in examples])[[0, -1]])

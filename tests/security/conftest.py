@@ -40,6 +40,14 @@ def open_api(pg_settings: Settings) -> Iterator[Server]:  # noqa: F811
 
 @pytest.fixture(scope="module")
 def keys(pg_settings: Settings) -> Keys:  # noqa: F811
-    return Keys(*(make_key(pg_settings, role, name) for role, name in (
-        (Role.RECRUITER, "sec-recruiter"), (Role.RECRUITER, "sec-other-recruiter"),
-        (Role.REVIEWER, "sec-reviewer"), (Role.ADMIN, "sec-admin"))))
+    return Keys(
+        *(
+            make_key(pg_settings, role, name)
+            for role, name in (
+                (Role.RECRUITER, "sec-recruiter"),
+                (Role.RECRUITER, "sec-other-recruiter"),
+                (Role.REVIEWER, "sec-reviewer"),
+                (Role.ADMIN, "sec-admin"),
+            )
+        )
+    )

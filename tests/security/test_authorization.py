@@ -77,14 +77,16 @@ def world(open_api: Server, keys: Keys, pg_settings: Settings) -> World:
         revoked_id = next(k["id"] for k in listed if k["name"] == "sec-revoked")
         assert client.delete(f"/api/v1/keys/{revoked_id}", headers=admin).status_code == 200
         own = {"X-API-Key": keys.recruiter}
-        submission = client.post("/api/v1/submissions", headers=own, json={
-            "candidate_id": "authz-1", "question_id": "q10", "answer": "自注意力与顺序无关，需要位置编码。"}).json()
+        submission = client.post(
+            "/api/v1/submissions",
+            headers=own,
+            json={"candidate_id": "authz-1", "question_id": "q10", "answer": "自注意力与顺序无关，需要位置编码。"},
+        ).json()
         sheet = csv_bytes([("candidate_id", "question_id", "answer"), ("authz-2", "q01", "RLHF 基于人类反馈")])
         batch = client.post("/api/v1/batches", headers=own, files={"file": (f"{uuid.uuid4()}.csv", sheet)}).json()
     # Graded in-process (no worker in these tests), so the reviewers' endpoints have a result to show.
     grader = build_grader(Settings(embedder="hash"))
-    run_grading(get_session_factory(pg_settings.database_url), uuid.UUID(submission["id"]),
-                        lambda: grader, 0.5)
+    run_grading(get_session_factory(pg_settings.database_url), uuid.UUID(submission["id"]), lambda: grader, 0.5)
     return World(keys, revoked, submission["id"], batch["id"])
 
 
@@ -113,9 +115,15 @@ def _request(method: str, path: str, world: World, pg_settings: Settings) -> dic
 
 def callers(world: World) -> dict[str, str | None]:
     k = world.keys
-    return {"no key": None, "unknown key": "grd_" + "x" * 43, "revoked key": world.revoked,
-            "recruiter (owner)": k.recruiter, "recruiter (other)": k.other_recruiter, "reviewer": k.reviewer,
-            "admin": k.admin}
+    return {
+        "no key": None,
+        "unknown key": "grd_" + "x" * 43,
+        "revoked key": world.revoked,
+        "recruiter (owner)": k.recruiter,
+        "recruiter (other)": k.other_recruiter,
+        "reviewer": k.reviewer,
+        "admin": k.admin,
+    }
 
 
 def expected(rule: Rule, caller: str) -> set[int] | str:
@@ -137,8 +145,7 @@ def test_every_endpoint_has_a_policy(open_api: Server) -> None:
 
 
 @pytest.mark.parametrize(("method", "path"), sorted(POLICY))
-def test_authorization_matrix(method: str, path: str, open_api: Server, world: World,
-                              pg_settings: Settings) -> None:
+def test_authorization_matrix(method: str, path: str, open_api: Server, world: World, pg_settings: Settings) -> None:
     rule = POLICY[(method, path)]
     seen = {}
     with httpx.Client(base_url=open_api.url, timeout=30) as client:
@@ -194,8 +201,13 @@ def dashboard_routes(server: Server) -> set[tuple[str, str]]:
     from grader.web.app import create_app
 
     app = create_app(server.settings)
-    return {(method, route.path) for route in app.routes if isinstance(route, APIRoute)
-            and route.path.startswith("/dashboard") for method in route.methods if method != "HEAD"}
+    return {
+        (method, route.path)
+        for route in app.routes
+        if isinstance(route, APIRoute) and route.path.startswith("/dashboard")
+        for method in route.methods
+        if method != "HEAD"
+    }
 
 
 def sign_in(server: Server, key: str) -> tuple[httpx.Client, int]:
@@ -205,8 +217,9 @@ def sign_in(server: Server, key: str) -> tuple[httpx.Client, int]:
     page = client.get("/dashboard/login")
     match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert match, page.text[:500]
-    response = client.post("/dashboard/login", data={"api_key": key, "csrf_token": match.group(1),
-                                                     "next": "/dashboard/queue"})
+    response = client.post(
+        "/dashboard/login", data={"api_key": key, "csrf_token": match.group(1), "next": "/dashboard/queue"}
+    )
     return client, response.status_code
 
 
@@ -219,8 +232,11 @@ def test_dashboard_matrix(open_api: Server, world: World) -> None:
     opened: list[httpx.Client] = []
     try:
         params = {"submission_id": world.submission_id, "batch_id": world.batch_id}
-        protected = [(m, p) for (m, p), rule in DASHBOARD_POLICY.items() if rule != "public"
-                     and (m, p) in dashboard_routes(open_api)]
+        protected = [
+            (m, p)
+            for (m, p), rule in DASHBOARD_POLICY.items()
+            if rule != "public" and (m, p) in dashboard_routes(open_api)
+        ]
         anonymous = httpx.Client(base_url=open_api.url, timeout=30, follow_redirects=False)
         opened.append(anonymous)
         for method, path in protected:  # no session: sent to sign in (GET) or refused (POST), never served
@@ -244,8 +260,9 @@ def test_dashboard_matrix(open_api: Server, world: World) -> None:
                     continue  # POSTs are covered by the CSRF check below
                 response = client.get(path.format(**params))
                 assert response.status_code == 200, (path, response.status_code, response.text[:300])
-            forged = client.post(f"/dashboard/results/{world.submission_id}/review",
-                                 data={"final_score": 1, "comment": "no csrf token"})
+            forged = client.post(
+                f"/dashboard/results/{world.submission_id}/review", data={"final_score": 1, "comment": "no csrf token"}
+            )
             assert forged.status_code == 403  # a cross-site form without the session's token
 
     finally:

@@ -42,14 +42,22 @@ def flow(pg_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Ite
     """serve + worker + beat as subprocesses; a recruiter submits, uploads, a reviewer overrides."""
     tmp = tmp_path_factory.mktemp("data-care")
     queue = f"grader-care-{secrets.token_hex(3)}"
-    env = grader_env(database_url=pg_settings.database_url, redis_url=pg_settings.redis_url, celery_queue=queue,
-                     embedder="hash", stuck_after_seconds="10", log_format="json")
+    env = grader_env(
+        database_url=pg_settings.database_url,
+        redis_url=pg_settings.redis_url,
+        celery_queue=queue,
+        embedder="hash",
+        stuck_after_seconds="10",
+        log_format="json",
+    )
     port = free_port()
     processes = []
     try:
-        for args, ready in ((["serve", "--port", str(port), "--log-level", "info"], "Application startup complete"),
-                            (["worker", "--concurrency", "1", "--log-level", "info"], "ready."),
-                            (["beat", "--log-level", "info", "--schedule-file", str(tmp / "beat")], "beat: Starting")):
+        for args, ready in (
+            (["serve", "--port", str(port), "--log-level", "info"], "Application startup complete"),
+            (["worker", "--concurrency", "1", "--log-level", "info"], "ready."),
+            (["beat", "--log-level", "info", "--schedule-file", str(tmp / "beat")], "beat: Starting"),
+        ):
             process = Process(args, env, tmp / f"{args[0]}.log", tmp)
             processes.append(process)
             process.wait_for(ready, timeout=90)
@@ -59,38 +67,66 @@ def flow(pg_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Ite
         request_ids, submission_ids = [], []
         with httpx.Client(base_url=url, headers={"X-API-Key": recruiter}, timeout=60) as client:
             for i, (name, email) in enumerate(zip(NAMES[:2], EMAILS[:2], strict=True)):
-                r = client.post("/api/v1/submissions", json={
-                    "candidate_id": f"care-{i}", "candidate_name": name, "candidate_email": email,
-                    "question_id": "q10", "answer": f"自注意力与顺序无关，需要位置编码。{name}"})
+                r = client.post(
+                    "/api/v1/submissions",
+                    json={
+                        "candidate_id": f"care-{i}",
+                        "candidate_name": name,
+                        "candidate_email": email,
+                        "question_id": "q10",
+                        "answer": f"自注意力与顺序无关，需要位置编码。{name}",
+                    },
+                )
                 assert r.status_code == 202, r.text
                 request_ids.append(r.headers["X-Request-ID"])
                 submission_ids.append(r.json()["id"])
             # Invalid input carrying a name: refused, and the refusal is logged without it.
-            r = client.post("/api/v1/submissions", json={"candidate_id": "care-x", "candidate_name": NAMES[0] * 40,
-                                                         "candidate_email": EMAILS[0], "question_id": "q10",
-                                                         "answer": "x"})
+            r = client.post(
+                "/api/v1/submissions",
+                json={
+                    "candidate_id": "care-x",
+                    "candidate_name": NAMES[0] * 40,
+                    "candidate_email": EMAILS[0],
+                    "question_id": "q10",
+                    "answer": "x",
+                },
+            )
             assert r.status_code == 422
-            sheet = csv_bytes([("candidate_id", "candidate_name", "candidate_email", "question_id", "answer"),
-                               ("care-b", NAMES[2], EMAILS[2], "q01", "ChatGPT 优点是对话能力强"),
-                               ("care-b", NAMES[2], EMAILS[2], "q01", "duplicate row: a row error"),
-                               ("care-c", NAMES[2], EMAILS[2], "q99", "unknown question: a row error")])
+            sheet = csv_bytes(
+                [
+                    ("candidate_id", "candidate_name", "candidate_email", "question_id", "answer"),
+                    ("care-b", NAMES[2], EMAILS[2], "q01", "ChatGPT 优点是对话能力强"),
+                    ("care-b", NAMES[2], EMAILS[2], "q01", "duplicate row: a row error"),
+                    ("care-c", NAMES[2], EMAILS[2], "q99", "unknown question: a row error"),
+                ]
+            )
             batch = client.post("/api/v1/batches", files={"file": ("care.csv", sheet)}).json()
 
             def done() -> bool:
                 statuses = [client.get(f"/api/v1/submissions/{s}").json()["status"] for s in submission_ids]
-                return all(s not in ("pending", "running") for s in statuses) and \
-                    client.get(f"/api/v1/batches/{batch['id']}").json()["status"] == "done"
+                return (
+                    all(s not in ("pending", "running") for s in statuses)
+                    and client.get(f"/api/v1/batches/{batch['id']}").json()["status"] == "done"
+                )
 
             assert wait_until(done, 90, interval=0.5), processes[1].output()[-3000:]
             for fmt in ("csv", "xlsx", "json"):
                 assert client.get(f"/api/v1/batches/{batch['id']}/results", params={"format": fmt}).status_code == 200
         with httpx.Client(base_url=url, headers={"X-API-Key": reviewer}, timeout=60) as client:
-            r = client.post(f"/api/v1/results/{submission_ids[0]}/review",
-                            json={"final_score": 77, "comment": "override for the audit test"})
+            r = client.post(
+                f"/api/v1/results/{submission_ids[0]}/review",
+                json={"final_score": 77, "comment": "override for the audit test"},
+            )
             assert r.status_code == 200, r.text
             metrics = client.get("/metrics")
-        yield {"processes": processes, "request_ids": request_ids, "submission_ids": submission_ids,
-               "metrics": metrics, "url": url, "queue": queue}
+        yield {
+            "processes": processes,
+            "request_ids": request_ids,
+            "submission_ids": submission_ids,
+            "metrics": metrics,
+            "url": url,
+            "queue": queue,
+        }
     finally:
         for process in processes:
             process.stop()
@@ -113,10 +149,13 @@ def test_logs_are_json_lines_with_request_ids_that_follow_the_answer_to_the_work
         first = next(i for i, line in enumerate(lines) if line.startswith("{"))
         entries = [json.loads(line) for line in lines[first:]]
         assert all({"ts", "level", "logger", "message", "request_id"} <= set(e) for e in entries)
-    access = [json.loads(line) for line in serve.output().splitlines()
-              if line.startswith("{") and '"grader.access"' in line]
-    assert any(e["request_id"] == flow["request_ids"][0] and e["route"] == "/api/v1/submissions"
-               and e["status"] == 202 for e in access)
+    access = [
+        json.loads(line) for line in serve.output().splitlines() if line.startswith("{") and '"grader.access"' in line
+    ]
+    assert any(
+        e["request_id"] == flow["request_ids"][0] and e["route"] == "/api/v1/submissions" and e["status"] == 202
+        for e in access
+    )
     worker_ids = {json.loads(line).get("request_id") for line in worker.output().splitlines() if line.startswith("{")}
     assert set(flow["request_ids"]) <= worker_ids, "the worker's lines do not carry the API's request ids"
 
@@ -147,13 +186,19 @@ def test_overrides_and_key_management_are_in_the_audit_log(flow: dict, pg_settin
         created = client.post("/api/v1/keys", json={"name": "care-made", "role": "reviewer"}).json()
         assert client.delete(f"/api/v1/keys/{created['id']}").status_code == 200
     with get_session_factory(pg_settings.database_url)() as session:
+
         def actions(entity_type: str, entity_id: object) -> list[tuple[str, str]]:
-            rows = session.query(AuditEntry).filter(AuditEntry.entity_type == entity_type,
-                                                    AuditEntry.entity_id == str(entity_id)).order_by(AuditEntry.id)
+            rows = (
+                session.query(AuditEntry)
+                .filter(AuditEntry.entity_type == entity_type, AuditEntry.entity_id == str(entity_id))
+                .order_by(AuditEntry.id)
+            )
             return [(e.action, e.actor) for e in rows]
 
-        assert actions("api_key", created["id"]) == [("api_key.created", "care-admin"),
-                                                     ("api_key.revoked", "care-admin")]
+        assert actions("api_key", created["id"]) == [
+            ("api_key.created", "care-admin"),
+            ("api_key.revoked", "care-admin"),
+        ]
         review = [a for a in actions("submission", flow["submission_ids"][0]) if a[0] == "result.reviewed"]
         assert review == [("result.reviewed", "care-reviewer")]
 
@@ -221,7 +266,8 @@ def test_a_server_with_redis_and_no_secret_refuses_to_start(tmp_path: Path, pg_s
 
     env = grader_env(database_url=pg_settings.database_url, redis_url=pg_settings.redis_url)
     env.pop("GRADER_SECRET_KEY")
-    result = subprocess.run([GRADER, "serve", "--port", str(free_port())], env=env, capture_output=True, text=True,
-                            timeout=60, cwd=tmp_path)
+    result = subprocess.run(
+        [GRADER, "serve", "--port", str(free_port())], env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
     assert result.returncode != 0 and "GRADER_SECRET_KEY" in result.stdout + result.stderr
     assert uuid.UUID(int=0)  # keep uuid imported for the helpers above

@@ -17,22 +17,36 @@ from grader.batches.export import FORMULA_TRIGGERS, AnswerResult, to_csv, to_xls
 hostile = st.one_of(
     st.text(max_size=30),
     st.builds(lambda t, s: t + s, st.sampled_from(FORMULA_TRIGGERS), st.text(max_size=15)),
-    st.builds(lambda p, t, s: p + t + s, st.sampled_from(["\n", " ", "\u3000", "\ufeff", "\u200b"]),
-              st.sampled_from(FORMULA_TRIGGERS), st.text(max_size=10)),
-    st.sampled_from(["=HYPERLINK(\"http://x\",\"y\")", "+SUM(1)", "-2+3", "@cmd", "=1=1", "\t=1", "\r=1",
-                     "＝1+1", "=cmd|' /C calc'!A0"]),
+    st.builds(
+        lambda p, t, s: p + t + s,
+        st.sampled_from(["\n", " ", "\u3000", "\ufeff", "\u200b"]),
+        st.sampled_from(FORMULA_TRIGGERS),
+        st.text(max_size=10),
+    ),
+    st.sampled_from(
+        ['=HYPERLINK("http://x","y")', "+SUM(1)", "-2+3", "@cmd", "=1=1", "\t=1", "\r=1", "＝1+1", "=cmd|' /C calc'!A0"]
+    ),
 )
 
 
 def rows_strategy():
     one = st.builds(
         # Question ids come from the bank (they name the summary's columns), never from the sheet.
-        AnswerResult, candidate_id=hostile.filter(str.strip), question_id=st.sampled_from(["q01", "q02", "q12"]),
+        AnswerResult,
+        candidate_id=hostile.filter(str.strip),
+        question_id=st.sampled_from(["q01", "q02", "q12"]),
         status=st.sampled_from(["graded", "needs_review", "failed", "pending"]),
-        row=st.integers(2, 10_000), candidate_name=st.none() | hostile, candidate_email=st.none() | hostile,
-        score=st.none() | st.floats(0, 100), confidence=st.none() | st.floats(0, 1),
-        flags=st.lists(hostile, max_size=3), missed_key_points=st.lists(hostile, max_size=3),
-        feedback=st.none() | hostile, error=st.none() | hostile, submission_id=st.none() | hostile)
+        row=st.integers(2, 10_000),
+        candidate_name=st.none() | hostile,
+        candidate_email=st.none() | hostile,
+        score=st.none() | st.floats(0, 100),
+        confidence=st.none() | st.floats(0, 1),
+        flags=st.lists(hostile, max_size=3),
+        missed_key_points=st.lists(hostile, max_size=3),
+        feedback=st.none() | hostile,
+        error=st.none() | hostile,
+        submission_id=st.none() | hostile,
+    )
     return st.lists(one, min_size=1, max_size=4)
 
 

@@ -44,8 +44,10 @@ def raw_request(url: str, head: str, body: bytes = b"", wait: float = 5.0) -> tu
 
 
 def test_a_declared_body_over_the_cap_is_refused_before_it_is_sent(open_api: Server, keys: Keys) -> None:
-    head = ("POST /api/v1/submissions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            f"X-API-Key: {keys.recruiter}\r\nContent-Length: {50 * 1024 * 1024}\r\n\r\n")
+    head = (
+        "POST /api/v1/submissions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"X-API-Key: {keys.recruiter}\r\nContent-Length: {50 * 1024 * 1024}\r\n\r\n"
+    )
     took, response = raw_request(open_api.url, head)  # not one byte of the 50 MB is sent
 
     assert response.startswith(b"HTTP/1.1 413"), response[:300]
@@ -53,8 +55,10 @@ def test_a_declared_body_over_the_cap_is_refused_before_it_is_sent(open_api: Ser
 
 
 def test_an_upload_declared_over_the_sheet_cap_is_refused_before_it_is_sent(open_api: Server, keys: Keys) -> None:
-    head = ("POST /api/v1/batches HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-            f"X-API-Key: {keys.recruiter}\r\nContent-Length: {200 * 1024 * 1024}\r\n\r\n")
+    head = (
+        "POST /api/v1/batches HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+        f"X-API-Key: {keys.recruiter}\r\nContent-Length: {200 * 1024 * 1024}\r\n\r\n"
+    )
     took, response = raw_request(open_api.url, head)
 
     assert response.startswith(b"HTTP/1.1 413"), response[:300]
@@ -62,8 +66,10 @@ def test_an_upload_declared_over_the_sheet_cap_is_refused_before_it_is_sent(open
 
 
 def test_without_a_key_a_body_is_refused_unread(open_api: Server) -> None:
-    head = ("POST /api/v1/batches HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-            "Content-Length: 1000000\r\n\r\n")
+    head = (
+        "POST /api/v1/batches HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+        "Content-Length: 1000000\r\n\r\n"
+    )
     took, response = raw_request(open_api.url, head, body=b"--b\r\n")
 
     assert response.startswith(b"HTTP/1.1 401"), response[:300]
@@ -83,8 +89,9 @@ def test_a_streamed_body_without_length_is_cut_off_at_the_cap(open_api: Server, 
 
     with httpx.Client(base_url=open_api.url, headers={"X-API-Key": keys.recruiter}, timeout=30) as client:
         try:
-            response = client.post("/api/v1/submissions", content=chunks(),
-                                   headers={"Content-Type": "application/json"})
+            response = client.post(
+                "/api/v1/submissions", content=chunks(), headers={"Content-Type": "application/json"}
+            )
         except httpx.HTTPError:
             return  # the server closed the connection mid-stream: refused, which is the point
     assert response.status_code == 413, response.text
@@ -94,8 +101,9 @@ def test_a_streamed_body_without_length_is_cut_off_at_the_cap(open_api: Server, 
 def test_a_body_just_under_the_cap_is_read_and_judged(open_api: Server, keys: Keys) -> None:
     answer = "长" * 10_001  # 30 KB: under the body cap, over the answer cap
     with httpx.Client(base_url=open_api.url, headers={"X-API-Key": keys.recruiter}, timeout=30) as client:
-        response = client.post("/api/v1/submissions", json={"candidate_id": "c", "question_id": "q01",
-                                                             "answer": answer})
+        response = client.post(
+            "/api/v1/submissions", json={"candidate_id": "c", "question_id": "q01", "answer": answer}
+        )
     assert response.status_code == 422 and "10,000" in response.json()["error"]["message"]
 
 
@@ -122,8 +130,9 @@ def test_rate_limit_per_key_in_memory_in_embedded_mode(tmp_path: Path, pg_settin
 
     from grader.db.models import Role
 
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'g.db'}", embedder="hash", rate_limit_per_second=0.5,
-                        rate_limit_burst=3)
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'g.db'}", embedder="hash", rate_limit_per_second=0.5, rate_limit_burst=3
+    )
     with ServerThread(settings) as server:
         first, second = make_key(settings, Role.RECRUITER, "a"), make_key(settings, Role.RECRUITER, "b")
         _assert_limited(_burst(server.url, first, 5), burst=3)
@@ -132,11 +141,15 @@ def test_rate_limit_per_key_in_memory_in_embedded_mode(tmp_path: Path, pg_settin
 
 
 def test_rate_limit_is_shared_through_redis_by_every_api_process(pg_settings: Settings, keys: Keys) -> None:
-    settings = pg_settings.model_copy(update={"rate_limit_per_second": 0.5, "rate_limit_burst": 4,
-                                              "celery_queue": pg_settings.celery_queue + "-rl"})
+    settings = pg_settings.model_copy(
+        update={"rate_limit_per_second": 0.5, "rate_limit_burst": 4, "celery_queue": pg_settings.celery_queue + "-rl"}
+    )
     with ServerThread(settings) as one, ServerThread(settings) as two:
-        codes = [r.status_code for url in (one.url, two.url, one.url, two.url, one.url, two.url)
-                 for r in _burst(url, keys.reviewer, 1)]
+        codes = [
+            r.status_code
+            for url in (one.url, two.url, one.url, two.url, one.url, two.url)
+            for r in _burst(url, keys.reviewer, 1)
+        ]
     assert codes[:4] == [200] * 4 and codes[4:] == [429, 429], codes
 
 
@@ -185,12 +198,14 @@ def test_row_and_cell_caps_hold_for_csv_and_xlsx(make) -> None:
 
 @pytest.mark.parametrize("make", [csv_bytes, lambda rows: xlsx_bytes(("s", rows))], ids=["csv", "xlsx"])
 def test_over_long_cells_are_row_errors_and_the_other_rows_are_kept(make) -> None:
-    rows = [("candidate_id", "candidate_name", "candidate_email", "question_id", "answer"),
-            ("c1", "名" * 201, "", "q01", "答案一"),
-            ("c2", "", "e" * 250 + "@x.cn", "q01", "答案二"),
-            ("c3", "", "", "q01", "长" * 10_001),
-            ("c" * 129, "", "", "q01", "答案四"),
-            ("c5", "", "", "q02", "答案五")]
+    rows = [
+        ("candidate_id", "candidate_name", "candidate_email", "question_id", "answer"),
+        ("c1", "名" * 201, "", "q01", "答案一"),
+        ("c2", "", "e" * 250 + "@x.cn", "q01", "答案二"),
+        ("c3", "", "", "q01", "长" * 10_001),
+        ("c" * 129, "", "", "q01", "答案四"),
+        ("c5", "", "", "q02", "答案五"),
+    ]
     sheet = parse_sheet(make(rows), QUESTIONS)
     assert [a.candidate_id for a in sheet.answers] == ["c5"]
     assert sorted(e.row for e in sheet.errors) == [2, 3, 4, 5]

@@ -27,8 +27,13 @@ from .conftest import Keys
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
-          response_headers_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
 PUBLIC = {"/healthz", "/readyz"}
 EXAMPLES = 20  # per operation, per generation mode
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
@@ -56,16 +61,26 @@ def exercise(server: Server, key: str | None) -> dict[str, int]:
     ran: dict[str, int] = {}
     for operation in operations(server):
         for mode in MODES:
-            @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                      suppress_health_check=list(HealthCheck))
+
+            @settings(
+                max_examples=EXAMPLES,
+                deadline=None,
+                derandomize=True,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
             @given(case=operation.as_strategy(generation_mode=mode))
             def run(case) -> None:
                 headers = _prepare(case, key)
                 response = case.call(base_url=server.url, headers=headers)
                 case.validate_response(response, checks=CHECKS, headers=headers)
                 if key is None and case.operation.path not in PUBLIC:
-                    assert response.status_code == 401, (case.method, case.formatted_path, response.status_code,
-                                                         response.text)
+                    assert response.status_code == 401, (
+                        case.method,
+                        case.formatted_path,
+                        response.status_code,
+                        response.text,
+                    )
                     assert response.json()["error"]["code"] == "unauthorized"
                 ran[f"{case.method} {case.operation.path}"] = ran.get(f"{case.method} {case.operation.path}", 0) + 1
 

@@ -23,7 +23,7 @@ EDGE_CASES = {
     "zero_width": "R\u200bL\u200cH\u200dF\ufeff 是基于\u2060人类反馈的\u200b强化学习",
     "full_width": "ＲＬＨＦ：基于人类反馈的强化学习！（奖励模型）；ＰＰＯ优化…… “对齐” 【步骤】",
     "mixed_scripts": "RLHF means reinforcement learning from human feedback; 人类反馈 강화학습 強化学習 обучение "
-                     "с подкреплением التعلم المعزز",
+    "с подкреплением التعلم المعزز",
     "combining_and_rtl": "e\u0301\u0302 RLHF \u202eevil\u202c 基于人类反馈 \u05e9\u05dc\u05d5\u05dd",
     "only_symbols": "？？？！！！……—— ～～～",
     "ten_thousand": (BASE * 400)[:10_000],
@@ -45,14 +45,21 @@ def test_the_engine_grades_unicode_edge_cases(engine, name: str) -> None:
 
 
 @pytest.mark.services
-def test_the_api_stores_and_grades_unicode_edge_cases(open_api: Server, keys: Keys, pg_settings: Settings,
-                                                      engine) -> None:
+def test_the_api_stores_and_grades_unicode_edge_cases(
+    open_api: Server, keys: Keys, pg_settings: Settings, engine
+) -> None:
     ids = {}
     with httpx.Client(base_url=open_api.url, headers={"X-API-Key": keys.recruiter}, timeout=60) as client:
         for name, answer in EDGE_CASES.items():
-            response = client.post("/api/v1/submissions", json={
-                "candidate_id": f"uni-{name}", "candidate_name": "名字👩‍🔬\u200b", "question_id": "q05",
-                "answer": answer})
+            response = client.post(
+                "/api/v1/submissions",
+                json={
+                    "candidate_id": f"uni-{name}",
+                    "candidate_name": "名字👩‍🔬\u200b",
+                    "question_id": "q05",
+                    "answer": answer,
+                },
+            )
             assert response.status_code == 202, (name, response.text)
             ids[name] = response.json()["id"]
         # Graded by the same service path a worker runs (the engine is the real one).
@@ -68,11 +75,13 @@ def test_the_api_stores_and_grades_unicode_edge_cases(open_api: Server, keys: Ke
 @pytest.mark.services
 def test_over_ten_thousand_characters_is_a_422_naming_the_limit(open_api: Server, keys: Keys) -> None:
     with httpx.Client(base_url=open_api.url, headers={"X-API-Key": keys.recruiter}, timeout=60) as client:
-        response = client.post("/api/v1/submissions", json={"candidate_id": "uni-long", "question_id": "q05",
-                                                             "answer": "👍" * 10_001})
+        response = client.post(
+            "/api/v1/submissions", json={"candidate_id": "uni-long", "question_id": "q05", "answer": "👍" * 10_001}
+        )
         assert response.status_code == 422 and "10,000" in response.json()["error"]["message"]
         for escaped in ("a\\u0000b", "a\\ud800b"):  # JSON can say it; no text column can store it
             raw = '{"candidate_id": "uni-bad", "question_id": "q05", "answer": "' + escaped + '"}'
-            response = client.post("/api/v1/submissions", content=raw.encode(),
-                                   headers={"Content-Type": "application/json"})
+            response = client.post(
+                "/api/v1/submissions", content=raw.encode(), headers={"Content-Type": "application/json"}
+            )
             assert response.status_code == 422, (escaped, response.text)

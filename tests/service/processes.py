@@ -43,9 +43,7 @@ class Process:
             if text in self.output():
                 return
             if self.proc.poll() is not None:
-                raise AssertionError(
-                    f"{self.log.name} exited with {self.proc.returncode}:\n{self.output()[-4000:]}"
-                )
+                raise AssertionError(f"{self.log.name} exited with {self.proc.returncode}:\n{self.output()[-4000:]}")
             time.sleep(0.2)
         raise AssertionError(f"{self.log.name}: no {text!r} within {timeout} s:\n{self.output()[-4000:]}")
 

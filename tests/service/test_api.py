@@ -64,16 +64,12 @@ def test_same_idempotency_key_and_body_gives_the_same_submission(api: Server, re
 def test_same_idempotency_key_with_another_body_is_a_conflict(api: Server, recruiter: str) -> None:
     with api.client(recruiter) as client:
         client.post("/api/v1/submissions", json=body(), headers={"Idempotency-Key": "k"})
-        response = client.post(
-            "/api/v1/submissions", json=body(answer="另一个答案"), headers={"Idempotency-Key": "k"}
-        )
+        response = client.post("/api/v1/submissions", json=body(answer="另一个答案"), headers={"Idempotency-Key": "k"})
         error = assert_error(response, 409, "conflict")
         assert "Idempotency-Key 'k'" in str(error["message"])
 
 
-def test_idempotency_keys_belong_to_the_key_that_sent_them(
-    api: Server, recruiter: str, clean_db: Settings
-) -> None:
+def test_idempotency_keys_belong_to_the_key_that_sent_them(api: Server, recruiter: str, clean_db: Settings) -> None:
     other = make_key(clean_db, Role.RECRUITER, "recruiter-b")
     with api.client(recruiter) as a, api.client(other) as b:
         first = a.post("/api/v1/submissions", json=body(), headers={"Idempotency-Key": "same"})
@@ -94,9 +90,7 @@ def test_unknown_question_is_404_naming_it(api: Server, recruiter: str) -> None:
 @pytest.mark.parametrize("answer", ["", "   \n "])
 def test_empty_answer_is_422_saying_the_limit(api: Server, recruiter: str, answer: str) -> None:
     with api.client(recruiter) as client:
-        error = assert_error(
-            client.post("/api/v1/submissions", json=body(answer=answer)), 422, "invalid_input"
-        )
+        error = assert_error(client.post("/api/v1/submissions", json=body(answer=answer)), 422, "invalid_input")
         assert "empty" in str(error["message"]) and "10,000" in str(error["message"])
 
 
@@ -175,9 +169,7 @@ def test_another_recruiters_submission_is_404(api: Server, recruiter: str, clean
     other = make_key(clean_db, Role.RECRUITER, "recruiter-b")
     with api.client(recruiter) as mine, api.client(other) as theirs:
         submission = mine.post("/api/v1/submissions", json=body()).json()
-        error = assert_error(
-            theirs.get(f"/api/v1/submissions/{submission['id']}"), 404, "submission_not_found"
-        )
+        error = assert_error(theirs.get(f"/api/v1/submissions/{submission['id']}"), 404, "submission_not_found")
         assert submission["id"] in str(error["message"])
         assert theirs.get("/api/v1/submissions").json()["total"] == 0
         assert_error(mine.get(f"/api/v1/submissions/{uuid.uuid4()}"), 404, "submission_not_found")
@@ -187,9 +179,7 @@ def test_another_recruiters_submission_is_404(api: Server, recruiter: str, clean
 def test_listing_filters_and_pages(api: Server, recruiter: str) -> None:
     with api.client(recruiter) as client:
         for i in range(5):
-            client.post(
-                "/api/v1/submissions", json=body(candidate_id=f"c-{i % 2}", question_id=f"q0{1 + i % 3}")
-            )
+            client.post("/api/v1/submissions", json=body(candidate_id=f"c-{i % 2}", question_id=f"q0{1 + i % 3}"))
         page = client.get("/api/v1/submissions", params={"limit": 2}).json()
         assert (len(page["items"]), page["total"], page["limit"], page["offset"]) == (2, 5, 2, 0)
         rest = client.get("/api/v1/submissions", params={"limit": 10, "offset": 2}).json()

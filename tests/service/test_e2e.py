@@ -105,15 +105,11 @@ def submit_directly(sessions: SessionFactory, answer: str = ANSWER) -> uuid.UUID
         return submission.id
 
 
-def test_submission_is_graded_by_a_real_worker(
-    api: Server, worker: Process, sessions: SessionFactory
-) -> None:
+def test_submission_is_graded_by_a_real_worker(api: Server, worker: Process, sessions: SessionFactory) -> None:
     key = make_key(api.settings, Role.RECRUITER)
     with api.client(key) as client:
         # The worker loads its model on its first task (lazily, after the fork): give that one time.
-        warm = client.post(
-            "/api/v1/submissions", json={"candidate_id": "warm", "question_id": "q01", "answer": "RLHF"}
-        )
+        warm = client.post("/api/v1/submissions", json={"candidate_id": "warm", "question_id": "q01", "answer": "RLHF"})
         assert poll(client, warm.headers["Location"], 120)["status"] != "pending", worker.output()[-3000:]
 
         started = time.monotonic()
@@ -140,9 +136,7 @@ def test_submission_is_graded_by_a_real_worker(
     assert rows[0].embedder.startswith("usem3")
 
 
-def test_a_task_delivered_twice_writes_one_grade(
-    worker: Process, producer: Celery, sessions: SessionFactory
-) -> None:
+def test_a_task_delivered_twice_writes_one_grade(worker: Process, producer: Celery, sessions: SessionFactory) -> None:
     submission_id = submit_directly(sessions)
     first = producer.send_task(GRADE_TASK, args=[str(submission_id)])
     second = producer.send_task(GRADE_TASK, args=[str(submission_id)])
@@ -170,9 +164,7 @@ def test_beat_sweep_recovers_a_submission_lost_between_commit_and_enqueue(
             .where(Submission.id == submission_id)
             .values(updated_at=utcnow() - timedelta(seconds=STUCK_AFTER + 1))
         )
-    beat = Process(
-        ["beat", "--schedule-file", str(tmp_path / "schedule")], env, tmp_path / "beat.log", tmp_path
-    )
+    beat = Process(["beat", "--schedule-file", str(tmp_path / "schedule")], env, tmp_path / "beat.log", tmp_path)
     try:
 
         def graded() -> bool:

@@ -23,18 +23,14 @@ def test_grader_serve_alone_grades_on_sqlite_without_redis(tmp_path: Path) -> No
     db = tmp_path / "grader.db"
     env = grader_env(database_url=f"sqlite:///{db}")  # and no GRADER_REDIS_URL
     run(["db", "upgrade"], env, tmp_path)
-    key = run(
-        ["keys", "create", "--role", "recruiter", "--name", "embedded-e2e"], env, tmp_path
-    ).stdout.strip()
+    key = run(["keys", "create", "--role", "recruiter", "--name", "embedded-e2e"], env, tmp_path).stdout.strip()
     assert key.startswith("grd_")
 
     port = free_port()
     server = Process(["serve", "--port", str(port)], env, tmp_path / "serve.log", tmp_path)
     try:
         server.wait_for("Application startup complete", timeout=60)
-        with httpx.Client(
-            base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key}, timeout=30
-        ) as client:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key}, timeout=30) as client:
             assert "embedded" in client.get("/readyz").json()["checks"]["broker"]["detail"]
             response = client.post(
                 "/api/v1/submissions", json={"candidate_id": "c-1", "question_id": "q03", "answer": ANSWER}
@@ -84,9 +80,7 @@ def test_embedded_restart_grades_what_a_previous_process_left_pending(tmp_path: 
     get_engine(url).dispose()
 
     port = free_port()
-    server = Process(
-        ["serve", "--port", str(port)], grader_env(database_url=url), tmp_path / "serve.log", tmp_path
-    )
+    server = Process(["serve", "--port", str(port)], grader_env(database_url=url), tmp_path / "serve.log", tmp_path)
     try:
         server.wait_for("Application startup complete", timeout=60)
 

@@ -108,9 +108,7 @@ def test_grading_twice_writes_one_grade(sessions: SessionFactory, grader: Grader
         assert session.get(ReferenceVersion, ("q03", grade.reference_hash)) is not None
 
 
-def test_a_redelivered_task_after_a_lost_status_update_writes_nothing(
-    sessions: SessionFactory, grader: Grader
-) -> None:
+def test_a_redelivered_task_after_a_lost_status_update_writes_nothing(sessions: SessionFactory, grader: Grader) -> None:
     submission_id = submit(sessions, grader)
     run_grading(sessions, submission_id, lambda: grader, 0.5)
     with session_scope(sessions) as session:  # the worker died after writing the grade, before the status
@@ -127,13 +125,9 @@ def test_flagged_or_unsure_grades_need_review(sessions: SessionFactory, grader: 
     assert run_grading(sessions, good, lambda: grader, 1.01) == Status.NEEDS_REVIEW
 
 
-def test_a_question_dropped_from_the_bank_fails_with_the_reason(
-    sessions: SessionFactory, grader: Grader
-) -> None:
+def test_a_question_dropped_from_the_bank_fails_with_the_reason(sessions: SessionFactory, grader: Grader) -> None:
     submission_id = submit(sessions, grader)
-    smaller = Grader(
-        {k: v for k, v in grader.bank.items() if k != "q03"}, grader.embedder, grader.calibration
-    )
+    smaller = Grader({k: v for k, v in grader.bank.items() if k != "q03"}, grader.embedder, grader.calibration)
     assert run_grading(sessions, submission_id, lambda: smaller, 0.5) is None
     with sessions() as session:
         submission = session.get(Submission, submission_id)
