@@ -1,7 +1,101 @@
-"""Settings validation refuses the placeholder secret whenever Redis or a database server is configured,
+"""Fixtures every suite shares: the throwaway Postgres database, Redis and its queue, the API in a thread,
+the real grader and a seeded set of graded results. Helpers they use live in tests/support/.
+
+Settings validation refuses the placeholder secret whenever Redis or a database server is configured,
 so the test session runs with a random secret of its own (subprocesses get it via `grader_env`)."""
+
+from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from grader.db.session import get_engine
+from grader.grading.grader import Grader, build_grader
+from grader.settings import Settings
+from tests.support.seed import Seeded, seed_graded
+from tests.support.services import (
+    REDIS_DEFAULT,
+    REDIS_TEST_DB,
+    START_REDIS,
+    Server,
+    ServerThread,
+    migrated_database,
+    with_path,
+)
 
 os.environ.setdefault("GRADER_SECRET_KEY", "test-" + secrets.token_hex(32))
+
+
+# --- the service's dependencies: Postgres, Redis, the API -------------------------------------------------
+# Shared by every suite that runs the service for real; helpers in tests/support/services.py.
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh database `grader_test_<random>` for the test session, migrated once."""
+    with migrated_database("grader_test") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    base = os.environ.get("GRADER_TEST_REDIS_URL", REDIS_DEFAULT)
+    url = with_path(base, f"/{REDIS_TEST_DB}")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=3).ping()
+    except redis.RedisError as exc:
+        pytest.fail(
+            f"Redis is not reachable at {base} (GRADER_TEST_REDIS_URL): {exc}\n"
+            f"The service tests need it; start it with:\n    {START_REDIS}",
+            pytrace=False,
+        )
+    return url
+
+
+@pytest.fixture(scope="session")
+def queue_name(redis_url: str) -> Iterator[str]:
+    """A Celery queue of this test session's own, deleted at the end."""
+    name = f"grader-test-{secrets.token_hex(4)}"
+    yield name
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(f"*{name}*"):
+        client.delete(key)
+
+
+@pytest.fixture(scope="session")
+def pg_settings(pg_url: str, redis_url: str, queue_name: str) -> Settings:
+    return Settings(database_url=pg_url, redis_url=redis_url, celery_queue=queue_name)
+
+
+@pytest.fixture
+def clean_db(pg_settings: Settings) -> Settings:
+    """Empty the tables a test writes (questions and reference versions stay: they mirror the bank)."""
+    with get_engine(pg_settings.database_url).begin() as conn:
+        conn.exec_driver_sql("TRUNCATE grades, submissions, audit_log, api_keys RESTART IDENTITY CASCADE")
+    return pg_settings
+
+
+@pytest.fixture(scope="module")
+def api(pg_settings: Settings) -> Iterator[Server]:
+    """The API in Redis mode against the test database; submissions go to this session's queue."""
+    with ServerThread(pg_settings) as server:
+        yield server
+
+
+# --- the real grader ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def grader() -> Grader:
+    """The real default embedder and reference bank, loaded once for the session."""
+    return build_grader(Settings(database_url="sqlite://"))
+
+
+@pytest.fixture
+def seeded(clean_db: Settings, grader: Grader) -> Seeded:
+    """Graded submissions in the test database, for the review and dashboard tests."""
+    return seed_graded(clean_db, grader)

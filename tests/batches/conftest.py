@@ -1,31 +1,20 @@
-"""Service fixtures for the batch tests. The Postgres database, Redis, queue and API server are the
-service tests' own fixtures (tests/service/conftest.py), imported so both suites run the same way;
-only the worker process is started here, with the same `Process` helper."""
+"""The worker process for the batch tests. The Postgres database, Redis, queue and API server are the
+shared fixtures of tests/conftest.py; the worker is started with the same `Process` helper."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from service.conftest import (  # noqa: F401  (fixtures are found by name)
-    Server,
-    api,
-    clean_db,
-    make_key,
-    pg_settings,
-    pg_url,
-    queue_name,
-    redis_url,
-    wait_until,
-)
-from service.processes import Process, grader_env
 
 from grader.db.models import Role
 from grader.settings import Settings
+from tests.support.processes import Process, grader_env
+from tests.support.services import Server, make_key
 
 
 @pytest.fixture(scope="module")
-def worker_env(pg_settings: Settings) -> dict[str, str]:  # noqa: F811
+def worker_env(pg_settings: Settings) -> dict[str, str]:
     return grader_env(
         database_url=pg_settings.database_url,
         redis_url=pg_settings.redis_url,
@@ -46,5 +35,5 @@ def worker(worker_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
 
 
 @pytest.fixture(scope="module")
-def recruiter(api: Server) -> str:  # noqa: F811
+def recruiter(api: Server) -> str:
     return make_key(api.settings, Role.RECRUITER, "batch-recruiter")

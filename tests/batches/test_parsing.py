@@ -14,8 +14,7 @@ from hypothesis import strategies as st
 from grader.batches.parsing import Limits, QuestionMatcher, RowErrorCode, parse_sheet
 from grader.errors import UnreadableSheet, UploadTooLarge
 from grader.questions.references import load_bank
-
-from .sheets import LONG_HEADER, LONG_ROWS, QUESTIONS, csv_bytes, xlsx_bytes
+from tests.support.sheets import LONG_HEADER, LONG_ROWS, QUESTIONS, csv_bytes, xlsx_bytes
 
 
 def parse(data: bytes, **kwargs):

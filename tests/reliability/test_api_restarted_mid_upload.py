@@ -15,8 +15,9 @@ from sqlalchemy import text
 
 from grader.db.models import Role
 from grader.db.session import get_engine
+from tests.support.services import free_port, make_key, wait_until
 
-from .conftest import Stack, answers_csv, free_port, key_id_of, kill, make_key, report, upload, wait_until
+from .harness import Stack, answers_csv, key_id_of, kill, report, upload
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

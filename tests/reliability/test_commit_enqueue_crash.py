@@ -14,8 +14,9 @@ from sqlalchemy import text
 
 from grader.db.models import Role
 from grader.db.session import get_engine
+from tests.support.services import make_key, wait_until
 
-from .conftest import STUCK_AFTER, Stack, key_id_of, make_key, outcome, report, wait_until
+from .harness import STUCK_AFTER, Stack, key_id_of, outcome, report
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

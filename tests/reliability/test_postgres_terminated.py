@@ -15,18 +15,9 @@ import psycopg
 import pytest
 
 from grader.db.models import Role
+from tests.support.services import make_key, wait_until
 
-from .conftest import (
-    Stack,
-    answers_csv,
-    key_id_of,
-    make_key,
-    outcome,
-    report,
-    upload,
-    wait_all_finished,
-    wait_until,
-)
+from .harness import Stack, answers_csv, key_id_of, outcome, report, upload, wait_all_finished
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

@@ -12,20 +12,9 @@ import time
 import pytest
 
 from grader.db.models import Role
+from tests.support.services import free_port, make_key, wait_until
 
-from .conftest import (
-    Stack,
-    answers_csv,
-    free_port,
-    key_id_of,
-    make_key,
-    outcome,
-    redis_server,
-    report,
-    upload,
-    wait_all_finished,
-    wait_until,
-)
+from .harness import Stack, answers_csv, key_id_of, outcome, redis_server, report, upload, wait_all_finished
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

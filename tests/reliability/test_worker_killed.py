@@ -6,19 +6,9 @@ from __future__ import annotations
 import pytest
 
 from grader.db.models import Role
+from tests.support.services import make_key, wait_until
 
-from .conftest import (
-    Stack,
-    answers_csv,
-    key_id_of,
-    kill,
-    make_key,
-    outcome,
-    report,
-    upload,
-    wait_all_finished,
-    wait_until,
-)
+from .harness import Stack, answers_csv, key_id_of, kill, outcome, report, upload, wait_all_finished
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

@@ -11,9 +11,8 @@ from sqlalchemy import text
 from grader.db.models import Role
 from grader.db.session import get_engine
 from grader.settings import Settings
-
-from .conftest import Server, make_key
-from .seed import Seeded
+from tests.support.seed import Seeded
+from tests.support.services import Server, make_key
 
 pytestmark = pytest.mark.services
 
@@ -211,8 +210,7 @@ def test_batch_filter_and_reviewed_scores_in_the_batch_download(
     api: Server, reviewer: str, clean_db: Settings, grader: object
 ) -> None:
     from grader.grading.grader import Grader
-
-    from .seed import seed_batch
+    from tests.support.seed import seed_batch
 
     assert isinstance(grader, Grader)
     batch_id = seed_batch(clean_db, grader)

@@ -13,16 +13,14 @@ from typing import Any
 
 import httpx
 import pytest
-from batches.sheets import csv_bytes
-from service.conftest import Server, make_key
 
 from grader.db.models import Role
 from grader.db.session import get_session_factory
 from grader.grading.grader import build_grader
 from grader.grading.run import run_grading
 from grader.settings import Settings
-
-from .conftest import Keys
+from tests.support.services import Keys, Server, make_key
+from tests.support.sheets import csv_bytes
 
 pytestmark = [pytest.mark.services]
 
@@ -205,7 +203,7 @@ def dashboard_routes(server: Server) -> set[tuple[str, str]]:
         (method, route.path)
         for route in app.routes
         if isinstance(route, APIRoute) and route.path.startswith("/dashboard")
-        for method in route.methods
+        for method in route.methods or ()
         if method != "HEAD"
     }
 

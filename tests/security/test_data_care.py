@@ -18,10 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from batches.sheets import csv_bytes
 from pydantic import ValidationError
-from service.conftest import free_port, make_key, wait_until
-from service.processes import Process, grader_env
 from sqlalchemy import delete, text, update
 from sqlalchemy.exc import DBAPIError
 
@@ -29,6 +26,9 @@ from grader.db.append_only import AuditLogIsAppendOnly
 from grader.db.models import AuditEntry, Role
 from grader.db.session import get_engine, get_session_factory, session_scope
 from grader.settings import DEV_SECRET, Settings
+from tests.support.processes import Process, grader_env
+from tests.support.services import free_port, make_key, wait_until
+from tests.support.sheets import csv_bytes
 
 pytestmark = [pytest.mark.services]
 
@@ -255,14 +255,14 @@ def test_settings_refuse_the_placeholder_secret_outside_the_embedded_default(tmp
     for deployed in ({"redis_url": "redis://127.0.0.1:6379/0"}, {"database_url": "postgresql://u@h/db"}):
         for weak in (DEV_SECRET, "short-secret"):
             with pytest.raises(ValidationError, match="GRADER_SECRET_KEY"):
-                Settings(**deployed, secret_key=weak)
-        Settings(**deployed, secret_key=strong)
+                Settings(**deployed, secret_key=weak)  # type: ignore[arg-type]
+        Settings(**deployed, secret_key=strong)  # type: ignore[arg-type]
 
 
 def test_a_server_with_redis_and_no_secret_refuses_to_start(tmp_path: Path, pg_settings: Settings) -> None:
     import subprocess
 
-    from service.processes import GRADER
+    from tests.support.processes import GRADER
 
     env = grader_env(database_url=pg_settings.database_url, redis_url=pg_settings.redis_url)
     env.pop("GRADER_SECRET_KEY")

@@ -11,15 +11,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from batches.sheets import csv_bytes, xlsx_bytes
-from service.conftest import Server, ServerThread
 
 from grader.batches.parsing import Limits, parse_sheet
 from grader.errors import UnreadableSheet, UploadTooLarge
 from grader.settings import Settings
 from grader.web.limits import MemoryBuckets, RedisBuckets
-
-from .conftest import Keys
+from tests.support.services import Keys, Server, ServerThread
+from tests.support.sheets import csv_bytes, xlsx_bytes
 
 pytestmark = [pytest.mark.services]
 
@@ -126,9 +124,8 @@ def _assert_limited(responses: list[httpx.Response], burst: int) -> None:
 
 
 def test_rate_limit_per_key_in_memory_in_embedded_mode(tmp_path: Path, pg_settings: Settings) -> None:
-    from service.conftest import make_key
-
     from grader.db.models import Role
+    from tests.support.services import make_key
 
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'g.db'}", embedder="hash", rate_limit_per_second=0.5, rate_limit_burst=3

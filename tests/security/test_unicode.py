@@ -8,14 +8,12 @@ import uuid
 
 import httpx
 import pytest
-from service.conftest import Server
 
 from grader.db.session import get_session_factory
 from grader.grading.grader import build_grader
 from grader.grading.run import run_grading
 from grader.settings import Settings
-
-from .conftest import Keys
+from tests.support.services import Keys, Server
 
 BASE = "RLHF 是基于人类反馈的强化学习，先训练奖励模型，再用 PPO 优化策略。"
 EDGE_CASES = {

@@ -17,16 +17,14 @@ from typing import Any
 
 import httpx
 import pytest
-from service.conftest import free_port
-from service.processes import Process, grader_env
 
 from grader.db.models import Role
 from grader.db.session import get_engine
 from grader.grading.grader import Grader
 from grader.settings import Settings
-
-from .conftest import make_key
-from .seed import Seeded, seed_batch, seed_graded
+from tests.support.processes import Process, grader_env
+from tests.support.seed import Seeded, seed_batch, seed_graded
+from tests.support.services import free_port, make_key
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -222,7 +220,7 @@ def test_a_reviewer_works_through_the_dashboard(
     expect(page.get_by_role("heading", name="审核员登录")).to_be_visible()
     page.goto("/dashboard/queue")
     expect(page).to_have_url(re.compile(r"/dashboard/login"))
-    assert page.problems == []  # type: ignore[attr-defined]
+    assert page.problems == []
 
 
 def test_pages_fit_a_laptop_screen(page: Any, pg_settings: Settings, data: tuple[Seeded, Any]) -> None:

@@ -9,67 +9,25 @@ import pytest
 from sqlalchemy import func, select, update
 
 from grader.batches import uploads as batches
-from grader.batches.parsing import parse_sheet
 from grader.batches.sweep import sweep_batches
 from grader.db.base import utcnow
-from grader.db.batch_models import Batch, BatchItem
-from grader.db.models import Grade, Role, Submission
+from grader.db.batch_models import Batch
+from grader.db.models import Grade, Submission
 from grader.db.session import SessionFactory, get_session_factory, session_scope
 from grader.grading.grader import get_grader
 from grader.grading.run import run_chunk
 from grader.grading.sweep import sweep_stuck
-from grader.keys.api_keys import create_api_key
-from grader.keys.principal import Principal
-from grader.questions.references import cached_bank
 from grader.settings import Settings
-
-from .sheets import QUESTIONS, csv_bytes
+from tests.support.batches import Recorder, new_batch
 
 pytestmark = [pytest.mark.services]
 
 STUCK = timedelta(seconds=300)
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.chunks: list[tuple[uuid.UUID, list[uuid.UUID]]] = []
-        self.single: list[uuid.UUID] = []
-
-    def enqueue_chunk(self, batch_id: uuid.UUID, submission_ids) -> None:
-        self.chunks.append((batch_id, list(submission_ids)))
-
-    def enqueue(self, submission_id: uuid.UUID) -> None:
-        self.single.append(submission_id)
-
-
 @pytest.fixture
 def sessions(clean_db: Settings) -> SessionFactory:
     return get_session_factory(clean_db.database_url)
-
-
-def new_batch(sessions: SessionFactory, n: int, dispatcher: Recorder) -> tuple[uuid.UUID, list[uuid.UUID]]:
-    rows = [("candidate_id", "question_id", "answer")]
-    rows += [(f"c{i}", f"q{i % 12 + 1:02d}", f"位置编码提供顺序信息，温度控制随机性 {i}") for i in range(n)]
-    sheet = parse_sheet(csv_bytes(rows), QUESTIONS)
-    with session_scope(sessions) as session:
-        key, _ = create_api_key(session, "batch-test", Role.RECRUITER, Principal(None, "t", Role.ADMIN))
-        actor = Principal(key.id, key.name, Role.RECRUITER)
-        batch = batches.create_batch(
-            session,
-            sheet,
-            filename="a.csv",
-            actor=actor,
-            bank=cached_bank(Settings().references_dir),
-            queue=dispatcher,
-        )
-        batch_id = batch.id
-    with sessions() as session:
-        ids = list(
-            session.scalars(
-                select(BatchItem.submission_id).where(BatchItem.batch_id == batch_id).order_by(BatchItem.position)
-            )
-        )
-    return batch_id, ids
 
 
 def age(sessions: SessionFactory, ids: list[uuid.UUID], by: timedelta) -> None:

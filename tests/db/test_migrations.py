@@ -20,8 +20,7 @@ from grader.db.base import Base
 from grader.db.migrate import alembic_config
 from grader.db.session import make_engine
 from grader.settings import Settings
-
-from .conftest import PG_DEFAULT, _with_path
+from tests.support.services import PG_DEFAULT, with_path
 
 pytestmark = pytest.mark.services
 
@@ -44,7 +43,7 @@ def empty_postgres(pg_url: str) -> Iterator[str]:  # pg_url: fails loudly when P
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
-        yield Settings(database_url=_with_path(admin_url, "/" + name)).database_url
+        yield Settings(database_url=with_path(admin_url, "/" + name)).database_url
     finally:
         with psycopg.connect(admin_url, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -4,6 +4,7 @@ the real grader: what a worker or the embedded thread does with one submission i
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
@@ -37,6 +38,9 @@ class Recorder:
 
     def enqueue(self, submission_id: uuid.UUID) -> None:
         self.ids.append(submission_id)
+
+    def enqueue_chunk(self, batch_id: uuid.UUID, submission_ids: Sequence[uuid.UUID]) -> None:
+        self.ids.extend(submission_ids)
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,8 @@ import pytest
 
 from grader.db.models import Role
 from grader.settings import Settings
-
-from .conftest import Server, make_key
-from .seed import Seeded
+from tests.support.seed import Seeded
+from tests.support.services import Server, make_key
 
 pytestmark = pytest.mark.services
 

@@ -1,7 +1,8 @@
-"""Fixtures for the service tests: a throwaway Postgres database per test session (migrated once with
-Alembic), the real Redis on a dedicated db number and a queue of its own, and a real HTTP server.
+"""Helpers for the tests that run the service for real: a throwaway migrated Postgres database, API keys,
+the API under uvicorn in a thread, polling. The fixtures built on them are in tests/conftest.py.
 
-Postgres and Redis must be running; when they are not, every test here fails saying how to start them.
+Postgres and Redis must be running; when they are not, every test that needs them fails saying how to
+start them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import psycopg
 import pytest
-import redis
 import uvicorn
 from psycopg import sql
 
@@ -37,7 +37,7 @@ START_PG = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main s
 START_REDIS = "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no"
 
 
-def _with_path(url: str, path: str) -> str:
+def with_path(url: str, path: str) -> str:
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
 
@@ -57,7 +57,7 @@ def migrated_database(prefix: str) -> Iterator[str]:
         )
     with admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = _with_path(admin_url, "/" + name)
+    url = with_path(admin_url, "/" + name)
     try:
         upgrade(Settings(database_url=url).database_url)
         yield url
@@ -65,51 +65,6 @@ def migrated_database(prefix: str) -> Iterator[str]:
         get_engine(Settings(database_url=url).database_url).dispose()
         with psycopg.connect(admin_url, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A fresh database `grader_test_<random>` for the test session, migrated once."""
-    with migrated_database("grader_test") as url:
-        yield url
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> str:
-    base = os.environ.get("GRADER_TEST_REDIS_URL", REDIS_DEFAULT)
-    url = _with_path(base, f"/{REDIS_TEST_DB}")
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=3).ping()
-    except redis.RedisError as exc:
-        pytest.fail(
-            f"Redis is not reachable at {base} (GRADER_TEST_REDIS_URL): {exc}\n"
-            f"The service tests need it; start it with:\n    {START_REDIS}",
-            pytrace=False,
-        )
-    return url
-
-
-@pytest.fixture(scope="session")
-def queue_name(redis_url: str) -> Iterator[str]:
-    """A Celery queue of this test session's own, deleted at the end."""
-    name = f"grader-test-{secrets.token_hex(4)}"
-    yield name
-    client = redis.Redis.from_url(redis_url)
-    for key in client.scan_iter(f"*{name}*"):
-        client.delete(key)
-
-
-@pytest.fixture(scope="session")
-def pg_settings(pg_url: str, redis_url: str, queue_name: str) -> Settings:
-    return Settings(database_url=pg_url, redis_url=redis_url, celery_queue=queue_name)
-
-
-@pytest.fixture
-def clean_db(pg_settings: Settings) -> Settings:
-    """Empty the tables a test writes (questions and reference versions stay: they mirror the bank)."""
-    with get_engine(pg_settings.database_url).begin() as conn:
-        conn.exec_driver_sql("TRUNCATE grades, submissions, audit_log, api_keys RESTART IDENTITY CASCADE")
-    return pg_settings
 
 
 def make_key(settings: Settings, role: Role, name: str | None = None) -> str:
@@ -170,8 +125,9 @@ class ServerThread:
         self.thread.join(30)
 
 
-@pytest.fixture(scope="module")
-def api(pg_settings: Settings) -> Iterator[Server]:
-    """The API in Redis mode against the test database; submissions go to this session's queue."""
-    with ServerThread(pg_settings) as server:
-        yield server
+@dataclass
+class Keys:
+    recruiter: str
+    other_recruiter: str
+    reviewer: str
+    admin: str

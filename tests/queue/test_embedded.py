@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import free_port, wait_until
-from .processes import Process, grader_env, run
+from tests.support.processes import Process, grader_env, run
+from tests.support.services import free_port, wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -20,8 +20,7 @@ from grader.scoring import engine as scoring_engine
 from grader.scoring.types import ScoreResult
 from grader.settings import Settings
 from grader.submissions.reads import latest_grades
-
-from .test_batch_service import Recorder, new_batch
+from tests.support.batches import Recorder, new_batch
 
 pytestmark = [pytest.mark.services]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,9 +23,8 @@ from grader.queue.celery_app import GRADE_TASK, configure
 from grader.settings import Settings
 from grader.submissions.schemas import SubmissionCreate
 from grader.submissions.submit import submit
-
-from .conftest import Server, make_key, wait_until
-from .processes import Process, grader_env
+from tests.support.processes import Process, grader_env
+from tests.support.services import Server, make_key, wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -38,9 +37,12 @@ GRADED_WITHIN = 10.0  # seconds, once the worker has its model loaded
 
 
 class Dropped:
-    """A dispatcher that loses every message, like a process killed between commit and enqueue."""
+    """A queue that loses every message, like a process killed between commit and enqueue."""
 
     def enqueue(self, submission_id: uuid.UUID) -> None:
+        pass
+
+    def enqueue_chunk(self, batch_id: uuid.UUID, submission_ids: Sequence[uuid.UUID]) -> None:
         pass
 
 
@@ -75,7 +77,7 @@ def sessions(clean_db: Settings) -> SessionFactory:
     return get_session_factory(clean_db.database_url)
 
 
-def poll(client, location: str, timeout: float) -> dict:  # type: ignore[no-untyped-def]
+def poll(client, location: str, timeout: float) -> dict:
     body: dict = {}
 
     def finished() -> bool:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from service.conftest import free_port, wait_until
-from service.processes import Process, grader_env, run
 
-from .sheets import LONG_ROWS, csv_bytes
+from tests.support.processes import Process, grader_env, run
+from tests.support.services import free_port, wait_until
+from tests.support.sheets import LONG_ROWS, csv_bytes
 
 pytestmark = pytest.mark.slow
 

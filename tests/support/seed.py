@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from grader.db.session import get_session_factory, session_scope
@@ -51,8 +52,13 @@ class Seeded:
 
 
 class _NoQueue:
+    """Graded synchronously below instead."""
+
     def enqueue(self, submission_id: uuid.UUID) -> None:
-        """Graded synchronously below instead."""
+        pass
+
+    def enqueue_chunk(self, batch_id: uuid.UUID, submission_ids: Sequence[uuid.UUID]) -> None:
+        pass
 
 
 def seed_graded(settings: Settings, grader: Grader, review_confidence_below: float = 0.5) -> Seeded:
@@ -100,9 +106,11 @@ def seed_batch(settings: Settings, grader: Grader, review_confidence_below: floa
         def __init__(self) -> None:
             self.ids: list[uuid.UUID] = []
 
-        def enqueue_chunk(self, batch_id: uuid.UUID, submission_ids: object) -> None:
-            assert isinstance(submission_ids, list | tuple)
+        def enqueue_chunk(self, batch_id: uuid.UUID, submission_ids: Sequence[uuid.UUID]) -> None:
             self.ids.extend(submission_ids)
+
+        def enqueue(self, submission_id: uuid.UUID) -> None:
+            raise AssertionError("a batch queues chunks, never single submissions")
 
     collected = _Collect()
     with session_scope(sessions) as session:
