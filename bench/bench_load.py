@@ -32,7 +32,8 @@ from pathlib import Path
 import httpx
 import psycopg
 import redis
-from bench_api import GRADER, ROOT, answers, free_port, with_path  # type: ignore[import-not-found]
+from _shared import free_port, with_path
+from bench_api import GRADER, ROOT, answers
 from psycopg import sql
 
 MAX_REQUESTS = 20_000  # hard cap whatever the rate says
@@ -80,7 +81,7 @@ class Sender:
     def client(self) -> httpx.Client:
         if not hasattr(self.local, "client"):
             self.local.client = httpx.Client(base_url=self.base, timeout=30)
-        return self.local.client  # type: ignore[no-any-return]
+        return self.local.client
 
     def one(self, i: int, phase: str) -> tuple[int, float]:
         qid, text = self.payloads[i % len(self.payloads)]
@@ -212,9 +213,9 @@ def main() -> None:
         conn = psycopg.connect(db_url, autocommit=True)
 
         def open_count() -> int:
-            return int(
-                conn.execute("SELECT count(*) FROM submissions WHERE status IN ('pending', 'running')").fetchone()[0]
-            )  # type: ignore[index]
+            row = conn.execute("SELECT count(*) FROM submissions WHERE status IN ('pending', 'running')").fetchone()
+            assert row is not None
+            return int(row[0])
 
         def wait_drained(limit: float) -> float:
             t0 = time.monotonic()
