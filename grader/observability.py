@@ -6,7 +6,7 @@ client (or makes one), returns it, and hands it to the Celery task it enqueues, 
 answer from the POST to the grade.
 
 What is logged is ids, statuses, counts and timings. Candidate names, emails and answers never are:
-the SQL engine hides statement parameters in its errors (`hide_parameters`), and the access log writes
+SQLAlchemy hides statement parameters in its errors (`hide_parameters`), and the access log writes
 the route template, not the query string.
 """
 

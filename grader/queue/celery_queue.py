@@ -25,7 +25,7 @@ class CeleryQueue:
         self._redis_url = settings.redis_url
         self._queues = [settings.celery_queue, batch_queue(settings)]
         self._batch_queue = batch_queue(settings)
-        self._client = redis.Redis.from_url(settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
+        self._client: redis.Redis | None = None  # for depths(); the sweep tasks' queues never read them
 
     @classmethod
     def for_api(cls, settings: Settings) -> CeleryQueue:
@@ -45,6 +45,8 @@ class CeleryQueue:
 
     def depths(self) -> dict[str, int]:
         """Messages waiting on each queue: the Redis list length."""
+        if self._client is None:
+            self._client = redis.Redis.from_url(self._redis_url, socket_timeout=1, socket_connect_timeout=1)
         pipe = self._client.pipeline(transaction=False)
         for name in self._queues:
             pipe.llen(name)

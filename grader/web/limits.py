@@ -154,7 +154,7 @@ class RequireKeyMiddleware:
 class ConcurrencyLimitMiddleware:
     """At most `limit` requests inside the app at once; the rest wait here, on the event loop.
 
-    Sync endpoints and their session dependency run on the thread pool (40 threads) while the engine has
+    Sync endpoints and their session dependency run on the thread pool (40 threads) while the database pool has
     15 connections. Under a burst every thread could be waiting for a connection that only a request's
     dependency teardown — which itself needs a thread — would give back: the pool times out after 30 s
     and every request fails (measured: a 10x burst got 139 of 1,020 answers in). Admitting fewer
