@@ -6,8 +6,6 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import text
-from sqlalchemy.orm import Session
 
 from grader.errors import GraderError
 
@@ -30,9 +28,3 @@ def alembic_config(url: str, *, root: Path = PROJECT_ROOT) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
-
-
-def current_revision(session: Session) -> str | None:
-    """The schema revision the database is at; raises when it was never migrated (no alembic_version)."""
-    version = session.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    return None if version is None else str(version)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 # Registers the ORM guard that keeps the audit log append-only on every session.
@@ -28,6 +28,7 @@ __all__ = [
     "get_session_factory",
     "make_engine",
     "on_commit",
+    "schema_revision",
     "session_scope",
 ]
 
@@ -118,3 +119,10 @@ def _run_on_commit(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _drop_on_commit(session: Session) -> None:
     session.info.pop("on_commit", None)
+
+
+def schema_revision(session: Session) -> str | None:
+    """The Alembic revision the database is at (without importing Alembic); raises when it was never
+    migrated (no alembic_version table)."""
+    version = session.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    return None if version is None else str(version)

@@ -11,14 +11,19 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from grader.db.models import Status
 from grader.db.session import SessionFactory, session_scope
 from grader.errors import GraderError
 from grader.grading import durations
-from grader.grading.grader import SCORING_VERSION, Grader
 from grader.grading.record import Job, claim, claim_many, fail, record, record_many
 from grader.scoring.types import ScoreResult
+
+if TYPE_CHECKING:
+    # Imported where a run starts instead: a Celery worker's main process then never loads the engine
+    # (numpy, the scoring modules); only the pool process that grades does, after the fork.
+    from grader.grading.grader import Grader
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +43,8 @@ def run_grading(
     retry: bool = False,
 ) -> Status | None:
     """Grade one submission end to end; None when there was nothing to do."""
+    from grader.grading.grader import SCORING_VERSION
+
     loaded = grader()
     with session_scope(factory) as session:
         job = claim(session, submission_id, loaded.bank, SCORING_VERSION, charge_attempt=not retry)
@@ -70,6 +77,8 @@ def run_chunk(
     Per answer this is the same claim → engine → record as `run_grading`, so a chunk that runs twice, or
     overlaps a sweep's re-enqueue, writes each grade once.
     """
+    from grader.grading.grader import SCORING_VERSION
+
     loaded = grader()
     with session_scope(factory) as session:
         jobs, _deleted = claim_many(session, submission_ids, loaded.bank, SCORING_VERSION, charge_attempt=not retry)

@@ -15,13 +15,16 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from grader.batches.sweep import sweep_batches
 from grader.db.base import utcnow
 from grader.db.session import SessionFactory, session_scope
-from grader.grading.grader import Grader
 from grader.grading.run import run_chunk, run_grading
 from grader.grading.sweep import sweep_stuck
+
+if TYPE_CHECKING:
+    from grader.grading.grader import Grader
 
 log = logging.getLogger(__name__)
 

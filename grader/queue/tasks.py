@@ -17,7 +17,6 @@ from grader.batches.sweep import sweep_batches as sweep_batches_use_case
 from grader.db.session import SessionFactory, get_session_factory, session_scope
 from grader.errors import SubmissionNotFound
 from grader.grading import durations
-from grader.grading.grader import get_grader
 from grader.grading.record import fail
 from grader.grading.run import run_chunk, run_grading
 from grader.grading.sweep import sweep_stuck as sweep_stuck_use_case
@@ -40,6 +39,8 @@ def _sessions() -> SessionFactory:
 
 @app.task(name=GRADE_TASK, bind=True, max_retries=MAX_RETRIES)  # type: ignore[untyped-decorator]
 def grade_submission(self: Any, submission_id: str) -> None:
+    from grader.grading.grader import get_grader  # in the pool process, after the fork (see grading.run)
+
     settings = get_settings()
 
     def run(retry: bool) -> None:
@@ -63,6 +64,8 @@ def _give_up(submission_id: str, exc: DBAPIError) -> None:
 
 @app.task(name=BATCH_CHUNK_TASK, bind=True, max_retries=MAX_RETRIES)  # type: ignore[untyped-decorator]
 def grade_batch_chunk(self: Any, batch_id: str, submission_ids: list[str]) -> dict[str, int] | None:
+    from grader.grading.grader import get_grader  # in the pool process, after the fork (see grading.run)
+
     settings = get_settings()
 
     def run(retry: bool) -> dict[str, int] | None:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from grader.db.migrate import current_revision
+from grader.db.session import schema_revision
 from grader.embeddings import get_embedder
 from grader.questions.references import cached_bank
 from grader.settings import Settings
@@ -37,7 +37,7 @@ def healthz() -> dict[str, str]:
 def _database(request: Request) -> Check:
     try:
         with request.app.state.sessions() as session:
-            version = current_revision(session)
+            version = schema_revision(session)
         return Check(
             ok=version is not None,
             detail=f"schema revision {version}" if version else "no schema; run `grader db upgrade`",

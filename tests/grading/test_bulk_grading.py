@@ -13,7 +13,7 @@ from sqlalchemy import event, func, select, update
 from grader.db.models import AuditEntry, Grade, Status, Submission
 from grader.db.review_models import ResultRow
 from grader.db.session import SessionFactory, get_session_factory, session_scope
-from grader.grading import run as grading_run
+from grader.grading import grader as grading_grader
 from grader.grading.grader import Grader, get_grader
 from grader.grading.run import run_chunk
 from grader.scoring import engine as scoring_engine
@@ -182,7 +182,7 @@ def test_a_regrade_keeps_the_reviewers_decision(sessions: SessionFactory, monkey
             .values(reviewed=True, final_score=99.0, status=Status.GRADED.value, review_count=1)
         )
         session.execute(update(Submission).where(Submission.id.in_(ids)).values(status=Status.PENDING.value))
-    monkeypatch.setattr(grading_run, "SCORING_VERSION", "test-next-engine")  # what claims compare with
+    monkeypatch.setattr(grading_grader, "SCORING_VERSION", "test-next-engine")  # what claims compare with
     monkeypatch.setattr(scoring_engine, "SCORING_VERSION", "test-next-engine")  # what grades carry
 
     run_chunk(sessions, ids, get_grader, 1.01)  # every new grade needs review
