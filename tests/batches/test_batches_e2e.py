@@ -96,7 +96,7 @@ def test_gbk_csv_with_bad_rows_is_graded_end_to_end(api: Server, worker: Process
         ("6", "c003", "q99", "rejected"),
         ("7", "c003", "q03", "rejected"),
     ]
-    assert "unknown question 'q99'" in every_row[5]["error"] and "empty" in every_row[6]["error"]
+    assert "unknown question 'q99'" in every_row[4]["error"] and "empty" in every_row[5]["error"]
     table = [r for r in every_row if r["status"] != "rejected"]
     assert [(r["row"], r["candidate_id"], r["question_id"]) for r in table] == [
         ("2", "c001", "q01"),
