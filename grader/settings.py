@@ -7,6 +7,9 @@ and grading in a background thread of the API process.
 
 from __future__ import annotations
 
+import re
+import zoneinfo
+from datetime import UTC, timedelta, timezone, tzinfo
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -47,6 +50,10 @@ class Settings(BaseSettings):
     # Requests inside one API process at once, the rest wait their turn: below the database pool's 15
     # connections, so a burst can never leave every thread waiting for a connection (grader.web.limits).
     max_concurrent_requests: int = 12
+    # The zone the dashboard shows times in, always with its label ("2026-11-29 16:05 (UTC+8)"): an IANA
+    # name (Asia/Shanghai, UTC, Europe/Berlin) or a fixed offset (UTC+8, +08:00). The API and the
+    # exports give ISO 8601 times with their offset whatever this says.
+    display_timezone: str = "Asia/Shanghai"
 
     @field_validator("database_url")
     @classmethod
@@ -56,6 +63,12 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+psycopg://" + url[len(prefix) :]
         return url
+
+    @field_validator("display_timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        display_zone(name)
+        return name
 
     @model_validator(mode="after")
     def _no_default_secret(self) -> Settings:
@@ -76,6 +89,31 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """No broker configured: grade in-process."""
         return self.redis_url is None
+
+
+# Zones people here use, for an image without a tz database (no DST in either: a fixed offset is exact).
+_FIXED_ZONES = {"utc": UTC, "asia/shanghai": timezone(timedelta(hours=8)), "prc": timezone(timedelta(hours=8))}
+_OFFSET_RE = re.compile(r"(?:utc|gmt)?\s*([+-])(\d{1,2})(?::?(\d{2}))?")
+
+
+@lru_cache(maxsize=16)
+def display_zone(name: str) -> tzinfo:
+    """The zone `GRADER_DISPLAY_TIMEZONE` names; ValueError with the accepted forms when none."""
+    key = name.strip()
+    offset = _OFFSET_RE.fullmatch(key.lower())
+    if offset:
+        sign, hours, minutes = offset.groups()
+        delta = timedelta(hours=int(hours), minutes=int(minutes or 0))
+        if delta <= timedelta(hours=14):
+            return timezone(-delta if sign == "-" else delta)
+    try:
+        return zoneinfo.ZoneInfo(key)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        if key.lower() in _FIXED_ZONES:
+            return _FIXED_ZONES[key.lower()]
+    raise ValueError(
+        f"unknown time zone {name!r}: use an IANA name such as Asia/Shanghai or UTC, or an offset such as UTC+8"
+    )
 
 
 @lru_cache

@@ -4,6 +4,9 @@ Every text cell that a spreadsheet could read as a formula (one starting with = 
 carriage return) gets a leading single quote, as OWASP recommends against CSV injection: candidates
 write the answers, and a recruiter opens the file in Excel. CSV is UTF-8 with a BOM, so Excel shows
 Chinese correctly. JSON is data for programs, not a spreadsheet, and carries the text unchanged.
+
+Rows the upload refused are in the answers too, with status `rejected`, their row in the sheet and the
+reason in `error` (a failed grading's reason is there as well). Times are ISO 8601 with their UTC offset.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import io
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from grader.scoring.types import KeyPointResult
@@ -22,6 +26,8 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 MISSED_BELOW = 0.5
 XLSX_MAX_CELL_CHARS = 32_767
 SCORED_STATUSES = frozenset({"graded", "needs_review"})
+# A row of the sheet that was not imported (bad question, empty answer, duplicate…): never graded.
+REJECTED = "rejected"
 
 Format = Literal["csv", "xlsx", "json"]
 View = Literal["answers", "summary"]
@@ -31,17 +37,20 @@ View = Literal["answers", "summary"]
 class AnswerResult:
     candidate_id: str
     question_id: str
-    status: str  # pending | running | graded | failed | needs_review
+    status: str  # pending | running | graded | failed | needs_review | rejected
     row: int | None = None  # the row in the uploaded sheet
     candidate_name: str | None = None
     candidate_email: str | None = None
+    question: str | None = None  # the question's text
+    answer: str | None = None  # the answer as submitted (none for a rejected row)
     score: float | None = None
     confidence: float | None = None
     flags: Sequence[str] = ()
     missed_key_points: Sequence[str] = ()
     feedback: str | None = None
-    error: str | None = None  # why grading failed
+    error: str | None = None  # why grading failed, or why the row was not imported
     submission_id: str | None = None
+    graded_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,7 @@ class CandidateSummary:
     needs_review: int
     failed: int
     pending: int
+    rejected: int
     total: float  # sum of the scores so far, out of 100 × answers
     average: float | None
     per_question: dict[str, float | None] = field(default_factory=dict)
@@ -76,21 +86,24 @@ def escape_cell(value: str) -> str:
 def summarize(results: Iterable[AnswerResult]) -> list[CandidateSummary]:
     by_candidate: dict[str, list[AnswerResult]] = {}
     for r in results:
-        by_candidate.setdefault(r.candidate_id, []).append(r)
+        if r.candidate_id or r.status != REJECTED:  # a refused row without a candidate belongs to no one
+            by_candidate.setdefault(r.candidate_id, []).append(r)
     summaries = []
-    for candidate_id, rows in by_candidate.items():
+    for candidate_id, all_rows in by_candidate.items():
+        rows = [r for r in all_rows if r.status != REJECTED]
         scored = [r for r in rows if r.status in SCORED_STATUSES and r.score is not None]
         total = round(sum(r.score for r in scored if r.score is not None), 1)
         summaries.append(
             CandidateSummary(
                 candidate_id=candidate_id,
-                candidate_name=next((r.candidate_name for r in rows if r.candidate_name), None),
-                candidate_email=next((r.candidate_email for r in rows if r.candidate_email), None),
+                candidate_name=next((r.candidate_name for r in all_rows if r.candidate_name), None),
+                candidate_email=next((r.candidate_email for r in all_rows if r.candidate_email), None),
                 answers=len(rows),
                 scored=len(scored),
                 needs_review=sum(r.status == "needs_review" for r in rows),
                 failed=sum(r.status == "failed" for r in rows),
                 pending=sum(r.status in ("pending", "running") for r in rows),
+                rejected=len(all_rows) - len(rows),
                 total=total,
                 average=round(total / len(scored), 1) if scored else None,
                 per_question={r.question_id: (r.score if r.status in SCORED_STATUSES else None) for r in rows},
@@ -99,12 +112,19 @@ def summarize(results: Iterable[AnswerResult]) -> list[CandidateSummary]:
     return summaries
 
 
+def timestamp(value: datetime | None) -> str | None:
+    """ISO 8601 with the offset (`2026-11-29T08:05:00+00:00`): no reader has to guess the zone."""
+    return None if value is None else value.isoformat(timespec="seconds")
+
+
 ANSWER_HEADER = (
     "row",
     "candidate_id",
     "candidate_name",
     "candidate_email",
     "question_id",
+    "question",
+    "answer",
     "status",
     "score",
     "confidence",
@@ -112,6 +132,7 @@ ANSWER_HEADER = (
     "missed_key_points",
     "feedback",
     "error",
+    "graded_at",
 )
 
 
@@ -122,6 +143,8 @@ def _answer_cells(r: AnswerResult) -> list[object]:
         r.candidate_name,
         r.candidate_email,
         r.question_id,
+        r.question,
+        r.answer,
         r.status,
         None if r.score is None else round(r.score, 1),
         None if r.confidence is None else round(r.confidence, 2),
@@ -129,6 +152,7 @@ def _answer_cells(r: AnswerResult) -> list[object]:
         "; ".join(r.missed_key_points),
         r.feedback,
         r.error,
+        timestamp(r.graded_at),
     ]
 
 
@@ -146,6 +170,7 @@ def _summary_header(question_ids: Sequence[str]) -> list[str]:
         "needs_review",
         "failed",
         "pending",
+        "rejected",
         "total",
         "average",
         *question_ids,
@@ -162,6 +187,7 @@ def _summary_cells(s: CandidateSummary, question_ids: Sequence[str]) -> list[obj
         s.needs_review,
         s.failed,
         s.pending,
+        s.rejected,
         s.total,
         s.average,
         *(None if (v := s.per_question.get(q)) is None else round(v, 1) for q in question_ids),
@@ -215,7 +241,13 @@ def to_json(results: Sequence[AnswerResult], batch: dict[str, Any] | None = None
     document: dict[str, Any] = {
         **({"batch": batch} if batch is not None else {}),
         "answers": [
-            asdict(r) | {"flags": list(r.flags), "missed_key_points": list(r.missed_key_points)} for r in results
+            asdict(r)
+            | {
+                "flags": list(r.flags),
+                "missed_key_points": list(r.missed_key_points),
+                "graded_at": timestamp(r.graded_at),
+            }
+            for r in results
         ],
         "summary": [asdict(s) for s in summaries],
     }

@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Literal
 
 from grader.errors import GraderError, UnreadableSheet, UploadTooLarge
+from grader.questions.ids import normalize_question_id
 from grader.submissions.answers import answer_problem
 
 MB = 1024 * 1024
@@ -246,8 +247,10 @@ class QuestionMatcher:
         text = unicodedata.normalize("NFKC", label).strip()
         if not text:
             return None
-        if text in self.questions:
-            return text
+        # The id rule every door shares (`q3`, ` Q03 `, `LE-005`); then the sheet's own ways of naming one.
+        typed = normalize_question_id(text, self.questions)
+        if typed in self.questions:
+            return typed
         key = _header_key(text)
         found = _QUESTION_ID_RE.match(key)
         if found:

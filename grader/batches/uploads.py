@@ -21,17 +21,27 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from grader.audit import audit
-from grader.batches.export import MEDIA_TYPES, AnswerResult, Format, View, export, missed_key_points
+from grader.batches.export import (
+    MEDIA_TYPES,
+    REJECTED,
+    AnswerResult,
+    Format,
+    View,
+    export,
+    missed_key_points,
+    timestamp,
+)
 from grader.batches.parsing import ParsedSheet
 from grader.db.base import utcnow
 from grader.db.batch_models import Batch, BatchItem
-from grader.db.models import Status, Submission
+from grader.db.models import Question, Status, Submission
 from grader.db.review_models import ResultRow
 from grader.db.session import on_commit
 from grader.errors import BatchNotFound
 from grader.keys.principal import Principal
 from grader.questions.sync import sync_question
 from grader.queue.port import Queue
+from grader.review.feedback import shown_feedback
 from grader.scoring.types import KeyPointResult, Reference
 from grader.submissions.reads import latest_grades
 from grader.submissions.statuses import FINISHED, GRADED, OPEN, values
@@ -183,8 +193,11 @@ class Progress:
 
 def progress(session: Session, batch: Batch, now: datetime | None = None) -> Progress:
     now = now or utcnow()
+    # When each answer was finished by the grader: its grade's time, or the failure's. Not `updated_at`,
+    # which a reviewer's decision moves long after the batch was done.
+    finished_when = func.coalesce(Submission.graded_at, Submission.updated_at)
     rows = session.execute(
-        select(Submission.status, func.count(), func.max(Submission.updated_at))
+        select(Submission.status, func.count(), func.max(finished_when))
         .join(BatchItem, BatchItem.submission_id == Submission.id)
         .where(BatchItem.batch_id == batch.id)
         .group_by(Submission.status)
@@ -205,6 +218,7 @@ def progress(session: Session, batch: Batch, now: datetime | None = None) -> Pro
     last = max((when for status, _, when in rows if status in FINISHED and when is not None), default=None)
     if finished == total and batch.finished_at is None:
         batch.finished_at = last or now  # the caller's transaction keeps it
+    # Grading time only, from the upload (its chunks are queued on commit) to the last answer graded.
     rate = None
     if finished and last is not None and last > batch.created_at:
         rate = finished / (last - batch.created_at).total_seconds()
@@ -228,7 +242,8 @@ def progress(session: Session, batch: Batch, now: datetime | None = None) -> Pro
 
 
 def results(session: Session, batch: Batch) -> list[AnswerResult]:
-    """One row per answer, in sheet order, with its latest grade."""
+    """One row per answer, in sheet order, with its latest grade; the rows the upload refused among
+    them (status `rejected`, the reason in `error`)."""
     items = session.execute(
         select(BatchItem.row, Submission)
         .join(Submission, BatchItem.submission_id == Submission.id)
@@ -238,17 +253,31 @@ def results(session: Session, batch: Batch) -> list[AnswerResult]:
     latest = latest_grades(session, select(BatchItem.submission_id).where(BatchItem.batch_id == batch.id))
     # A reviewer's final score replaces the grader's (grader.review); the audit log keeps both.
     reviewed = {
-        sid: final
-        for sid, final in session.execute(
-            select(ResultRow.submission_id, ResultRow.final_score).where(
+        sid: (final, grader_score)
+        for sid, final, grader_score in session.execute(
+            select(ResultRow.submission_id, ResultRow.final_score, ResultRow.grader_score).where(
                 ResultRow.batch_id == batch.id, ResultRow.reviewed.is_(True)
             )
         )
+    }
+    question_ids = {s.question_id for _, s in items} | {e.get("question_id") or "" for e in batch.row_errors}
+    questions: dict[str, str] = {
+        qid: text
+        for qid, text in session.execute(select(Question.id, Question.text).where(Question.id.in_(question_ids)))
     }
     out = []
     for row, s in items:
         found = latest.get(s.id)
         grade = found if s.status in GRADED else None
+        decision = reviewed.get(s.id)
+        feedback = None
+        if grade is not None:
+            feedback = shown_feedback(
+                grade.feedback,
+                grader_score=decision[1] if decision else grade.score,
+                final_score=decision[0] if decision else None,
+                reviewed=decision is not None,
+            )
         out.append(
             AnswerResult(
                 candidate_id=s.candidate_id,
@@ -257,16 +286,32 @@ def results(session: Session, batch: Batch) -> list[AnswerResult]:
                 row=row,
                 candidate_name=s.candidate_name,
                 candidate_email=s.candidate_email,
-                score=reviewed.get(s.id, grade.score) if grade else None,
+                question=questions.get(s.question_id),
+                answer=s.answer,
+                score=(decision[0] if decision else grade.score) if grade else None,
                 confidence=grade.confidence if grade else None,
                 flags=list(grade.flags) if grade else [],
                 missed_key_points=_missed(grade.key_points) if grade else [],
-                feedback=grade.feedback if grade else None,
+                feedback=feedback,
                 error=s.failure_reason,
                 submission_id=str(s.id),
+                graded_at=s.graded_at if grade else None,
             )
         )
-    return out
+    for e in batch.row_errors:
+        qid = e.get("question_id") or ""
+        out.append(
+            AnswerResult(
+                candidate_id=e.get("candidate_id") or "",
+                question_id=qid,
+                status=REJECTED,
+                row=e.get("row"),
+                question=questions.get(qid),
+                error=e.get("reason"),
+            )
+        )
+    # Sheet order; sorted() is stable, so a wide row keeps its answers in column order.
+    return sorted(out, key=lambda r: r.row if r.row is not None else 0)
 
 
 def _missed(key_points: Iterable[dict[str, Any]]) -> list[str]:
@@ -295,6 +340,9 @@ def download(session: Session, batch: Batch, fmt: Format, view: View) -> Downloa
         "filename": batch.filename,
         "status": progress_now.status,
         "progress": progress_now.progress,
+        "created_at": timestamp(batch.created_at),
+        "finished_at": timestamp(progress_now.finished_at),
+        "rows_rejected": batch.rejected,
     }
     body = export(results(session, batch), fmt, view, batch=meta)
     suffix = f"-{view}" if fmt == "csv" and view == "summary" else ""

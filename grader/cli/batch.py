@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from grader.batches.export import AnswerResult, Format, export, missed_key_points
+from grader.batches.export import REJECTED, AnswerResult, Format, export, missed_key_points
 from grader.errors import GraderError
 
 err = Console(stderr=True)
@@ -105,6 +105,8 @@ def _grade_locally(path: Path, data: bytes, output: Path, fmt: Format) -> None:
                 "row": a.row,
                 "candidate_name": a.candidate_name,
                 "candidate_email": a.candidate_email,
+                "question": questions.get(a.question_id),
+                "answer": a.answer,
             }
             try:
                 r = grader.grade(a.question_id, a.answer)
@@ -124,6 +126,19 @@ def _grade_locally(path: Path, data: bytes, output: Path, fmt: Format) -> None:
                     )
                 )
             bar.advance(task)
+    # The refused rows too, with their row and reason, in sheet order (as the service's downloads).
+    results += [
+        AnswerResult(
+            candidate_id=e.candidate_id or "",
+            question_id=e.question_id or "",
+            status=REJECTED,
+            row=e.row,
+            question=questions.get(e.question_id or ""),
+            error=e.reason,
+        )
+        for e in sheet.errors
+    ]
+    results.sort(key=lambda r: r.row or 0)
     _write(results, output, fmt, {"filename": path.name, "content_hash": sheet.content_hash})
 
 

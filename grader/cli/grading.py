@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import shlex
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from grader.errors import GraderError
 from grader.settings import get_settings
+
+if TYPE_CHECKING:
+    from grader.scoring.types import KeyPointResult
 
 console = Console()
 
@@ -25,29 +29,54 @@ def fail(error: GraderError) -> typer.Exit:
 
 
 def grade(
-    question_id: Annotated[str, typer.Argument(help="question id, e.g. q06 (see `grader refs list`)")],
+    question_id: Annotated[str, typer.Argument(help="question id, e.g. q06 or q6 (see `grader refs list`)")],
     answer: Annotated[str, typer.Argument(help="the candidate's answer; '-' reads it from standard input")],
     as_json: Annotated[bool, typer.Option("--json", help="print the full ScoreResult as JSON")] = False,
 ) -> None:
     """Grade one answer and show the breakdown."""
     from grader.grading.grader import get_grader
+    from grader.questions.ids import normalize_question_id
 
     text = sys.stdin.read() if answer == "-" else answer
     try:
-        result = get_grader().grade(question_id, text)
+        grader = get_grader()
+        question_id = normalize_question_id(question_id, grader.bank)
+        result = grader.grade(question_id, text)
     except GraderError as error:
         raise fail(error) from error
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
         return
+    out = _output_console()
     flags = ", ".join(f.value for f in result.flags) or "none"
-    console.print(
+    out.print(
         f"[bold]{question_id}[/]  score [bold]{result.score:.0f}[/]/100  "
         f"confidence {result.confidence:.2f}  flags: {flags}",
         highlight=False,
     )
-    table = Table("key point", "weight", "credit", "sim", "keywords hit", "missed", "evidence")
-    for kp in result.key_points:
+    if out.is_terminal:
+        out.print(_key_point_table(result.key_points))
+    else:
+        # A pipe or a file: one key point per block, every text in full, nothing cut to a column width.
+        for kp in result.key_points:
+            out.print(_key_point_lines(kp), highlight=False, markup=False, soft_wrap=True)
+    out.print(result.feedback, highlight=False, markup=False, soft_wrap=True)
+
+
+def _output_console() -> Console:
+    # Off a terminal rich assumes 80 columns; the plain lines are printed unwrapped (soft_wrap) anyway.
+    return console if console.is_terminal else Console(width=200, no_color=True, highlight=False)
+
+
+def _key_point_table(key_points: Sequence[KeyPointResult]) -> Table:
+    # Every column folds: a long key point or evidence wraps onto more lines instead of ending in "…".
+    table = Table(
+        *(
+            Column(name, overflow="fold", no_wrap=False)
+            for name in ("key point", "weight", "credit", "sim", "keywords hit", "missed", "evidence")
+        )
+    )
+    for kp in key_points:
         credit = Text(f"{kp.credit:.2f}", style="red" if kp.contradicted else "green" if kp.credit >= 0.6 else "")
         if kp.contradicted:
             credit.append(" ✗ contradicted")
@@ -60,8 +89,19 @@ def grade(
             ", ".join(kp.keywords_missed),
             kp.evidence.text if kp.evidence else "",
         )
-    console.print(table)
-    console.print(result.feedback, highlight=False)
+    return table
+
+
+def _key_point_lines(kp: KeyPointResult) -> str:
+    credit = f"{kp.credit:.2f}" + (" contradicted" if kp.contradicted else "")
+    lines = [
+        f"- {kp.text}",
+        f"  weight {kp.weight:.2f}  credit {credit}  sim {kp.similarity:.2f}",
+        f"  keywords hit: {', '.join(kp.keywords_hit) or '—'}",
+        f"  missed: {', '.join(kp.keywords_missed) or '—'}",
+        f"  evidence: {kp.evidence.text if kp.evidence else '—'}",
+    ]
+    return "\n".join(lines)
 
 
 def evaluate(

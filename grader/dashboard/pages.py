@@ -12,6 +12,7 @@ import importlib.metadata
 import importlib.util
 import json
 import uuid
+from datetime import tzinfo
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -23,10 +24,10 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from grader.batches import uploads
-from grader.batches.export import Format, View, summarize
+from grader.batches.export import REJECTED, Format, View, summarize
 from grader.dashboard import signin
 from grader.dashboard.highlight import segments, state_of
-from grader.dashboard.views import PAGE_SIZE, parse_queue, template_globals
+from grader.dashboard.views import PAGE_SIZE, local_time, parse_queue, template_globals
 from grader.db.batch_models import Batch
 from grader.db.models import Role
 from grader.errors import GraderError, NotFound, Unauthorized
@@ -37,7 +38,7 @@ from grader.review import results as review
 from grader.review import stats as review_stats
 from grader.review.results_index import decode_flags
 from grader.review.schemas import KeyPointCorrection, ReviewCreate
-from grader.settings import Settings
+from grader.settings import Settings, display_zone
 from grader.web.deps import SessionDep, SettingsDep
 
 HERE = Path(__file__).parent
@@ -60,7 +61,15 @@ def plotly_js() -> tuple[Path, str]:
     return path, importlib.metadata.version("plotly")
 
 
+def display_zone_of(request: Request) -> tzinfo:
+    settings: Settings = request.app.state.settings
+    return display_zone(settings.display_timezone)
+
+
 def render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+    # Times on every page in the app's display zone, each with its label.
+    zone = display_zone_of(request)
+    context = {"local_time": lambda value: local_time(value, zone), **context}
     response = templates.TemplateResponse(request, name, context, status_code=status_code)
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
@@ -179,7 +188,7 @@ def home() -> Response:
 
 @router.get("/queue")
 def queue_page(request: Request, session: ReviewerSession, db: SessionDep) -> HTMLResponse:
-    query = parse_queue(dict(request.query_params))
+    query = parse_queue(dict(request.query_params), display_zone_of(request))
     items, total = review.list_results(db, query.filters, sort=query.sort, limit=PAGE_SIZE, offset=query.offset)
     pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     questions = question_choices(db)
@@ -370,7 +379,7 @@ def batch_page(request: Request, batch_id: uuid.UUID, session: ReviewerSession, 
             "batch": batch,
             "progress": uploads.progress(db, batch),
             "summaries": summarize(results),
-            "question_ids": sorted({r.question_id for r in results}),
+            "question_ids": sorted({r.question_id for r in results if r.status != REJECTED}),
             "nav": "batches",
         },
     )

@@ -1,13 +1,15 @@
-"""What the templates show, in Chinese: labels, time in Beijing time, query-string handling for the queue.
+"""What the templates show, in Chinese: labels, times in the display zone (`GRADER_DISPLAY_TIMEZONE`,
+Beijing time by default) always labelled with it, query-string handling for the queue.
 
 Pure helpers (no database): the page handlers in `grader.dashboard.pages` call them.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,9 +17,10 @@ from grader.db.models import Status
 from grader.review.results import ResultFilter
 from grader.review.schemas import ResultSort
 from grader.scoring.types import Flag
+from grader.settings import display_zone
 
-# China has one zone and no daylight saving: a fixed offset needs no tz database in the image.
-BEIJING = timezone(timedelta(hours=8), "北京时间")
+BEIJING = display_zone("Asia/Shanghai")  # the default display zone
+DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 PAGE_SIZE = 50
 
 STATUS_LABELS = {
@@ -56,8 +59,23 @@ VIEW_LABELS = {"needs_review": "待审核", "graded": "已评分", "all": "全�
 REVIEWED_LABELS = {"": "不限", "yes": "已人工审核", "no": "未人工审核"}
 
 
-def local_time(value: datetime | None) -> str:
-    return value.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M") if value is not None else "—"
+def zone_label(value: datetime) -> str:
+    """`UTC`, `UTC+8`, `UTC+5:30`, `UTC-3`: the offset of an aware time, as the label shown beside it."""
+    offset = value.utcoffset() or timedelta(0)
+    if not offset:
+        return "UTC"
+    sign = "-" if offset < timedelta(0) else "+"
+    minutes = abs(int(offset.total_seconds())) // 60
+    hours, rest = divmod(minutes, 60)
+    return f"UTC{sign}{hours}" + (f":{rest:02d}" if rest else "")
+
+
+def local_time(value: datetime | None, zone: tzinfo = BEIJING) -> str:
+    """`2026-11-29 16:05 (UTC+8)`: every time on a page carries its zone."""
+    if value is None:
+        return "—"
+    shown = value.astimezone(zone)
+    return f"{shown:%Y-%m-%d %H:%M} ({zone_label(shown)})"
 
 
 def score(value: float | None) -> str:
@@ -105,7 +123,8 @@ FIELDS = (
 )
 
 
-def parse_queue(params: dict[str, str]) -> QueueQuery:
+def parse_queue(params: dict[str, str], zone: tzinfo = BEIJING) -> QueueQuery:
+    """The queue's URL parameters; dates are whole days in `zone` (the zone the pages show)."""
     values = {k: params.get(k, "").strip() for k in FIELDS if params.get(k, "").strip()}
     errors: list[str] = []
 
@@ -128,12 +147,15 @@ def parse_queue(params: dict[str, str]) -> QueueQuery:
         if raw is None:
             return None
         try:
+            # Only YYYY-MM-DD: fromisoformat alone would also take 20261129 or 2026-W48-7.
+            if not DATE_RE.fullmatch(raw):
+                raise ValueError(raw)
             parsed = date.fromisoformat(raw)
         except ValueError:
-            errors.append(f"{label}应为日期（如 2026-11-29），已忽略“{raw}”")
+            errors.append(f"{label}应为 YYYY-MM-DD 格式的日期（如 2026-11-29），已忽略“{raw}”")
             values.pop(name)
             return None
-        start = datetime.combine(parsed, time(0), BEIJING)
+        start = datetime.combine(parsed, time(0), zone)
         return (start + timedelta(days=1) if end else start).astimezone(UTC)
 
     view = values.get("view", "needs_review")

@@ -104,7 +104,7 @@ def detail_out(view: review.ResultView) -> ResultDetail:
         **summary.model_dump(),
         question=view.question,
         answer=view.submission.answer,
-        feedback=grade.feedback,
+        feedback=view.feedback,
         key_points=[KeyPointGrade.model_validate(kp) for kp in grade.key_points],
         reference_key_points=[
             ReferenceKeyPoint(id=kp["id"], text=kp["text"], weight=kp["weight"]) for kp in view.reference_key_points

@@ -23,6 +23,7 @@ from grader.db.models import AuditEntry, Grade, Question, ReferenceVersion, Stat
 from grader.db.review_models import ResultRow
 from grader.errors import Conflict, InvalidInput, ResultNotFound
 from grader.keys.principal import Principal
+from grader.review.feedback import shown_feedback
 from grader.review.schemas import ResultSort, ReviewCreate
 
 QUEUE_SORT: ResultSort = "confidence"
@@ -118,6 +119,14 @@ class ResultView:
     grade: Grade
     question: str
     reference_key_points: list[dict[str, Any]]
+
+    @property
+    def feedback(self) -> str:
+        """The grader's feedback, its score line showing the final score once reviewed."""
+        row = self.row
+        return shown_feedback(
+            self.grade.feedback, grader_score=row.grader_score, final_score=row.final_score, reviewed=row.reviewed
+        )
 
 
 def get_result(session: Session, submission_id: uuid.UUID) -> ResultView:

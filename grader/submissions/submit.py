@@ -19,6 +19,7 @@ from grader.db.models import Status, Submission
 from grader.db.session import on_commit
 from grader.errors import Conflict, InvalidInput, QuestionNotFound
 from grader.keys.principal import Principal
+from grader.questions.ids import normalize_question_id
 from grader.questions.sync import ensure_question
 from grader.queue.port import Queue
 from grader.scoring.types import Reference
@@ -73,6 +74,8 @@ def submit(
     """Store a submission and enqueue it once committed. Returns it and whether it is new: a retry with
     the same Idempotency-Key and body gets the first submission back."""
     check_answer(data.answer, max_answer_chars)
+    # `q3`, ` Q03 ` and `q03` are one question: stored (and fingerprinted) under the bank's id.
+    data = data.model_copy(update={"question_id": normalize_question_id(data.question_id, bank)})
     ref = bank.get(data.question_id)
     if ref is None:
         raise QuestionNotFound(data.question_id, sorted(bank))

@@ -91,7 +91,13 @@ def test_gbk_csv_with_bad_rows_is_graded_end_to_end(api: Server, worker: Process
 
     assert answers.content.startswith(b"\xef\xbb\xbf")
     assert answers.headers["content-type"].startswith("text/csv")
-    table = list(csv.DictReader(io.StringIO(answers.content.decode("utf-8-sig"))))
+    every_row = list(csv.DictReader(io.StringIO(answers.content.decode("utf-8-sig"))))
+    assert [(r["row"], r["candidate_id"], r["question_id"], r["status"]) for r in every_row if r["error"]] == [
+        ("6", "c003", "q99", "rejected"),
+        ("7", "c003", "q03", "rejected"),
+    ]
+    assert "unknown question 'q99'" in every_row[4]["error"] and "empty" in every_row[5]["error"]
+    table = [r for r in every_row if r["status"] != "rejected"]
     assert [(r["row"], r["candidate_id"], r["question_id"]) for r in table] == [
         ("2", "c001", "q01"),
         ("3", "c001", "q02"),
@@ -99,7 +105,8 @@ def test_gbk_csv_with_bad_rows_is_graded_end_to_end(api: Server, worker: Process
         ("5", "c002", "q10"),
         ("8", "c003", "q06"),
     ]
-    assert all(0 <= float(r["score"]) <= 100 and r["feedback"] for r in table)
+    assert all(0 <= float(r["score"]) <= 100 and r["feedback"] and r["answer"] and r["question"] for r in table)
+    assert table[4]["answer"].startswith("'=HYPERLINK")  # escaped like every text cell
     per_candidate = list(csv.DictReader(io.StringIO(summary.content.decode("utf-8-sig"))))
     assert [r["candidate_id"] for r in per_candidate] == ["c001", "c002", "c003"]
     assert float(per_candidate[0]["total"]) == pytest.approx(
@@ -108,7 +115,8 @@ def test_gbk_csv_with_bad_rows_is_graded_end_to_end(api: Server, worker: Process
     sheets = load_workbook(io.BytesIO(workbook.content))
     assert sheets.sheetnames == ["answers", "summary"]
     assert all(c.data_type != "f" for ws in sheets for row in ws.iter_rows() for c in row)
-    assert len(document["answers"]) == 5 and len(document["summary"]) == 3
+    assert len(document["answers"]) == 7 and len(document["summary"]) == 3
+    assert [a["row"] for a in document["answers"] if a["status"] == "rejected"] == [6, 7]
 
     # Each answer is an ordinary submission with its grade in Postgres.
     sessions = get_session_factory(api.settings.database_url)
@@ -283,7 +291,9 @@ def test_cli_grades_a_sheet_locally(tmp_path) -> None:
 
     assert "row 3: unknown question 'q99'" in result.stderr
     document = json.loads((tmp_path / "out.json").read_text())
-    [answer] = document["answers"]
+    [answer, refused] = document["answers"]
     assert answer["question_id"] == "q06" and answer["status"] in ("graded", "needs_review")
+    assert answer["answer"] == "温度越高越随机" and answer["question"]
+    assert (refused["row"], refused["status"], refused["error"]) == (3, "rejected", "unknown question 'q99'")
     assert document["summary"][0]["candidate_id"] == "c1"
     assert not (tmp_path / "grader.db").exists()  # local grading stores nothing

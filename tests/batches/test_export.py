@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import UTC, datetime
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -29,10 +30,13 @@ RESULTS = [
         "graded",
         row=2,
         candidate_name="张三",
+        question="RLHF 的代价是什么？",
+        answer="=1+1 需要人类标注，成本高",
         score=82.456,
         confidence=0.913,
         missed_key_points=["kp3 数据风险"],
         feedback="覆盖了 RLHF 与资源消耗。",
+        graded_at=datetime(2026, 11, 29, 8, 5, tzinfo=UTC),
     ),
     AnswerResult(
         "c001",
@@ -47,6 +51,7 @@ RESULTS = [
     ),
     AnswerResult("c002", "q01", "failed", row=4, candidate_name="=cmd|' /C calc'!A0", error="timeout"),
     AnswerResult("c002", "q02", "pending", row=5, candidate_email="@evil.example"),
+    AnswerResult("c002", "q99", "rejected", row=6, error="unknown question 'q99'"),
 ]
 
 
@@ -64,6 +69,8 @@ def test_csv_answers_one_row_per_answer():
         "candidate_name",
         "candidate_email",
         "question_id",
+        "question",
+        "answer",
         "status",
         "score",
         "confidence",
@@ -71,6 +78,7 @@ def test_csv_answers_one_row_per_answer():
         "missed_key_points",
         "feedback",
         "error",
+        "graded_at",
     ]
     assert rows[1] == [
         "2",
@@ -78,6 +86,8 @@ def test_csv_answers_one_row_per_answer():
         "张三",
         "",
         "q01",
+        "RLHF 的代价是什么？",
+        "'=1+1 需要人类标注，成本高",  # the answer is escaped like every other text cell
         "graded",
         "82.5",
         "0.91",
@@ -85,12 +95,15 @@ def test_csv_answers_one_row_per_answer():
         "kp3 数据风险",
         "覆盖了 RLHF 与资源消耗。",
         "",
+        "2026-11-29T08:05:00+00:00",  # ISO 8601 with its offset: the zone is never guessed
     ]
-    assert rows[2][5:9] == ["needs_review", "40.0", "0.3", "too_short"]
+    assert rows[2][7:11] == ["needs_review", "40.0", "0.3", "too_short"]
     assert rows[3][2] == "'=cmd|' /C calc'!A0"
-    assert rows[3][11] == "timeout"
+    assert rows[3][13] == "timeout"  # a failed grading's reason
     assert rows[4][3] == "'@evil.example"
-    assert len(rows) == 5
+    # A row the upload refused: its row in the sheet and the reason.
+    assert [rows[5][i] for i in (0, 1, 4, 7, 13)] == ["6", "c002", "q99", "rejected", "unknown question 'q99'"]
+    assert len(rows) == 6
 
 
 def test_csv_summary_one_row_per_candidate_with_total_and_per_question():
@@ -105,13 +118,15 @@ def test_csv_summary_one_row_per_candidate_with_total_and_per_question():
         "needs_review",
         "failed",
         "pending",
+        "rejected",
         "total",
         "average",
         "q01",
         "q02",
     ]
-    assert rows[1] == ["c001", "张三", "", "2", "2", "1", "0", "0", "122.5", "61.2", "82.5", "40.0"]
-    assert rows[2] == ["c002", "'=cmd|' /C calc'!A0", "'@evil.example", "2", "0", "0", "1", "1", "0", "", "", ""]
+    assert rows[1] == ["c001", "张三", "", "2", "2", "1", "0", "0", "0", "122.5", "61.2", "82.5", "40.0"]
+    # The refused q99 row counts as rejected, not as an answer, and adds no question column.
+    assert rows[2] == ["c002", "'=cmd|' /C calc'!A0", "'@evil.example", "2", "0", "0", "1", "1", "1", "0", "", "", ""]
 
 
 def test_summary_totals():
@@ -126,7 +141,19 @@ def test_xlsx_has_answers_and_summary_sheets_and_no_formulas():
 
     assert workbook.sheetnames == ["answers", "summary"]
     answers = [[c.value for c in row] for row in workbook["answers"].iter_rows()]
-    assert answers[1][:8] == [2, "c001", "张三", None, "q01", "graded", 82.5, 0.91]
+    assert answers[1][:10] == [
+        2,
+        "c001",
+        "张三",
+        None,
+        "q01",
+        "RLHF 的代价是什么？",
+        "'=1+1 需要人类标注，成本高",
+        "graded",
+        82.5,
+        0.91,
+    ]
+    assert answers[5][0] == 6 and answers[5][7] == "rejected" and answers[5][13] == "unknown question 'q99'"
     assert answers[3][2] == "'=cmd|' /C calc'!A0"
     summary = [[c.value for c in row] for row in workbook["summary"].iter_rows()]
     assert summary[1][:4] == ["c001", "张三", None, 2]
@@ -140,6 +167,9 @@ def test_json_keeps_text_unchanged():
     assert document["answers"][2]["candidate_name"] == "=cmd|' /C calc'!A0"
     assert document["answers"][1]["flags"] == ["too_short"]
     assert document["summary"][0]["per_question"] == {"q01": 82.456, "q02": 40.0}
+    assert document["answers"][0]["answer"] == "=1+1 需要人类标注，成本高"
+    assert document["answers"][0]["graded_at"] == "2026-11-29T08:05:00+00:00"
+    assert document["answers"][4]["status"] == "rejected" and document["answers"][4]["row"] == 6
 
 
 def test_missed_key_points_lists_low_credit_and_contradicted():
@@ -183,13 +213,14 @@ def _unescape(cell: str, original: str) -> str:
 
 
 @settings(max_examples=200, deadline=None)
-@given(candidate=texts.filter(str.strip), name=texts, feedback=texts, flag=texts)
-def test_csv_never_starts_a_cell_with_a_formula_trigger(candidate, name, feedback, flag):
+@given(candidate=texts.filter(str.strip), name=texts, feedback=texts, flag=texts, answer=texts)
+def test_csv_never_starts_a_cell_with_a_formula_trigger(candidate, name, feedback, flag, answer):
     result = AnswerResult(
         candidate,
         "q01",
         "graded",
         candidate_name=name or None,
+        answer=answer or None,
         score=50.0,
         confidence=0.5,
         flags=[flag] if flag else [],
@@ -200,11 +231,12 @@ def test_csv_never_starts_a_cell_with_a_formula_trigger(candidate, name, feedbac
         rows = read_csv(to_csv([result], view=view))
         for row in rows[1:]:
             assert not any(cell.startswith(FORMULA_TRIGGERS) for cell in row)
-    [answer] = read_csv(to_csv([result]))[1:]
-    assert _unescape(answer[1], candidate) == candidate
-    assert _unescape(answer[2], name) == name
-    assert _unescape(answer[10], feedback) == feedback
-    assert _unescape(answer[8], flag) == flag
+    [cells] = read_csv(to_csv([result]))[1:]
+    assert _unescape(cells[1], candidate) == candidate
+    assert _unescape(cells[2], name) == name
+    assert _unescape(cells[6], answer) == answer
+    assert _unescape(cells[12], feedback) == feedback
+    assert _unescape(cells[10], flag) == flag
 
 
 @settings(max_examples=40, deadline=None)

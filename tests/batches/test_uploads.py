@@ -12,11 +12,14 @@ from grader.batches import uploads as batches
 from grader.batches.sweep import sweep_batches
 from grader.db.base import utcnow
 from grader.db.batch_models import Batch
-from grader.db.models import Grade, Submission
+from grader.db.models import Grade, Role, Submission
 from grader.db.session import SessionFactory, get_session_factory, session_scope
 from grader.grading.grader import get_grader
 from grader.grading.run import run_chunk
 from grader.grading.sweep import sweep_stuck
+from grader.keys.principal import Principal
+from grader.review.results import review
+from grader.review.schemas import ReviewCreate
 from grader.settings import Settings
 from tests.support.batches import Recorder, new_batch
 
@@ -74,6 +77,32 @@ def test_progress_counts_and_finishes_the_batch(sessions: SessionFactory) -> Non
     assert half.status == "running" and half.finished == 2 and half.counts["pending"] == 1
     assert half.eta_seconds is not None and half.eta_seconds >= 0
     assert done.status == "done" and done.progress == 1.0 and done.finished_at is not None
+
+
+def test_a_review_after_the_batch_finished_leaves_its_rate_alone(sessions: SessionFactory) -> None:
+    batch_id, ids = new_batch(sessions, 3, Recorder())
+    run_chunk(sessions, ids, get_grader, 0.5)
+    with session_scope(sessions) as session:
+        batch = session.get(Batch, batch_id)
+        assert batch is not None
+        before = batches.progress(session, batch)
+
+    reviewer = Principal(None, "审核员", Role.REVIEWER)
+    with session_scope(sessions) as session:
+        review(session, ids[0], ReviewCreate(final_score=5, comment="人工复核"), reviewer)
+        # The reviewer came two hours after the batch was done: that is when the review touches the answer.
+        later = utcnow() + timedelta(hours=2)
+        session.execute(update(Submission).where(Submission.id == ids[0]).values(updated_at=later))
+    with session_scope(sessions) as session:
+        batch = session.get(Batch, batch_id)
+        assert batch is not None
+        batch.finished_at = None  # as if nobody had looked at the batch before the review
+        after = batches.progress(session, batch)
+
+    assert before.status == after.status == "done"
+    assert before.answers_per_second is not None
+    assert after.answers_per_second == pytest.approx(before.answers_per_second)
+    assert after.finished_at == before.finished_at
 
 
 def test_stalled_batch_answers_go_back_on_the_batch_queue(sessions: SessionFactory) -> None:

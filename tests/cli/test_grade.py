@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,33 @@ def test_grade_json_is_the_full_score_result() -> None:
     assert result.exit_code == 0, result.output
     parsed = ScoreResult.model_validate_json(result.output)
     assert parsed.question_id == "q06" and len(parsed.key_points) == 4
+
+
+def test_grade_through_a_pipe_prints_every_key_point_in_full(tmp_path: Path) -> None:
+    answer = (
+        ANSWER
+        + " Temperature scaling divides the logits before the softmax,"
+        + " so a higher temperature flattens the distribution."
+    )
+    as_json = runner.invoke(app, ["grade", "q6", answer, "--json"])  # `q6` is q06
+    assert as_json.exit_code == 0, as_json.output
+    expected = ScoreResult.model_validate_json(as_json.output)
+    assert expected.question_id == "q06"
+
+    # The console script with its output in a pipe, as `grader grade … | less` runs it, on an 80-column terminal.
+    env = {**os.environ, "COLUMNS": "80", "LINES": "24", "TERM": "xterm-256color"}
+    command = [str(Path(sys.executable).with_name("grader")), "grade", " Q6 ", answer]
+    piped = subprocess.run(command, capture_output=True, text=True, check=True, cwd=tmp_path, env=env).stdout
+
+    assert piped.startswith("q06 ")
+    for kp in expected.key_points:
+        assert kp.text in piped
+        for keyword in (*kp.keywords_hit, *kp.keywords_missed):
+            assert keyword in piped
+        if kp.evidence is not None:
+            assert kp.evidence.text in piped
+    assert expected.feedback in piped
+    assert "…" not in piped and "\x1b[" not in piped  # nothing cut short, no colour codes in a file
 
 
 def test_grading_an_unknown_question_names_it_and_the_known_ones() -> None:

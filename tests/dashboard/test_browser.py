@@ -12,6 +12,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +191,9 @@ def test_a_reviewer_works_through_the_dashboard(
     expect(entry).to_contain_text("只说了“多算几次”，没讲子空间；酌情给部分分")
     expect(entry).to_contain_text("→ 35.0")
     expect(entry).to_contain_text("kp1=0.50")
+    # The feedback now tells the final score beside the grader's, and every time carries its zone.
+    expect(page.locator("p.feedback")).to_contain_text(re.compile(r"^复核后得分 35/100（评分器 \d+/100）。"))
+    assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} \(UTC\+8\)", entry.inner_text())
     shot(page, "07-result-reviewed")
 
     # Overview: the charts render (plotly draws SVG), including the reviewed point in the scatter.
@@ -199,7 +203,11 @@ def test_a_reviewer_works_through_the_dashboard(
     expect(page.locator("#histograms .main-svg").first).to_be_visible()
     expect(page.locator("#agreement .scatterlayer .point")).not_to_have_count(0)
     expect(page.locator("#deltas .bars .point")).not_to_have_count(0)
+    # Counts are whole numbers: no 0.5 ticks on a histogram's axis.
+    counts = page.locator("#histograms .ytick text").all_text_contents()
+    assert counts and all(re.fullmatch(r"\d+", c) for c in counts), counts
     shot(page, "08-overview")
+    page.locator("#histograms").screenshot(path=str(SCREENSHOTS / "08b-histograms.png"))
 
     # Batch view: progress, per-candidate summary, and the download.
     page.goto("/dashboard/batches")
@@ -239,3 +247,44 @@ def test_pages_fit_a_laptop_screen(page: Any, pg_settings: Settings, data: tuple
         page.wait_for_load_state("networkidle")
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at 1280px"
+
+
+def test_dates_are_typed_yyyy_mm_dd_whatever_the_browser_locale(
+    browser: Any, server: str, pg_settings: Settings, data: tuple[Seeded, Any]
+) -> None:
+    """A US-English browser still shows and takes YYYY-MM-DD, and times say their zone."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport=LAPTOP, base_url=server, locale="en-US", timezone_id="America/New_York")
+    page = context.new_page()
+    try:
+        page.goto("/dashboard/login")
+        page.get_by_label("API 密钥").fill(make_key(pg_settings, Role.REVIEWER, "审核员赵六"))
+        page.get_by_role("button", name="登录").click()
+        page.goto("/dashboard/queue?view=all")
+        start = page.locator("input[name=graded_from]")
+        expect(start).to_have_attribute("type", "text")
+        expect(start).to_have_attribute("placeholder", "YYYY-MM-DD")
+
+        today = datetime.now(UTC).astimezone(timezone(timedelta(hours=8))).date().isoformat()
+        start.fill(today)
+        page.locator("input[name=graded_to]").fill(today)
+        page.get_by_role("button", name="筛选").click()
+        expect(page).to_have_url(re.compile(f"graded_from={today}&graded_to={today}"))
+        expect(page.locator("input[name=graded_from]")).to_have_value(today)
+        expect(page.locator("#results tbody tr")).to_have_count(12)  # everything was graded today
+        times = page.locator("#results tbody td.nowrap").all_inner_texts()
+        assert times and all(re.fullmatch(rf"{today} \d{{2}}:\d{{2}} \(UTC\+8\)", t) for t in times), times
+        shot(page, "10-queue-dates")
+
+        # The browser refuses a US-style date (pattern); typed into the URL, the server says what it wants.
+        page.locator("input[name=graded_from]").fill("11/29/2026")
+        page.get_by_role("button", name="筛选").click()
+        assert page.evaluate("document.querySelector('input[name=graded_from]').validity.patternMismatch")
+        page.goto("/dashboard/queue?view=all&graded_from=11/29/2026")
+        expect(page.locator("p.alert")).to_have_text(
+            "开始日期应为 YYYY-MM-DD 格式的日期（如 2026-11-29），已忽略“11/29/2026”"
+        )
+        shot(page, "11-queue-bad-date")
+    finally:
+        context.close()

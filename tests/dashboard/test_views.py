@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+from pydantic import ValidationError
+
 from grader.dashboard.highlight import Run, segments, state_of
-from grader.dashboard.views import parse_queue
+from grader.dashboard.views import local_time, parse_queue
 from grader.db.models import Status
+from grader.settings import Settings, display_zone
 
 ANSWER = "多头注意力把向量拆开。每个头学不同的特征。最后拼接。"
 
@@ -66,3 +70,31 @@ def test_queue_query_keeps_good_values_and_reports_bad_ones() -> None:
     assert "score_min" not in q.url() and "question=q03" in q.url(page=1)
     default = parse_queue({})
     assert default.filters.status == Status.NEEDS_REVIEW and default.sort == "confidence" and not default.errors
+
+
+def test_every_time_shown_carries_its_zone() -> None:
+    at = datetime(2026, 11, 29, 8, 5, tzinfo=UTC)
+    assert local_time(at) == "2026-11-29 16:05 (UTC+8)"  # the default, Asia/Shanghai
+    assert local_time(at, display_zone("UTC")) == "2026-11-29 08:05 (UTC)"
+    assert local_time(at, display_zone("UTC+5:30")) == "2026-11-29 13:35 (UTC+5:30)"
+    assert local_time(at, display_zone("America/Sao_Paulo")) == "2026-11-29 05:05 (UTC-3)"
+    assert local_time(None) == "—"
+
+
+def test_the_display_zone_is_a_setting_checked_at_start() -> None:
+    assert Settings(display_timezone="UTC").display_timezone == "UTC"
+    assert Settings().display_timezone == "Asia/Shanghai"
+    with pytest.raises(ValidationError, match="unknown time zone"):
+        Settings(display_timezone="Mars/Olympus")
+
+
+def test_date_filters_take_yyyy_mm_dd_only_and_say_so() -> None:
+    q = parse_queue({"graded_from": "11/29/2026", "graded_to": "20261130"})
+    assert q.filters.graded_from is None and q.filters.graded_to is None
+    assert q.errors == [
+        "开始日期应为 YYYY-MM-DD 格式的日期（如 2026-11-29），已忽略“11/29/2026”",
+        "结束日期应为 YYYY-MM-DD 格式的日期（如 2026-11-29），已忽略“20261130”",
+    ]
+    # Days are whole days in the display zone.
+    utc = parse_queue({"graded_from": "2026-11-29"}, display_zone("UTC"))
+    assert utc.filters.graded_from == datetime(2026, 11, 29, 0, 0, tzinfo=UTC)

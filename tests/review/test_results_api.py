@@ -112,8 +112,15 @@ def test_review_sets_the_final_score_and_appends_history(
         queue_ids = {i["submission_id"] for i in client.get("/api/v1/results/queue").json()["items"]}
         assert str(target) not in queue_ids
 
+        # The feedback tells the final score beside the grader's; the rest is the grader's text.
+        grader_line = f"得分 {before['grader_score']:.0f}/100。"
+        assert before["feedback"].startswith(grader_line)
+        assert after["feedback"] == (
+            f"复核后得分 12.5/100（评分器 {before['grader_score']:.0f}/100）。" + before["feedback"][len(grader_line) :]
+        )
         second = client.post(f"/api/v1/results/{target}/review", json={"final_score": 20, "comment": "复核后上调"})
         assert second.status_code == 200 and second.json()["review_count"] == 2
+        assert second.json()["feedback"].startswith("复核后得分 20/100（评分器 ")
         # Someone reviewing from a stale page is told, not silently overwritten.
         stale = client.post(
             f"/api/v1/results/{target}/review", json={"final_score": 0, "comment": "旧页面", "expected_review_count": 1}
@@ -231,3 +238,12 @@ def test_batch_filter_and_reviewed_scores_in_the_batch_download(
     answers = body["answers"] if isinstance(body, dict) else body
     by_id = {a["submission_id"]: a for a in answers}
     assert by_id[target["submission_id"]]["score"] == 77
+    # The download's feedback agrees with the final score; the grader's own grade is untouched.
+    grader_score = f"{target['grader_score']:.0f}"
+    assert by_id[target["submission_id"]]["feedback"].startswith(f"复核后得分 77/100（评分器 {grader_score}/100）。")
+    assert all(a["question"] and a["answer"] for a in answers)
+    with get_engine(clean_db.database_url).connect() as conn:
+        stored = conn.execute(
+            text("SELECT feedback FROM grades WHERE submission_id = :sid"), {"sid": target["submission_id"]}
+        ).scalar_one()
+    assert stored.startswith(f"得分 {grader_score}/100。")

@@ -60,6 +60,20 @@ def test_idempotency_keys_belong_to_the_key_that_sent_them(api: Server, recruite
         assert first.json()["id"] != second.json()["id"]
 
 
+def test_question_ids_are_read_as_typed_q3_is_q03(api: Server, recruiter: str) -> None:
+    with api.client(recruiter) as client:
+        stored = [
+            client.post("/api/v1/submissions", json=body(question_id=typed)).json()["question_id"]
+            for typed in ("q3", "Q3", "q03", " q03 ")
+        ]
+        # A retry that types the id differently is the same request.
+        first = client.post("/api/v1/submissions", json=body(question_id="q3"), headers={"Idempotency-Key": "typed"})
+        again = client.post("/api/v1/submissions", json=body(question_id="Q03"), headers={"Idempotency-Key": "typed"})
+    assert stored == ["q03"] * 4
+    assert first.status_code == again.status_code == 202 and again.json()["id"] == first.json()["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+
+
 def test_unknown_question_is_404_naming_it(api: Server, recruiter: str) -> None:
     with api.client(recruiter) as client:
         error = assert_error(

@@ -7,6 +7,14 @@
   var edges = data.bin_edges;
   var labels = edges.slice(0, -1).map(function (lo, i) { return lo + "–" + edges[i + 1]; });
 
+  // A count axis: whole numbers only (plotly would put ticks at 0.5 for small counts), from zero.
+  function countAxis(counts) {
+    var max = Math.max.apply(null, counts.concat([1]));
+    var step = Math.max(1, Math.ceil(max / 5));
+    return { rangemode: "tozero", tickmode: "linear", tick0: 0, dtick: step, tickformat: "d",
+             range: [0, Math.ceil(max / step) * step * 1.05] };
+  }
+
   var grid = document.getElementById("histograms");
   data.questions.forEach(function (q) {
     var div = document.createElement("div");
@@ -20,7 +28,7 @@
       title: { text: q.id + "　n=" + q.count.toLocaleString("zh-CN") + "　均值 " + q.mean.toFixed(1) +
                "　中位数 " + q.median.toFixed(1), font: { size: 13 } },
       margin: { l: 40, r: 10, t: 36, b: 40 }, font: font, bargap: 0.08,
-      xaxis: { tickangle: -45, tickfont: { size: 10 } }, yaxis: { rangemode: "tozero" }
+      xaxis: { tickangle: -45, tickfont: { size: 10 } }, yaxis: countAxis(q.histogram)
     }, config);
   });
 
