@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 
 from grader import service
 from grader.api import batches, errors, hardening
@@ -103,4 +104,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router, responses={**hardening.COMMON_RESPONSES, **extra})
     app.include_router(review_api.router)
     dashboard.install(app)
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:  # a person opening the server's address lands on the dashboard
+        return RedirectResponse("/dashboard/")
+
     return app
