@@ -1,4 +1,5 @@
-"""The repository stands alone: no tracked file reads anything from a `../shared` folder beside it."""
+"""The repository stands alone: no tracked file reads anything from the `shared` folder beside it; the commands it
+documents run as written."""
 
 from __future__ import annotations
 
@@ -39,3 +40,29 @@ def test_no_tracked_file_refers_to_a_shared_folder_outside_the_repository() -> N
     assert not hits, f"{len(hits)} line(s) refer to {OUTSIDE}; everything must be inside the repository:\n" + "\n".join(
         hits
     )
+
+
+def _shell_lines(markdown: str) -> list[tuple[int, str]]:
+    """The lines inside fenced code blocks, with their line numbers."""
+    lines, inside = [], False
+    for number, line in enumerate(markdown.splitlines(), start=1):
+        if line.lstrip().startswith("```"):
+            inside = not inside
+        elif inside:
+            lines.append((number, line))
+    return lines
+
+
+def test_documented_commands_run_grader_from_the_venv() -> None:
+    """`grader` is not on PATH after scripts/setup: commands to copy say .venv/bin/grader (Docker's excepted)."""
+    bare = [
+        f"{doc.relative_to(ROOT)}:{number}: {line.strip()}"
+        for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+        for number, line in _shell_lines(doc.read_text(encoding="utf-8"))
+        if line.lstrip().startswith("grader ")
+    ]
+    assert not bare, "use .venv/bin/grader:\n" + "\n".join(bare)
+
+
+def test_the_readme_documents_how_to_run_on_another_port() -> None:
+    assert "scripts/run --port" in (ROOT / "README.md").read_text(encoding="utf-8")
