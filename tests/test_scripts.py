@@ -282,3 +282,19 @@ def test_nothing_is_started_where_the_services_already_answer_or_cannot_be_used(
         finally:
             http.terminate()
     assert not (tmp_path / "state" / "postgres").exists()
+
+
+@pytest.mark.services
+def test_a_redis_server_binary_is_put_on_path_for_the_tests_that_start_their_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """tests/reliability starts Redis servers of its own: where no redis-server is installed, the wheel's is used."""
+    monkeypatch.setattr(throwaway_services.shutil, "which", lambda name: None)
+    state = Path(tempfile.mkdtemp(prefix="grader-throwaway-test."))
+    try:
+        assert throwaway_services.start(state) == {}  # both services answer: nothing started
+        binary = Path((state / throwaway_services.PATH_FILE).read_text()) / "redis-server"
+        version = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30)
+        assert version.returncode == 0 and "Redis server v=" in version.stdout
+    finally:
+        throwaway_services.stop(state)
