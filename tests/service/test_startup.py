@@ -8,22 +8,13 @@ import socket
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
-from fastapi.testclient import TestClient
 
-from grader.api.app import create_app
 from grader.db.migrate import upgrade
-from grader.settings import Settings
 
 from .conftest import free_port
 from .processes import GRADER, Process, grader_env
-
-
-def test_the_servers_address_leads_to_the_dashboard(tmp_path: Path) -> None:
-    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'grader.db'}"))
-    response = TestClient(app).get("/", follow_redirects=False)  # no lifespan: nothing is started
-    assert response.status_code in (302, 307)
-    assert response.headers["location"] == "/dashboard/"
 
 
 def test_a_busy_port_is_named_with_how_to_choose_another_before_anything_says_the_api_is_up(tmp_path: Path) -> None:
@@ -51,11 +42,16 @@ def test_migrations_log_one_line_not_alembics_own(tmp_path: Path, caplog: pytest
 
 
 @pytest.mark.slow
-def test_grader_serve_starts_with_a_short_log(tmp_path: Path) -> None:
+def test_grader_serve_starts_with_a_short_log_and_its_address_leads_to_the_dashboard(tmp_path: Path) -> None:
     env = grader_env(database_url=f"sqlite:///{tmp_path / 'grader.db'}")
-    server = Process(["serve", "--port", str(free_port())], env, tmp_path / "serve.log", tmp_path)
+    port = free_port()
+    server = Process(["serve", "--port", str(port)], env, tmp_path / "serve.log", tmp_path)
     try:
         server.wait_for("Application startup complete", timeout=60)
+        home = httpx.get(f"http://127.0.0.1:{port}/", follow_redirects=False, timeout=30)
+        assert home.status_code in (302, 307) and home.headers["location"] == "/dashboard/"
+        landing = httpx.get(f"http://127.0.0.1:{port}/", follow_redirects=True, timeout=30)
+        assert landing.status_code == 200 and "text/html" in landing.headers["content-type"]
     finally:
         server.stop()
     output = server.output()
