@@ -83,6 +83,8 @@ def configure_logging(level: str | int = "info", fmt: str = "json") -> None:
     logging.captureWarnings(True)  # Python warnings become JSON lines too
     # uvicorn's own access log repeats what grader.access writes, with the query string: off.
     logging.getLogger("uvicorn.access").disabled = True
+    # Importing alembic logs 7 "setup plugin …" lines at INFO: noise on every start.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True

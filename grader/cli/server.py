@@ -14,6 +14,24 @@ from grader.settings import get_settings
 BEAT_SCHEDULE = Path(tempfile.gettempdir()) / "grader-beat-schedule"
 
 
+def _port_free_or_exit(host: str, port: int) -> None:
+    """Say which port is taken and how to choose another, before anything claims the API is up."""
+    import os
+    import socket
+
+    try:
+        with socket.create_server((host, port), reuse_port=False):
+            pass
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        typer.echo(
+            f"ERROR: cannot listen on {host}:{port}: {reason} (another grader serve?). "
+            f"Choose another port: grader serve --port {port + 1} (or scripts/run --port {port + 1}).",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+
+
 def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
@@ -25,6 +43,7 @@ def serve(
     from grader.web.app import create_app
 
     configure_logging(log_level)
+    _port_free_or_exit(host, port)
     settings = get_settings()
     mode = "embedded (grading in this process)" if settings.embedded else "Celery workers via Redis"
     typer.echo(

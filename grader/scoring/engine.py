@@ -294,7 +294,7 @@ def _measure_point(answer: _Answer, point: PreparedKeyPoint) -> _PointMeasure:
     if not answer.embedded.spans:
         return _PointMeasure(0.0, None, hits, None, {})
     per_span = (answer.embedded.vectors @ point.statement_vectors.T).max(axis=1)
-    best = int(per_span.argmax())
+    best = int(np.argmax(per_span))  # numpy 2.5 (Python 3.12+) stubs refuse ndarray.argmax() without an axis
     context = {
         term: float(per_span[answer.spans_holding([(h.start, h.end) for h in term_hits])].max(initial=0.0))
         for term, term_hits in hits.items()

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 
 from grader.batches import api as batches
 from grader.dashboard import pages as dashboard
@@ -73,4 +74,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router, responses={**hardening.COMMON_RESPONSES, **extra})
     app.include_router(review.router)
     dashboard.install(app)
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:  # a person opening the server's address lands on the dashboard
+        return RedirectResponse("/dashboard/")
+
     return app
