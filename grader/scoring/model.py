@@ -1,0 +1,127 @@
+"""Features that mean the same in any bank, and the two small models fitted on them.
+
+Score: a fractional logistic regression (target = human score / 10) on standardised features, L2
+regularised, each bank weighing the same in the fit whatever its size. Signals of generated key
+points and lexical overlap are shared by every bank and strongly regularised (a fit on one bank's
+quirks did not carry to the others: leave-one-bank-out); signals of key points a person curated
+(keywords with aliases, checked misconceptions, flags that were measured to hold on such a bank)
+get their own, lightly regularised weights, so a curated bank is graded by what its curation adds.
+
+Confidence: a ridge regression of the absolute error (0-10) of cross-validated scores on the same
+features, so a low confidence means "this kind of answer is often graded wrong", not a rule of thumb.
+
+Pure numpy; everything a fit produces is a plain list of floats, stored in the calibration file.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from grader.scoring.signals import Signals
+
+# Where a key point's cosine starts and stops counting, for the per-key-point credit shown to people.
+SIM_FLOOR, SIM_CEILING = 0.4, 0.75
+
+
+def _weighted(signals: Signals, values: Sequence[float], curated: bool | None) -> float:
+    total = 0.0
+    marks = signals.curated or [False] * len(signals.weights)
+    for weight, value, bad, is_curated in zip(signals.weights, values, signals.contradicted, marks, strict=True):
+        if curated is None or is_curated == curated:
+            total += weight * (0.0 if bad else value)
+    return total
+
+
+def _curated_share(s: Signals) -> float:
+    marks = s.curated or [False] * len(s.weights)
+    return sum(w for w, c in zip(s.weights, marks, strict=True) if c)
+
+
+def _contradicted(s: Signals) -> float:
+    marks = s.curated or [False] * len(s.weights)
+    return sum(w for w, bad, c in zip(s.weights, s.contradicted, marks, strict=True) if bad and c)
+
+
+def _flag(name: str) -> Callable[[Signals], float]:
+    return lambda s: _curated_share(s) * float(name in s.flags)
+
+
+# name -> (function, shared?). Shared features are strongly regularised, curated ones lightly.
+FEATURES: dict[str, tuple[Callable[[Signals], float], bool]] = {
+    "keywords_generated": (lambda s: _weighted(s, s.keyword_shares, False), True),
+    "whole_similarity": (lambda s: s.whole_similarity, True),
+    "bigram_recall": (lambda s: s.bigram_recall, True),
+    "token_recall": (lambda s: s.token_recall, True),
+    "keywords_curated": (lambda s: _weighted(s, s.keyword_shares, True), False),
+    "similarity_curated": (lambda s: _weighted(s, s.similarities, True), False),
+    "contradicted_curated": (_contradicted, False),
+    "curated": (_curated_share, False),
+    "off_topic_curated": (_flag("off_topic"), False),
+    "keyword_stuffing_curated": (_flag("keyword_stuffing"), False),
+    "keyword_presence_curated": (lambda s: _curated_share(s) * s.keyword_presence, False),
+}
+SHARED_PENALTY = 100.0
+CURATED_PENALTY = 1.0
+
+
+def feature_vector(signals: Signals, names: Sequence[str]) -> np.ndarray:
+    return np.array([FEATURES[n][0](signals) for n in names], dtype=float)
+
+
+def design(examples: Sequence[Signals], names: Sequence[str]) -> np.ndarray:
+    return np.array([feature_vector(e, names) for e in examples], dtype=float).reshape(len(examples), len(names))
+
+
+def bank_weights(banks: Sequence[str]) -> np.ndarray:
+    """Each bank weighs the same in a fit, whatever its number of answers (mean weight 1)."""
+    counts: dict[str, int] = {}
+    for b in banks:
+        counts[b] = counts.get(b, 0) + 1
+    weights = np.array([1.0 / counts[b] for b in banks])
+    normalised: np.ndarray = weights / weights.mean()
+    return normalised
+
+
+def standardise(x: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = np.average(x, axis=0, weights=weights)
+    scale = np.sqrt(np.average((x - mean) ** 2, axis=0, weights=weights))
+    return mean, np.where(scale > 1e-9, scale, 1.0)
+
+
+def fit_logistic(
+    z: np.ndarray, target: np.ndarray, weights: np.ndarray, penalty: np.ndarray,
+    prior: np.ndarray | None = None,
+) -> np.ndarray:
+    """Coefficients [intercept, *features] of a fractional logistic regression, by Newton steps.
+
+    `penalty` per coefficient (the intercept's is normally 0) pulls towards `prior` (default 0).
+    """
+    design_matrix = np.hstack([np.ones((len(z), 1)), z])
+    centre = np.zeros(design_matrix.shape[1]) if prior is None else np.asarray(prior, dtype=float)
+    coef = centre.copy()
+    ridge = np.diag(penalty)
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-(design_matrix @ coef)))
+        gradient = design_matrix.T @ (weights * (p - target)) + ridge @ (coef - centre)
+        hessian = (design_matrix * (weights * p * (1 - p))[:, None]).T @ design_matrix + ridge
+        step = np.linalg.solve(hessian + 1e-9 * np.eye(len(coef)), gradient)
+        coef = coef - step
+        if float(np.abs(step).max()) < 1e-9:
+            break
+    return coef
+
+
+def logistic(value: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(min(value, 40.0), -40.0)))
+
+
+def fit_ridge(x: np.ndarray, target: np.ndarray, weights: np.ndarray, penalty: float) -> np.ndarray:
+    design_matrix = np.hstack([np.ones((len(x), 1)), x])
+    ridge = penalty * np.eye(design_matrix.shape[1])
+    ridge[0, 0] = 0.0
+    gram = (design_matrix * weights[:, None]).T @ design_matrix + ridge
+    coef: np.ndarray = np.linalg.solve(gram, (design_matrix * weights[:, None]).T @ target)
+    return coef
