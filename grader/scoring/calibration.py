@@ -34,7 +34,7 @@ DEFAULT_CAPS = {"non_answer": 0.0}
 # Flags that route to review without capping (all flags do in the service; listed for reports).
 KEYWORD_CREDIT_SHARE = 0.5  # of a key point's displayed credit, the rest from its similarity
 ERROR_PENALTY = 10.0
-OWN_PENALTY = 20.0  # pull of a bank's own fit towards the shipped coefficients
+OWN_PENALTY = 2.0  # pull of a bank's own fit towards the shipped coefficients
 REVIEW_SHARE = 0.2  # of the answers the fit saw, the share with the highest expected error
 
 

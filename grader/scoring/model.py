@@ -55,6 +55,8 @@ FEATURES: dict[str, tuple[Callable[[Signals], float], bool]] = {
     "whole_similarity": (lambda s: s.whole_similarity, True),
     "bigram_recall": (lambda s: s.bigram_recall, True),
     "token_recall": (lambda s: s.token_recall, True),
+    "bigram_f1": (lambda s: s.bigram_f1, True),
+    "length_ratio": (lambda s: min(max(math.log((1 + s.answer_chars) / (1 + s.reference_chars)), -3.0), 1.5), True),
     "keywords_curated": (lambda s: _weighted(s, s.keyword_shares, True), False),
     "similarity_curated": (lambda s: _weighted(s, s.similarities, True), False),
     "contradicted_curated": (_contradicted, False),
