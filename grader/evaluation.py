@@ -270,3 +270,23 @@ def leave_one_bank_out(template: Grader, *, review_below: float = 0.5) -> list[L
         for name, calibration in chosen:
             lines.append(LoboLine(bank, name, report_from_signals(rows, test_signals, calibration, base, review_below)))
     return lines
+
+
+def contradiction_self_check(grader: Grader) -> list[str]:
+    """What a bank's own texts contradict: its reference answers, and each key point's own statements.
+
+    A correct text graded as contradicting its own key point is a false contradiction by definition;
+    an empty list means the bank passes. Run it on every bank, imported ones included.
+    """
+    items: list[tuple[str, str, str | None]] = []  # (question, answer, key point whose statement it is)
+    for qid, ref in grader.bank.items():
+        items.append((qid, ref.reference_answer, None))
+        items.extend((qid, statement, kp.id) for kp in ref.key_points for statement in kp.all_statements())
+    results = grader.grade_many([(q, a) for q, a, _ in items])
+    problems = []
+    for (qid, text, own), result in zip(items, results, strict=True):
+        for kp in result.key_points:
+            if kp.contradicted and (own is None or kp.id == own):
+                problems.append(f"{qid}.{kp.id} contradicted by {'its reference' if own is None else 'its statement'}: "
+                                f"{text[:60]!r} ({kp.contradiction})")
+    return problems

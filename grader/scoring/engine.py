@@ -129,6 +129,16 @@ class PreparedReference:
         return keywords.canonicalise(text, pattern, terms)
 
     @cached_property
+    def own_grams(self) -> frozenset[str]:
+        """Every gram of the reference's own correct texts: a span made only of these restates them."""
+        texts = [*self.canonical_statements, self.canonicalise(self.reference.reference_answer)]
+        return frozenset().union(*(contradiction.grams(t) for t in texts))
+
+    @cached_property
+    def own_texts(self) -> list[str]:
+        return [*self.normalised_statements, normalise(self.reference.reference_answer)]
+
+    @cached_property
     def is_list(self) -> bool:
         return _listed(normalise(self.reference.reference_answer))
 
@@ -325,9 +335,17 @@ def _negation(answer: _Answer, term_positions: list[tuple[int, int]]) -> str | N
     suppresses it ("V 不旋转" is right when a statement says "value 不旋转")."""
     for start, end in contradiction.negated_terms(answer.norm, term_positions):
         term = answer.norm[start:end]
+        if _clause_around(answer.norm, start, end) in "\n".join(answer.reference.own_texts):
+            continue  # the reference says these very words
         if not any(contradiction.denied_or_suppressed(s, term) for s in answer.reference.normalised_statements):
             return f"否定了「{answer.embedded.answer[start:end]}」"
     return None
+
+
+def _clause_around(text: str, start: int, end: int) -> str:
+    left = max(text.rfind(ch, 0, start) for ch in "，,。；;！!？?\n") + 1
+    rights = [i for i in (text.find(ch, end) for ch in "，,。；;！!？?\n") if i >= 0]
+    return text[left : min(rights, default=len(text))].strip()
 
 
 def _contradiction(
@@ -354,6 +372,8 @@ def _contradiction(
         if contradiction.crosses_sentences(span.text):
             continue  # a window over two sentences mixes two claims ("调高更平均；调低更确定")
         span_grams = answer.span_grams(i)
+        if span_grams <= reference.own_grams:
+            continue  # every word pair of the span is in the reference's own correct texts
         wrong_claims = reference.canonical_misconceptions[point.key_point.id]
         for j, (wrong_text, (claim, distinctive)) in enumerate(zip(point.misconceptions, wrong_claims, strict=True)):
             # No distinctive grams: lexically the same as a correct statement, nothing to tell apart.
