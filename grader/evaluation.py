@@ -35,7 +35,8 @@ TRAINING = (("llm", EVAL_DIR / "dev_set.jsonl"), ("ads", EVAL_DIR / "external/ad
             ("le", EVAL_DIR / "external/le/train.jsonl"))
 TESTS = (("llm", EVAL_DIR / "dev_set.jsonl"), ("ads", EVAL_DIR / "external/ads/test.jsonl"),
          ("le", EVAL_DIR / "external/le/test.jsonl"))
-BIG_ERROR = 3.0  # points on the 0–10 scale
+BIG_ERROR = cal.BIG_ERROR  # points on the 0–10 scale
+CV_FOLDS = 5
 FLAGS = ("non_answer", "off_topic", "keyword_stuffing", "too_short", "copy_of_reference")
 
 
@@ -248,26 +249,58 @@ class LoboLine:
     report: Report
 
 
+def _fit_sets(parts: Sequence[tuple[str, Sequence[cal.Signals]]], version: str) -> cal.Calibration:
+    return cal.fit([s for _, signals in parts for s in signals], [b for b, signals in parts for _ in signals],
+                   version=version, fitted_on="", fit_command="")
+
+
+def _cross_validated(rows: Sequence[EvalRow], signals: Sequence[cal.Signals], bank: str,
+                     others: dict[str, list[cal.Signals]], base: dict[str, list[float]], review_below: float,
+                     folds: int = CV_FOLDS, seed: int = 1) -> dict[str, Report]:
+    """A set that is also a training set (the LLM dev set), `folds`-fold: each fold graded by a shipped
+    calibration fitted on the other folds and the other banks' train splits, and by its own calibration
+    fitted on the other folds and pulled towards that shipped one."""
+    scored: dict[str, tuple[list[float], list[float]]] = {n: ([0.0] * len(rows), [0.0] * len(rows))
+                                                          for n in ("shipped", "own")}
+    order = np.random.default_rng(seed).permutation(len(rows))
+    for f in range(folds):
+        test = order[f::folds]
+        train = [signals[i] for i in np.setdiff1d(np.arange(len(rows)), test)]
+        shipped = _fit_sets([(bank, train), *others.items()], "cv")
+        own = cal.fit_own(train, shipped, bank=bank, version="cv-own", fitted_on="", fit_command="")
+        for name, calibration in (("shipped", shipped), ("own", own)):
+            scores, confidences = scored[name]
+            for i in test:
+                scores[i] = round(cal.final_score(calibration, signals[i]), 1)
+                confidences[i] = cal.confidence(calibration, signals[i], scores[i])
+    return {name: Report(list(rows), scores, confidences, [list(s.flags) for s in signals],
+                         [any(s.contradicted) for s in signals], base, review_below)
+            for name, (scores, confidences) in scored.items()}
+
+
 def leave_one_bank_out(template: Grader, *, review_below: float = 0.5) -> list[LoboLine]:
-    """Each external bank's test split under a calibration fitted without that bank, the shipped one and
-    its own (fitted on its train split); the LLM dev set under the LOBO and shipped calibrations."""
+    """Each bank's test set under a calibration fitted without that bank (LOBO), the shipped one and its own
+    (fitted on its train split). The LLM dev set is both a training and a test set: its shipped and own
+    lines are 5-fold cross-validated (`_cross_validated`), never graded by a fit that saw the same answer."""
     train = {bank: (read_rows(path), None) for bank, path in TRAINING}
     signals = {bank: measure(grader_for(bank, template), rows) for bank, (rows, _) in train.items()}
     lines = []
     for bank, path in TESTS:
         rows = read_rows(path)
         grader = grader_for(bank, template)
-        test_signals = signals[bank] if path == dict(TRAINING)[bank] else measure(grader, rows)
+        in_training = path == dict(TRAINING)[bank]
+        test_signals = signals[bank] if in_training else measure(grader, rows)
         base = baselines(grader, rows)
-        others = [b for b in signals if b != bank]
-        lobo = cal.fit([s for b in others for s in signals[b]], [b for b in others for _ in signals[b]],
-                       version="lobo", fitted_on="", fit_command="")
-        chosen = [("lobo", lobo), ("shipped", template.calibration)]
-        if path != dict(TRAINING)[bank]:
-            own = cal.fit_own(signals[bank], template.calibration, bank=bank, version="own", fitted_on="",
-                              fit_command="")
-            chosen.append(("own", own))
-        for name, calibration in chosen:
+        others = {b: s for b, s in signals.items() if b != bank}
+        lobo = _fit_sets(list(others.items()), "lobo")
+        lines.append(LoboLine(bank, "lobo", report_from_signals(rows, test_signals, lobo, base, review_below)))
+        if in_training:
+            for name, report in _cross_validated(rows, test_signals, bank, others, base, review_below).items():
+                lines.append(LoboLine(bank, f"{name} ({CV_FOLDS}-fold CV)", report))
+            continue
+        own = cal.fit_own(signals[bank], template.calibration, bank=bank, version="own", fitted_on="",
+                          fit_command="")
+        for name, calibration in (("shipped", template.calibration), ("own", own)):
             lines.append(LoboLine(bank, name, report_from_signals(rows, test_signals, calibration, base, review_below)))
     return lines
 

@@ -27,15 +27,19 @@ from grader.errors import GraderError
 from grader.scoring import model
 from grader.scoring.signals import Signals
 
-__all__ = ["Calibration", "Signals", "cap_for", "confidence", "coverage", "credits", "expected_error", "final_score",
+__all__ = ["Calibration", "Signals", "big_error_risk", "cap_for", "confidence", "coverage", "credits", "final_score",
            "fit", "fit_own", "load_calibration", "save_calibration", "unfitted"]
 
 DEFAULT_CAPS = {"non_answer": 0.0}
 # Flags that route to review without capping (all flags do in the service; listed for reports).
 KEYWORD_CREDIT_SHARE = 0.5  # of a key point's displayed credit, the rest from its similarity
-ERROR_PENALTY = 10.0
+RISK_PENALTY = 1.0  # L2 of the big-error classifier, on standardised inputs
 OWN_PENALTY = 2.0  # pull of a bank's own fit towards the shipped coefficients
-REVIEW_SHARE = 0.2  # of the answers the fit saw, the share with the highest expected error
+BIG_ERROR = 3.0  # points on the 0-10 scale: an error a reviewer must catch
+# Of the answers the fit saw (each bank weighing the same), the share routed to review: flagged, or
+# the highest big-error risk. The bar is 30% on every set; 2 points are kept as a margin.
+REVIEW_SHARE = 0.28
+RISK_EXTRA = 6  # columns of model.risk_design before the features
 
 
 class Calibration(BaseModel):
@@ -47,8 +51,12 @@ class Calibration(BaseModel):
     mean: list[float]
     scale: list[float]
     coef: list[float]  # [intercept, *features], on standardised features, logit of score/100
-    error_coef: list[float]  # [intercept, 4p(1-p), *features]: expected |error| on the 0–10 scale
-    review_error: float  # expected error above which confidence falls below 0.5
+    lexical_coef: list[float]  # [intercept, *model.LEXICAL]: the same model on lexical features alone
+    semantic_coef: list[float]  # [intercept, *model.SEMANTIC]: ... and on the whole-answer cosine alone
+    risk_mean: list[float]  # standardisation of model.risk_design
+    risk_scale: list[float]
+    risk_coef: list[float]  # [intercept, *risk design]: logit of P(off by >= BIG_ERROR points)
+    review_risk: float  # P(big error) above which confidence falls below 0.5
     caps: dict[str, float] = dict(DEFAULT_CAPS)
     fitted_on: str = ""
     fit_command: str = ""
@@ -67,8 +75,11 @@ class Calibration(BaseModel):
 def unfitted() -> Calibration:
     """Stand-in while measuring signals for a fit: signals do not depend on it, scores would."""
     names = list(model.FEATURES)
+    width = len(names) + RISK_EXTRA
     return Calibration(version="unfitted", features=names, mean=[0.0] * len(names), scale=[1.0] * len(names),
-                       coef=[0.0] * (len(names) + 1), error_coef=[1.0] + [0.0] * (len(names) + 1), review_error=2.0)
+                       coef=[0.0] * (len(names) + 1), lexical_coef=[0.0] * (len(model.LEXICAL) + 1),
+                       semantic_coef=[0.0] * (len(model.SEMANTIC) + 1), risk_mean=[0.0] * width,
+                       risk_scale=[1.0] * width, risk_coef=[0.0] * (width + 1), review_risk=0.5)
 
 
 def load_calibration(path: Path) -> Calibration:
@@ -114,23 +125,38 @@ def final_score(cal: Calibration, signals: Signals) -> float:
     return score if cap is None else min(score, cap)
 
 
-def _error_design(z: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    p = np.clip(scores / 100.0, 0.0, 1.0)
-    return np.hstack([(4 * p * (1 - p))[:, None], z])
+def _columns(names: Sequence[str], subset: Sequence[str]) -> list[int]:
+    return [names.index(n) for n in subset if n in names]
 
 
-def expected_error(cal: Calibration, signals: Signals, score: float) -> float:
-    """Expected absolute error (0–10 scale) of `score`, from the error model."""
-    x = _error_design(cal.standardised(signals)[None, :], np.array([score]))[0]
-    return max(cal.error_coef[0] + float(np.dot(cal.error_coef[1:], x)), 0.0)
+def _sub_score(coef: Sequence[float], z: np.ndarray, columns: list[int]) -> np.ndarray:
+    """Share of full marks by a sub-model (z: one row per answer)."""
+    return model.sigmoid(coef[0] + z[:, columns] @ np.asarray(coef[1:]))
+
+
+def _risk(cal: Calibration, z: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """P(off by >= BIG_ERROR points) of each score (0-100) given its standardised features z."""
+    lexical = _sub_score(cal.lexical_coef, z, _columns(cal.features, model.LEXICAL))
+    semantic = _sub_score(cal.semantic_coef, z, _columns(cal.features, model.SEMANTIC))
+    design = model.risk_design(np.clip(scores / 100.0, 0.0, 1.0), lexical, semantic, z)
+    standard = (design - np.array(cal.risk_mean)) / np.array(cal.risk_scale)
+    return model.sigmoid(cal.risk_coef[0] + standard @ np.array(cal.risk_coef[1:]))
+
+
+def big_error_risk(cal: Calibration, signals: Signals, score: float) -> float:
+    """The fitted probability that `score` is off by 3 points or more (0-10 scale) from a person's."""
+    return float(_risk(cal, cal.standardised(signals)[None, :], np.array([score]))[0])
 
 
 def confidence(cal: Calibration, signals: Signals, score: float) -> float:
-    """1 at no expected error, 0.5 at the review threshold, 0 at twice that. Non-answers are clear-cut."""
+    """0.5 exactly at the review threshold of big-error risk, towards 1 as the risk falls, towards 0 as it
+    rises (the odds of a big error against those at the threshold). Non-answers are clear-cut."""
     if cap_for(cal, signals.flags) == 0.0 and score == 0.0:
         return 0.9
-    value = 1.0 - 0.5 * expected_error(cal, signals, score) / max(cal.review_error, 1e-6)
-    return round(min(max(value, 0.0), 1.0), 3)
+    risk = min(max(big_error_risk(cal, signals, score), 1e-9), 1 - 1e-9)
+    threshold = min(max(cal.review_risk, 1e-9), 1 - 1e-9)
+    odds = (risk / (1 - risk)) / (threshold / (1 - threshold))
+    return round(1.0 / (1.0 + odds), 3)
 
 
 # -- fitting ---------------------------------------------------------------------------------------
@@ -172,8 +198,31 @@ def _folds(n: int, folds: int, seed: int) -> list[np.ndarray]:
 
 
 def _digest(cal: Calibration) -> str:
-    fitted = cal.model_dump_json(include={"features", "mean", "scale", "coef", "error_coef", "review_error", "caps"})
+    fitted = cal.model_dump_json(include={"features", "mean", "scale", "coef", "lexical_coef", "semantic_coef",
+                                          "risk_mean", "risk_scale", "risk_coef", "review_risk", "caps"})
     return hashlib.sha256(fitted.encode()).hexdigest()[:8]
+
+
+def _fit_sub(z: np.ndarray, labels: np.ndarray, weights: np.ndarray, names: Sequence[str],
+             subset: Sequence[str]) -> np.ndarray:
+    columns = _columns(names, subset)
+    return _fit_score(z[:, columns], labels, weights, [names[c] for c in columns], None)
+
+
+def review_threshold(risk: np.ndarray, flagged: np.ndarray, weights: np.ndarray, share: float) -> float:
+    """The lowest risk at which the routed share (risk at or above it, or flagged), weighted, stays <= share."""
+    order = np.argsort(-risk, kind="stable")
+    base = float(weights[flagged].sum())
+    extra = np.cumsum(np.where(flagged[order], 0.0, weights[order]))
+    routed = (base + extra) / weights.sum()
+    allowed = np.flatnonzero(routed <= share)
+    if not len(allowed):
+        return 1.0  # the flags alone fill the queue
+    k = int(allowed[-1])
+    # Ties: a risk equal to the threshold is routed, so stop before a tie that would overflow.
+    while k >= 0 and k + 1 < len(order) and risk[order[k + 1]] == risk[order[k]]:
+        k -= 1
+    return float(np.nextafter(risk[order[k]], -1.0)) if k >= 0 else 1.0
 
 
 def _fit(
@@ -193,29 +242,47 @@ def _fit(
     z = (x - mean) / scale
     start = np.array(prior.coef) if prior else None
     caps = dict(prior.caps) if prior else dict(DEFAULT_CAPS)
+    lexical_columns, semantic_columns = _columns(names, model.LEXICAL), _columns(names, model.SEMANTIC)
 
-    # Cross-validated scores: what the error model learns from, and the reported metrics.
-    predictions = np.zeros(len(examples))
+    # Cross-validated scores and sub-model scores: what the big-error model learns from; the metrics.
+    predictions, lexical, semantic = np.zeros(len(examples)), np.zeros(len(examples)), np.zeros(len(examples))
     for test in _folds(len(examples), folds, seed):
         train = np.setdiff1d(np.arange(len(examples)), test)
         coef = _fit_score(z[train], labels[train], weights[train], names, start)
         predictions[test] = _scores(coef, z[test], [examples[i] for i in test], caps)
-    errors = np.abs(predictions / 10.0 - labels)
-    error_coef = model.fit_ridge(_error_design(z, predictions), errors, weights, ERROR_PENALTY)
-    expected = np.maximum(np.hstack([np.ones((len(z), 1)), _error_design(z, predictions)]) @ error_coef, 0.0)
-    order = np.argsort(-expected)
-    cumulative = np.cumsum(weights[order]) / weights.sum()
-    review_error = float(expected[order][int(np.searchsorted(cumulative, REVIEW_SHARE))])
+        if prior is None:
+            lexical_coef = _fit_sub(z[train], labels[train], weights[train], names, model.LEXICAL)
+            semantic_coef = _fit_sub(z[train], labels[train], weights[train], names, model.SEMANTIC)
+        else:
+            lexical_coef, semantic_coef = np.array(prior.lexical_coef), np.array(prior.semantic_coef)
+        lexical[test] = _sub_score(list(lexical_coef), z[test], lexical_columns)
+        semantic[test] = _sub_score(list(semantic_coef), z[test], semantic_columns)
+    design = model.risk_design(predictions / 100.0, lexical, semantic, z)
+    risk_mean, risk_scale = model.standardise(design, weights)
+    standard = (design - risk_mean) / risk_scale
+    big = (np.abs(predictions / 10.0 - labels) >= BIG_ERROR).astype(float)
+    risk_coef = model.fit_logistic(standard, big, weights, np.array([0.0] + [RISK_PENALTY] * design.shape[1]))
+    risk = model.sigmoid(risk_coef[0] + standard @ risk_coef[1:])
+    flagged = np.array([bool(e.flags) for e in examples])
+    review_risk = review_threshold(risk, flagged, weights, REVIEW_SHARE)
 
     coef = _fit_score(z, labels, weights, names, start)
+    if prior is None:
+        lexical_coef = _fit_sub(z, labels, weights, names, model.LEXICAL)
+        semantic_coef = _fit_sub(z, labels, weights, names, model.SEMANTIC)
     metrics: dict[str, float] = {}
+    routed = (risk >= review_risk) | flagged
     for name in sorted(set(banks)):
         rows = [i for i, b in enumerate(banks) if b == name]
         summary = summarise(predictions[rows].tolist(), labels[rows].tolist())
         metrics.update({f"cv_{name}_{k}": round(v, 4) for k, v in summary.items()})
+        metrics[f"cv_{name}_review_share"] = round(float(routed[rows].mean()), 4)
+        metrics[f"cv_{name}_big_not_routed"] = round(float((big[rows].astype(bool) & ~routed[rows]).mean()), 4)
     fitted = Calibration(
         version=version, bank=bank, features=names, mean=[float(v) for v in mean], scale=[float(v) for v in scale],
-        coef=[float(v) for v in coef], error_coef=[float(v) for v in error_coef], review_error=review_error,
+        coef=[float(v) for v in coef], lexical_coef=[float(v) for v in lexical_coef],
+        semantic_coef=[float(v) for v in semantic_coef], risk_mean=[float(v) for v in risk_mean],
+        risk_scale=[float(v) for v in risk_scale], risk_coef=[float(v) for v in risk_coef], review_risk=review_risk,
         caps=caps, fitted_on=fitted_on, fit_command=fit_command, cv_metrics=metrics,
     )
     return fitted.model_copy(update={"version": f"{version}+{_digest(fitted)}"})

@@ -475,6 +475,8 @@ def _analyse(
     reference_answer = reference.reference.reference_answer
     precision, recall, f1 = lexical.bigram_overlap(embedded.answer, reference_answer)
     flags = _flags(embedded, answer.norm, reference, bank, measures, precision)
+    novel_precision, novel_recall = lexical.novel_overlap(embedded.answer, reference_answer,
+                                                          reference.reference.question)
     groups = [bool(h) for m in measures for h in m.hits.values()]
     signals = Signals(
         weights=[p.key_point.weight for p in reference.key_points],
@@ -488,6 +490,8 @@ def _analyse(
         bigram_precision=precision,
         bigram_recall=recall,
         bigram_f1=f1,
+        novel_precision=novel_precision,
+        novel_recall=novel_recall,
         token_recall=lexical.token_recall(embedded.answer, reference_answer),
         answer_chars=content_length(embedded.answer),
         reference_chars=content_length(reference_answer),

@@ -52,6 +52,28 @@ def bigram_overlap(answer: str, reference: str) -> tuple[float, float, float]:
     return precision, recall, f1
 
 
+@lru_cache(maxsize=256)
+def _novel_reference(reference: str, question: str) -> Counter[str]:
+    asked = bigrams(question)
+    return Counter({g: n for g, n in reference_bigrams(reference).items() if g not in asked})
+
+
+def novel_overlap(answer: str, reference: str, question: str) -> tuple[float, float]:
+    """(precision, recall) of character bigrams against the reference, both leaving out the question's.
+
+    A reference usually restates its question ("信息的特征：客观性、……"), and so do answers: echoing the
+    question is not answering it ("信息的特征有对称性等" shares half its bigrams with the reference and
+    earned 0). What is left is what the answer adds, and what the reference says beyond the question.
+    """
+    theirs = _novel_reference(reference, question)
+    asked = bigrams(question)
+    mine = Counter({g: n for g, n in bigrams(answer).items() if g not in asked})
+    if not mine or not theirs:
+        return 0.0, 0.0
+    shared = sum((mine & theirs).values())
+    return shared / sum(mine.values()), shared / sum(theirs.values())
+
+
 @lru_cache(maxsize=1)
 def _tokenizer() -> object:
     import jieba

@@ -45,6 +45,10 @@ def _contradicted(s: Signals) -> float:
     return sum(w for w, bad, c in zip(s.weights, s.contradicted, marks, strict=True) if bad and c)
 
 
+def _f1(precision: float, recall: float) -> float:
+    return 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+
+
 def _flag(name: str) -> Callable[[Signals], float]:
     return lambda s: _curated_share(s) * float(name in s.flags)
 
@@ -56,7 +60,11 @@ FEATURES: dict[str, tuple[Callable[[Signals], float], bool]] = {
     "bigram_recall": (lambda s: s.bigram_recall, True),
     "token_recall": (lambda s: s.token_recall, True),
     "bigram_f1": (lambda s: s.bigram_f1, True),
+    "novel_recall": (lambda s: s.novel_recall, True),
+    "novel_precision": (lambda s: s.novel_precision, True),
+    "novel_f1": (lambda s: _f1(s.novel_precision, s.novel_recall), True),
     "length_ratio": (lambda s: min(max(math.log((1 + s.answer_chars) / (1 + s.reference_chars)), -3.0), 1.5), True),
+    "answer_length": (lambda s: math.log(1 + s.answer_chars), True),
     "keywords_curated": (lambda s: _weighted(s, s.keyword_shares, True), False),
     "similarity_curated": (lambda s: _weighted(s, s.similarities, True), False),
     "contradicted_curated": (_contradicted, False),
@@ -65,8 +73,12 @@ FEATURES: dict[str, tuple[Callable[[Signals], float], bool]] = {
     "keyword_stuffing_curated": (_flag("keyword_stuffing"), False),
     "keyword_presence_curated": (lambda s: _curated_share(s) * s.keyword_presence, False),
 }
-SHARED_PENALTY = 100.0
+SHARED_PENALTY = 10.0
 CURATED_PENALTY = 1.0
+# Sub-models whose disagreement with each other and with the full model tells where the grade is unsure.
+LEXICAL = ("keywords_generated", "bigram_recall", "token_recall", "bigram_f1", "novel_recall", "novel_precision",
+           "novel_f1", "length_ratio")
+SEMANTIC = ("whole_similarity",)
 
 
 def feature_vector(signals: Signals, names: Sequence[str]) -> np.ndarray:
@@ -118,6 +130,21 @@ def fit_logistic(
 
 def logistic(value: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(min(value, 40.0), -40.0)))
+
+
+def sigmoid(values: np.ndarray) -> np.ndarray:
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(values, -40.0, 40.0)))
+    return out
+
+
+def risk_design(score: np.ndarray, lexical: np.ndarray, semantic: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """What the error model reads (scores as shares of full marks, one row per answer): where the score sits
+    (labels pile up at 0 and full marks, so a mid-range score is where big errors live), how far the
+    lexical-only and semantic-only models disagree with it and with each other, and every feature."""
+    return np.column_stack([
+        score, 4 * score * (1 - score), np.minimum(score, 1 - score),
+        np.abs(semantic - score), np.abs(lexical - semantic), np.abs(lexical - score), z,
+    ])
 
 
 def fit_ridge(x: np.ndarray, target: np.ndarray, weights: np.ndarray, penalty: float) -> np.ndarray:

@@ -22,6 +22,8 @@ class Signals(BaseModel):
     bigram_precision: float = 0.0
     bigram_recall: float = 0.0
     bigram_f1: float = 0.0
+    novel_precision: float = 0.0  # bigram overlap leaving out the question's own bigrams
+    novel_recall: float = 0.0
     token_recall: float = 0.0  # share of the reference's content words the answer contains
     answer_chars: int = 0
     reference_chars: int = 0

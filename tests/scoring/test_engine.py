@@ -127,10 +127,12 @@ def test_feedback_names_the_missed_key_points_in_chinese(grader: Grader) -> None
     assert missed[0].text in result.feedback
 
 
-def test_confidence_is_lower_for_a_flagged_answer_than_a_clear_one(grader: Grader) -> None:
+def test_a_flagged_answer_goes_to_review_whatever_its_confidence_a_clear_one_does_not(grader: Grader) -> None:
+    # The service routes on `confidence < 0.5 or any flag`; confidence alone is the big-error risk.
     clear = grader.grade("q06", GOOD_TEMPERATURE)
     stuffed = grader.grade("q05", "RLHF、PPO、奖励模型、SFT、人类反馈、策略梯度、InstructGPT、排序。")
-    assert 0 <= stuffed.confidence < clear.confidence <= 1
+    assert stuffed.flags and 0 <= stuffed.confidence <= 1
+    assert not clear.flags and 0.5 <= clear.confidence <= 1
 
 
 def test_unicode_edge_cases_grade_without_error(grader: Grader) -> None:

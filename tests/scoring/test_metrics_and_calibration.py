@@ -12,12 +12,13 @@ from scipy.stats import spearmanr
 from grader.errors import GraderError
 from grader.scoring.calibration import (
     Signals,
+    big_error_risk,
     confidence,
-    expected_error,
     final_score,
     fit,
     fit_own,
     load_calibration,
+    review_threshold,
     save_calibration,
 )
 from grader.scoring.metrics import quadratic_weighted_kappa, spearman, summarise
@@ -73,13 +74,30 @@ def test_only_a_non_answer_caps_the_score_other_flags_send_it_to_review() -> Non
         assert final_score(fitted, _signals(1.0, flags=[flag])) == final_score(fitted, _signals(1.0))
 
 
-def test_confidence_falls_as_the_expected_error_rises() -> None:
+def test_confidence_is_below_one_half_exactly_when_the_big_error_risk_passes_the_review_threshold() -> None:
     fitted = fit(_examples(80), ["a"] * 80, version="t", fitted_on="synthetic", fit_command="test")
-    for q in (0.0, 0.5, 1.0):
+    for q in np.linspace(0.0, 1.0, 11):
         score = final_score(fitted, _signals(q))
         value = confidence(fitted, _signals(q), score)
-        assert 0.0 <= value <= 1.0
-        assert (value < 0.5) == (expected_error(fitted, _signals(q), score) > fitted.review_error)
+        risk = big_error_risk(fitted, _signals(q), score)
+        assert 0.0 <= value <= 1.0 and 0.0 <= risk <= 1.0
+        if abs(risk - fitted.review_risk) > 1e-3:
+            assert (value < 0.5) == (risk > fitted.review_risk)
+
+
+def test_the_review_threshold_fills_the_queue_up_to_its_share_flagged_answers_first() -> None:
+    risk = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05])
+    flagged = np.zeros(10, dtype=bool)
+    weights = np.ones(10)
+    threshold = review_threshold(risk, flagged, weights, 0.3)
+    assert list(risk >= threshold) == [True] * 3 + [False] * 7
+    # A flagged answer is routed whatever its risk: it takes one of the three places.
+    flagged[9] = True
+    threshold = review_threshold(risk, flagged, weights, 0.3)
+    assert list((risk >= threshold) | flagged) == [True] * 2 + [False] * 7 + [True]
+    # Each bank weighs the same: a small bank's answer counts as much as the large bank's together.
+    weights = np.array([5.0] + [5.0 / 9] * 9)
+    assert review_threshold(risk, np.zeros(10, dtype=bool), weights, 0.3) > 0.8
 
 
 def test_a_banks_own_calibration_is_keyed_by_the_bank_and_serialisable(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from grader.scoring.keywords import find
+from grader.scoring.lexical import bigram_overlap, novel_overlap
 from grader.scoring.text import normalise, spans
 from grader.scoring.types import Keyword
 
@@ -39,3 +40,16 @@ def test_aliases_match_across_languages_and_spellings() -> None:
     for answer in ("多头注意力机制", "Multi Head Attention", "multihead attention", "用 mha"):
         assert find(normalise(answer), mha), answer
     assert [h.keyword for h in find(normalise("MHA"), mha)] == ["多头注意力"]
+
+
+def test_echoing_the_question_is_no_overlap_with_what_the_reference_answers() -> None:
+    question = "信息的特征有哪些？"
+    reference = "信息的特征：客观性、传递性、时效性、价值性、不对称性、共享性。"
+    echo = "信息的特征有很多。"
+    right = "客观性、传递性和时效性。"
+    # Plain bigram overlap credits the echo of the question...
+    assert bigram_overlap(echo, reference)[0] >= 0.5
+    # ... overlap beyond the question's own bigrams does not, and credits the answer.
+    assert novel_overlap(echo, reference, question) == (0.0, 0.0)
+    precision, recall = novel_overlap(right, reference, question)
+    assert precision > 0.7 and 0.3 < recall < 0.7
