@@ -113,7 +113,9 @@ class Report:
         return float(np.median(list(found.values()))), found[worst], worst
 
     def reviewed(self) -> list[bool]:
-        return [c < self.review_below or bool(f) for c, f in zip(self.confidences, self.flags, strict=True)]
+        """What the service routes to review (`grader.service.needs_review`): low confidence or a review flag."""
+        return [c < self.review_below or cal.review_flagged(flags)
+                for c, flags in zip(self.confidences, self.flags, strict=True)]
 
     def review_share(self) -> float:
         return float(np.mean(self.reviewed()))

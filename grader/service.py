@@ -36,6 +36,7 @@ from grader.db.session import SessionFactory, on_commit, session_scope
 from grader.errors import Conflict, GraderError, InvalidInput, NotFound, QuestionNotFound, SubmissionNotFound
 from grader.results_index import IndexedSubmission, LatestGrade, index_results
 from grader.schemas import SubmissionCreate
+from grader.scoring.calibration import review_flagged
 from grader.scoring.types import Reference, ScoreResult
 
 if TYPE_CHECKING:
@@ -358,7 +359,8 @@ def claim_many(session: Session, submission_ids: Iterable[uuid.UUID], bank: Mapp
 
 
 def needs_review(result: ScoreResult, review_confidence_below: float) -> bool:
-    return result.confidence < review_confidence_below or bool(result.flags)
+    """Low confidence, or a flag that does not cap the score (a capped non-answer is graded 0)."""
+    return result.confidence < review_confidence_below or review_flagged([f.value for f in result.flags])
 
 
 def record(session: Session, job: Job, result: ScoreResult, review_confidence_below: float) -> Status:

@@ -1,8 +1,8 @@
 """The fitted mapping from signals to a 0–100 score and a confidence, and how it is fitted.
 
-A `Calibration` is plain numbers (see `grader.scoring.model` for the features and the two models):
-standardisation, the score model's coefficients, the error model's coefficients and the expected
-error above which an answer goes to a person. The shipped one (`reference_answers/calibration.json`)
+A `Calibration` is plain numbers (see `grader.scoring.model` for the features and the models):
+standardisation, the score model's coefficients and level, the big-error classifiers' coefficients and
+the risk above which an answer goes to a person. The shipped one (`reference_answers/calibration.json`)
 is fitted across banks; a bank's own (`bank` set) is the shipped one refitted on that bank's labelled
 answers, pulled towards the shipped coefficients so a few hundred answers cannot run away with it.
 Its `version` carries a digest of the fitted numbers, so every grade pins the exact mapping.
@@ -36,10 +36,10 @@ KEYWORD_CREDIT_SHARE = 0.5  # of a key point's displayed credit, the rest from i
 RISK_PENALTY = 1.0  # L2 of the big-error classifier, on standardised inputs
 OWN_PENALTY = 2.0  # pull of a bank's own fit towards the shipped coefficients
 BIG_ERROR = 3.0  # points on the 0-10 scale: an error a reviewer must catch
-# Of the answers the fit saw (each bank weighing the same), the share routed to review: flagged, or
-# the highest big-error risk. The bar is 30% on every set; 2 points are kept as a margin.
+# Of each bank's answers the fit saw, at most this share is routed to review (flagged, or the highest
+# big-error risk). The bar is 30% on every set; 2 points are kept as a margin.
 REVIEW_SHARE = 0.28
-RISK_EXTRA = 6  # columns of model.risk_design before the features
+RISK_EXTRA = 10  # columns of model.risk_design besides two per feature
 
 
 class Calibration(BaseModel):
@@ -50,12 +50,14 @@ class Calibration(BaseModel):
     features: list[str]
     mean: list[float]
     scale: list[float]
-    coef: list[float]  # [intercept, *features], on standardised features, logit of score/100
+    coef: list[float]  # [intercept, *features], on standardised features: the linear predictor
+    level: list[float] = [0.0, 1.0]  # (offset, stretch): score = 100 * sigmoid(offset + stretch * predictor)
     lexical_coef: list[float]  # [intercept, *model.LEXICAL]: the same model on lexical features alone
     semantic_coef: list[float]  # [intercept, *model.SEMANTIC]: ... and on the whole-answer cosine alone
     risk_mean: list[float]  # standardisation of model.risk_design
     risk_scale: list[float]
-    risk_coef: list[float]  # [intercept, *risk design]: logit of P(off by >= BIG_ERROR points)
+    risk_coef: list[float]  # [intercept, *model.risk_design]: logit of P(score >= label + BIG_ERROR) (too high)
+    risk_under_coef: list[float]  # ... logit of P(score <= label - BIG_ERROR) (too low)
     review_risk: float  # P(big error) above which confidence falls below 0.5
     caps: dict[str, float] = dict(DEFAULT_CAPS)
     fitted_on: str = ""
@@ -69,17 +71,19 @@ class Calibration(BaseModel):
 
     def raw_score(self, signals: Signals) -> float:
         z = self.standardised(signals)
-        return 100.0 * model.logistic(self.coef[0] + float(np.dot(self.coef[1:], z)))
+        linear = self.coef[0] + float(np.dot(self.coef[1:], z))
+        return 100.0 * model.logistic(self.level[0] + self.level[1] * linear)
 
 
 def unfitted() -> Calibration:
     """Stand-in while measuring signals for a fit: signals do not depend on it, scores would."""
     names = list(model.FEATURES)
-    width = len(names) + RISK_EXTRA
+    width = 2 * len(names) + RISK_EXTRA
     return Calibration(version="unfitted", features=names, mean=[0.0] * len(names), scale=[1.0] * len(names),
                        coef=[0.0] * (len(names) + 1), lexical_coef=[0.0] * (len(model.LEXICAL) + 1),
                        semantic_coef=[0.0] * (len(model.SEMANTIC) + 1), risk_mean=[0.0] * width,
-                       risk_scale=[1.0] * width, risk_coef=[0.0] * (width + 1), review_risk=0.5)
+                       risk_scale=[1.0] * width, risk_coef=[0.0] * (width + 1),
+                       risk_under_coef=[0.0] * (width + 1), review_risk=0.5)
 
 
 def load_calibration(path: Path) -> Calibration:
@@ -114,8 +118,19 @@ def contradicted_weight(signals: Signals) -> float:
 
 
 def cap_for(cal: Calibration, flags: Sequence[str]) -> float | None:
-    caps = [cal.caps[f] for f in flags if f in cal.caps]
-    return min(caps) if caps else None
+    return cap_for_caps(cal.caps, flags)
+
+
+def review_flagged(flags: Sequence[str], caps: dict[str, float] = DEFAULT_CAPS) -> bool:
+    """Whether flags send an answer to review: any flag that does not cap the score. A capping flag was
+    measured right on every labelled set (`non_answer`: human mean 0.00 wherever it fired), so the
+    capped score is the grade; routing those answers spent 7.5% of the dev set's review share."""
+    return any(f not in caps for f in flags)
+
+
+def cap_for_caps(caps: dict[str, float], flags: Sequence[str]) -> float | None:
+    limits = [caps[f] for f in flags if f in caps]
+    return min(limits) if limits else None
 
 
 def final_score(cal: Calibration, signals: Signals) -> float:
@@ -140,7 +155,15 @@ def _risk(cal: Calibration, z: np.ndarray, scores: np.ndarray) -> np.ndarray:
     semantic = _sub_score(cal.semantic_coef, z, _columns(cal.features, model.SEMANTIC))
     design = model.risk_design(np.clip(scores / 100.0, 0.0, 1.0), lexical, semantic, z)
     standard = (design - np.array(cal.risk_mean)) / np.array(cal.risk_scale)
-    return model.sigmoid(cal.risk_coef[0] + standard @ np.array(cal.risk_coef[1:]))
+    return _risk_of(standard, np.array(cal.risk_coef), np.array(cal.risk_under_coef))
+
+
+def _risk_of(standard: np.ndarray, over: np.ndarray, under: np.ndarray) -> np.ndarray:
+    """P(too high by BIG_ERROR) + P(too low by BIG_ERROR): two classifiers, as the two errors have
+    different causes (an echo of the question scored high; a terse right answer scored low)."""
+    too_high = model.sigmoid(over[0] + standard @ over[1:])
+    risk: np.ndarray = np.minimum(too_high + model.sigmoid(under[0] + standard @ under[1:]), 1.0)
+    return risk
 
 
 def big_error_risk(cal: Calibration, signals: Signals, score: float) -> float:
@@ -173,8 +196,9 @@ def _labels(examples: Sequence[Signals]) -> np.ndarray:
     return np.array([float(e.label or 0.0) for e in examples])
 
 
-def _scores(coef: np.ndarray, z: np.ndarray, examples: Sequence[Signals], caps: dict[str, float]) -> np.ndarray:
-    raw = 100.0 / (1.0 + np.exp(-np.clip(coef[0] + z @ coef[1:], -40, 40)))
+def _capped(linear: np.ndarray, level: Sequence[float], examples: Sequence[Signals],
+            caps: dict[str, float]) -> np.ndarray:
+    raw = 100.0 * model.sigmoid(level[0] + level[1] * linear)
     out = []
     for value, e in zip(raw, examples, strict=True):
         limits = [caps[f] for f in e.flags if f in caps]
@@ -198,8 +222,9 @@ def _folds(n: int, folds: int, seed: int) -> list[np.ndarray]:
 
 
 def _digest(cal: Calibration) -> str:
-    fitted = cal.model_dump_json(include={"features", "mean", "scale", "coef", "lexical_coef", "semantic_coef",
-                                          "risk_mean", "risk_scale", "risk_coef", "review_risk", "caps"})
+    fitted = cal.model_dump_json(include={
+        "features", "mean", "scale", "coef", "level", "lexical_coef", "semantic_coef", "risk_mean", "risk_scale",
+        "risk_coef", "risk_under_coef", "review_risk", "caps"})
     return hashlib.sha256(fitted.encode()).hexdigest()[:8]
 
 
@@ -245,11 +270,11 @@ def _fit(
     lexical_columns, semantic_columns = _columns(names, model.LEXICAL), _columns(names, model.SEMANTIC)
 
     # Cross-validated scores and sub-model scores: what the big-error model learns from; the metrics.
-    predictions, lexical, semantic = np.zeros(len(examples)), np.zeros(len(examples)), np.zeros(len(examples))
+    linear, lexical, semantic = np.zeros(len(examples)), np.zeros(len(examples)), np.zeros(len(examples))
     for test in _folds(len(examples), folds, seed):
         train = np.setdiff1d(np.arange(len(examples)), test)
         coef = _fit_score(z[train], labels[train], weights[train], names, start)
-        predictions[test] = _scores(coef, z[test], [examples[i] for i in test], caps)
+        linear[test] = coef[0] + z[test] @ coef[1:]
         if prior is None:
             lexical_coef = _fit_sub(z[train], labels[train], weights[train], names, model.LEXICAL)
             semantic_coef = _fit_sub(z[train], labels[train], weights[train], names, model.SEMANTIC)
@@ -257,14 +282,24 @@ def _fit(
             lexical_coef, semantic_coef = np.array(prior.lexical_coef), np.array(prior.semantic_coef)
         lexical[test] = _sub_score(list(lexical_coef), z[test], lexical_columns)
         semantic[test] = _sub_score(list(semantic_coef), z[test], semantic_columns)
+    capped = np.array([cap_for_caps(caps, e.flags) == 0.0 for e in examples])
+    level = model.fit_level(linear, labels, weights, capped, BIG_ERROR)
+    predictions = _capped(linear, level, examples, caps)
     design = model.risk_design(predictions / 100.0, lexical, semantic, z)
     risk_mean, risk_scale = model.standardise(design, weights)
     standard = (design - risk_mean) / risk_scale
     big = (np.abs(predictions / 10.0 - labels) >= BIG_ERROR).astype(float)
-    risk_coef = model.fit_logistic(standard, big, weights, np.array([0.0] + [RISK_PENALTY] * design.shape[1]))
-    risk = model.sigmoid(risk_coef[0] + standard @ risk_coef[1:])
-    flagged = np.array([bool(e.flags) for e in examples])
-    review_risk = review_threshold(risk, flagged, weights, REVIEW_SHARE)
+    penalty = np.array([0.0] + [RISK_PENALTY] * design.shape[1])
+    risk_coef = model.fit_logistic(standard, (predictions / 10.0 - labels >= BIG_ERROR).astype(float), weights,
+                                   penalty)
+    risk_under_coef = model.fit_logistic(standard, (labels - predictions / 10.0 >= BIG_ERROR).astype(float),
+                                         weights, penalty)
+    risk = _risk_of(standard, risk_coef, risk_under_coef)
+    flagged = np.array([review_flagged(e.flags, caps) for e in examples])
+    # The lowest threshold at which no bank sends more than REVIEW_SHARE of its answers to review
+    # (a threshold on the pooled share let the bank with the most big errors take 33%).
+    review_risk = max(review_threshold(risk[rows], flagged[rows], weights[rows], REVIEW_SHARE)
+                      for rows in (np.array([b == name for b in banks]) for name in sorted(set(banks))))
 
     coef = _fit_score(z, labels, weights, names, start)
     if prior is None:
@@ -280,9 +315,10 @@ def _fit(
         metrics[f"cv_{name}_big_not_routed"] = round(float((big[rows].astype(bool) & ~routed[rows]).mean()), 4)
     fitted = Calibration(
         version=version, bank=bank, features=names, mean=[float(v) for v in mean], scale=[float(v) for v in scale],
-        coef=[float(v) for v in coef], lexical_coef=[float(v) for v in lexical_coef],
+        coef=[float(v) for v in coef], level=list(level), lexical_coef=[float(v) for v in lexical_coef],
         semantic_coef=[float(v) for v in semantic_coef], risk_mean=[float(v) for v in risk_mean],
-        risk_scale=[float(v) for v in risk_scale], risk_coef=[float(v) for v in risk_coef], review_risk=review_risk,
+        risk_scale=[float(v) for v in risk_scale], risk_coef=[float(v) for v in risk_coef],
+        risk_under_coef=[float(v) for v in risk_under_coef], review_risk=review_risk,
         caps=caps, fitted_on=fitted_on, fit_command=fit_command, cv_metrics=metrics,
     )
     return fitted.model_copy(update={"version": f"{version}+{_digest(fitted)}"})

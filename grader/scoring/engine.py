@@ -492,6 +492,7 @@ def _analyse(
         bigram_f1=f1,
         novel_precision=novel_precision,
         novel_recall=novel_recall,
+        opposite_swaps=lexical.opposite_swaps(embedded.answer, reference_answer),
         token_recall=lexical.token_recall(embedded.answer, reference_answer),
         answer_chars=content_length(embedded.answer),
         reference_chars=content_length(reference_answer),

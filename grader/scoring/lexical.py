@@ -74,6 +74,39 @@ def novel_overlap(answer: str, reference: str, question: str) -> tuple[float, fl
     return shared / sum(mine.values()), shared / sum(theirs.values())
 
 
+# Opposites a wrong answer swaps into the reference's own wording ("持续性长" -> "持续性短", "信息密度低" ->
+# "信息密度高"): characters that flip a claim whatever the subject, and a few words.
+# Only opposite qualities: pairs that name two operations or two things (进栈/出栈, 先进先出/后进先出,
+# 内存/外存, 单链表/双链表, 需要/不需要 移动) fired on correct ADS answers (human mean 8+).
+_OPPOSITE_PAIRS = "高低长短大小多少有无动静快慢强弱难易增减升降正负真假轻重宽窄厚薄早晚远近新旧深浅粗细密疏"
+_OPPOSITE_CHARS = {**dict(zip(_OPPOSITE_PAIRS[::2], _OPPOSITE_PAIRS[1::2], strict=True)),
+                   **dict(zip(_OPPOSITE_PAIRS[1::2], _OPPOSITE_PAIRS[::2], strict=True))}
+_OPPOSITE_WORDS = {a: b for pair in (("简单", "复杂"), ("容易", "困难"), ("集中", "分散"), ("提高", "降低"),
+                                     ("增加", "减少"), ("准确", "不准确"), ("稳定", "不稳定"))
+                   for a, b in (pair, pair[::-1])}
+
+
+def opposite_swaps(answer: str, reference: str) -> int:
+    """How many of the reference's word pairs the answer holds with one side turned into its opposite
+    (and not as the reference has it): "持续性短" where the reference says "持续性长"."""
+    mine, theirs = set(bigrams(answer)), set(reference_bigrams(reference))
+    swaps = 0
+    for gram in theirs:
+        if gram in mine or "\x1f" not in gram:
+            continue
+        left, right = gram.split("\x1f")
+        flipped = [f"{_OPPOSITE_CHARS[left]}\x1f{right}"] if left in _OPPOSITE_CHARS else []
+        flipped += [f"{left}\x1f{_OPPOSITE_CHARS[right]}"] if right in _OPPOSITE_CHARS else []
+        swaps += any(f in mine and f not in theirs for f in flipped)
+    norm_answer, norm_reference = normalise(answer), normalise(reference)
+    for word, opposite in _OPPOSITE_WORDS.items():
+        if (word in norm_reference and opposite not in norm_reference and opposite in norm_answer
+                and not (opposite.startswith("不") and word in norm_answer.replace(opposite, ""))
+                and word not in norm_answer.replace(opposite, "")):
+            swaps += 1
+    return swaps
+
+
 @lru_cache(maxsize=1)
 def _tokenizer() -> object:
     import jieba

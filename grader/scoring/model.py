@@ -7,8 +7,13 @@ quirks did not carry to the others: leave-one-bank-out); signals of key points a
 (keywords with aliases, checked misconceptions, flags that were measured to hold on such a bank)
 get their own, lightly regularised weights, so a curated bank is graded by what its curation adds.
 
-Confidence: a ridge regression of the absolute error (0-10) of cross-validated scores on the same
-features, so a low confidence means "this kind of answer is often graded wrong", not a rule of thumb.
+The score is then placed by a monotone map of its linear predictor (`fit_level`) that leaves the fewest
+answers off by 3 points or more: labels pile up at 0 and full marks, a mean sits in between.
+
+Confidence: two logistic classifiers of cross-validated errors, P(score too high by 3+ points) and
+P(too low by 3+), reading where the score sits, how far lexical-only and semantic-only sub-models
+disagree with it, and every feature (`risk_design`); a low confidence means "answers like this are
+often graded wrong", not a rule of thumb.
 
 Pure numpy; everything a fit produces is a plain list of floats, stored in the calibration file.
 """
@@ -60,9 +65,12 @@ FEATURES: dict[str, tuple[Callable[[Signals], float], bool]] = {
     "bigram_recall": (lambda s: s.bigram_recall, True),
     "token_recall": (lambda s: s.token_recall, True),
     "bigram_f1": (lambda s: s.bigram_f1, True),
+    "bigram_precision": (lambda s: s.bigram_precision, True),
     "novel_recall": (lambda s: s.novel_recall, True),
+    "novel_recall_sqrt": (lambda s: math.sqrt(s.novel_recall), True),  # the first points covered count most
     "novel_precision": (lambda s: s.novel_precision, True),
     "novel_f1": (lambda s: _f1(s.novel_precision, s.novel_recall), True),
+    "opposite_swaps": (lambda s: float(min(s.opposite_swaps, 2)), True),
     "length_ratio": (lambda s: min(max(math.log((1 + s.answer_chars) / (1 + s.reference_chars)), -3.0), 1.5), True),
     "answer_length": (lambda s: math.log(1 + s.answer_chars), True),
     "keywords_curated": (lambda s: _weighted(s, s.keyword_shares, True), False),
@@ -76,8 +84,8 @@ FEATURES: dict[str, tuple[Callable[[Signals], float], bool]] = {
 SHARED_PENALTY = 10.0
 CURATED_PENALTY = 1.0
 # Sub-models whose disagreement with each other and with the full model tells where the grade is unsure.
-LEXICAL = ("keywords_generated", "bigram_recall", "token_recall", "bigram_f1", "novel_recall", "novel_precision",
-           "novel_f1", "length_ratio")
+LEXICAL = ("keywords_generated", "bigram_recall", "token_recall", "bigram_f1", "bigram_precision", "novel_recall",
+           "novel_recall_sqrt", "novel_precision", "novel_f1", "opposite_swaps", "length_ratio")
 SEMANTIC = ("whole_similarity",)
 
 
@@ -143,8 +151,29 @@ def risk_design(score: np.ndarray, lexical: np.ndarray, semantic: np.ndarray, z:
     lexical-only and semantic-only models disagree with it and with each other, and every feature."""
     return np.column_stack([
         score, 4 * score * (1 - score), np.minimum(score, 1 - score),
-        np.abs(semantic - score), np.abs(lexical - semantic), np.abs(lexical - score), z,
+        np.abs(semantic - score), np.abs(lexical - semantic), np.abs(lexical - score), lexical, semantic,
+        lexical - score, semantic - score, z, z * score[:, None],
     ])
+
+
+def fit_level(linear: np.ndarray, labels: np.ndarray, weights: np.ndarray, capped: np.ndarray,
+              big_error: float) -> tuple[float, float]:
+    """(offset, stretch) of the score's linear predictor that leaves the fewest answers off by `big_error`
+    points or more (0-10 scale; each bank weighing the same; mean absolute error breaks ties).
+
+    The score model estimates the mean label, and where labels pile up at 0 and full marks a mean sits
+    in the middle, off by a lot from both. A monotone map keeps every rank (Spearman) and puts the
+    scores where people's marks are: fitted on cross-validated predictors, a grid of a few hundred.
+    """
+    best, chosen = (math.inf, math.inf), (0.0, 1.0)
+    for offset in np.linspace(-1.5, 1.5, 31):
+        for stretch in np.linspace(0.75, 2.5, 36):
+            scores = np.where(capped, 0.0, 10.0 * sigmoid(offset + stretch * linear))
+            error = np.abs(scores - labels)
+            value = (float(np.average(error >= big_error, weights=weights)), float(np.average(error, weights=weights)))
+            if value < best:
+                best, chosen = value, (float(offset), float(stretch))
+    return chosen
 
 
 def fit_ridge(x: np.ndarray, target: np.ndarray, weights: np.ndarray, penalty: float) -> np.ndarray:

@@ -24,6 +24,7 @@ class Signals(BaseModel):
     bigram_f1: float = 0.0
     novel_precision: float = 0.0  # bigram overlap leaving out the question's own bigrams
     novel_recall: float = 0.0
+    opposite_swaps: int = 0  # reference word pairs the answer holds with one side turned into its opposite
     token_recall: float = 0.0  # share of the reference's content words the answer contains
     answer_chars: int = 0
     reference_chars: int = 0
