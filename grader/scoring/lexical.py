@@ -38,12 +38,19 @@ def bigrams(text: str) -> Counter[str]:
 
 @lru_cache(maxsize=256)
 def reference_bigrams(reference: str) -> Counter[str]:
+    """A reference's (or question's) bigrams, cached: every answer to it needs them. Read-only."""
     return bigrams(reference)
+
+
+@lru_cache(maxsize=16)
+def _answer_bigrams(answer: str) -> Counter[str]:
+    """The answer's bigrams, shared by the overlaps measured on one answer. Read-only."""
+    return bigrams(answer)
 
 
 def bigram_overlap(answer: str, reference: str) -> tuple[float, float, float]:
     """(precision, recall, F1) of the answer's character bigrams against the reference's (multiset)."""
-    mine, theirs = bigrams(answer), reference_bigrams(reference)
+    mine, theirs = _answer_bigrams(answer), reference_bigrams(reference)
     if not mine or not theirs:
         return 0.0, 0.0, 0.0
     shared = sum((mine & theirs).values())
@@ -54,7 +61,7 @@ def bigram_overlap(answer: str, reference: str) -> tuple[float, float, float]:
 
 @lru_cache(maxsize=256)
 def _novel_reference(reference: str, question: str) -> Counter[str]:
-    asked = bigrams(question)
+    asked = reference_bigrams(question)
     return Counter({g: n for g, n in reference_bigrams(reference).items() if g not in asked})
 
 
@@ -66,8 +73,8 @@ def novel_overlap(answer: str, reference: str, question: str) -> tuple[float, fl
     earned 0). What is left is what the answer adds, and what the reference says beyond the question.
     """
     theirs = _novel_reference(reference, question)
-    asked = bigrams(question)
-    mine = Counter({g: n for g, n in bigrams(answer).items() if g not in asked})
+    asked = reference_bigrams(question)
+    mine = Counter({g: n for g, n in _answer_bigrams(answer).items() if g not in asked})
     if not mine or not theirs:
         return 0.0, 0.0
     shared = sum((mine & theirs).values())
@@ -86,24 +93,35 @@ _OPPOSITE_WORDS = {a: b for pair in (("简单", "复杂"), ("容易", "困难"),
                    for a, b in (pair, pair[::-1])}
 
 
-def opposite_swaps(answer: str, reference: str) -> int:
-    """How many of the reference's word pairs the answer holds with one side turned into its opposite
-    (and not as the reference has it): "持续性短" where the reference says "持续性长"."""
-    mine, theirs = set(bigrams(answer)), set(reference_bigrams(reference))
-    swaps = 0
+@lru_cache(maxsize=256)
+def _opposites(reference: str) -> tuple[tuple[tuple[str, tuple[str, ...]], ...], tuple[tuple[str, str], ...]]:
+    """Per reference: each word pair with its opposite-turned forms the reference does not itself hold,
+    and each word whose opposite it does not hold."""
+    theirs = reference_bigrams(reference)
+    grams = []
     for gram in theirs:
-        if gram in mine or "\x1f" not in gram:
+        if "\x1f" not in gram:
             continue
         left, right = gram.split("\x1f")
         flipped = [f"{_OPPOSITE_CHARS[left]}\x1f{right}"] if left in _OPPOSITE_CHARS else []
         flipped += [f"{left}\x1f{_OPPOSITE_CHARS[right]}"] if right in _OPPOSITE_CHARS else []
-        swaps += any(f in mine and f not in theirs for f in flipped)
-    norm_answer, norm_reference = normalise(answer), normalise(reference)
-    for word, opposite in _OPPOSITE_WORDS.items():
-        if (word in norm_reference and opposite not in norm_reference and opposite in norm_answer
-                and not (opposite.startswith("不") and word in norm_answer.replace(opposite, ""))
-                and word not in norm_answer.replace(opposite, "")):
-            swaps += 1
+        flipped = [f for f in flipped if f not in theirs]
+        if flipped:
+            grams.append((gram, tuple(flipped)))
+    norm = normalise(reference)
+    words = tuple((w, o) for w, o in _OPPOSITE_WORDS.items() if w in norm and o not in norm)
+    return tuple(grams), words
+
+
+def opposite_swaps(answer: str, reference: str) -> int:
+    """How many of the reference's word pairs the answer holds with one side turned into its opposite
+    (and not as the reference has it): "持续性短" where the reference says "持续性长"."""
+    grams, words = _opposites(reference)
+    mine = _answer_bigrams(answer)
+    swaps = sum(1 for gram, flipped in grams if gram not in mine and any(f in mine for f in flipped))
+    if words:
+        norm = normalise(answer)
+        swaps += sum(1 for word, opposite in words if opposite in norm and word not in norm.replace(opposite, ""))
     return swaps
 
 
