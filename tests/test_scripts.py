@@ -27,9 +27,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import check_services  # noqa: E402
 import throwaway_services  # noqa: E402
 from check_services import State  # noqa: E402
-from service.conftest import free_port  # noqa: E402
 
 from grader.db.migrate import upgrade  # noqa: E402
+from tests.support.services import free_port  # noqa: E402
 
 BASH = shutil.which("bash") or "/bin/bash"
 FAKE_PYTHON = """#!/bin/sh
@@ -289,7 +289,7 @@ def test_a_redis_server_binary_is_put_on_path_for_the_tests_that_start_their_own
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """tests/reliability starts Redis servers of its own: where no redis-server is installed, the wheel's is used."""
-    monkeypatch.setattr(throwaway_services.shutil, "which", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)  # the module reads shutil.which at call time
     state = Path(tempfile.mkdtemp(prefix="grader-throwaway-test."))
     try:
         assert throwaway_services.start(state) == {}  # both services answer: nothing started

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 console = Console()
 
+if TYPE_CHECKING:
+    from grader.evaluation import Report
+
 
 def fail(error: GraderError) -> typer.Exit:
     """Print the error's message and the exit to raise (code 2: the input was at fault)."""
@@ -109,15 +112,24 @@ def evaluate(
         Path,
         typer.Argument(help="JSON lines with id, question_id, answer (and score, label)", exists=True, dir_okay=False),
     ],
+    bank: Annotated[
+        str | None, typer.Option(help="bank: 'llm' (default), 'ads', 'le' or a questions.jsonl / bank.md")
+    ] = None,
+    calibration: Annotated[
+        Path | None, typer.Option(help="a calibration file (default: the shipped one)", exists=True, dir_okay=False)
+    ] = None,
     predictions: Annotated[Path | None, typer.Option(help="write one JSON line per row here")] = None,
 ) -> None:
-    """Grade every row of a file; with labels, print Spearman, QWK, MAE and means per label."""
+    """Grade every row of a file; with labels, print the grader beside three baselines, per-question
+    Spearman, how often each flag fired (and the human mean there), the review share and big misses."""
     from grader.evaluation import evaluate as run
-    from grader.evaluation import read_rows
+    from grader.evaluation import grader_for, read_rows
     from grader.grading.grader import get_grader
+    from grader.scoring.calibration import load_calibration
 
     try:
-        report = run(get_grader(), read_rows(path))
+        grader = grader_for(bank, get_grader(), load_calibration(calibration) if calibration else None)
+        report = run(grader, read_rows(path), get_settings().review_confidence_below)
     except GraderError as error:
         raise fail(error) from error
     if predictions:
@@ -126,38 +138,82 @@ def evaluate(
     if not report.labelled:
         console.print(f"graded {len(report.rows)} rows (no 'score' field: no metrics)")
         return
-    table = Table("metric", "grader", "baseline (whole-answer cosine)")
-    ours, base = report.metrics(), report.baseline_metrics()
-    for key in ("spearman", "qwk", "mae"):
-        table.add_row(key, f"{ours[key]:.3f}", f"{base[key]:.3f}")
-    console.print(table)
+    print_report(report, f"{path.name} · bank {bank or 'llm'} · calibration {grader.calibration.version}")
     by_label = Table("label", "mean score (0-100)")
     for label, mean in report.mean_by_label().items():
         by_label.add_row(label, f"{mean:.1f}")
     console.print(by_label)
 
 
+def print_report(report: Report, title: str) -> None:
+    table = Table("method", "spearman", "qwk", "mae", "per-question spearman (median / worst)", title=title)
+    rows = [
+        ("grader", report.metrics(), report.scores),
+        *((f"baseline: {name}", m, report.baselines[name]) for name, m in report.baseline_metrics().items()),
+    ]
+    for name, metrics, values in rows:
+        median, worst, where = report.per_question(values)
+        table.add_row(
+            name,
+            f"{metrics['spearman']:.3f}",
+            f"{metrics['qwk']:.3f}",
+            f"{metrics['mae']:.2f}",
+            f"{median:.2f} / {worst:.2f} ({where})",
+        )
+    console.print(table)
+    flags = Table("flag", "fired", "human mean where fired (0-10)")
+    for name, (rate, mean) in report.flag_table().items():
+        flags.add_row(name, f"{100 * rate:.1f}%", "" if mean is None else f"{mean:.2f}")
+    console.print(flags)
+    big, missed = report.big_errors()
+    console.print(
+        f"review share {100 * report.review_share():.1f}%  ·  off by >= 3 points {100 * big:.1f}%  ·  "
+        f"off by >= 3 and not routed to review {100 * missed:.1f}% of all answers",
+        highlight=False,
+    )
+
+
 def calibrate(
     path: Annotated[
-        Path, typer.Argument(help="labelled JSON lines (id, question_id, answer, score)", exists=True, dir_okay=False)
-    ],
+        Path | None,
+        typer.Argument(
+            help="labelled JSON lines of one bank (with --bank: its own "
+            "calibration); none: fit across every labelled set",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    bank: Annotated[str | None, typer.Option(help="the bank `path` belongs to: 'llm', 'ads', 'le' or a file")] = None,
+    lobo: Annotated[bool, typer.Option("--lobo", help="print the leave-one-bank-out report; write nothing")] = False,
     out: Annotated[Path | None, typer.Option(help="where to write (default: GRADER_CALIBRATION_FILE)")] = None,
 ) -> None:
-    """Fit the signal-to-score mapping on a labelled file (5-fold cross-validated) and save it."""
-    from grader.evaluation import fit_calibration, read_rows
-    from grader.grading.grader import build_grader
+    """Fit the signal-to-score mapping (cross-validated) and save it.
+
+    No argument: across the LLM dev set and the ADS and LE train splits (the shipped calibration).
+    PATH --bank B: bank B's own calibration, the shipped one refitted on B's labelled answers.
+    --lobo: each bank's test split under a calibration fitted without it, the shipped one and its own.
+    """
+    from grader.evaluation import TRAINING, fit_across, fit_bank, leave_one_bank_out
+    from grader.grading.grader import build_grader, get_grader
     from grader.scoring.calibration import save_calibration, unfitted
 
     settings = get_settings()
-    target = out or settings.calibration_file
-    command = "grader calibrate " + shlex.quote(path.name)
     try:
-        grader = build_grader(settings, calibration=unfitted())
-        fitted = fit_calibration(grader, read_rows(path), source=path.name, command=command)
+        if lobo:
+            for line in leave_one_bank_out(get_grader(), review_below=settings.review_confidence_below):
+                print_report(line.report, f"{line.bank} test · calibration: {line.calibration}")
+            return
+        if path is not None:
+            command = f"grader calibrate {shlex.quote(str(path))} --bank {shlex.quote(bank or 'llm')}"
+            fitted = fit_bank(get_grader(), bank, path, command=command)
+            target = out or path.with_name(f"calibration-{fitted.bank}.json")
+        else:
+            fitted = fit_across(build_grader(settings, calibration=unfitted()), TRAINING, command="grader calibrate")
+            target = out or settings.calibration_file
     except GraderError as error:
         raise fail(error) from error
     save_calibration(fitted, target)
-    console.print(f"wrote {target}: " + ", ".join(f"{k}={v}" for k, v in fitted.cv_metrics.items()))
+    console.print(f"wrote {target}: " + ", ".join(f"{k}={v}" for k, v in fitted.cv_metrics.items()), highlight=False)
 
 
 def register(app: typer.Typer) -> None:

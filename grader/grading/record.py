@@ -27,6 +27,7 @@ from grader.errors import SubmissionNotFound
 from grader.keys.principal import SYSTEM
 from grader.questions.sync import forget_versions, store_versions
 from grader.review.results_index import IndexedSubmission, LatestGrade, index_results
+from grader.scoring.calibration import review_flagged
 from grader.scoring.types import Reference, ScoreResult
 from grader.submissions.statuses import GRADED, OPEN
 
@@ -196,7 +197,8 @@ def claim_many(
 
 
 def needs_review(result: ScoreResult, review_confidence_below: float) -> bool:
-    return result.confidence < review_confidence_below or bool(result.flags)
+    """Low confidence, or a flag that does not cap the score (a capped non-answer is graded 0)."""
+    return result.confidence < review_confidence_below or review_flagged([f.value for f in result.flags])
 
 
 def record(session: Session, job: Job, result: ScoreResult, review_confidence_below: float) -> Status:

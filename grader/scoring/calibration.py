@@ -1,18 +1,21 @@
-"""The mapping from raw signals to a 0–100 score, and how it is fitted.
+"""The fitted mapping from signals to a 0–100 score and a confidence, and how it is fitted.
 
-Per key point, credit blends how close the best span is (cosine, rescaled between a floor and a
-ceiling) with the share of its keywords present. The answer's coverage is the weighted sum of
-credits; the score is a linear map of coverage and whole-answer similarity, clipped to 0–100.
+A `Calibration` is plain numbers (see `grader.scoring.model` for the features and the models):
+standardisation, the score model's coefficients and level, the big-error classifiers' coefficients and
+the risk above which an answer goes to a person. The shipped one (`reference_answers/calibration.json`)
+is fitted across banks; a bank's own (`bank` set) is the shipped one refitted on that bank's labelled
+answers, pulled towards the shipped coefficients so a few hundred answers cannot run away with it.
+Its `version` carries a digest of the fitted numbers, so every grade pins the exact mapping.
 
-The numbers live in `reference_answers/calibration.json`, written by `grader calibrate` (see
-`fit`), never as constants in code. Caps from the interviewers' rubric (a keyword list gets at most
-2/10, an off-topic answer 0) are rubric, not fit, and also live in that file.
+Rubric caps apply only for flags measured to be right on every labelled set: today only `non_answer`
+(an empty or "不知道" answer is worth nothing). The other flags send the answer to a person instead:
+`off_topic`, `keyword_stuffing` and `too_short` were wrong on 25–100% of the answers they fired on in
+ADS or LE (see `grader eval`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,43 +24,66 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from grader.errors import GraderError
+from grader.scoring import model
+from grader.scoring.signals import Signals
+
+__all__ = ["Calibration", "Signals", "big_error_risk", "cap_for", "confidence", "coverage", "credits", "final_score",
+           "fit", "fit_own", "load_calibration", "save_calibration", "unfitted"]
+
+DEFAULT_CAPS = {"non_answer": 0.0}
+# Flags that route to review without capping (all flags do in the service; listed for reports).
+KEYWORD_CREDIT_SHARE = 0.5  # of a key point's displayed credit, the rest from its similarity
+RISK_PENALTY = 1.0  # L2 of the big-error classifier, on standardised inputs
+OWN_PENALTY = 2.0  # pull of a bank's own fit towards the shipped coefficients
+BIG_ERROR = 3.0  # points on the 0-10 scale: an error a reviewer must catch
+# Of each bank's answers the fit saw, at most this share is routed to review (flagged, or the highest
+# big-error risk). The bar is 30% on every set; 2 points are kept as a margin.
+REVIEW_SHARE = 0.28
+RISK_EXTRA = 10  # columns of model.risk_design besides two per feature
 
 
 class Calibration(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     version: str
-    sim_floor: float
-    sim_ceiling: float
-    keyword_weight: float  # share of a key point's credit that comes from its keywords
-    intercept: float
-    coverage_coef: float
-    whole_coef: float
-    contradiction_coef: float = 0.0  # per unit of key-point weight the answer contradicts
-    # Rubric caps, on the 0–100 scale.
-    cap_keyword_stuffing: float = 20.0
-    cap_off_topic: float = 5.0
-    cap_non_answer: float = 0.0
-    cap_too_short: float = 40.0
+    bank: str | None = None  # None: fitted across banks; else the bank whose own labels it was fitted on
+    features: list[str]
+    mean: list[float]
+    scale: list[float]
+    coef: list[float]  # [intercept, *features], on standardised features: the linear predictor
+    level: list[float] = [0.0, 1.0]  # (offset, stretch): score = 100 * sigmoid(offset + stretch * predictor)
+    lexical_coef: list[float]  # [intercept, *model.LEXICAL]: the same model on lexical features alone
+    semantic_coef: list[float]  # [intercept, *model.SEMANTIC]: ... and on the whole-answer cosine alone
+    risk_mean: list[float]  # standardisation of model.risk_design
+    risk_scale: list[float]
+    risk_coef: list[float]  # [intercept, *model.risk_design]: logit of P(score >= label + BIG_ERROR) (too high)
+    risk_under_coef: list[float]  # ... logit of P(score <= label - BIG_ERROR) (too low)
+    review_risk: float  # P(big error) above which confidence falls below 0.5
+    caps: dict[str, float] = dict(DEFAULT_CAPS)
     fitted_on: str = ""
     fit_command: str = ""
     cv_metrics: dict[str, float] = {}
 
-    def key_point_credit(self, similarity: float, keyword_share: float) -> float:
-        span = max(self.sim_ceiling - self.sim_floor, 1e-6)
-        semantic = min(max((similarity - self.sim_floor) / span, 0.0), 1.0)
-        return (1 - self.keyword_weight) * semantic + self.keyword_weight * keyword_share
+    def standardised(self, signals: Signals) -> np.ndarray:
+        x = model.feature_vector(signals, self.features)
+        z: np.ndarray = (x - np.array(self.mean)) / np.array(self.scale)
+        return z
 
-    def raw_score(self, coverage: float, whole_similarity: float, contradicted_weight: float = 0.0) -> float:
-        value = (self.intercept + self.coverage_coef * coverage + self.whole_coef * whole_similarity
-                 + self.contradiction_coef * contradicted_weight)
-        return min(max(100.0 * value, 0.0), 100.0)
+    def raw_score(self, signals: Signals) -> float:
+        z = self.standardised(signals)
+        linear = self.coef[0] + float(np.dot(self.coef[1:], z))
+        return 100.0 * model.logistic(self.level[0] + self.level[1] * linear)
 
 
 def unfitted() -> Calibration:
     """Stand-in while measuring signals for a fit: signals do not depend on it, scores would."""
-    return Calibration(version="unfitted", sim_floor=0.0, sim_ceiling=1.0, keyword_weight=0.5,
-                       intercept=0.0, coverage_coef=1.0, whole_coef=0.0)
+    names = list(model.FEATURES)
+    width = 2 * len(names) + RISK_EXTRA
+    return Calibration(version="unfitted", features=names, mean=[0.0] * len(names), scale=[1.0] * len(names),
+                       coef=[0.0] * (len(names) + 1), lexical_coef=[0.0] * (len(model.LEXICAL) + 1),
+                       semantic_coef=[0.0] * (len(model.SEMANTIC) + 1), risk_mean=[0.0] * width,
+                       risk_scale=[1.0] * width, risk_coef=[0.0] * (width + 1),
+                       risk_under_coef=[0.0] * (width + 1), review_risk=0.5)
 
 
 def load_calibration(path: Path) -> Calibration:
@@ -73,29 +99,18 @@ def save_calibration(calibration: Calibration, path: Path) -> None:
     path.write_text(json.dumps(calibration.model_dump(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
-class Signals(BaseModel):
-    """What the engine measured in one answer, before calibration; `label` only when fitting."""
-
-    model_config = ConfigDict(frozen=True)
-
-    weights: list[float]
-    similarities: list[float]
-    keyword_shares: list[float]
-    contradicted: list[bool]
-    whole_similarity: float
-    flags: list[str]
-    label: float | None = None  # the interviewer's score, 0–10
-
-
-def credits(cal: Calibration, signals: Signals) -> list[float]:
+def credits(signals: Signals) -> list[float]:
+    """Per key point, for people reading a grade: similarity ramp and keywords, nothing if contradicted."""
+    span = model.SIM_CEILING - model.SIM_FLOOR
     return [
-        0.0 if bad else cal.key_point_credit(sim, share)
+        0.0 if bad else (1 - KEYWORD_CREDIT_SHARE) * min(max((sim - model.SIM_FLOOR) / span, 0.0), 1.0)
+        + KEYWORD_CREDIT_SHARE * share
         for sim, share, bad in zip(signals.similarities, signals.keyword_shares, signals.contradicted, strict=True)
     ]
 
 
-def coverage(cal: Calibration, signals: Signals) -> float:
-    return sum(w * c for w, c in zip(signals.weights, credits(cal, signals), strict=True))
+def coverage(signals: Signals) -> float:
+    return sum(w * c for w, c in zip(signals.weights, credits(signals), strict=True))
 
 
 def contradicted_weight(signals: Signals) -> float:
@@ -103,84 +118,228 @@ def contradicted_weight(signals: Signals) -> float:
 
 
 def cap_for(cal: Calibration, flags: Sequence[str]) -> float | None:
-    caps = [float(getattr(cal, f"cap_{flag}")) for flag in flags if hasattr(cal, f"cap_{flag}")]
-    return min(caps) if caps else None
+    return cap_for_caps(cal.caps, flags)
+
+
+def review_flagged(flags: Sequence[str], caps: dict[str, float] = DEFAULT_CAPS) -> bool:
+    """Whether flags send an answer to review: any flag that does not cap the score. A capping flag was
+    measured right on every labelled set (`non_answer`: human mean 0.00 wherever it fired), so the
+    capped score is the grade; routing those answers spent 7.5% of the dev set's review share."""
+    return any(f not in caps for f in flags)
+
+
+def cap_for_caps(caps: dict[str, float], flags: Sequence[str]) -> float | None:
+    limits = [caps[f] for f in flags if f in caps]
+    return min(limits) if limits else None
 
 
 def final_score(cal: Calibration, signals: Signals) -> float:
-    """The 0–100 score: calibrated coverage and similarity, then the lowest rubric cap of any flag."""
-    score = cal.raw_score(coverage(cal, signals), signals.whole_similarity, contradicted_weight(signals))
+    """The 0–100 score: the fitted model, then the lowest rubric cap of any capping flag."""
+    score = cal.raw_score(signals)
     cap = cap_for(cal, signals.flags)
     return score if cap is None else min(score, cap)
 
 
-def _design(examples: Sequence[Signals], floor: float, ceiling: float, kw: float) -> np.ndarray:
-    probe = Calibration(version="probe", sim_floor=floor, sim_ceiling=ceiling, keyword_weight=kw,
-                        intercept=0, coverage_coef=1, whole_coef=0)
-    return np.array([[1.0, coverage(probe, e), e.whole_similarity, contradicted_weight(e)] for e in examples])
+def _columns(names: Sequence[str], subset: Sequence[str]) -> list[int]:
+    return [names.index(n) for n in subset if n in names]
 
 
-GRID_FLOOR = (0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
-GRID_CEILING = (0.6, 0.65, 0.7, 0.75, 0.8, 0.85)
-GRID_KEYWORD = (0.0, 0.2, 0.35, 0.5, 0.65, 0.8)
+def _sub_score(coef: Sequence[float], z: np.ndarray, columns: list[int]) -> np.ndarray:
+    """Share of full marks by a sub-model (z: one row per answer)."""
+    return model.sigmoid(coef[0] + z[:, columns] @ np.asarray(coef[1:]))
 
 
-def _fit_linear(examples: Sequence[Signals]) -> tuple[tuple[float, float, float], np.ndarray, float]:
-    """Best (floor, ceiling, keyword weight) by least squares on answers no rubric cap decides."""
-    free = [e for e in examples if not e.flags]
-    target = np.array([(e.label or 0.0) / 10.0 for e in free])
-    best: tuple[tuple[float, float, float], np.ndarray, float] | None = None
-    for floor, ceiling, kw in itertools.product(GRID_FLOOR, GRID_CEILING, GRID_KEYWORD):
-        if ceiling <= floor + 0.1:
-            continue
-        x = _design(free, floor, ceiling, kw)
-        coef, *_ = np.linalg.lstsq(x, target, rcond=None)
-        error = float(np.mean((x @ coef - target) ** 2))
-        if best is None or error < best[2]:
-            best = ((floor, ceiling, kw), coef, error)
-    assert best is not None
-    return best
+def _risk(cal: Calibration, z: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """P(off by >= BIG_ERROR points) of each score (0-100) given its standardised features z."""
+    lexical = _sub_score(cal.lexical_coef, z, _columns(cal.features, model.LEXICAL))
+    semantic = _sub_score(cal.semantic_coef, z, _columns(cal.features, model.SEMANTIC))
+    design = model.risk_design(np.clip(scores / 100.0, 0.0, 1.0), lexical, semantic, z)
+    standard = (design - np.array(cal.risk_mean)) / np.array(cal.risk_scale)
+    return _risk_of(standard, np.array(cal.risk_coef), np.array(cal.risk_under_coef))
+
+
+def _risk_of(standard: np.ndarray, over: np.ndarray, under: np.ndarray) -> np.ndarray:
+    """P(too high by BIG_ERROR) + P(too low by BIG_ERROR): two classifiers, as the two errors have
+    different causes (an echo of the question scored high; a terse right answer scored low)."""
+    too_high = model.sigmoid(over[0] + standard @ over[1:])
+    risk: np.ndarray = np.minimum(too_high + model.sigmoid(under[0] + standard @ under[1:]), 1.0)
+    return risk
+
+
+def big_error_risk(cal: Calibration, signals: Signals, score: float) -> float:
+    """The fitted probability that `score` is off by 3 points or more (0-10 scale) from a person's."""
+    return float(_risk(cal, cal.standardised(signals)[None, :], np.array([score]))[0])
+
+
+def confidence(cal: Calibration, signals: Signals, score: float) -> float:
+    """0.5 exactly at the review threshold of big-error risk, towards 1 as the risk falls, towards 0 as it
+    rises (the odds of a big error against those at the threshold). Non-answers are clear-cut."""
+    if cap_for(cal, signals.flags) == 0.0 and score == 0.0:
+        return 0.9
+    risk = min(max(big_error_risk(cal, signals, score), 1e-9), 1 - 1e-9)
+    threshold = min(max(cal.review_risk, 1e-9), 1 - 1e-9)
+    odds = (risk / (1 - risk)) / (threshold / (1 - threshold))
+    return round(1.0 / (1.0 + odds), 3)
+
+
+# -- fitting ---------------------------------------------------------------------------------------
+
+
+def _penalties(names: Sequence[str], shared: float, curated: float) -> np.ndarray:
+    return np.array([0.0] + [shared if model.FEATURES[n][1] else curated for n in names])
+
+
+def _labels(examples: Sequence[Signals]) -> np.ndarray:
+    missing = [i for i, e in enumerate(examples) if e.label is None]
+    if missing:
+        raise GraderError(f"fitting needs a label on every example; {len(missing)} have none")
+    return np.array([float(e.label or 0.0) for e in examples])
+
+
+def _capped(linear: np.ndarray, level: Sequence[float], examples: Sequence[Signals],
+            caps: dict[str, float]) -> np.ndarray:
+    raw = 100.0 * model.sigmoid(level[0] + level[1] * linear)
+    out = []
+    for value, e in zip(raw, examples, strict=True):
+        limits = [caps[f] for f in e.flags if f in caps]
+        out.append(min([float(value), *limits]))
+    return np.array(out)
+
+
+def _fit_score(
+    z: np.ndarray, labels: np.ndarray, weights: np.ndarray, names: Sequence[str], prior: np.ndarray | None,
+) -> np.ndarray:
+    if prior is None:
+        penalty = _penalties(names, model.SHARED_PENALTY, model.CURATED_PENALTY)
+    else:
+        penalty = np.array([0.0] + [OWN_PENALTY] * len(names))
+    return model.fit_logistic(z, labels / 10.0, weights, penalty, prior)
+
+
+def _folds(n: int, folds: int, seed: int) -> list[np.ndarray]:
+    order = np.random.default_rng(seed).permutation(n)
+    return [order[f::folds] for f in range(folds)]
+
+
+def _digest(cal: Calibration) -> str:
+    fitted = cal.model_dump_json(include={
+        "features", "mean", "scale", "coef", "level", "lexical_coef", "semantic_coef", "risk_mean", "risk_scale",
+        "risk_coef", "risk_under_coef", "review_risk", "caps"})
+    return hashlib.sha256(fitted.encode()).hexdigest()[:8]
+
+
+def _fit_sub(z: np.ndarray, labels: np.ndarray, weights: np.ndarray, names: Sequence[str],
+             subset: Sequence[str]) -> np.ndarray:
+    columns = _columns(names, subset)
+    return _fit_score(z[:, columns], labels, weights, [names[c] for c in columns], None)
+
+
+def review_threshold(risk: np.ndarray, flagged: np.ndarray, weights: np.ndarray, share: float) -> float:
+    """The lowest risk at which the routed share (risk at or above it, or flagged), weighted, stays <= share."""
+    order = np.argsort(-risk, kind="stable")
+    base = float(weights[flagged].sum())
+    extra = np.cumsum(np.where(flagged[order], 0.0, weights[order]))
+    routed = (base + extra) / weights.sum()
+    allowed = np.flatnonzero(routed <= share)
+    if not len(allowed):
+        return 1.0  # the flags alone fill the queue
+    k = int(allowed[-1])
+    # Ties: a risk equal to the threshold is routed, so stop before a tie that would overflow.
+    while k >= 0 and k + 1 < len(order) and risk[order[k + 1]] == risk[order[k]]:
+        k -= 1
+    return float(np.nextafter(risk[order[k]], -1.0)) if k >= 0 else 1.0
+
+
+def _fit(
+    examples: Sequence[Signals], banks: Sequence[str], *, version: str, fitted_on: str, fit_command: str,
+    prior: Calibration | None, bank: str | None, folds: int, seed: int,
+) -> Calibration:
+    from grader.scoring.metrics import summarise
+
+    names = list(prior.features) if prior else list(model.FEATURES)
+    labels = _labels(examples)
+    weights = model.bank_weights(banks)
+    x = model.design(examples, names)
+    if prior is None:
+        mean, scale = model.standardise(x, weights)
+    else:
+        mean, scale = np.array(prior.mean), np.array(prior.scale)
+    z = (x - mean) / scale
+    start = np.array(prior.coef) if prior else None
+    caps = dict(prior.caps) if prior else dict(DEFAULT_CAPS)
+    lexical_columns, semantic_columns = _columns(names, model.LEXICAL), _columns(names, model.SEMANTIC)
+
+    # Cross-validated scores and sub-model scores: what the big-error model learns from; the metrics.
+    linear, lexical, semantic = np.zeros(len(examples)), np.zeros(len(examples)), np.zeros(len(examples))
+    for test in _folds(len(examples), folds, seed):
+        train = np.setdiff1d(np.arange(len(examples)), test)
+        coef = _fit_score(z[train], labels[train], weights[train], names, start)
+        linear[test] = coef[0] + z[test] @ coef[1:]
+        if prior is None:
+            lexical_coef = _fit_sub(z[train], labels[train], weights[train], names, model.LEXICAL)
+            semantic_coef = _fit_sub(z[train], labels[train], weights[train], names, model.SEMANTIC)
+        else:
+            lexical_coef, semantic_coef = np.array(prior.lexical_coef), np.array(prior.semantic_coef)
+        lexical[test] = _sub_score(list(lexical_coef), z[test], lexical_columns)
+        semantic[test] = _sub_score(list(semantic_coef), z[test], semantic_columns)
+    capped = np.array([cap_for_caps(caps, e.flags) == 0.0 for e in examples])
+    level = model.fit_level(linear, labels, weights, capped, BIG_ERROR)
+    predictions = _capped(linear, level, examples, caps)
+    design = model.risk_design(predictions / 100.0, lexical, semantic, z)
+    risk_mean, risk_scale = model.standardise(design, weights)
+    standard = (design - risk_mean) / risk_scale
+    big = (np.abs(predictions / 10.0 - labels) >= BIG_ERROR).astype(float)
+    penalty = np.array([0.0] + [RISK_PENALTY] * design.shape[1])
+    risk_coef = model.fit_logistic(standard, (predictions / 10.0 - labels >= BIG_ERROR).astype(float), weights,
+                                   penalty)
+    risk_under_coef = model.fit_logistic(standard, (labels - predictions / 10.0 >= BIG_ERROR).astype(float),
+                                         weights, penalty)
+    risk = _risk_of(standard, risk_coef, risk_under_coef)
+    flagged = np.array([review_flagged(e.flags, caps) for e in examples])
+    # The lowest threshold at which no bank sends more than REVIEW_SHARE of its answers to review
+    # (a threshold on the pooled share let the bank with the most big errors take 33%).
+    review_risk = max(review_threshold(risk[rows], flagged[rows], weights[rows], REVIEW_SHARE)
+                      for rows in (np.array([b == name for b in banks]) for name in sorted(set(banks))))
+
+    coef = _fit_score(z, labels, weights, names, start)
+    if prior is None:
+        lexical_coef = _fit_sub(z, labels, weights, names, model.LEXICAL)
+        semantic_coef = _fit_sub(z, labels, weights, names, model.SEMANTIC)
+    metrics: dict[str, float] = {}
+    routed = (risk >= review_risk) | flagged
+    for name in sorted(set(banks)):
+        rows = [i for i, b in enumerate(banks) if b == name]
+        summary = summarise(predictions[rows].tolist(), labels[rows].tolist())
+        metrics.update({f"cv_{name}_{k}": round(v, 4) for k, v in summary.items()})
+        metrics[f"cv_{name}_review_share"] = round(float(routed[rows].mean()), 4)
+        metrics[f"cv_{name}_big_not_routed"] = round(float((big[rows].astype(bool) & ~routed[rows]).mean()), 4)
+    fitted = Calibration(
+        version=version, bank=bank, features=names, mean=[float(v) for v in mean], scale=[float(v) for v in scale],
+        coef=[float(v) for v in coef], level=list(level), lexical_coef=[float(v) for v in lexical_coef],
+        semantic_coef=[float(v) for v in semantic_coef], risk_mean=[float(v) for v in risk_mean],
+        risk_scale=[float(v) for v in risk_scale], risk_coef=[float(v) for v in risk_coef],
+        risk_under_coef=[float(v) for v in risk_under_coef], review_risk=review_risk,
+        caps=caps, fitted_on=fitted_on, fit_command=fit_command, cv_metrics=metrics,
+    )
+    return fitted.model_copy(update={"version": f"{version}+{_digest(fitted)}"})
 
 
 def fit(
-    examples: Sequence[Signals],
-    *,
-    version: str,
-    fitted_on: str,
-    fit_command: str,
-    folds: int = 5,
-    seed: int = 0,
+    examples: Sequence[Signals], banks: Sequence[str], *, version: str, fitted_on: str, fit_command: str,
+    folds: int = 5, seed: int = 0,
 ) -> Calibration:
-    """Fit on all examples; report metrics from `folds`-fold cross-validation.
+    """Across banks: each bank weighs the same; `banks[i]` names the bank of `examples[i]`.
 
-    The cross-validated metrics go through `final_score`, exactly what the engine outputs.
+    `cv_metrics` holds `folds`-fold cross-validated Spearman/QWK/MAE per bank.
     """
-    from grader.scoring.metrics import summarise
-
-    def build(train: Sequence[Signals]) -> Calibration:
-        (floor, ceiling, kw), coef, _ = _fit_linear(train)
-        return Calibration(version=version, sim_floor=floor, sim_ceiling=ceiling, keyword_weight=kw,
-                           intercept=float(coef[0]), coverage_coef=float(coef[1]), whole_coef=float(coef[2]),
-                           contradiction_coef=float(coef[3]),
-                           fitted_on=fitted_on, fit_command=fit_command)
-
-    order = np.random.default_rng(seed).permutation(len(examples))
-    predictions = np.zeros(len(examples))
-    for fold in range(folds):
-        test_idx = order[fold::folds]
-        train = [examples[i] for i in order if i not in set(test_idx)]
-        model = build(train)
-        for i in test_idx:
-            predictions[i] = final_score(model, examples[i])
-    metrics = summarise(predictions.tolist(), [e.label or 0.0 for e in examples])
-    final = build(examples)
-    # The version names the fitted numbers too, so every grade's provenance pins the exact mapping.
-    digest = hashlib.sha256(final.model_dump_json(include=_FITTED).encode()).hexdigest()[:8]
-    return final.model_copy(update={
-        "version": f"{version}+{digest}",
-        "cv_metrics": {f"cv_{k}": round(v, 4) for k, v in metrics.items()},
-    })
+    return _fit(examples, banks, version=version, fitted_on=fitted_on, fit_command=fit_command, prior=None,
+                bank=None, folds=folds, seed=seed)
 
 
-_FITTED = {"sim_floor", "sim_ceiling", "keyword_weight", "intercept", "coverage_coef", "whole_coef",
-           "contradiction_coef"}
+def fit_own(
+    examples: Sequence[Signals], shipped: Calibration, *, bank: str, version: str, fitted_on: str, fit_command: str,
+    folds: int = 5, seed: int = 0,
+) -> Calibration:
+    """A bank's own calibration: the shipped model refitted on its labelled answers, pulled towards it."""
+    return _fit(examples, [bank] * len(examples), version=version, fitted_on=fitted_on, fit_command=fit_command,
+                prior=shipped, bank=bank, folds=folds, seed=seed)

@@ -55,7 +55,8 @@ class KeyPoint(BaseModel):
 class Reference(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: Annotated[str, Field(pattern=r"^q\d{2}$")]
+    # q01.. for the seed bank; imported banks keep their own ids ("ads-001", "le-100").
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
     question: NonEmptyStr
     reference_answer: NonEmptyStr
     key_points: list[KeyPoint] = Field(min_length=1)

@@ -17,6 +17,7 @@ from grader.grading import grader as grading_grader
 from grader.grading.grader import Grader, get_grader
 from grader.grading.run import run_chunk
 from grader.scoring import engine as scoring_engine
+from grader.scoring.calibration import review_flagged
 from grader.scoring.types import ScoreResult
 from grader.settings import Settings
 from grader.submissions.reads import latest_grades
@@ -106,7 +107,7 @@ def test_a_chunk_run_twice_changes_nothing_the_second_time(sessions: SessionFact
         assert row.grader_score == row.final_score == grade.score and row.confidence == grade.confidence
         assert row.flagged == bool(grade.flags) and not row.reviewed and not row.overridden
         assert row.graded_at == sub.graded_at and sub.failure_reason is None and sub.attempts == 1
-        expected = Status.NEEDS_REVIEW if grade.confidence < 0.5 or grade.flags else Status.GRADED
+        expected = Status.NEEDS_REVIEW if grade.confidence < 0.5 or review_flagged(grade.flags) else Status.GRADED
         assert sub.status == expected.value
 
 

@@ -122,8 +122,13 @@ def test_a_redelivered_task_after_a_lost_status_update_writes_nothing(sessions: 
 
 
 def test_flagged_or_unsure_grades_need_review(sessions: SessionFactory, grader: Grader) -> None:
+    stuffed = submit(
+        sessions, grader, answer="RLHF、PPO、奖励模型、SFT、人类反馈、策略梯度、InstructGPT、排序。", question_id="q05"
+    )
+    assert run_grading(sessions, stuffed, lambda: grader, 0.5) == Status.NEEDS_REVIEW
+    # A non-answer is capped at 0, the one flag measured right on every labelled set: graded, not queued.
     non_answer = submit(sessions, grader, answer="不知道，没学过。")
-    assert run_grading(sessions, non_answer, lambda: grader, 0.5) == Status.NEEDS_REVIEW
+    assert run_grading(sessions, non_answer, lambda: grader, 0.5) == Status.GRADED
     good = submit(sessions, grader)
     # With the bar at full confidence every grade is unsure enough for a person to look.
     assert run_grading(sessions, good, lambda: grader, 1.01) == Status.NEEDS_REVIEW

@@ -72,8 +72,10 @@ def test_queue_is_needs_review_least_confident_first(api: Server, reviewer: str,
         assert all(i["status"] == "needs_review" for i in queue["items"])
         confidences = [i["confidence"] for i in queue["items"]]
         assert confidences == sorted(confidences)
-        # The non-answer is flagged, so it waits for a person whatever its confidence.
-        assert str(seeded.by_candidate["c-004"]) in {i["submission_id"] for i in queue["items"]}
+        # The keyword list is flagged, so it waits for a person whatever its confidence; the non-answer
+        # is capped at 0 (the one flag measured right on every labelled set) and graded without review.
+        queued = {i["submission_id"] for i in queue["items"]}
+        assert str(seeded.by_candidate["c-006"]) in queued and str(seeded.by_candidate["c-004"]) not in queued
 
 
 def test_detail_has_evidence_spans_into_the_answer(api: Server, reviewer: str, seeded: Seeded) -> None:

@@ -88,16 +88,17 @@ def test_the_same_terms_repeated_over_and_over_are_stuffing(grader: Grader) -> N
     assert Flag.KEYWORD_STUFFING in result.flags
 
 
-def test_a_very_short_answer_is_flagged_and_capped(grader: Grader) -> None:
-    result = grader.grade("q06", "控制随机性")
-    assert Flag.TOO_SHORT in result.flags
-    assert result.score <= 40
+def test_a_very_short_answer_goes_to_review_unless_it_is_a_piece_of_the_reference(grader: Grader) -> None:
+    # too_short no longer caps: on ADS/LE it fired on correct formulas and lists ("2^(n-1)", "定期、临时").
+    assert Flag.TOO_SHORT in grader.grade("q06", "这个很有用").flags
+    terse = grader.grade("q06", "控制随机性")  # in the reference: not flagged, and graded low on its merits
+    assert Flag.TOO_SHORT not in terse.flags
+    assert terse.score <= 40
 
 
 def test_a_copy_of_the_reference_goes_to_a_human(grader: Grader) -> None:
     result = grader.grade("q07", grader.reference("q07").reference_answer)
-    assert Flag.COPY_OF_REFERENCE in result.flags
-    assert result.confidence <= 0.3
+    assert Flag.COPY_OF_REFERENCE in result.flags  # any flag sends the answer to review (service.needs_review)
 
 
 def test_same_input_gives_the_same_output(grader: Grader) -> None:
@@ -126,10 +127,12 @@ def test_feedback_names_the_missed_key_points_in_chinese(grader: Grader) -> None
     assert missed[0].text in result.feedback
 
 
-def test_confidence_is_lower_for_a_flagged_answer_than_a_clear_one(grader: Grader) -> None:
+def test_a_flagged_answer_goes_to_review_whatever_its_confidence_a_clear_one_does_not(grader: Grader) -> None:
+    # The service routes on `confidence < 0.5 or any flag`; confidence alone is the big-error risk.
     clear = grader.grade("q06", GOOD_TEMPERATURE)
     stuffed = grader.grade("q05", "RLHF、PPO、奖励模型、SFT、人类反馈、策略梯度、InstructGPT、排序。")
-    assert 0 <= stuffed.confidence < clear.confidence <= 1
+    assert stuffed.flags and 0 <= stuffed.confidence <= 1
+    assert not clear.flags and 0.5 <= clear.confidence <= 1
 
 
 def test_unicode_edge_cases_grade_without_error(grader: Grader) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from grader.scoring.keywords import find
+from grader.scoring.lexical import bigram_overlap, novel_overlap, opposite_swaps
 from grader.scoring.text import normalise, spans
 from grader.scoring.types import Keyword
 
@@ -39,3 +40,25 @@ def test_aliases_match_across_languages_and_spellings() -> None:
     for answer in ("多头注意力机制", "Multi Head Attention", "multihead attention", "用 mha"):
         assert find(normalise(answer), mha), answer
     assert [h.keyword for h in find(normalise("MHA"), mha)] == ["多头注意力"]
+
+
+def test_echoing_the_question_is_no_overlap_with_what_the_reference_answers() -> None:
+    question = "信息的特征有哪些？"
+    reference = "信息的特征：客观性、传递性、时效性、价值性、不对称性、共享性。"
+    echo = "信息的特征有很多。"
+    right = "客观性、传递性和时效性。"
+    # Plain bigram overlap credits the echo of the question...
+    assert bigram_overlap(echo, reference)[0] >= 0.5
+    # ... overlap beyond the question's own bigrams does not, and credits the answer.
+    assert novel_overlap(echo, reference, question) == (0.0, 0.0)
+    precision, recall = novel_overlap(right, reference, question)
+    assert precision > 0.7 and 0.3 < recall < 0.7
+
+
+def test_turning_the_references_wording_into_its_opposite_is_counted_restating_it_is_not() -> None:
+    reference = "管道运输的优缺点：优点——运费低、可靠性高和持续性长。缺点——产品单一。"
+    assert opposite_swaps("管道运输优点是持续性短。", reference) == 1
+    assert opposite_swaps("优点是运费高，可靠性低。", reference) >= 2  # word pairs on either side of each
+    assert opposite_swaps("优点是运费低、可靠性高、持续性长。", reference) == 0
+    # Paired operations are not opposite claims: "后进先出" beside a reference that says "先进先出".
+    assert opposite_swaps("栈是后进先出，队列是先进先出。", "队列的特点是先进先出。") == 0

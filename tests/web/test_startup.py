@@ -12,9 +12,8 @@ import httpx
 import pytest
 
 from grader.db.migrate import upgrade
-
-from tests.support.services import free_port
 from tests.support.processes import GRADER, Process, grader_env
+from tests.support.services import free_port
 
 
 def test_a_busy_port_is_named_with_how_to_choose_another_before_anything_says_the_api_is_up(tmp_path: Path) -> None:

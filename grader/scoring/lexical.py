@@ -1,0 +1,160 @@
+"""Lexical overlap between an answer and its reference, the same measure in any bank.
+
+Character bigrams need no segmenter and carry Chinese well (a word is mostly two characters);
+reference tokens come from jieba once per reference and are looked up in the answer as substrings,
+so the answer itself is never segmented on the hot path.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+from collections import Counter
+from functools import lru_cache
+
+from grader.scoring.text import normalise
+
+_UNIT = re.compile(r"[a-z0-9]+|[^\W\d_a-z]", re.UNICODE)
+# Function words that say nothing about content ("的", "是", "the").
+_STOP = frozenset(
+    """的 了 是 在 和 与 就 也 都 而 及 或 被 把 这 那 个 一 种 时 会 能 要 有 为 以 对 中 上 下 等 其 之 所 即
+    可以 进行 一个 这个 那个 就是 如果 因为 所以 但是 以及 或者 通过 由于 其中 然后 需要 可能 使得 没有 不是
+    the a an of to is are and or in on for with by as be it this that""".split()  # noqa: SIM905
+)
+
+
+def units(text: str) -> list[str]:
+    """CJK characters one by one, Latin words and numbers whole, punctuation dropped."""
+    return _UNIT.findall(normalise(text))
+
+
+def bigrams(text: str) -> Counter[str]:
+    found = units(text)
+    if len(found) == 1:
+        return Counter(found)
+    return Counter(a + "\x1f" + b for a, b in itertools.pairwise(found))
+
+
+@lru_cache(maxsize=256)
+def reference_bigrams(reference: str) -> Counter[str]:
+    """A reference's (or question's) bigrams, cached: every answer to it needs them. Read-only."""
+    return bigrams(reference)
+
+
+@lru_cache(maxsize=16)
+def _answer_bigrams(answer: str) -> Counter[str]:
+    """The answer's bigrams, shared by the overlaps measured on one answer. Read-only."""
+    return bigrams(answer)
+
+
+def bigram_overlap(answer: str, reference: str) -> tuple[float, float, float]:
+    """(precision, recall, F1) of the answer's character bigrams against the reference's (multiset)."""
+    mine, theirs = _answer_bigrams(answer), reference_bigrams(reference)
+    if not mine or not theirs:
+        return 0.0, 0.0, 0.0
+    shared = sum((mine & theirs).values())
+    precision, recall = shared / sum(mine.values()), shared / sum(theirs.values())
+    f1 = 2 * precision * recall / (precision + recall) if shared else 0.0
+    return precision, recall, f1
+
+
+@lru_cache(maxsize=256)
+def _novel_reference(reference: str, question: str) -> Counter[str]:
+    asked = reference_bigrams(question)
+    return Counter({g: n for g, n in reference_bigrams(reference).items() if g not in asked})
+
+
+def novel_overlap(answer: str, reference: str, question: str) -> tuple[float, float]:
+    """(precision, recall) of character bigrams against the reference, both leaving out the question's.
+
+    A reference usually restates its question ("信息的特征：客观性、……"), and so do answers: echoing the
+    question is not answering it ("信息的特征有对称性等" shares half its bigrams with the reference and
+    earned 0). What is left is what the answer adds, and what the reference says beyond the question.
+    """
+    theirs = _novel_reference(reference, question)
+    asked = reference_bigrams(question)
+    mine = Counter({g: n for g, n in _answer_bigrams(answer).items() if g not in asked})
+    if not mine or not theirs:
+        return 0.0, 0.0
+    shared = sum((mine & theirs).values())
+    return shared / sum(mine.values()), shared / sum(theirs.values())
+
+
+# Opposites a wrong answer swaps into the reference's own wording ("持续性长" -> "持续性短", "信息密度低" ->
+# "信息密度高"): characters that flip a claim whatever the subject, and a few words.
+# Only opposite qualities: pairs that name two operations or two things (进栈/出栈, 先进先出/后进先出,
+# 内存/外存, 单链表/双链表, 需要/不需要 移动) fired on correct ADS answers (human mean 8+).
+_OPPOSITE_PAIRS = "高低长短大小多少有无动静快慢强弱难易增减升降正负真假轻重宽窄厚薄早晚远近新旧深浅粗细密疏"
+_OPPOSITE_CHARS = {**dict(zip(_OPPOSITE_PAIRS[::2], _OPPOSITE_PAIRS[1::2], strict=True)),
+                   **dict(zip(_OPPOSITE_PAIRS[1::2], _OPPOSITE_PAIRS[::2], strict=True))}
+_OPPOSITE_WORDS = {a: b for pair in (("简单", "复杂"), ("容易", "困难"), ("集中", "分散"), ("提高", "降低"),
+                                     ("增加", "减少"), ("准确", "不准确"), ("稳定", "不稳定"))
+                   for a, b in (pair, pair[::-1])}
+
+
+@lru_cache(maxsize=256)
+def _opposites(reference: str) -> tuple[tuple[tuple[str, tuple[str, ...]], ...], tuple[tuple[str, str], ...]]:
+    """Per reference: each word pair with its opposite-turned forms the reference does not itself hold,
+    and each word whose opposite it does not hold."""
+    theirs = reference_bigrams(reference)
+    grams = []
+    for gram in theirs:
+        if "\x1f" not in gram:
+            continue
+        left, right = gram.split("\x1f")
+        flipped = [f"{_OPPOSITE_CHARS[left]}\x1f{right}"] if left in _OPPOSITE_CHARS else []
+        flipped += [f"{left}\x1f{_OPPOSITE_CHARS[right]}"] if right in _OPPOSITE_CHARS else []
+        flipped = [f for f in flipped if f not in theirs]
+        if flipped:
+            grams.append((gram, tuple(flipped)))
+    norm = normalise(reference)
+    words = tuple((w, o) for w, o in _OPPOSITE_WORDS.items() if w in norm and o not in norm)
+    return tuple(grams), words
+
+
+def opposite_swaps(answer: str, reference: str) -> int:
+    """How many of the reference's word pairs the answer holds with one side turned into its opposite
+    (and not as the reference has it): "持续性短" where the reference says "持续性长"."""
+    grams, words = _opposites(reference)
+    mine = _answer_bigrams(answer)
+    swaps = sum(1 for gram, flipped in grams if gram not in mine and any(f in mine for f in flipped))
+    if words:
+        norm = normalise(answer)
+        swaps += sum(1 for word, opposite in words if opposite in norm and word not in norm.replace(opposite, ""))
+    return swaps
+
+
+@lru_cache(maxsize=1)
+def _tokenizer() -> object:
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    tokenizer = jieba.Tokenizer()
+    tokenizer.initialize()
+    return tokenizer
+
+
+def content_tokens(text: str) -> tuple[str, ...]:
+    """The reference's distinct content words (jieba), single CJK characters and stopwords left out."""
+    tokenizer = _tokenizer()
+    words = tokenizer.lcut(normalise(text))  # type: ignore[attr-defined]
+    out = dict.fromkeys(
+        w.strip() for w in words
+        if w.strip() and w.strip() not in _STOP and (len(w.strip()) >= 2 or w.strip().isascii()) and _UNIT.search(w)
+    )
+    return tuple(out)
+
+
+@lru_cache(maxsize=256)
+def reference_tokens(reference: str) -> tuple[str, ...]:
+    return content_tokens(reference)
+
+
+def token_recall(answer: str, reference: str) -> float:
+    """Share of the reference's content words that the answer contains."""
+    tokens = reference_tokens(reference)
+    if not tokens:
+        return 0.0
+    norm = normalise(answer)
+    return sum(1 for t in tokens if t in norm) / len(tokens)

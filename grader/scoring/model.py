@@ -1,0 +1,185 @@
+"""Features that mean the same in any bank, and the two small models fitted on them.
+
+Score: a fractional logistic regression (target = human score / 10) on standardised features, L2
+regularised, each bank weighing the same in the fit whatever its size. Signals of generated key
+points and lexical overlap are shared by every bank and strongly regularised (a fit on one bank's
+quirks did not carry to the others: leave-one-bank-out); signals of key points a person curated
+(keywords with aliases, checked misconceptions, flags that were measured to hold on such a bank)
+get their own, lightly regularised weights, so a curated bank is graded by what its curation adds.
+
+The score is then placed by a monotone map of its linear predictor (`fit_level`) that leaves the fewest
+answers off by 3 points or more: labels pile up at 0 and full marks, a mean sits in between.
+
+Confidence: two logistic classifiers of cross-validated errors, P(score too high by 3+ points) and
+P(too low by 3+), reading where the score sits, how far lexical-only and semantic-only sub-models
+disagree with it, and every feature (`risk_design`); a low confidence means "answers like this are
+often graded wrong", not a rule of thumb.
+
+Pure numpy; everything a fit produces is a plain list of floats, stored in the calibration file.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from grader.scoring.signals import Signals
+
+# Where a key point's cosine starts and stops counting, for the per-key-point credit shown to people.
+SIM_FLOOR, SIM_CEILING = 0.4, 0.75
+
+
+def _weighted(signals: Signals, values: Sequence[float], curated: bool | None) -> float:
+    total = 0.0
+    marks = signals.curated or [False] * len(signals.weights)
+    for weight, value, bad, is_curated in zip(signals.weights, values, signals.contradicted, marks, strict=True):
+        if curated is None or is_curated == curated:
+            total += weight * (0.0 if bad else value)
+    return total
+
+
+def _curated_share(s: Signals) -> float:
+    marks = s.curated or [False] * len(s.weights)
+    return sum(w for w, c in zip(s.weights, marks, strict=True) if c)
+
+
+def _contradicted(s: Signals) -> float:
+    marks = s.curated or [False] * len(s.weights)
+    return sum(w for w, bad, c in zip(s.weights, s.contradicted, marks, strict=True) if bad and c)
+
+
+def _f1(precision: float, recall: float) -> float:
+    return 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+
+
+def _flag(name: str) -> Callable[[Signals], float]:
+    return lambda s: _curated_share(s) * float(name in s.flags)
+
+
+# name -> (function, shared?). Shared features are strongly regularised, curated ones lightly.
+FEATURES: dict[str, tuple[Callable[[Signals], float], bool]] = {
+    "keywords_generated": (lambda s: _weighted(s, s.keyword_shares, False), True),
+    "whole_similarity": (lambda s: s.whole_similarity, True),
+    "bigram_recall": (lambda s: s.bigram_recall, True),
+    "token_recall": (lambda s: s.token_recall, True),
+    "bigram_f1": (lambda s: s.bigram_f1, True),
+    "bigram_precision": (lambda s: s.bigram_precision, True),
+    "novel_recall": (lambda s: s.novel_recall, True),
+    "novel_recall_sqrt": (lambda s: math.sqrt(s.novel_recall), True),  # the first points covered count most
+    "novel_precision": (lambda s: s.novel_precision, True),
+    "novel_f1": (lambda s: _f1(s.novel_precision, s.novel_recall), True),
+    "opposite_swaps": (lambda s: float(min(s.opposite_swaps, 2)), True),
+    "length_ratio": (lambda s: min(max(math.log((1 + s.answer_chars) / (1 + s.reference_chars)), -3.0), 1.5), True),
+    "answer_length": (lambda s: math.log(1 + s.answer_chars), True),
+    "keywords_curated": (lambda s: _weighted(s, s.keyword_shares, True), False),
+    "similarity_curated": (lambda s: _weighted(s, s.similarities, True), False),
+    "contradicted_curated": (_contradicted, False),
+    "curated": (_curated_share, False),
+    "off_topic_curated": (_flag("off_topic"), False),
+    "keyword_stuffing_curated": (_flag("keyword_stuffing"), False),
+    "keyword_presence_curated": (lambda s: _curated_share(s) * s.keyword_presence, False),
+}
+SHARED_PENALTY = 10.0
+CURATED_PENALTY = 1.0
+# Sub-models whose disagreement with each other and with the full model tells where the grade is unsure.
+LEXICAL = ("keywords_generated", "bigram_recall", "token_recall", "bigram_f1", "bigram_precision", "novel_recall",
+           "novel_recall_sqrt", "novel_precision", "novel_f1", "opposite_swaps", "length_ratio")
+SEMANTIC = ("whole_similarity",)
+
+
+def feature_vector(signals: Signals, names: Sequence[str]) -> np.ndarray:
+    return np.array([FEATURES[n][0](signals) for n in names], dtype=float)
+
+
+def design(examples: Sequence[Signals], names: Sequence[str]) -> np.ndarray:
+    return np.array([feature_vector(e, names) for e in examples], dtype=float).reshape(len(examples), len(names))
+
+
+def bank_weights(banks: Sequence[str]) -> np.ndarray:
+    """Each bank weighs the same in a fit, whatever its number of answers (mean weight 1)."""
+    counts: dict[str, int] = {}
+    for b in banks:
+        counts[b] = counts.get(b, 0) + 1
+    weights = np.array([1.0 / counts[b] for b in banks])
+    normalised: np.ndarray = weights / weights.mean()
+    return normalised
+
+
+def standardise(x: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = np.average(x, axis=0, weights=weights)
+    scale = np.sqrt(np.average((x - mean) ** 2, axis=0, weights=weights))
+    return mean, np.where(scale > 1e-9, scale, 1.0)
+
+
+def fit_logistic(
+    z: np.ndarray, target: np.ndarray, weights: np.ndarray, penalty: np.ndarray,
+    prior: np.ndarray | None = None,
+) -> np.ndarray:
+    """Coefficients [intercept, *features] of a fractional logistic regression, by Newton steps.
+
+    `penalty` per coefficient (the intercept's is normally 0) pulls towards `prior` (default 0).
+    """
+    design_matrix = np.hstack([np.ones((len(z), 1)), z])
+    centre = np.zeros(design_matrix.shape[1]) if prior is None else np.asarray(prior, dtype=float)
+    coef = centre.copy()
+    ridge = np.diag(penalty)
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-(design_matrix @ coef)))
+        gradient = design_matrix.T @ (weights * (p - target)) + ridge @ (coef - centre)
+        hessian = (design_matrix * (weights * p * (1 - p))[:, None]).T @ design_matrix + ridge
+        step = np.linalg.solve(hessian + 1e-9 * np.eye(len(coef)), gradient)
+        coef = coef - step
+        if float(np.abs(step).max()) < 1e-9:
+            break
+    return coef
+
+
+def logistic(value: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(min(value, 40.0), -40.0)))
+
+
+def sigmoid(values: np.ndarray) -> np.ndarray:
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(values, -40.0, 40.0)))
+    return out
+
+
+def risk_design(score: np.ndarray, lexical: np.ndarray, semantic: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """What the error model reads (scores as shares of full marks, one row per answer): where the score sits
+    (labels pile up at 0 and full marks, so a mid-range score is where big errors live), how far the
+    lexical-only and semantic-only models disagree with it and with each other, and every feature."""
+    return np.column_stack([
+        score, 4 * score * (1 - score), np.minimum(score, 1 - score),
+        np.abs(semantic - score), np.abs(lexical - semantic), np.abs(lexical - score), lexical, semantic,
+        lexical - score, semantic - score, z, z * score[:, None],
+    ])
+
+
+def fit_level(linear: np.ndarray, labels: np.ndarray, weights: np.ndarray, capped: np.ndarray,
+              big_error: float) -> tuple[float, float]:
+    """(offset, stretch) of the score's linear predictor that leaves the fewest answers off by `big_error`
+    points or more (0-10 scale; each bank weighing the same; mean absolute error breaks ties).
+
+    The score model estimates the mean label, and where labels pile up at 0 and full marks a mean sits
+    in the middle, off by a lot from both. A monotone map keeps every rank (Spearman) and puts the
+    scores where people's marks are: fitted on cross-validated predictors, a grid of a few hundred.
+    """
+    best, chosen = (math.inf, math.inf), (0.0, 1.0)
+    for offset in np.linspace(-1.5, 1.5, 31):
+        for stretch in np.linspace(0.75, 2.5, 36):
+            scores = np.where(capped, 0.0, 10.0 * sigmoid(offset + stretch * linear))
+            error = np.abs(scores - labels)
+            value = (float(np.average(error >= big_error, weights=weights)), float(np.average(error, weights=weights)))
+            if value < best:
+                best, chosen = value, (float(offset), float(stretch))
+    return chosen
+
+
+def fit_ridge(x: np.ndarray, target: np.ndarray, weights: np.ndarray, penalty: float) -> np.ndarray:
+    design_matrix = np.hstack([np.ones((len(x), 1)), x])
+    ridge = penalty * np.eye(design_matrix.shape[1])
+    ridge[0, 0] = 0.0
+    gram = (design_matrix * weights[:, None]).T @ design_matrix + ridge
+    coef: np.ndarray = np.linalg.solve(gram, (design_matrix * weights[:, None]).T @ target)
+    return coef

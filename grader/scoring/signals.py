@@ -1,0 +1,31 @@
+"""What the engine measured in one answer, before calibration: the inputs of every fitted model."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Signals(BaseModel):
+    """Per key point, then for the whole answer; `label` (the human score, 0–10) only when fitting."""
+
+    model_config = ConfigDict(frozen=True)
+
+    weights: list[float]
+    similarities: list[float]
+    keyword_shares: list[float]
+    contradicted: list[bool]
+    whole_similarity: float
+    flags: list[str]
+    curated: list[bool] = []  # key points a person curated (their keywords, statements, misconceptions)
+    # Lexical overlap with the reference answer and lengths: they mean the same in any bank.
+    keyword_presence: float = 0.0  # share of keyword groups present anywhere in the answer
+    bigram_precision: float = 0.0
+    bigram_recall: float = 0.0
+    bigram_f1: float = 0.0
+    novel_precision: float = 0.0  # bigram overlap leaving out the question's own bigrams
+    novel_recall: float = 0.0
+    opposite_swaps: int = 0  # reference word pairs the answer holds with one side turned into its opposite
+    token_recall: float = 0.0  # share of the reference's content words the answer contains
+    answer_chars: int = 0
+    reference_chars: int = 0
+    label: float | None = None
