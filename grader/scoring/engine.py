@@ -28,6 +28,7 @@ from grader.scoring.calibration import (
     final_score,
 )
 from grader.scoring.feedback import write_feedback
+from grader.scoring.normalize import Normalised, normalise_answer
 from grader.scoring.text import TextSpan, clause_count, content_length, normalise, spans
 from grader.scoring.types import Flag, KeyPoint, KeyPointResult, Provenance, Reference, ScoreResult, Span
 
@@ -198,19 +199,32 @@ def prepare_reference(reference: Reference, embedder: Embedder) -> PreparedRefer
 
 @dataclass(frozen=True)
 class Embedded:
-    """An answer cut into spans, with one vector per span and one for the whole answer."""
+    """An answer cut into spans, with one vector per span and one for the whole answer.
+
+    `answer` is the normalised copy the grader reads (`normalize.normalise_answer`); spans index
+    into it, and `source` maps them back to the answer as submitted.
+    """
 
     answer: str
     spans: list[TextSpan]
     whole: np.ndarray
     vectors: Vectors
+    source: Normalised | None = None
+
+    def original_span(self, start: int, end: int) -> Span:
+        if self.source is None:
+            return Span(start=start, end=end, text=self.answer[start:end])
+        s, e = self.source.original_span(start, end)
+        return Span(start=s, end=e, text=self.source.original[s:e])
 
 
 def embed_answers(answers: Sequence[str], embedder: Embedder) -> list[Embedded]:
-    cut = [spans(a) for a in answers]
-    items = [(a, [(0, len(a)), *((s.start, s.end) for s in sp)]) for a, sp in zip(answers, cut, strict=True)]
+    read = [normalise_answer(a) for a in answers]
+    texts = [r.text for r in read]
+    cut = [spans(t) for t in texts]
+    items = [(t, [(0, len(t)), *((s.start, s.end) for s in sp)]) for t, sp in zip(texts, cut, strict=True)]
     vectors = embed_spans(embedder, items)
-    return [Embedded(a, sp, v[0], v[1:]) for a, sp, v in zip(answers, cut, vectors, strict=True)]
+    return [Embedded(r.text, sp, v[0], v[1:], r) for r, sp, v in zip(read, cut, vectors, strict=True)]
 
 
 def score(
@@ -310,7 +324,7 @@ def _negation(answer: _Answer, term_positions: list[tuple[int, int]]) -> str | N
     for start, end in contradiction.negated_terms(answer.norm, term_positions):
         term = answer.norm[start:end]
         if not any(contradiction.denied_or_suppressed(s, term) for s in answer.reference.normalised_statements):
-            return f"否定了「{answer.embedded.answer[start:end]}」"
+            return f"否定了「{answer.embedded.original_span(start, end).text}」"
     return None
 
 
@@ -479,7 +493,7 @@ def score_embedded(
         evidence = None
         if measure.best_span is not None:
             span = embedded.spans[measure.best_span]
-            evidence = Span(start=span.start, end=span.end, text=span.text)
+            evidence = embedded.original_span(span.start, span.end)
         results.append(KeyPointResult(
             id=kp.id,
             text=kp.text,
