@@ -17,7 +17,7 @@ from functools import cached_property, lru_cache
 import numpy as np
 
 from grader.embeddings import Embedder, Vectors, embed_spans
-from grader.scoring import contradiction, keywords
+from grader.scoring import contradiction, direction, keywords
 from grader.scoring.calibration import (
     Calibration,
     Signals,
@@ -54,6 +54,9 @@ KEYWORD_CONTEXT = 0.4
 OFF_TOPIC_MAX_SIMILARITY = 0.4
 OFF_TOPIC_MAX_KEYWORDS = 0.2
 OFF_TOPIC_MARGIN = 0.05
+# ... or it is about nothing in the bank at all: no keyword of its question, this far from its reference.
+UNRELATED_MAX_SIMILARITY = 0.25
+UNRELATED_MIN_CHARS = 30
 # Answers of fewer content characters than this cannot show understanding of a point.
 TOO_SHORT_CHARS = 12
 # Keyword stuffing: at least this many keyword hits, in a list of short items (fewer words per
@@ -61,6 +64,7 @@ TOO_SHORT_CHARS = 12
 STUFFING_MIN_HITS = 3
 STUFFING_MAX_UNITS_PER_CLAUSE = 4.0
 STUFFING_MAX_CONNECTIVES = 0.1
+SPACED_ITEM_UNITS = 6  # a space-separated item longer than this (CJK characters, Latin words) is a sentence
 # ... or the same few terms repeated: hits at least this many times the number of distinct terms.
 STUFFING_REPEAT_RATIO = 3.0
 STUFFING_REPEAT_MIN_HITS = 8
@@ -338,8 +342,13 @@ def _contradiction(
     """
     term_positions = [(h.start, h.end) for term_hits in hits.values() for h in term_hits]
     negated = _negation(answer, term_positions)
-    if negated or not point.misconceptions:
+    if negated:
         return negated
+    turned = direction.reversed_in(answer.norm, point.key_point, hits)
+    if turned is not None:
+        return f"方向相反：「{answer.embedded.original_span(*turned).text.strip()}」"
+    if not point.misconceptions:
+        return None
     reference = answer.reference
     to_wrong = answer.embedded.vectors @ point.misconception_vectors.T
     carries_term = answer.spans_holding(term_positions)
@@ -376,14 +385,36 @@ def _off_topic(embedded: Embedded, norm: str, reference: PreparedReference,
     similarity = float(embedded.whole @ reference.answer_vector)
     if similarity >= OFF_TOPIC_MAX_SIMILARITY or share > OFF_TOPIC_MAX_KEYWORDS:
         return False
+    if unrelated(similarity, share, content_length(embedded.answer)):
+        return True  # about nothing in the bank (火锅, 爬山): no other question needs to fit better
     others = [_fit(embedded, norm, r) for r in bank if r.reference.id != reference.reference.id]
     return any(s > similarity + OFF_TOPIC_MARGIN or k > share + OFF_TOPIC_MAX_KEYWORDS for s, k in others)
+
+
+def unrelated(similarity: float, keyword_share: float, length: int) -> bool:
+    """An answer of some length that shares no term with its question and is far from its reference.
+
+    Short answers ("2^(n-1)", "快排不会") say too little for the embedding to place them; they are
+    left to the too_short and non-answer checks.
+    """
+    return length >= UNRELATED_MIN_CHARS and keyword_share == 0 and similarity < UNRELATED_MAX_SIMILARITY
 
 
 @lru_cache(maxsize=64)  # a reference's grams are needed for every answer to it
 def _char_grams(text: str, n: int = 5) -> frozenset[str]:
     compact = "".join(ch for ch in normalise(text) if ch.isalnum())
     return frozenset(compact[i : i + n] for i in range(len(compact) - n + 1))
+
+
+def _spaced_items(norm: str) -> int:
+    """Items of a list typed with spaces instead of commas ("预训练 SFT 奖励模型 PPO"): only when the answer
+    has no clause punctuation and every item is a word or two, not a sentence."""
+    if clause_count(norm) > 1:
+        return 0
+    items = norm.split()
+    if len(items) < 3 or any(len(_WORD_UNIT.findall(item)) > SPACED_ITEM_UNITS for item in items):
+        return 0
+    return len(items)
 
 
 def _stuffed(norm: str, measures: list[_PointMeasure]) -> bool:
@@ -395,7 +426,7 @@ def _stuffed(norm: str, measures: list[_PointMeasure]) -> bool:
     if (distinct >= 2 and occurrences >= STUFFING_REPEAT_MIN_HITS and occurrences >= STUFFING_REPEAT_RATIO * distinct
             and covered >= STUFFING_REPEAT_COVERAGE * content_length(norm)):
         return True
-    clauses = clause_count(norm)
+    clauses = max(clause_count(norm), _spaced_items(norm))
     units = len(_WORD_UNIT.findall(norm))
     unconnected = len(_CONNECTIVE.findall(norm)) / max(units, 1) < STUFFING_MAX_CONNECTIVES
     listed = clauses >= 3 and units / clauses < STUFFING_MAX_UNITS_PER_CLAUSE
@@ -421,6 +452,8 @@ def _flags(
         flags.append(Flag.KEYWORD_STUFFING)
     if length < TOO_SHORT_CHARS:
         flags.append(Flag.TOO_SHORT)
+    if embedded.source is not None and embedded.source.repetitive:
+        flags.append(Flag.REPETITIVE)
     answer_grams = _char_grams(answer)
     if len(answer_grams) >= 20:
         copied = len(answer_grams & _char_grams(reference.reference.reference_answer)) / len(answer_grams)

@@ -15,6 +15,7 @@ _FLAG_TEXT = {
     Flag.KEYWORD_STUFFING: "回答罗列了关键词但缺少解释，按评分标准最多给少量分数。",
     Flag.TOO_SHORT: "回答过短，难以体现对要点的理解。",
     Flag.COPY_OF_REFERENCE: "回答与参考答案高度重合，疑似照抄，请人工复核。",
+    Flag.REPETITIVE: "回答反复重复同样的句子，重复部分只按一次计分，请人工复核。",
 }
 
 

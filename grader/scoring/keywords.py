@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from grader.scoring import homophones
 from grader.scoring.text import normalise
 from grader.scoring.types import Keyword
 
@@ -44,7 +45,15 @@ def forms_pattern(forms: tuple[str, ...]) -> re.Pattern[str]:
 
 def find(normalised_text: str, keyword: Keyword) -> list[Hit]:
     pattern = forms_pattern(tuple(keyword.forms()))
-    return [Hit(keyword.term, m.start(), m.end()) for m in pattern.finditer(normalised_text)]
+    hits = [Hit(keyword.term, m.start(), m.end()) for m in pattern.finditer(normalised_text)]
+    # Chinese forms also where speech recognition wrote them with other characters of the same sound.
+    taken = {i for h in hits for i in range(h.start, h.end)}
+    for form in keyword.forms():
+        for start, end in homophones.sound_alike(normalised_text, form):
+            if not taken.intersection(range(start, end)):
+                hits.append(Hit(keyword.term, start, end))
+                taken.update(range(start, end))
+    return sorted(hits, key=lambda h: h.start)
 
 
 def find_all(normalised_text: str, keywords: list[Keyword]) -> dict[str, list[Hit]]:

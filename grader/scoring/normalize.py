@@ -60,6 +60,9 @@ MIN_PIECE = 4  # content characters a piece must keep on each side of an inserte
 _RUN = re.compile(rf"[^{_BREAK_CHARS}]+")
 _CLAUSE = re.compile(rf"[^{_BREAK_CHARS}]+[{_BREAK_CHARS}]*")
 REPEAT_MIN_CHARS = 6  # shorter clauses ("对。", "是的") are said twice naturally
+# An answer is padded when at least this many clauses repeat earlier ones and they hold this share of it.
+REPETITIVE_MIN_CLAUSES = 3
+REPETITIVE_SHARE = 0.4
 
 
 @lru_cache(maxsize=1)
@@ -102,6 +105,12 @@ class Normalised:
     ends: tuple[int, ...]  # where it ends (inserted: where the previous one ends)
     repeated_clauses: int = 0  # clauses dropped because the answer had already said them
     repeated_chars: int = 0  # content characters in them
+
+    @property
+    def repetitive(self) -> bool:
+        """Padding: clauses said again and again make up much of what was submitted."""
+        total = _content(self.original)
+        return self.repeated_clauses >= REPETITIVE_MIN_CLAUSES and self.repeated_chars >= REPETITIVE_SHARE * total
 
     def original_span(self, start: int, end: int) -> tuple[int, int]:
         """The range of the answer as submitted that text[start:end] was read from."""

@@ -78,7 +78,8 @@ def test_evidence_of_a_traditional_answer_is_its_own_traditional_text(grader: Gr
 
 
 def test_evidence_of_a_full_width_answer_points_at_the_full_width_text(grader: Grader) -> None:
-    _evidence_is_original(grader, "q06", "温度系数Ｔ作用在ＳＯＦＴＭＡＸ上，Ｔ大于１时分布变平，输出更随机；Ｔ小于１时输出更保守。")
+    answer = "温度系数Ｔ作用在ＳＯＦＴＭＡＸ上，Ｔ大于１时分布变平，输出更随机；Ｔ小于１时输出更保守。"
+    _evidence_is_original(grader, "q06", answer)
 
 
 def test_evidence_of_a_filler_laden_transcript_covers_the_words_spoken(grader: Grader) -> None:

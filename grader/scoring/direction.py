@@ -1,0 +1,123 @@
+"""A key point that says which way to turn something ("调高温度系数") is contradicted by an answer that
+turns it the other way ("把 temperature 调低"), whatever else the answer gets right.
+
+Embeddings and lexical overlap score "调低温度系数，增加随机性" almost as close to "调高温度系数，增加随机性"
+as the key point itself. Here the direction is read off the keywords: a keyword whose term is a
+direction word (调高, 降低, raise …) acts on the keywords said in the same clause of the key point (温度系数).
+An answer that puts the opposite direction word in a clause with one of those keywords, and never uses
+the key point's own direction words, reverses the key point. A key point whose clause names both
+directions (a two-sided claim) is left to the reversal checks in `contradiction`.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from grader.scoring import contradiction, keywords
+from grader.scoring.text import normalise
+from grader.scoring.types import KeyPoint, Keyword
+
+PAIRS: tuple[tuple[str, str], ...] = (
+    ("调高", "调低"),
+    ("提高", "降低"),
+    ("升高", "降低"),
+    ("增大", "减小"),
+    ("增加", "减少"),
+    ("调大", "调小"),
+    ("加大", "减小"),
+    ("变大", "变小"),
+    ("变高", "变低"),
+    ("上升", "下降"),
+    ("增强", "减弱"),
+    ("大于", "小于"),
+    ("高于", "低于"),
+    ("越高", "越低"),
+    ("越大", "越小"),
+    ("更高", "更低"),
+    ("更大", "更小"),
+    ("raise", "lower"),
+    ("increase", "decrease"),
+    ("increase", "reduce"),
+    ("higher", "lower"),
+    ("larger", "smaller"),
+    ("bigger", "smaller"),
+    ("turn up", "turn down"),
+)
+_CLAUSE = re.compile(r"[^，,。；;！!？?：:\n]+")
+
+
+@lru_cache(maxsize=1)
+def _opposites() -> dict[str, frozenset[str]]:
+    out: dict[str, set[str]] = {}
+    for a, b in PAIRS:
+        out.setdefault(a, set()).add(b)
+        out.setdefault(b, set()).add(a)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+@lru_cache(maxsize=256)
+def _word_pattern(words: frozenset[str]) -> re.Pattern[str]:
+    """Chinese words as written; English ones as whole words with their inflections (raised, lowering)."""
+    parts = []
+    for word in sorted(words, key=len, reverse=True):
+        if word.isascii():
+            stem = word[:-1] + "(?:e|es|ed|ing)" if word.endswith("e") else word + "(?:s|ed|ing)?"
+            parts.append(r"(?<![a-z])" + stem.replace(" ", r"\s+") + r"(?![a-z])")
+        else:
+            parts.append(re.escape(word))
+    return re.compile("|".join(parts))
+
+
+Plan = list[tuple[frozenset[str], frozenset[str], frozenset[str]]]
+
+
+def _plan(key_point: KeyPoint) -> Plan:
+    forms = tuple((kw.term, tuple(kw.aliases)) for kw in key_point.keywords)
+    return _plan_of(key_point.text, forms)
+
+
+@lru_cache(maxsize=512)
+def _plan_of(text: str, forms: tuple[tuple[str, tuple[str, ...]], ...]) -> Plan:
+    """Per direction keyword: (its own direction words, the opposite ones, terms of what it acts on)."""
+    opposites = _opposites()
+    text = normalise(text)
+    plans = []
+    keyword_list = [Keyword(term=term, aliases=list(aliases)) for term, aliases in forms]
+    for kw in keyword_list:
+        term = normalise(kw.term).strip()
+        if term not in opposites:
+            continue
+        own = frozenset(w for w in (normalise(f).strip() for f in kw.forms()) if w in opposites)
+        opposite = frozenset(o for w in own for o in opposites[w]) - own
+        for clause in _CLAUSE.findall(text):
+            if term not in clause:
+                continue
+            if _word_pattern(opposite).search(clause):
+                continue  # both directions in one clause: a two-sided claim
+            objects = frozenset(
+                other.term for other in keyword_list
+                if other.term != kw.term and keywords.find(clause, other)
+            )
+            if objects:
+                plans.append((own, opposite, objects))
+    return plans
+
+
+def reversed_in(norm: str, key_point: KeyPoint, hits: dict[str, list[keywords.Hit]]) -> tuple[int, int] | None:
+    """The clause of the (normalised) answer that turns the key point's direction around, if any."""
+    for own, opposite, objects in _plan(key_point):
+        if _word_pattern(own).search(norm):
+            continue  # the answer also says the key point's own direction: not a plain reversal
+        object_spans = [(h.start, h.end) for term in objects for h in hits.get(term, [])]
+        if not object_spans:
+            continue
+        for clause in _CLAUSE.finditer(norm):
+            words = [
+                (m.start(), m.end()) for m in _word_pattern(opposite).finditer(clause.group(0))
+            ]
+            words = [(clause.start() + s, clause.start() + e) for s, e in words]
+            asserted = [w for w in words if not contradiction.negated_terms(norm, [w])]
+            if asserted and any(clause.start() <= s and e <= clause.end() for s, e in object_spans):
+                return clause.start(), clause.end()
+    return None
