@@ -18,30 +18,21 @@ from grader.scoring import contradiction, keywords
 from grader.scoring.text import normalise
 from grader.scoring.types import KeyPoint, Keyword
 
+# Only verbs of adjusting something. Comparisons (大于/小于, 越高/越低, higher/lower) and changes
+# described as results (变大/变小) are not here: "A 的末元素小于 B 的首元素" says the same as "B 的首元素
+# 大于 A 的末元素", so the opposite word is no reversal without knowing which side is which.
 PAIRS: tuple[tuple[str, str], ...] = (
     ("调高", "调低"),
+    ("调大", "调小"),
     ("提高", "降低"),
     ("升高", "降低"),
     ("增大", "减小"),
-    ("增加", "减少"),
-    ("调大", "调小"),
     ("加大", "减小"),
-    ("变大", "变小"),
-    ("变高", "变低"),
-    ("上升", "下降"),
+    ("增加", "减少"),
     ("增强", "减弱"),
-    ("大于", "小于"),
-    ("高于", "低于"),
-    ("越高", "越低"),
-    ("越大", "越小"),
-    ("更高", "更低"),
-    ("更大", "更小"),
     ("raise", "lower"),
     ("increase", "decrease"),
     ("increase", "reduce"),
-    ("higher", "lower"),
-    ("larger", "smaller"),
-    ("bigger", "smaller"),
     ("turn up", "turn down"),
 )
 _CLAUSE = re.compile(r"[^，,。；;！!？?：:\n]+")

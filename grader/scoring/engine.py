@@ -341,7 +341,8 @@ def _contradiction(
     another key point correctly is not contradicting this one.
     """
     term_positions = [(h.start, h.end) for term_hits in hits.values() for h in term_hits]
-    negated = _negation(answer, term_positions)
+    # A term matched by its sound may be another word altogether (结点 for 节点): not negated on a guess.
+    negated = _negation(answer, [(h.start, h.end) for term_hits in hits.values() for h in term_hits if not h.by_sound])
     if negated:
         return negated
     turned = direction.reversed_in(answer.norm, point.key_point, hits)

@@ -34,6 +34,7 @@ class Hit:
     keyword: str  # the keyword's canonical term
     start: int
     end: int
+    by_sound: bool = False  # written with other characters of the same sound (编码期 for 编码器)
 
 
 @lru_cache(maxsize=4096)
@@ -51,7 +52,7 @@ def find(normalised_text: str, keyword: Keyword) -> list[Hit]:
     for form in keyword.forms():
         for start, end in homophones.sound_alike(normalised_text, form):
             if not taken.intersection(range(start, end)):
-                hits.append(Hit(keyword.term, start, end))
+                hits.append(Hit(keyword.term, start, end, by_sound=True))
                 taken.update(range(start, end))
     return sorted(hits, key=lambda h: h.start)
 
