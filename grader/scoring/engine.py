@@ -167,6 +167,22 @@ class PreparedReference:
         return out
 
     @cached_property
+    def distinctive_terms(self) -> dict[str, frozenset[str]]:
+        """Per key point, the keyword groups no other key point of the reference uses.
+
+        "减少重复" names q12's temperature point; it is no sign that an answer talked about the reward
+        model, even though the reward-model point lists 重复 and 减少 too. Feedback says an answer made a
+        point only on evidence of that point. A key point with no group of its own keeps them all.
+        """
+        out = {}
+        for p in self.key_points:
+            others = " ".join(normalise(t) for q in self.key_points if q is not p
+                              for t in (*q.statements, *(kw.term for kw in q.key_point.keywords)))
+            own = frozenset(kw.term for kw in p.key_point.keywords if not keywords.find(others, kw))
+            out[p.key_point.id] = own or frozenset(kw.term for kw in p.key_point.keywords)
+        return out
+
+    @cached_property
     def statement_vectors(self) -> Vectors:
         return np.vstack([p.statement_vectors for p in self.key_points])
 
@@ -510,6 +526,14 @@ def measure_signals(
     return _analyse(embedded, reference, bank)[2]
 
 
+def _evidenced(measure: _PointMeasure, distinctive: frozenset[str], calibration: Calibration) -> bool:
+    """Whether the answer shows this key point: one of its own terms in a span about it, or a span
+    that reads as a paraphrase of it."""
+    if measure.similarity >= calibration.sim_ceiling:
+        return True
+    return any(measure.hits.get(t) and measure.context.get(t, 0.0) >= KEYWORD_CONTEXT for t in distinctive)
+
+
 def score_embedded(
     embedded: Embedded,
     reference: PreparedReference,
@@ -542,13 +566,18 @@ def score_embedded(
         ))
     contradicted = sum(1 for r in results if r.contradicted)
     cap = cap_for(calibration, signals.flags)
+    evidenced = {
+        point.key_point.id
+        for point, measure in zip(reference.key_points, measures, strict=True)
+        if _evidenced(measure, reference.distinctive_terms[point.key_point.id], calibration)
+    }
     return ScoreResult(
         question_id=reference.reference.id,
         score=total,
         key_points=results,
         flags=flags,
         confidence=_confidence(total, flags, signals, calibration, contradicted),
-        feedback=write_feedback(results, flags, total),
+        feedback=write_feedback(results, flags, total, evidenced),
         provenance=Provenance(
             scoring_version=SCORING_VERSION,
             embedder=reference.embedder,
