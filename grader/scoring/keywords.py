@@ -16,11 +16,24 @@ from grader.scoring.text import normalise
 from grader.scoring.types import Keyword
 
 _SEPARATORS = re.compile(r"[\s\-_]+")
+# English words of four letters or more also match their inflections: "repeat" finds "repeats",
+# "repeated", "repeating"; "penalize" finds "penalized", "penalizing".
+_ENGLISH_WORD = re.compile(r"[a-z]{4,}")
+
+
+def _inflected(word: str) -> str:
+    if word.endswith("e"):
+        return word[:-1] + "(?:e|es|ed|ing)"
+    if word.endswith("y"):
+        return word[:-1] + "(?:y|ies|ied|ying)"
+    return word + "(?:s|es|ed|ing)?"
 
 
 @lru_cache(maxsize=4096)
 def form_pattern(form: str) -> re.Pattern[str]:
     parts = [re.escape(p) for p in _SEPARATORS.split(normalise(form).strip()) if p]
+    if parts and _ENGLISH_WORD.fullmatch(parts[-1]):
+        parts[-1] = _inflected(parts[-1])
     body = r"[\s\-_]*".join(parts)
     if re.match(r"[a-z0-9]", parts[0][:1] if parts else ""):
         body = r"(?<![a-z0-9])" + body
