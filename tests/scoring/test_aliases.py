@@ -12,7 +12,8 @@ from grader.scoring import aliases
 
 
 def test_a_document_gives_english_for_its_terms_in_brackets_either_way_round() -> None:
-    pairs = aliases.document_pairs("采用链式存储（linked storage）。Binary search（二分查找）更快。softmax(归一化指数函数)")
+    document = "采用链式存储（linked storage）。Binary search（二分查找）更快。softmax(归一化指数函数)"
+    pairs = aliases.document_pairs(document)
     assert pairs == {"采用链式存储": ["linked storage"], "二分查找": ["Binary search"], "归一化指数函数": ["softmax"]}
     # Chinese has no spaces: a bracket's phrase counts for a term that makes most of it.
     assert aliases.english_for("链式存储", pairs) == ["linked storage"]
@@ -47,7 +48,8 @@ def test_the_embedder_names_an_english_term_only_when_it_is_clearly_closest() ->
 def test_a_generated_bank_gets_english_for_its_chinese_keywords(tmp_path: Path) -> None:
     seed = tmp_path / "bank.md"
     seed.write_text(
-        "## 顺序表和链表有什么区别\n顺序表支持随机访问，插入和删除需要移动元素；链表（linked list）插入删除只改指针，但查找要遍历。\n",
+        "## 顺序表和链表有什么区别\n"
+        "顺序表支持随机访问，插入和删除需要移动元素；链表（linked list）插入删除只改指针，但查找要遍历。\n",
         encoding="utf-8",
     )
     (path,) = build_bank(seed, tmp_path / "out")
