@@ -21,6 +21,14 @@ _SEPARATORS = re.compile(r"[\s\-_]+")
 _ENGLISH_WORD = re.compile(r"[a-z]{4,}")
 
 
+# Chinese terms of three characters or more also match with a 的 inside: "不同的特征" says "不同特征".
+_CJK_WORD = re.compile(r"[\u4e00-\u9fff]{3,}")
+
+
+def _with_de(word: str) -> str:
+    return "的?".join(word)
+
+
 def _inflected(word: str) -> str:
     if word.endswith("e"):
         return word[:-1] + "(?:e|es|ed|ing)"
@@ -34,6 +42,7 @@ def form_pattern(form: str) -> re.Pattern[str]:
     parts = [re.escape(p) for p in _SEPARATORS.split(normalise(form).strip()) if p]
     if parts and _ENGLISH_WORD.fullmatch(parts[-1]):
         parts[-1] = _inflected(parts[-1])
+    parts = [_with_de(p) if _CJK_WORD.fullmatch(p) else p for p in parts]
     body = r"[\s\-_]*".join(parts)
     if re.match(r"[a-z0-9]", parts[0][:1] if parts else ""):
         body = r"(?<![a-z0-9])" + body
