@@ -96,19 +96,29 @@ def _plan_of(text: str, forms: tuple[tuple[str, tuple[str, ...]], ...]) -> Plan:
 
 
 def reversed_in(norm: str, key_point: KeyPoint, hits: dict[str, list[keywords.Hit]]) -> tuple[int, int] | None:
-    """The clause of the (normalised) answer that turns the key point's direction around, if any."""
+    """The clause of the (normalised) answer that turns the key point's direction around, if any.
+
+    Each mention of what the key point adjusts (温度系数) is read with the direction word nearest to it
+    in its clause ("lower the temperature to increase randomness": lower). If any mention goes the key
+    point's own way, the answer says it, and a reversal elsewhere is left to the other checks.
+    """
     for own, opposite, objects in _plan(key_point):
-        if _word_pattern(own).search(norm):
-            continue  # the answer also says the key point's own direction: not a plain reversal
         object_spans = [(h.start, h.end) for term in objects for h in hits.get(term, [])]
-        if not object_spans:
-            continue
+        reversed_clause = None
+        agrees = False
         for clause in _CLAUSE.finditer(norm):
-            words = [
-                (m.start(), m.end()) for m in _word_pattern(opposite).finditer(clause.group(0))
-            ]
-            words = [(clause.start() + s, clause.start() + e) for s, e in words]
-            asserted = [w for w in words if not contradiction.negated_terms(norm, [w])]
-            if asserted and any(clause.start() <= s and e <= clause.end() for s, e in object_spans):
-                return clause.start(), clause.end()
+            text, base = clause.group(0), clause.start()
+            words = [(base + m.start(), base + m.end(), True) for m in _word_pattern(own).finditer(text)]
+            words += [(base + m.start(), base + m.end(), False) for m in _word_pattern(opposite).finditer(text)]
+            words = [w for w in words if not contradiction.negated_terms(norm, [(w[0], w[1])])]
+            for s, e in object_spans:
+                if not (base <= s and e <= clause.end()) or not words:
+                    continue
+                nearest = min(words, key=lambda w: min(abs(w[0] - e), abs(s - w[1])))
+                if nearest[2]:
+                    agrees = True
+                elif reversed_clause is None:
+                    reversed_clause = (clause.start(), clause.end())
+        if reversed_clause is not None and not agrees:
+            return reversed_clause
     return None

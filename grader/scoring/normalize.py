@@ -59,6 +59,7 @@ LONG_RUN = 40  # content characters in a row without a clause break that typed t
 MIN_PIECE = 4  # content characters a piece must keep on each side of an inserted break
 _RUN = re.compile(rf"[^{_BREAK_CHARS}]+")
 _CLAUSE = re.compile(rf"[^{_BREAK_CHARS}]+[{_BREAK_CHARS}]*")
+_SENTENCE = re.compile(r"[^。！？!?；;\n\r]+[。！？!?；;\n\r]*")
 REPEAT_MIN_CHARS = 6  # shorter clauses ("对。", "是的") are said twice naturally
 # An answer is padded when at least this many clauses repeat earlier ones and they hold this share of it.
 REPETITIVE_MIN_CLAUSES = 3
@@ -158,12 +159,12 @@ def _key(clause: str) -> str:
     return "".join(ch for ch in clause.lower() if ch.isalnum())
 
 
-def _repeats(text: str) -> tuple[list[tuple[int, int]], int]:
-    """Clauses (with their punctuation) that repeat an earlier clause word for word."""
+def _repeats(text: str, unit: re.Pattern[str]) -> tuple[list[tuple[int, int]], int]:
+    """Sentences or clauses (with their punctuation) that repeat an earlier one word for word."""
     seen: set[str] = set()
     dropped: list[tuple[int, int]] = []
     chars = 0
-    for m in _CLAUSE.finditer(text):
+    for m in unit.finditer(text):
         key = _key(m.group(0))
         if len(key) < REPEAT_MIN_CHARS:
             continue
@@ -208,9 +209,14 @@ def normalise_answer(answer: str) -> Normalised:
         b.delete(fillers)
         # The pause after a dropped filler goes with it ("嗯，那个，我觉得" reads "我觉得").
         b.delete([(m.start(1), m.end(1)) for m in _ORPHAN_PAUSE.finditer(b.text)])
-    repeated, repeated_chars = _repeats(b.text)
-    if repeated:
-        b.delete(repeated)
+    repeated: list[tuple[int, int]] = []
+    repeated_chars = 0
+    for unit in (_SENTENCE, _CLAUSE):  # whole sentences first: their short clauses go with them
+        dropped, chars = _repeats(b.text, unit)
+        if dropped:
+            b.delete(dropped)
+            repeated += dropped
+            repeated_chars += chars
     spaces, inserts = _breaks(b.text)
     if spaces:
         b.replace_at(spaces, "，")
