@@ -55,6 +55,13 @@ _ORPHAN_PAUSE = re.compile(rf"(?:^|[{_BREAK_CHARS}…\s])([，,、\s]+)")
 _MARKER = re.compile(
     r"(?<!之)所以|因为|但是|然后|比如|例如|而且|另外|如果|因此|不过|首先|其次|也就是说|换句话说|其实|总之|同时"
 )
+# English said without punctuation: a capitalised word after a lower-case one starts a sentence
+# ("… the generative AI wave The key innovation …"). Names (GPT, ChatGPT, LLaMA) are not all lower-case after
+# their first letter, so they do not cut.
+_ENGLISH_START = re.compile(
+    r"(?<![A-Za-z])(?!(?:the|a|an|of|to|in|on|for|with|by|and|or|is|are|from|as|at|that|this|its|their|our|use|using) )"
+    r"[a-z][a-z0-9]*(?P<cut> )(?=[A-Z][a-z]+ [a-z])"
+)
 LONG_RUN = 40  # content characters in a row without a clause break that typed text rarely has
 MIN_PIECE = 4  # content characters a piece must keep on each side of an inserted break
 _RUN = re.compile(rf"[^{_BREAK_CHARS}]+")
@@ -135,9 +142,9 @@ class _Builder:
         self.starts = [v for v, k in zip(self.starts, keep, strict=True) if k]
         self.ends = [v for v, k in zip(self.ends, keep, strict=True) if k]
 
-    def insert(self, at: list[int], ch: str) -> None:
-        """Insert `ch` before each position in `at` (positions in the current text)."""
-        for pos in sorted(set(at), reverse=True):
+    def insert_each(self, items: list[tuple[int, str]]) -> None:
+        """Insert each character before its position (positions in the current text)."""
+        for pos, ch in sorted(dict(items).items(), reverse=True):
             nxt = self.starts[pos] if pos < len(self.starts) else (self.ends[-1] if self.ends else 0)
             prev = self.ends[pos - 1] if pos > 0 else nxt
             self.text = self.text[:pos] + ch + self.text[pos:]
@@ -175,10 +182,12 @@ def _repeats(text: str, unit: re.Pattern[str]) -> tuple[list[tuple[int, int]], i
     return dropped, chars
 
 
-def _breaks(text: str) -> tuple[list[int], list[int]]:
-    """(spaces to turn into commas, positions to insert a comma before) in long unpunctuated runs."""
+def _breaks(text: str) -> tuple[list[int], list[int], list[int]]:
+    """In long unpunctuated runs: (spaces to turn into commas, positions to insert a comma before,
+    spaces to put an English full stop before)."""
     spaces: list[int] = []
     inserts: list[int] = []
+    stops: list[int] = []
     for run in _RUN.finditer(text):
         if _content(run.group(0)) < LONG_RUN:
             continue
@@ -190,13 +199,14 @@ def _breaks(text: str) -> tuple[list[int], list[int]]:
                 f"[{_CJK}]", body[i + 1]
             ):
                 spaces.append(base + i)
+        stops += [base + m.start("cut") for m in _ENGLISH_START.finditer(body)]
         for m in _MARKER.finditer(body):
             before = body[: m.start()]
             last_cut = max([-1, *(sp - base for sp in spaces if sp - base < m.start())])
             long_enough = _content(before[last_cut + 1 :]) >= MIN_PIECE and _content(body[m.end() :]) >= MIN_PIECE
             if long_enough and not before[-1:].isspace():
                 inserts.append(base + m.start())
-    return spaces, inserts
+    return spaces, inserts, stops
 
 
 def normalise_answer(answer: str) -> Normalised:
@@ -217,9 +227,10 @@ def normalise_answer(answer: str) -> Normalised:
             b.delete(dropped)
             repeated += dropped
             repeated_chars += chars
-    spaces, inserts = _breaks(b.text)
+    spaces, inserts, stops = _breaks(b.text)
     if spaces:
         b.replace_at(spaces, "，")
-    if inserts:
-        b.insert(inserts, "，")
+    if inserts or stops:
+        # Both insert before a position of the current text; one pass keeps the positions valid.
+        b.insert_each([(p, "，") for p in inserts] + [(p, ".") for p in stops])
     return Normalised(answer, b.text, tuple(b.starts), tuple(b.ends), len(repeated), repeated_chars)

@@ -222,3 +222,14 @@ def test_spaces_and_case_in_an_english_term_do_not_matter(grader: Grader, writte
     from grader.scoring.text import normalise
 
     assert keywords.find(normalise(f"用{written}计算"), Keyword(term="自注意力", aliases=["self-attention"]))
+
+
+def test_no_key_point_is_reversed_by_its_own_statements_in_any_curated_bank(grader: Grader) -> None:
+    from grader.scoring import direction, keywords
+    from grader.scoring.text import normalise
+
+    for reference in grader.bank.values():
+        for kp in reference.key_points:
+            for text in (*kp.all_statements(), reference.reference_answer):
+                norm = normalise(text)
+                assert direction.reversed_in(norm, kp, keywords.find_all(norm, kp.keywords)) is None, (kp.id, text)
