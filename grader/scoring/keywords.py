@@ -71,11 +71,10 @@ def find(normalised_text: str, keyword: Keyword) -> list[Hit]:
     hits = [Hit(keyword.term, m.start(), m.end()) for m in pattern.finditer(normalised_text)]
     # Chinese forms also where speech recognition wrote them with other characters of the same sound.
     taken = {i for h in hits for i in range(h.start, h.end)}
-    for form in keyword.forms():
-        for start, end in homophones.sound_alike(normalised_text, form):
-            if not taken.intersection(range(start, end)):
-                hits.append(Hit(keyword.term, start, end, by_sound=True))
-                taken.update(range(start, end))
+    for start, end in homophones.sound_alike_any(normalised_text, tuple(keyword.forms())):
+        if not taken.intersection(range(start, end)):
+            hits.append(Hit(keyword.term, start, end, by_sound=True))
+            taken.update(range(start, end))
     return sorted(hits, key=lambda h: h.start)
 
 
