@@ -69,13 +69,15 @@ def forms_pattern(forms: tuple[str, ...]) -> re.Pattern[str]:
 def find(normalised_text: str, keyword: Keyword) -> list[Hit]:
     pattern = forms_pattern(tuple(keyword.forms()))
     hits = [Hit(keyword.term, m.start(), m.end()) for m in pattern.finditer(normalised_text)]
-    # Chinese forms also where speech recognition wrote them with other characters of the same sound.
-    taken = {i for h in hits for i in range(h.start, h.end)}
-    for start, end in homophones.sound_alike_any(normalised_text, tuple(keyword.forms())):
-        if not taken.intersection(range(start, end)):
-            hits.append(Hit(keyword.term, start, end, by_sound=True))
-            taken.update(range(start, end))
-    return sorted(hits, key=lambda h: h.start)
+    if hits:
+        return hits
+    # Only a term the answer never writes: Chinese forms where speech recognition wrote them with other
+    # characters of the same sound (a written hit already shows the term; sounds would cost time for nothing).
+    found: list[Hit] = []
+    for start, end in sorted(set(homophones.sound_alike_any(normalised_text, tuple(keyword.forms())))):
+        if not found or start >= found[-1].end:
+            found.append(Hit(keyword.term, start, end, by_sound=True))
+    return found
 
 
 def find_all(normalised_text: str, keywords: list[Keyword]) -> dict[str, list[Hit]]:
