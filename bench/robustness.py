@@ -8,7 +8,7 @@ Each of the dev set's answers is rewritten programmatically (no answer is edited
 - `fullwidth`: Latin letters and digits typed full-width (Ｓｏｆｔｍａｘ, Ｔ＝１);
 - `no_punct`: every punctuation mark removed, as speech recognition outputs it;
 - `speech`: fillers (嗯, 呃, 那个, 就是说, 然后呢, um) at a third of the clause starts, punctuation removed;
-- `homophones`: in each answer, up to three of the reference's Chinese keywords get one character
+- `homophones`: in each answer, up to three of the reference's Chinese keyword terms get one character
   swapped for another with the same pinyin (编码器 → 编码期), as speech recognition misspells terms;
 - `asr`: speech and homophones together;
 - `codeswitch`: Chinese technical words replaced by English ones from a general glossary below,
@@ -118,12 +118,6 @@ def codeswitch(text: str) -> str:
     return re.sub(r"\s*([A-Za-z][A-Za-z0-9\- ]*[A-Za-z0-9])\s*", r"\1", switched)
 
 
-def spearman(a: list[float], b: list[float]) -> float:
-    ra = np.argsort(np.argsort(a)).astype(float)
-    rb = np.argsort(np.argsort(b)).astype(float)
-    return float(np.corrcoef(ra, rb)[0, 1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dev", type=Path, default=DEV_SET)
@@ -131,13 +125,15 @@ def main() -> None:
     args = parser.parse_args()
 
     from grader.grading import build_grader
+    from grader.scoring.metrics import spearman
     from grader.settings import Settings
 
     grader = build_grader(Settings(embedder="use"))
     rows = [json.loads(line) for line in args.dev.read_text(encoding="utf-8").splitlines() if line.strip()]
     terms = {
-        qid: sorted({f for kp in ref.key_points for kw in kp.keywords for f in kw.forms()
-                     if len(f) >= 2 and all("\u4e00" <= c <= "\u9fff" for c in f)}, key=len, reverse=True)
+        # Keyword terms only (not their aliases), so the rewritten answers do not move with alias edits.
+        qid: sorted({kw.term for kp in ref.key_points for kw in kp.keywords
+                     if len(kw.term) >= 2 and all("\u4e00" <= c <= "\u9fff" for c in kw.term)}, key=len, reverse=True)
         for qid, ref in grader.bank.items()
     }
     homophones = Homophones([r["answer"] for r in rows] + [t for ts in terms.values() for t in ts])
