@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from grader.grading import Grader
 from grader.scoring.normalize import fold_characters, normalise_answer
+from grader.scoring.text import spans
 
 
 def test_traditional_characters_read_as_simplified_one_for_one() -> None:
@@ -89,3 +93,21 @@ def test_evidence_of_a_filler_laden_transcript_covers_the_words_spoken(grader: G
     spans = [kp.evidence.text for kp in result.key_points if kp.evidence]
     # A clause the transcript never punctuated is still found as a clause of its own.
     assert any(text.startswith("温度越高") or text.startswith("温度系数") for text in spans)
+
+
+_PIECES = ["嗯", "呃", "那个", "就是说", "然后呢", "um", " ", "，", "。", "溫度", "係數", "ＱＫＶ", "Ｔ", "attention", "所以",
+           "因为", "注意力本身不感知顺序", "调高温度系数可以增加随机性。", "The key idea is", "它", "头"]
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=40))
+@settings(max_examples=200, deadline=None)
+def test_every_span_the_grader_reads_maps_to_a_range_of_the_answer_holding_its_characters(parts: list[str]) -> None:
+    answer = "".join(parts)
+    read = normalise_answer(answer)
+    assert len(read.starts) == len(read.ends) == len(read.text)
+    for span in spans(read.text):
+        s, e = read.original_span(span.start, span.end)
+        assert 0 <= s <= e <= len(answer)
+        # Every content character read comes, folded, from inside that range.
+        source = fold_characters(answer[s:e])
+        assert all(ch in source for ch in span.text if ch.isalnum())
