@@ -95,8 +95,8 @@ def test_evidence_of_a_filler_laden_transcript_covers_the_words_spoken(grader: G
     assert any(text.startswith("温度越高") or text.startswith("温度系数") for text in spans)
 
 
-_PIECES = ["嗯", "呃", "那个", "就是说", "然后呢", "um", " ", "，", "。", "溫度", "係數", "ＱＫＶ", "Ｔ", "attention", "所以",
-           "因为", "注意力本身不感知顺序", "调高温度系数可以增加随机性。", "The key idea is", "它", "头"]
+_PIECES = ["嗯", "呃", "那个", "就是说", "然后呢", "um", " ", "，", "。", "溫度", "係數", "ＱＫＶ", "Ｔ", "attention",
+           "所以", "因为", "注意力本身不感知顺序", "调高温度系数可以增加随机性。", "The key idea is", "它", "头"]
 
 
 @given(st.lists(st.sampled_from(_PIECES), max_size=40))
