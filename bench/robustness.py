@@ -133,7 +133,8 @@ def main() -> None:
     terms = {
         # Keyword terms only (not their aliases), so the rewritten answers do not move with alias edits.
         qid: sorted({kw.term for kp in ref.key_points for kw in kp.keywords
-                     if len(kw.term) >= 2 and all("\u4e00" <= c <= "\u9fff" for c in kw.term)}, key=len, reverse=True)
+                     if len(kw.term) >= 2 and all("\u4e00" <= c <= "\u9fff" for c in kw.term)},
+                    key=lambda t: (-len(t), t))  # a fixed order: the same rewrites in every process
         for qid, ref in grader.bank.items()
     }
     homophones = Homophones([r["answer"] for r in rows] + [t for ts in terms.values() for t in ts])

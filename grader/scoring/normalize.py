@@ -184,7 +184,7 @@ def _repeats(text: str, unit: re.Pattern[str]) -> tuple[list[tuple[int, int]], i
 
 def _breaks(text: str) -> tuple[list[int], list[int], list[int]]:
     """In long unpunctuated runs: (spaces to turn into commas, positions to insert a comma before,
-    spaces to put an English full stop before)."""
+    positions to end a sentence before: an English full stop before a space, a 。 before Chinese)."""
     spaces: list[int] = []
     inserts: list[int] = []
     stops: list[int] = []
@@ -200,6 +200,14 @@ def _breaks(text: str) -> tuple[list[int], list[int], list[int]]:
             ):
                 spaces.append(base + i)
         stops += [base + m.start("cut") for m in _ENGLISH_START.finditer(body)]
+        # A speaker who names the topic again starts a new sentence ("温度调高……温度调低……").
+        topic = body.lstrip()[:2]
+        if re.fullmatch(f"[{_CJK}]{{2}}", topic):
+            start = body.index(topic) + 2
+            for m in re.finditer(re.escape(topic), body[start:]):
+                at = start + m.start()
+                if _content(body[start:at]) >= MIN_PIECE and not body[at - 1].isspace():
+                    stops.append(base + at)
         for m in _MARKER.finditer(body):
             before = body[: m.start()]
             last_cut = max([-1, *(sp - base for sp in spaces if sp - base < m.start())])
@@ -232,5 +240,5 @@ def normalise_answer(answer: str) -> Normalised:
         b.replace_at(spaces, "，")
     if inserts or stops:
         # Both insert before a position of the current text; one pass keeps the positions valid.
-        b.insert_each([(p, "，") for p in inserts] + [(p, ".") for p in stops])
+        b.insert_each([(p, "，") for p in inserts] + [(p, "." if b.text[p] == " " else "。") for p in stops])
     return Normalised(answer, b.text, tuple(b.starts), tuple(b.ends), len(repeated), repeated_chars)

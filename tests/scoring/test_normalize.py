@@ -111,3 +111,10 @@ def test_every_span_the_grader_reads_maps_to_a_range_of_the_answer_holding_its_c
         # Every content character read comes, folded, from inside that range.
         source = fold_characters(answer[s:e])
         assert all(ch in source for ch in span.text if ch.isalnum())
+
+
+def test_a_transcript_that_names_its_topic_again_starts_a_new_sentence() -> None:
+    transcript = "温度是控制输出随机性的超参数温度调高分布更平输出更随机温度调低分布更尖输出更确定"
+    assert normalise_answer(transcript).text == (
+        "温度是控制输出随机性的超参数。温度调高分布更平输出更随机。温度调低分布更尖输出更确定"
+    )
