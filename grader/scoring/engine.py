@@ -32,7 +32,7 @@ from grader.scoring.normalize import Normalised, normalise_answer
 from grader.scoring.text import TextSpan, clause_count, content_length, normalise, spans
 from grader.scoring.types import Flag, KeyPoint, KeyPointResult, Provenance, Reference, ScoreResult, Span
 
-SCORING_VERSION = "1.0"
+SCORING_VERSION = "1.1"  # 1.1: answers normalised before grading (normalize.py), direction reversals, repetitive
 
 # Spans this close to a key point (cosine) are checked for contradicting it even without its terms.
 ABOUT_SIMILARITY = 0.55
