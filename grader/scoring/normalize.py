@@ -44,16 +44,17 @@ _FILLER = re.compile(
     rf"|{_ALONE_BEFORE}额+{_ALONE_AFTER}"
     rf"|{_ALONE_BEFORE}(?:啊|哈|呀)+{_ALONE_AFTER}"
     # Discourse fillers: at a clause start, or standing alone between pauses.
-    r"|(?<!也)就是说"
-    rf"|{_ALONE_BEFORE}(?:怎么说呢|我想想|让我想想|你知道吧|然后呢|然后就是|那个那个|这个这个)"
+    r"|(?<!也)就是说|然后呢"
+    rf"|{_ALONE_BEFORE}(?:怎么说呢|我想想|让我想想|你知道吧|然后就是|那个那个|这个这个)"
     rf"|{_ALONE_BEFORE}(?:那个|这个|就是|然后|对吧|是吧|反正){_ALONE_AFTER}"
     r"|(?<![a-z])(?:e?m{2,}|um+|uh+|erm|hmm+)(?![a-z])",
     re.IGNORECASE,
 )
+_CJK_CHAR = re.compile(f"[{_CJK}]")
 _ORPHAN_PAUSE = re.compile(rf"(?:^|[{_BREAK_CHARS}…\s])([，,、\s]+)")
 # Words that open a new clause in speech; a transcript without punctuation is cut before them.
 _MARKER = re.compile(
-    r"(?<!之)所以|因为|但是|然后|比如|例如|而且|另外|如果|因此|不过|首先|其次|也就是说|换句话说|其实|总之|同时"
+    r"(?<!之)所以|因为|但是|然后|比如|例如|而且|另外|如果|因此|不过|首先|其次|也就是说|换句话说|其实|总之"
 )
 # English said without punctuation: a capitalised word after a lower-case one starts a sentence
 # ("… the generative AI wave The key innovation …"). Names (GPT, ChatGPT, LLaMA) are not all lower-case after
@@ -224,7 +225,11 @@ def normalise_answer(answer: str) -> Normalised:
         fillers = [(m.start(), m.end()) for m in _FILLER.finditer(b.text) if m.end() > m.start()]
         if not fillers:
             break
-        b.delete(fillers)
+        # A filler inside a run of Chinese is a pause: it ends the clause ("…前后文嗯所以…" → "…前后文，所以…").
+        pauses = [s for s, e in fillers if s > 0 and e < len(b.text)
+                  and _CJK_CHAR.match(b.text[s - 1]) and _CJK_CHAR.match(b.text[e])]
+        b.replace_at(pauses, "，")
+        b.delete([(s + 1, e) if s in pauses else (s, e) for s, e in fillers])
         # The pause after a dropped filler goes with it ("嗯，那个，我觉得" reads "我觉得").
         b.delete([(m.start(1), m.end(1)) for m in _ORPHAN_PAUSE.finditer(b.text)])
     repeated: list[tuple[int, int]] = []

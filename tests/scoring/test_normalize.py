@@ -28,7 +28,9 @@ def test_full_width_letters_and_digits_fold_but_chinese_punctuation_stays() -> N
 
 def test_fillers_are_dropped_where_they_stand_alone() -> None:
     read = normalise_answer("嗯，那个，我觉得呃多头注意力就是说，每个头学到的东西不一样，um 就这样")
-    assert read.text == "我觉得多头注意力，每个头学到的东西不一样，就这样"
+    # A filler between two Chinese words is a pause: it ends the clause.
+    assert read.text == "我觉得，多头注意力，每个头学到的东西不一样，就这样"
+    assert normalise_answer("能看到前后文然后呢所以理解能力强").text == "能看到前后文，所以理解能力强"
 
 
 def test_words_that_look_like_fillers_but_carry_meaning_stay() -> None:
