@@ -51,6 +51,7 @@ _FILLER = re.compile(
     re.IGNORECASE,
 )
 _CJK_CHAR = re.compile(f"[{_CJK}]")
+_CJK_SPACE = re.compile(f"(?<=[{_CJK}]) (?=[{_CJK}])")
 _ORPHAN_PAUSE = re.compile(rf"(?:^|[{_BREAK_CHARS}…\s])([，,、\s]+)")
 # Words that open a new clause in speech; a transcript without punctuation is cut before them.
 _MARKER = re.compile(
@@ -189,17 +190,14 @@ def _breaks(text: str) -> tuple[list[int], list[int], list[int]]:
     spaces: list[int] = []
     inserts: list[int] = []
     stops: list[int] = []
+    # A pause between two Chinese characters: transcripts (and hurried typists) mark clause ends with
+    # a space, in short answers too.
+    spaces += [m.start() for m in _CJK_SPACE.finditer(text)]
     for run in _RUN.finditer(text):
         if _content(run.group(0)) < LONG_RUN:
             continue
         base = run.start()
         body = run.group(0)
-        for i, ch in enumerate(body):
-            # A pause between two Chinese characters: transcripts mark clause ends with a space.
-            if ch == " " and 0 < i < len(body) - 1 and re.match(f"[{_CJK}]", body[i - 1]) and re.match(
-                f"[{_CJK}]", body[i + 1]
-            ):
-                spaces.append(base + i)
         stops += [base + m.start("cut") for m in _ENGLISH_START.finditer(body)]
         # A speaker who names the topic again starts a new sentence ("温度调高……温度调低……").
         topic = body.lstrip()[:2]

@@ -120,3 +120,8 @@ def test_a_transcript_that_names_its_topic_again_starts_a_new_sentence() -> None
     assert normalise_answer(transcript).text == (
         "温度是控制输出随机性的超参数。温度调高分布更平输出更随机。温度调低分布更尖输出更确定"
     )
+
+
+def test_a_pause_between_chinese_words_ends_a_clause_in_a_short_answer_too() -> None:
+    assert normalise_answer("把温度系数调高 增加随机性 减少重复").text == "把温度系数调高，增加随机性，减少重复"
+    assert normalise_answer("用 attention 算权重").text == "用 attention 算权重"  # spaces around English stay
