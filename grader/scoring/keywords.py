@@ -67,14 +67,14 @@ def forms_pattern(forms: tuple[str, ...]) -> re.Pattern[str]:
 
 
 def find(normalised_text: str, keyword: Keyword) -> list[Hit]:
-    pattern = forms_pattern(tuple(keyword.forms()))
-    hits = [Hit(keyword.term, m.start(), m.end()) for m in pattern.finditer(normalised_text)]
+    forms = (keyword.term, *keyword.aliases)
+    hits = [Hit(keyword.term, m.start(), m.end()) for m in forms_pattern(forms).finditer(normalised_text)]
     if hits:
         return hits
     # Only a term the answer never writes: Chinese forms where speech recognition wrote them with other
     # characters of the same sound (a written hit already shows the term; sounds would cost time for nothing).
     found: list[Hit] = []
-    for start, end in sorted(set(homophones.sound_alike_any(normalised_text, tuple(keyword.forms())))):
+    for start, end in sorted(set(homophones.sound_alike_any(normalised_text, forms))):
         if not found or start >= found[-1].end:
             found.append(Hit(keyword.term, start, end, by_sound=True))
     return found
