@@ -27,7 +27,7 @@ from grader.scoring import calibration as cal
 from grader.scoring import lexical
 from grader.scoring.engine import SCORING_VERSION, embed_answers, measure_signals
 from grader.scoring.metrics import spearman, summarise
-from grader.scoring.types import ScoreResult
+from grader.scoring.types import Flag, ScoreResult
 
 EVAL_DIR = DEFAULT_DIR.parent / "eval"
 # (bank, labelled file) the shipped calibration is fitted on, and the sets reported against it.
@@ -37,7 +37,7 @@ TESTS = (("llm", EVAL_DIR / "dev_set.jsonl"), ("ads", EVAL_DIR / "external/ads/t
          ("le", EVAL_DIR / "external/le/test.jsonl"))
 BIG_ERROR = cal.BIG_ERROR  # points on the 0–10 scale
 CV_FOLDS = 5
-FLAGS = ("non_answer", "off_topic", "keyword_stuffing", "too_short", "copy_of_reference")
+FLAGS = tuple(flag.value for flag in Flag)  # every flag the engine can raise, new ones included
 
 
 class EvalRow(BaseModel):

@@ -36,6 +36,7 @@ FLAG_LABELS = {
     Flag.NON_ANSWER.value: "未作答",
     Flag.TOO_SHORT.value: "回答过短",
     Flag.COPY_OF_REFERENCE.value: "疑似照抄",
+    Flag.REPETITIVE.value: "重复凑字",
 }
 STATE_LABELS = {"covered": "已覆盖", "partial": "部分覆盖", "missed": "遗漏", "contradicted": "矛盾"}
 ACTION_LABELS = {

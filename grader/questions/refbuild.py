@@ -20,7 +20,7 @@ import math
 import re
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -30,6 +30,7 @@ import yaml
 
 from grader.errors import ReferenceFileError
 from grader.questions.references import load_reference
+from grader.scoring import aliases
 from grader.scoring.types import KeyPoint, Reference
 
 # Weights are written in thousandths so they add up to exactly 1.0 in the file.
@@ -237,9 +238,12 @@ def split_key_points(answer: str) -> list[str]:
 
 
 class _Corpus:
-    """Inverse document frequency of jieba tokens over the seed's reference answers."""
+    """Inverse document frequency of jieba tokens over the seed's reference answers, and the
+    English the documents give for their terms in brackets."""
 
     def __init__(self, documents: Iterable[str]) -> None:
+        documents = list(documents)
+        self.pairs = aliases.document_pairs("\n".join(documents))
         docs = [set(_segmenter().tokens(d)) for d in documents]
         self.size = max(len(docs), 1)
         self.df: Counter[str] = Counter(tok for doc in docs for tok in doc)
@@ -278,7 +282,11 @@ def extract_keywords(text: str, corpus: _Corpus) -> list[dict[str, Any]]:
             take(tag)
     if not terms:  # a fragment of stopwords only: fall back to its longest token
         terms = [max(segmenter.tokens(text), key=len, default=text)]
-    return [_keyword(t) for t in terms[:_MAX_KEYWORDS]]
+    found = [_keyword(t) for t in terms[:_MAX_KEYWORDS]]
+    for kw in found:  # English forms for a Chinese-only term: the document's brackets, the glossary
+        if not aliases.has_english([kw["term"], *kw["aliases"]]):
+            kw["aliases"] += [a for a in aliases.english_for(kw["term"], corpus.pairs) if a not in kw["aliases"]]
+    return found
 
 
 def allocate_weights(sizes: Sequence[float], total: float = 1.0) -> list[float]:
@@ -412,31 +420,58 @@ def _load_existing(path: Path) -> Reference:
     return Reference.model_construct(**{**raw, "key_points": key_points})
 
 
-def build_bank(seed_path: Path, out_dir: Path) -> list[Path]:
+def _nearest_aliases(bank: list[dict[str, Any]], corpus: _Corpus, encode: Callable[[list[str]], Any]) -> None:
+    """English for the generated keywords still without it: the embedder's clear nearest among the
+    glossary's English terms, the documents' bracketed English and their Latin terms."""
+    groups = [kw for data in bank for kp in data["key_points"] if not kp["curated"] for kw in kp["keywords"]
+              if not aliases.has_english([kw["term"], *kw["aliases"]])]
+    if not groups:
+        return
+    candidates = [f for forms in aliases.GLOSSARY.values() for f in forms]
+    candidates += [f for forms in corpus.pairs.values() for f in forms]
+    candidates += [m.group() for data in bank for m in _ASCII_TERM.finditer(data["reference_answer"])
+                   if len(m.group()) >= 3]
+    chosen = aliases.nearest_english(sorted({kw["term"] for kw in groups}), candidates, encode)
+    for kw in groups:
+        if kw["term"] in chosen:
+            kw["aliases"].append(chosen[kw["term"]])
+
+
+def build_bank(
+    seed_path: Path, out_dir: Path, encode: Callable[[list[str]], Any] | None = None
+) -> list[Path]:
     """Write `qNN.yaml` for every seed question, merging with the files already in `out_dir`.
 
     An existing file that does not validate stops the build, since overwriting it would lose
     curation; only weights that do not add up to 1 are accepted, because the build rebalances them.
+    `encode` (an embedder's) lets generated keywords without English get the nearest English term.
     """
     questions = read_seed(seed_path)
     corpus = _Corpus(q.answer for q in questions)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
+    built = []
     for q in questions:
         path = out_dir / f"{q.id}.yaml"
         existing = _load_existing(path) if path.exists() else None
         try:
-            data = build_reference(q.id, q.question, q.answer, existing, corpus)
+            built.append((path, build_reference(q.id, q.question, q.answer, existing, corpus)))
         except ValueError as exc:
             raise ReferenceFileError(path, "key_points", str(exc)) from exc
+    if encode is not None:
+        _nearest_aliases([data for _, data in built], corpus, encode)
+    for path, data in built:
         path.write_text(dump_reference(data), encoding="utf-8")
-        written.append(path)
-    return written
+    return [path for path, _ in built]
 
 
 def refs_build_command(seed: Path, out: Path) -> None:
     """`grader refs build --seed … --out …`: (re)generate the bank and say what each file holds."""
-    for path in build_bank(seed, out):
+    from grader.embeddings import get_embedder
+    from grader.settings import get_settings
+
+    embedder = get_embedder(get_settings().embedder)
+    paths = build_bank(seed, out, encode=lambda texts: embedder.encode(texts))
+    for path in paths:
         ref = load_reference(path)
         curated = sum(kp.curated for kp in ref.key_points)
         print(f"{path}: {len(ref.key_points)} key points ({curated} curated)")

@@ -17,7 +17,7 @@ from functools import cached_property, lru_cache
 import numpy as np
 
 from grader.embeddings import Embedder, Vectors, embed_spans
-from grader.scoring import contradiction, keywords, lexical
+from grader.scoring import contradiction, direction, keywords, lexical, model
 from grader.scoring.calibration import (
     Calibration,
     Signals,
@@ -29,10 +29,11 @@ from grader.scoring.calibration import (
     final_score,
 )
 from grader.scoring.feedback import write_feedback
+from grader.scoring.normalize import Normalised, normalise_answer
 from grader.scoring.text import TextSpan, clause_count, content_length, normalise, spans
 from grader.scoring.types import Flag, KeyPoint, KeyPointResult, Provenance, Reference, ScoreResult, Span
 
-SCORING_VERSION = "1.0"
+SCORING_VERSION = "1.1"  # 1.1: answers normalised before grading (normalize.py), direction reversals, repetitive
 
 # Spans this close to a key point (cosine) are checked for contradicting it even without its terms.
 ABOUT_SIMILARITY = 0.55
@@ -54,6 +55,9 @@ KEYWORD_CONTEXT = 0.4
 OFF_TOPIC_MAX_SIMILARITY = 0.4
 OFF_TOPIC_MAX_KEYWORDS = 0.2
 OFF_TOPIC_MARGIN = 0.05
+# ... or it is about nothing in the bank at all: no keyword of its question, this far from its reference.
+UNRELATED_MAX_SIMILARITY = 0.25
+UNRELATED_MIN_CHARS = 30
 # Answers of fewer content characters than this cannot show understanding of a point, unless what
 # they say is in the reference ("2^(n-1)", "定期、临时"): this share of their bigrams is.
 TOO_SHORT_CHARS = 12
@@ -65,6 +69,7 @@ OFF_TOPIC_MAX_OVERLAP = 0.3
 STUFFING_MIN_HITS = 3
 STUFFING_MAX_UNITS_PER_CLAUSE = 4.0
 STUFFING_MAX_CONNECTIVES = 0.1
+SPACED_ITEM_UNITS = 6  # a space-separated item longer than this (CJK characters, Latin words) is a sentence
 # ... or the same few terms repeated: hits at least this many times the number of distinct terms.
 STUFFING_REPEAT_RATIO = 3.0
 STUFFING_REPEAT_MIN_HITS = 8
@@ -188,6 +193,22 @@ class PreparedReference:
         return out
 
     @cached_property
+    def distinctive_terms(self) -> dict[str, frozenset[str]]:
+        """Per key point, the keyword groups no other key point of the reference uses.
+
+        "减少重复" names q12's temperature point; it is no sign that an answer talked about the reward
+        model, even though the reward-model point lists 重复 and 减少 too. Feedback says an answer made a
+        point only on evidence of that point. A key point with no group of its own keeps them all.
+        """
+        out = {}
+        for p in self.key_points:
+            others = " ".join(normalise(t) for q in self.key_points if q is not p
+                              for t in (*q.statements, *(kw.term for kw in q.key_point.keywords)))
+            own = frozenset(kw.term for kw in p.key_point.keywords if not keywords.find(others, kw))
+            out[p.key_point.id] = own or frozenset(kw.term for kw in p.key_point.keywords)
+        return out
+
+    @cached_property
     def statement_vectors(self) -> Vectors:
         return np.vstack([p.statement_vectors for p in self.key_points])
 
@@ -224,19 +245,32 @@ def prepare_reference(reference: Reference, embedder: Embedder) -> PreparedRefer
 
 @dataclass(frozen=True)
 class Embedded:
-    """An answer cut into spans, with one vector per span and one for the whole answer."""
+    """An answer cut into spans, with one vector per span and one for the whole answer.
+
+    `answer` is the normalised copy the grader reads (`normalize.normalise_answer`); spans index
+    into it, and `source` maps them back to the answer as submitted.
+    """
 
     answer: str
     spans: list[TextSpan]
     whole: np.ndarray
     vectors: Vectors
+    source: Normalised | None = None
+
+    def original_span(self, start: int, end: int) -> Span:
+        if self.source is None:
+            return Span(start=start, end=end, text=self.answer[start:end])
+        s, e = self.source.original_span(start, end)
+        return Span(start=s, end=e, text=self.source.original[s:e])
 
 
 def embed_answers(answers: Sequence[str], embedder: Embedder) -> list[Embedded]:
-    cut = [spans(a) for a in answers]
-    items = [(a, [(0, len(a)), *((s.start, s.end) for s in sp)]) for a, sp in zip(answers, cut, strict=True)]
+    read = [normalise_answer(a) for a in answers]
+    texts = [r.text for r in read]
+    cut = [spans(t) for t in texts]
+    items = [(t, [(0, len(t)), *((s.start, s.end) for s in sp)]) for t, sp in zip(texts, cut, strict=True)]
     vectors = embed_spans(embedder, items)
-    return [Embedded(a, sp, v[0], v[1:]) for a, sp, v in zip(answers, cut, vectors, strict=True)]
+    return [Embedded(r.text, sp, v[0], v[1:], r) for r, sp, v in zip(read, cut, vectors, strict=True)]
 
 
 def score(
@@ -338,7 +372,7 @@ def _negation(answer: _Answer, term_positions: list[tuple[int, int]]) -> str | N
         if _clause_around(answer.norm, start, end) in "\n".join(answer.reference.own_texts):
             continue  # the reference says these very words
         if not any(contradiction.denied_or_suppressed(s, term) for s in answer.reference.normalised_statements):
-            return f"否定了「{answer.embedded.answer[start:end]}」"
+            return f"否定了「{answer.embedded.original_span(start, end).text}」"
     return None
 
 
@@ -360,9 +394,19 @@ def _contradiction(
     # The negation cue needs statements a person has checked: a generated key point is a cut of the
     # reference text, and answers that negate its terms are as often right ("不考虑栈的溢出", "不需要
     # 插入删除时用顺序表") -- on the ADS set the cue fired on 14% of answers with a human mean of 8.4/10.
-    negated = _negation(answer, term_positions) if point.key_point.curated else None
-    if negated or not point.misconceptions:
+    # A term matched by its sound may be another word altogether (结点 for 节点): not negated on a guess.
+    negated = (
+        _negation(answer, [(h.start, h.end) for term_hits in hits.values() for h in term_hits if not h.by_sound])
+        if point.key_point.curated
+        else None
+    )
+    if negated:
         return negated
+    turned = direction.reversed_in(answer.norm, point.key_point, hits)
+    if turned is not None:
+        return f"方向相反：「{answer.embedded.original_span(*turned).text.strip()}」"
+    if not point.misconceptions:
+        return None
     reference = answer.reference
     to_wrong = answer.embedded.vectors @ point.misconception_vectors.T
     carries_term = answer.spans_holding(term_positions)
@@ -403,8 +447,19 @@ def _off_topic(embedded: Embedded, norm: str, reference: PreparedReference,
     similarity = float(embedded.whole @ reference.answer_vector)
     if similarity >= OFF_TOPIC_MAX_SIMILARITY or share > OFF_TOPIC_MAX_KEYWORDS:
         return False
+    if unrelated(similarity, share, content_length(embedded.answer)):
+        return True  # about nothing in the bank (火锅, 爬山): no other question needs to fit better
     others = [_fit(embedded, norm, r) for r in bank if r.reference.id != reference.reference.id]
     return any(s > similarity + OFF_TOPIC_MARGIN or k > share + OFF_TOPIC_MAX_KEYWORDS for s, k in others)
+
+
+def unrelated(similarity: float, keyword_share: float, length: int) -> bool:
+    """An answer of some length that shares no term with its question and is far from its reference.
+
+    Short answers ("2^(n-1)", "快排不会") say too little for the embedding to place them; they are
+    left to the too_short and non-answer checks.
+    """
+    return length >= UNRELATED_MIN_CHARS and keyword_share == 0 and similarity < UNRELATED_MAX_SIMILARITY
 
 
 @lru_cache(maxsize=64)  # a reference's grams are needed for every answer to it
@@ -413,9 +468,20 @@ def _char_grams(text: str, n: int = 5) -> frozenset[str]:
     return frozenset(compact[i : i + n] for i in range(len(compact) - n + 1))
 
 
+def _spaced_items(norm: str) -> int:
+    """Items of a list typed with spaces instead of commas ("预训练 SFT 奖励模型 PPO"): only when the answer
+    has no clause punctuation and every item is a word or two, not a sentence."""
+    if clause_count(norm) > 1:
+        return 0
+    items = norm.split()
+    if len(items) < 3 or any(len(_WORD_UNIT.findall(item)) > SPACED_ITEM_UNITS for item in items):
+        return 0
+    return len(items)
+
+
 def _listed(norm: str) -> bool:
-    """A list of short items with almost no words that connect them into claims."""
-    clauses = clause_count(norm)
+    """A list of short items (commas or spaces between them) with almost no words that connect them into claims."""
+    clauses = max(clause_count(norm), _spaced_items(norm))
     units = len(_WORD_UNIT.findall(norm))
     unconnected = len(_CONNECTIVE.findall(norm)) / max(units, 1) < STUFFING_MAX_CONNECTIVES
     return unconnected and clauses >= 3 and units / clauses < STUFFING_MAX_UNITS_PER_CLAUSE
@@ -457,6 +523,8 @@ def _flags(
         flags.append(Flag.KEYWORD_STUFFING)
     if length < TOO_SHORT_CHARS and overlap < SHORT_BUT_IN_REFERENCE:
         flags.append(Flag.TOO_SHORT)
+    if embedded.source is not None and embedded.source.repetitive:
+        flags.append(Flag.REPETITIVE)
     answer_grams = _char_grams(answer)
     reference_answer = reference.reference.reference_answer
     if len(answer_grams) >= 20 and content_length(reference_answer) >= COPY_MIN_REFERENCE_CHARS:
@@ -507,6 +575,14 @@ def measure_signals(
     return _analyse(embedded, reference, bank)[2]
 
 
+def _evidenced(measure: _PointMeasure, distinctive: frozenset[str]) -> bool:
+    """Whether the answer shows this key point: one of its own terms in a span about it, or a span
+    that reads as a paraphrase of it."""
+    if measure.similarity >= model.SIM_CEILING:
+        return True
+    return any(measure.hits.get(t) and measure.context.get(t, 0.0) >= KEYWORD_CONTEXT for t in distinctive)
+
+
 def score_embedded(
     embedded: Embedded,
     reference: PreparedReference,
@@ -524,7 +600,7 @@ def score_embedded(
         evidence = None
         if measure.best_span is not None:
             span = embedded.spans[measure.best_span]
-            evidence = Span(start=span.start, end=span.end, text=span.text)
+            evidence = embedded.original_span(span.start, span.end)
         results.append(KeyPointResult(
             id=kp.id,
             text=kp.text,
@@ -538,13 +614,18 @@ def score_embedded(
             contradiction=measure.contradiction,
         ))
     cap = cap_for(calibration, signals.flags)
+    evidenced = {
+        point.key_point.id
+        for point, measure in zip(reference.key_points, measures, strict=True)
+        if _evidenced(measure, reference.distinctive_terms[point.key_point.id])
+    }
     return ScoreResult(
         question_id=reference.reference.id,
         score=total,
         key_points=results,
         flags=flags,
         confidence=confidence(calibration, signals, total),
-        feedback=write_feedback(results, flags, total),
+        feedback=write_feedback(results, flags, total, evidenced),
         provenance=Provenance(
             scoring_version=SCORING_VERSION,
             embedder=reference.embedder,

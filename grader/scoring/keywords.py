@@ -11,15 +11,38 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from grader.scoring import homophones
 from grader.scoring.text import normalise
 from grader.scoring.types import Keyword
 
 _SEPARATORS = re.compile(r"[\s\-_]+")
+# English words of four letters or more also match their inflections: "repeat" finds "repeats",
+# "repeated", "repeating"; "penalize" finds "penalized", "penalizing".
+_ENGLISH_WORD = re.compile(r"[a-z]{4,}")
+
+
+# Chinese terms of three characters or more also match with a 的 inside: "不同的特征" says "不同特征".
+_CJK_WORD = re.compile(r"[\u4e00-\u9fff]{3,}")
+
+
+def _with_de(word: str) -> str:
+    return "的?".join(word)
+
+
+def _inflected(word: str) -> str:
+    if word.endswith("e"):
+        return word[:-1] + "(?:e|es|ed|ing)"
+    if word.endswith("y"):
+        return word[:-1] + "(?:y|ies|ied|ying)"
+    return word + "(?:s|es|ed|ing)?"
 
 
 @lru_cache(maxsize=4096)
 def form_pattern(form: str) -> re.Pattern[str]:
     parts = [re.escape(p) for p in _SEPARATORS.split(normalise(form).strip()) if p]
+    if parts and _ENGLISH_WORD.fullmatch(parts[-1]):
+        parts[-1] = _inflected(parts[-1])
+    parts = [_with_de(p) if _CJK_WORD.fullmatch(p) else p for p in parts]
     body = r"[\s\-_]*".join(parts)
     if re.match(r"[a-z0-9]", parts[0][:1] if parts else ""):
         body = r"(?<![a-z0-9])" + body
@@ -33,6 +56,7 @@ class Hit:
     keyword: str  # the keyword's canonical term
     start: int
     end: int
+    by_sound: bool = False  # written with other characters of the same sound (编码期 for 编码器)
 
 
 @lru_cache(maxsize=4096)
@@ -43,8 +67,17 @@ def forms_pattern(forms: tuple[str, ...]) -> re.Pattern[str]:
 
 
 def find(normalised_text: str, keyword: Keyword) -> list[Hit]:
-    pattern = forms_pattern(tuple(keyword.forms()))
-    return [Hit(keyword.term, m.start(), m.end()) for m in pattern.finditer(normalised_text)]
+    forms = (keyword.term, *keyword.aliases)
+    hits = [Hit(keyword.term, m.start(), m.end()) for m in forms_pattern(forms).finditer(normalised_text)]
+    if hits:
+        return hits
+    # Only a term the answer never writes: Chinese forms where speech recognition wrote them with other
+    # characters of the same sound (a written hit already shows the term; sounds would cost time for nothing).
+    found: list[Hit] = []
+    for start, end in sorted(set(homophones.sound_alike_any(normalised_text, forms))):
+        if not found or start >= found[-1].end:
+            found.append(Hit(keyword.term, start, end, by_sound=True))
+    return found
 
 
 def find_all(normalised_text: str, keywords: list[Keyword]) -> dict[str, list[Hit]]:

@@ -90,6 +90,7 @@ class Flag(StrEnum):
     NON_ANSWER = "non_answer"
     TOO_SHORT = "too_short"
     COPY_OF_REFERENCE = "copy_of_reference"
+    REPETITIVE = "repetitive"  # the same clauses said over and over: read once, shown to a person
 
 
 class Span(BaseModel):
