@@ -1,0 +1,1 @@
+"""Question banks: import (documents and tables), draft key points, versions, publishing, export."""
