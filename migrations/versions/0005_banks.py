@@ -21,6 +21,7 @@ import yaml
 from alembic import op
 
 from grader.questions.versions import bank_digest
+from grader.scoring.calibration import Calibration
 from grader.scoring.types import Reference
 
 revision: str = "0005"
@@ -180,7 +181,8 @@ def load_default_bank() -> None:
                                               content_hash=ref.content_hash, position=position))
     calibration = REFERENCE_DIR / "calibration.json"
     if calibration.is_file():
-        params = json.loads(calibration.read_text(encoding="utf-8"))
+        # As grader.questions.calibrations.calibration_digest computes it.
+        params = Calibration.model_validate_json(calibration.read_text(encoding="utf-8")).model_dump(mode="json")
         digest = hashlib.sha256(json.dumps(params, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
         conn.execute(_calibrations.insert().values(
             bank_id=bank_id, version=1, digest=digest, params=params, source="reference_answers/calibration.json",
