@@ -202,7 +202,7 @@ def _published_hashes(session: Session, version: BankVersion | None) -> dict[str
         return {}
     rows = session.execute(select(BankVersionQuestion.question_id, BankVersionQuestion.content_hash)
                            .where(BankVersionQuestion.bank_version_id == version.id))
-    return {q: h for q, h in rows.tuples()}
+    return {q: h for q, h in rows.all()}
 
 
 def list_questions(session: Session, bank: str) -> list[QuestionSummary]:
@@ -223,7 +223,7 @@ def list_versions(session: Session, bank: str) -> list[VersionSummary]:
     rows = session.execute(select(BankVersion, counts.c.n).join(counts, counts.c.bank_version_id == BankVersion.id)
                            .where(BankVersion.bank_id == found.id).order_by(BankVersion.version))
     return [VersionSummary(version=v.version, digest=v.digest, published_at=v.published_at,
-                           published_by=v.published_by, questions=n) for v, n in rows.tuples()]
+                           published_by=v.published_by, questions=n) for v, n in rows.all()]
 
 
 def diff_versions(session: Session, bank: str, old: int | None = None, new: int | None = None) -> BankDiff:
@@ -301,7 +301,7 @@ def _owners(session: Session, ids: Sequence[str], bank_id: int | None) -> dict[s
                      .join(Bank, Bank.id == BankVersion.bank_id)
                      .where(BankVersionQuestion.question_id.in_(chunk), Bank.id != (bank_id or -1)))
         for query in (drafts, published):
-            owners.update({q: b for q, b in session.execute(query).tuples()})
+            owners.update({q: b for q, b in session.execute(query).all()})
     return owners
 
 
@@ -404,7 +404,7 @@ def _store_versions(session: Session, refs: Sequence[Reference]) -> None:
     ids = [ref.id for ref in refs]
     stored = {(q, h) for q, h in session.execute(
         select(ReferenceVersion.question_id, ReferenceVersion.content_hash)
-        .where(ReferenceVersion.question_id.in_(ids))).tuples()}
+        .where(ReferenceVersion.question_id.in_(ids))).all()}
     questions = {q.id: q for q in session.scalars(select(Question).where(Question.id.in_(ids)))}
     for ref in refs:
         question = questions.get(ref.id)

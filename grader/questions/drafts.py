@@ -21,8 +21,11 @@ from grader.scoring.types import KeyPoint, Keyword, Reference
 
 def generate_drafts(rows: Sequence[tuple[str, BankRow]], existing: Mapping[str, Reference]
                     ) -> list[Reference]:
-    """A draft per (question id, row): the row's own key points if it has them (a YAML export),
-    else generated ones that keep the curated points of `existing[question id]`.
+    """A draft per (question id, row): the row's own key points if it has them (a YAML export);
+    the existing draft as it is if the question and its answer are unchanged (keyword rarity is
+    measured over the whole file, so regenerating would reshuffle the keywords of questions nobody
+    touched whenever another question is added); else generated ones that keep the curated points
+    of `existing[question id]`.
 
     Every row is tried; the problems of all of them fail the import together.
     """
@@ -34,6 +37,10 @@ def generate_drafts(rows: Sequence[tuple[str, BankRow]], existing: Mapping[str, 
             if row.key_points is not None:
                 drafts.append(Reference(id=question_id, question=row.question,
                                         reference_answer=row.reference_answer, key_points=row.key_points))
+                continue
+            old = existing.get(question_id)
+            if old is not None and (old.question, old.reference_answer) == (row.question, row.reference_answer):
+                drafts.append(old)
                 continue
             data = build_reference(question_id, row.question, row.reference_answer,
                                    existing.get(question_id), corpus)
