@@ -9,6 +9,7 @@ question, keyed by its content hash, which is what grades and pinned submissions
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -31,14 +32,18 @@ from grader.errors import (
     InvalidInput,
     NothingToPublish,
     QuestionNotFound,
+    ReferenceFileError,
 )
 from grader.questions.documents import BankRow, derive_question_id, normalise_question, parse_bank_document
 from grader.questions.drafts import DraftEdit, apply_edit, generate_drafts, key_point_dicts, reference_from_row
 from grader.questions.versions import BankDiff, bank_digest, diff_banks
 from grader.refbuild import _key_point_dict, dump_reference
+from grader.references import load_bank
 from grader.scoring.types import Reference
 
 BANK_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
+# The bank migration 0005 loads from reference_answers/*.yaml; its ids (q01..q12) are the YAML files'.
+DEFAULT_BANK = "llm"
 
 
 # --- reports (what the doors render) ---------------------------------------------------------------
@@ -305,11 +310,32 @@ def _owners(session: Session, ids: Sequence[str], bank_id: int | None) -> dict[s
     return owners
 
 
+def _known(session: Session, bank: str, found: Bank | None, drafts: dict[str, Reference]) -> dict[str, Reference]:
+    """Every question the bank has held: its drafts, else its latest published version holding the
+    question, else (default bank only) the shipped YAML files, the explicit map of the seed's
+    questions to q01..q12. Import matches a file's questions to these by text and keeps their
+    curated key points, so a question dropped and brought back regains its id and its curation."""
+    known: dict[str, Reference] = {}
+    if bank == DEFAULT_BANK:
+        with contextlib.suppress(ReferenceFileError):  # a deployment without the shipped files
+            known.update(load_bank())
+    if found is not None:
+        history = session.scalars(
+            select(ReferenceVersion)
+            .join(BankVersionQuestion, (BankVersionQuestion.question_id == ReferenceVersion.question_id)
+                  & (BankVersionQuestion.content_hash == ReferenceVersion.content_hash))
+            .join(BankVersion, BankVersion.id == BankVersionQuestion.bank_version_id)
+            .where(BankVersion.bank_id == found.id).order_by(BankVersion.version))
+        known.update({row.question_id: _rebuild(row) for row in history})
+    known.update(drafts)
+    return known
+
+
 def _assign_ids(session: Session, bank: str, bank_id: int | None, rows: list[BankRow],
-                existing: dict[str, Reference]) -> list[tuple[str, BankRow, str]]:
+                known: dict[str, Reference]) -> list[tuple[str, BankRow, str]]:
     """Each row's id: as the file gives it, else the bank's question with the same text (so a
     reordered or re-exported document keeps ids and curated key points), else a hash of the text."""
-    by_text = {normalise_question(ref.question): qid for qid, ref in existing.items()}
+    by_text = {normalise_question(ref.question): qid for qid, ref in known.items()}
     assigned: list[tuple[str, BankRow, str]] = []
     for row in rows:
         if row.question_id is not None:
@@ -349,8 +375,9 @@ def import_bank(session: Session, bank: str, data: bytes, filename: str | None =
     found = session.scalar(select(Bank).where(Bank.name == bank))
     current = {row.question_id: row for row in _draft_rows(session, found)} if found else {}
     existing = {qid: _draft(row) for qid, row in current.items()}
-    assigned = _assign_ids(session, bank, found.id if found else None, document.rows, existing)
-    drafts = generate_drafts([(qid, row) for qid, row, _ in assigned], existing)
+    known = _known(session, bank, found, existing)
+    assigned = _assign_ids(session, bank, found.id if found else None, document.rows, known)
+    drafts = generate_drafts([(qid, row) for qid, row, _ in assigned], known)
 
     questions = []
     for (qid, row, source), ref in zip(assigned, drafts, strict=True):

@@ -207,3 +207,32 @@ def test_calibration_versions_belong_to_a_bank(session: Session) -> None:
     with pytest.raises(PublishedIsImmutable):
         session.flush()
     session.rollback()
+
+
+def test_the_seed_brings_back_q01_to_q12_after_the_drafts_lost_them(session: Session) -> None:
+    half = b"".join(b"## " + s for s in SEED.read_bytes().split(b"## ")[1:7])
+    assert banks.import_bank(session, "llm", half, "half.md", actor=CLI).removed == [
+        f"q{n:02d}" for n in range(7, 13)]
+    report = banks.import_bank(session, "llm", shuffled_markdown(SEED, 11), "seed.md", actor=CLI)
+    assert sorted((q.question_id, q.status) for q in report.questions if q.status != "unchanged") == [
+        (f"q{n:02d}", "added") for n in range(7, 13)]
+    assert all(q.curated == q.key_points for q in report.questions)
+    with pytest.raises(NothingToPublish):  # exactly version 1 again
+        banks.publish_bank(session, "llm", actor=CLI)
+
+
+def test_a_question_dropped_and_brought_back_keeps_its_curated_key_points(session: Session) -> None:
+    document = ADS.joinpath("bank.md").read_bytes()
+    banks.import_bank(session, "ads", document, "bank.md", actor=CLI)
+    qid = banks.list_questions(session, "ads")[2].question_id
+    curated = [KeyPointEdit(id="kp1", text="人工整理的要点", weight=1.0, keywords=[Keyword(term="要点")])]
+    banks.edit_draft(session, "ads", qid, DraftEdit(key_points=curated), actor=CLI)
+    banks.publish_bank(session, "ads", actor=CLI)
+    sections = document.split(b"## ")
+    without = b"## ".join(sections[:3] + sections[4:])
+    assert banks.import_bank(session, "ads", without, "bank.md", actor=CLI, publish=True).removed == [qid]
+
+    report = banks.import_bank(session, "ads", document, "bank.md", actor=CLI)
+    [back] = [q for q in report.questions if q.status == "added"]
+    assert back.question_id == qid and back.curated == 1
+    assert banks.get_draft(session, "ads", qid).key_points[0].text == "人工整理的要点"
