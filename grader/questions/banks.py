@@ -18,6 +18,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from grader.auth import Principal
@@ -27,6 +28,7 @@ from grader.db.models import AuditEntry, Question, ReferenceVersion
 from grader.errors import (
     BankNotFound,
     BankVersionNotFound,
+    Conflict,
     GraderError,
     InvalidBankFile,
     InvalidInput,
@@ -395,7 +397,8 @@ def import_bank(session: Session, bank: str, data: bytes, filename: str | None =
     if found is None:
         found = Bank(name=bank, title=title or document.title or bank)
         session.add(found)
-        session.flush()
+        _flush_or_conflict(session, f"question bank '{bank}' was created by someone else at the same time; "
+                                    "import again")
     elif title:
         found.title = title
     if report.removed:
@@ -446,7 +449,9 @@ def _store_versions(session: Session, refs: Sequence[Reference]) -> None:
         else:
             session.add(ReferenceVersion(question_id=ref.id, content_hash=ref.content_hash, question=ref.question,
                                          reference_answer=ref.reference_answer, key_points=key_point_dicts(ref)))
-    session.flush()  # the version rows exist before bank_version_questions point at them
+    # The version rows exist before bank_version_questions point at them.
+    _flush_or_conflict(session, "another publish stored the same reference versions at the same time; "
+                                "look at the bank's latest version and publish again if needed")
 
 
 def publish_bank(session: Session, bank: str, *, actor: Principal) -> PublishReport:
@@ -465,7 +470,8 @@ def publish_bank(session: Session, bank: str, *, actor: Principal) -> PublishRep
     version = BankVersion(bank_id=found.id, version=latest.version + 1 if latest else 1, digest=digest,
                           published_by=actor.name)
     session.add(version)
-    session.flush()
+    _flush_or_conflict(session, f"question bank '{bank}' was published by someone else at the same time; "
+                                "look at its latest version and publish again if needed")
     session.add_all(BankVersionQuestion(bank_version_id=version.id, question_id=ref.id,
                                         content_hash=ref.content_hash, position=position)
                     for position, ref in enumerate(drafts.values(), start=1))
@@ -500,6 +506,14 @@ def export_bank(session: Session, bank: str, version: int | None = None, *, draf
     text = dump_reference(document)
     yaml.safe_load(text)  # what is written must read back
     return text
+
+
+def _flush_or_conflict(session: Session, message: str) -> None:
+    """A unique (bank name) or (bank, version) clash means a concurrent import or publish won."""
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise Conflict(message) from exc
 
 
 def _audit(session: Session, actor: Principal, action: str, bank: str, **details: Any) -> None:

@@ -5,6 +5,7 @@ run on Postgres as on SQLite."""
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 from grader.auth import CLI
 from grader.db.migrate import alembic_config
 from grader.db.models import Submission
-from grader.errors import InvalidBankFile
+from grader.errors import Conflict, InvalidBankFile
 from grader.questions import banks
 from grader.references import load_bank
 
@@ -93,3 +94,32 @@ def _no_nothing_half_imported(session: Session) -> None:
         banks.import_bank(session, "le", bad, "q.jsonl", actor=CLI)
     session.rollback()
     assert banks.list_questions(session, "le") == before
+
+
+@pytest.mark.services
+def test_two_admins_publishing_at_once_on_postgres_one_gets_a_conflict(pg_url: str) -> None:
+    jsonl = b'{"question_id": "race-1", "question": "\\u4ec0\\u4e48\\u662f\\u6808\\uff1f", ' \
+            b'"reference_answer": "\\u540e\\u8fdb\\u5148\\u51fa\\u7684\\u7ebf\\u6027\\u8868\\u3002"}\n'
+    with session_for(pg_url) as session:
+        banks.import_bank(session, "race", jsonl, "q.jsonl", actor=CLI)
+        session.commit()
+    outcome: dict[str, object] = {}
+    with session_for(pg_url) as first, session_for(pg_url) as second:
+        banks.publish_bank(first, "race", actor=CLI)  # holds its rows until it commits
+
+        def publish_second() -> None:
+            try:
+                outcome["report"] = banks.publish_bank(second, "race", actor=CLI)
+            except Exception as exc:
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=publish_second)
+        thread.start()
+        thread.join(timeout=1.0)
+        assert thread.is_alive()  # waiting on the first publish's rows
+        first.commit()
+        thread.join(timeout=30)
+        second.rollback()
+    assert isinstance(outcome.get("error"), Conflict), outcome
+    with session_for(pg_url) as session:
+        assert [v.version for v in banks.list_versions(session, "race")] == [1]
