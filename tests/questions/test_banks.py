@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -236,3 +237,48 @@ def test_a_question_dropped_and_brought_back_keeps_its_curated_key_points(sessio
     [back] = [q for q in report.questions if q.status == "added"]
     assert back.question_id == qid and back.curated == 1
     assert banks.get_draft(session, "ads", qid).key_points[0].text == "人工整理的要点"
+
+
+def test_a_published_imported_bank_is_what_the_grader_grades_with(session: Session) -> None:
+    from grader.embeddings import HashEmbedder
+    from grader.grading import Grader
+
+    banks.import_bank(session, "le", LE_JSONL, "questions.jsonl", actor=CLI, publish=True)
+    published = banks.published_references(session, "le")
+    grader = Grader(bank=published.references, embedder=HashEmbedder(),
+                    calibration=load_calibration(ROOT / "reference_answers/calibration.json"))
+    answers = [json.loads(line) for line in LE.joinpath("test.jsonl").read_text(encoding="utf-8").splitlines()[:20]]
+    results = grader.grade_many([(a["question_id"], a["answer"]) for a in answers])
+    for answer, result in zip(answers, results, strict=True):
+        assert result.question_id == answer["question_id"]
+        assert result.provenance.reference_hash == published.references[answer["question_id"]].content_hash
+
+
+def test_gbk_csv_and_xlsx_tables_import_like_the_jsonl(session: Session) -> None:
+    from .test_documents import xlsx_bytes
+
+    rows = [json.loads(line) for line in LE_JSONL.decode().splitlines()]
+    table = [["题号", "题目", "参考答案"], *[[r["question_id"], r["question"], r["reference_answer"]] for r in rows]]
+    from_csv = banks.import_bank(session, "le", csv_bytes(table, encoding="gbk"), "le.csv", actor=CLI, dry_run=True)
+    from_xlsx = banks.import_bank(session, "le", xlsx_bytes(list(table)), "le.xlsx", actor=CLI, publish=True)
+    assert (from_csv.file_format, from_xlsx.file_format) == ("csv", "xlsx")
+    assert [q.question_id for q in from_csv.questions] == [q.question_id for q in from_xlsx.questions]
+    assert [q.row for q in from_xlsx.questions][:2] == [2, 3]
+    again = banks.import_bank(session, "le", LE_JSONL, "questions.jsonl", actor=CLI)
+    assert {q.status for q in again.questions} == {"unchanged"}
+
+
+def test_a_yaml_file_whose_key_points_do_not_add_up_names_the_question_and_writes_nothing(session: Session) -> None:
+    banks.import_bank(session, "ads", ADS.joinpath("questions.jsonl").read_bytes(), "q.jsonl", actor=CLI,
+                      publish=True)
+    exported = banks.export_bank(session, "ads")
+    before = counts(session)
+    not_a_number = exported.replace("weight: ", "weight: 0.0", 1)  # 0.35 becomes 0.00.35
+    with pytest.raises(InvalidBankFile) as caught:
+        banks.import_bank(session, "ads", not_a_number.encode(), "ads.yaml", actor=CLI)
+    assert [(e["row"], e["field"]) for e in caught.value.errors] == [(1, "key_points.0.weight")]
+    off_by_some = re.sub(r"weight: [0-9.]+", "weight: 0.001", exported, count=1)
+    with pytest.raises(InvalidBankFile, match="add up to 1") as caught:
+        banks.import_bank(session, "ads", off_by_some.encode(), "ads.yaml", actor=CLI)
+    assert [(e["row"], e["field"]) for e in caught.value.errors] == [(1, "key_points")]
+    assert counts(session) == before
