@@ -18,7 +18,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 import yaml
-from alembic import op
+from alembic import context, op
 
 from grader.questions.versions import bank_digest
 from grader.scoring.calibration import Calibration
@@ -145,6 +145,8 @@ _calibrations = sa.table("calibration_versions", sa.column("bank_id", sa.Integer
 def load_default_bank() -> None:
     """Bank `llm`, version 1: the curated YAML files. A database that graded before this migration
     already holds these questions (the service synced them); they are adopted, not duplicated."""
+    if context.is_offline_mode():
+        return  # `alembic upgrade --sql` renders DDL only; run `grader db upgrade` to load the bank
     paths = sorted(REFERENCE_DIR.glob("*.yaml"))
     if not paths:
         return  # a deployment without the shipped bank: banks are imported instead
