@@ -113,6 +113,15 @@ def list_change(name: str, old: Any, new: Any) -> list[tuple[str, str]]:
     return [("−", v) for v in before if v not in after] + [("+", v) for v in after if v not in before]
 
 
+def summary_text(summary: str) -> str:
+    """`BankDiff.summary()` ("3 added, 1 changed, 0 removed, 11 unchanged") in Chinese."""
+    words = {**CHANGE_LABELS, "unchanged": "未变"}
+    parts = [m.groups() for m in re.finditer(r"(\d+) (\w+)", summary)]
+    if not parts or any(w not in words for _, w in parts):
+        return summary
+    return "，".join(f"{words[w]} {n} 题" for n, w in parts)
+
+
 def drafts_token(questions: list[bank_cases.QuestionSummary]) -> str:
     """Names the drafts a page showed: publishing refuses if they changed since (someone else's edit)."""
     pairs = sorted((q.question_id, q.draft_hash) for q in questions)
@@ -139,6 +148,7 @@ def _globals() -> dict[str, Any]:
         "value_text": value_text,
         "list_change": list_change,
         "keyword_text": keyword_text,
+        "summary_text": summary_text,
     }
 
 
