@@ -516,7 +516,7 @@ def _editor(
     can_edit = _is_admin(session)
     if can_edit and not any(f.is_blank and not f.id for f in forms):
         forms = [*forms, KeyPointForm(index=max((f.index for f in forms), default=-1) + 1)]
-    for form in forms:
+    for form in forms if can_edit else ():
         form.keywords = [*form.keywords, *[("", "")] * BLANK_KEYWORDS]
     total = sum(_number(f.weight) for f in forms if not f.remove)
     return _page(

@@ -129,6 +129,32 @@ def test_an_admin_imports_edits_and_publishes_a_bank(page: Any, pg_settings: Set
     expect(errors.nth(1)).to_contain_text("题号")
     expect(page.locator(f'#banks tr[data-bank="{bank}-bad"]')).to_have_count(0)
     shot(page, "27-import-refused")
+    # No sideways scrolling at 1280 px on the bank pages.
+    page.set_viewport_size({"width": 1280, "height": 800})
+    for path in (f"/dashboard/banks/{bank}", f"/dashboard/banks/{bank}/questions/{question_id}", "/dashboard/banks"):
+        page.goto(path)
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at 1280px"
+
     # The two refusals the test asked for (422 pages) are the only complaints in the console.
     assert [p for p in page.problems if "status of 422" not in p] == []
     assert len(page.problems) == 2
+
+
+def test_a_reviewer_reads_the_default_bank(page: Any, pg_settings: Settings) -> None:  # noqa: F811
+    from playwright.sync_api import expect
+
+    page.goto("/dashboard/login?next=/dashboard/banks/llm")
+    page.get_by_label("API 密钥").fill(make_key(pg_settings, Role.REVIEWER, "审核员赵六"))
+    page.get_by_role("button", name="登录").click()
+    expect(page.locator("#questions tbody tr")).to_have_count(12)
+    expect(page.locator("#versions tbody tr").first).to_contain_text("第 1 版")
+    expect(page.locator("#publish-form")).to_have_count(0)
+    page.locator('#questions tr[data-question="q06"] a').click()
+    expect(page.locator("#k0_text")).to_be_disabled()
+    expect(page.locator("#save")).to_have_count(0)
+    expect(page.get_by_text("只读：只有管理员可以修改要点。")).to_be_visible()
+    shot(page, "28-reviewer-question")
+    page.get_by_role("link", name="题库", exact=True).click()
+    expect(page.locator("#import-form")).to_have_count(0)
+    assert page.problems == []
