@@ -31,7 +31,12 @@ def small_bank() -> tuple[str, list[str], bytes]:
     ids = [f"t{tag}-{n}" for n in (1, 2, 3)]
     rows = [
         ["question_id", "question", "reference_answer"],
-        [ids[0], "什么是仓库盘点？", "盘点是定期核对库存数量与账面记录，包括数量盘点、重量盘点和账实核对。"],
+        [
+            ids[0],
+            "什么是仓库盘点？",
+            "盘点是定期核对库存数量与账面记录。盘点内容包括数量盘点、重量盘点和账实核对。"
+            "盘点方式分为定期盘点和临时盘点，由仓库保管员负责。",
+        ],
         [ids[1], "先进先出是什么意思？", "先进先出指先入库的货物先出库，可以减少货物积压和过期损耗。"],
         [ids[2], "RLHF 有哪几步？", "RLHF 先做有监督微调 SFT，再训练奖励模型，最后用 PPO 优化策略。"],
     ]
@@ -266,3 +271,50 @@ def test_anonymous_visitors_and_forms_without_the_token_are_refused(
     assert admin.get(f"/dashboard/banks/{bank}/questions/nope").status_code == 404
     with get_session_factory(clean_db.database_url)() as session:
         assert banks.list_versions(session, bank) == []
+
+
+def test_the_editor_adds_and_removes_key_points_and_marks_bad_fields(admin: httpx.Client, clean_db: Settings) -> None:
+    bank, ids, data = small_bank()
+    assert import_file(admin, bank, data, "bank.csv", publish="yes").status_code == 200
+    path = f"/dashboard/banks/{bank}/questions/{ids[0]}"
+    page = admin.get(path)
+    fields = editor_fields(page.text)
+    points = sorted({k.split("_")[0] for k in fields if re.fullmatch(r"k\d+_id", k) and fields[k]})
+    assert len(points) >= 2, fields
+    new = f"k{len(points)}"  # the blank key point after the existing ones
+    assert fields[f"{new}_id"] == ""
+
+    # Field by field: a weight over 1, a key point without keywords, text left empty.
+    no_keywords = {k: "" for k in fields if k.startswith("k1_kw")}
+    bad = admin.post(path, data={**fields, "k0_weight": "1.5", **no_keywords})
+    assert bad.status_code == 422
+    assert "权重应大于 0、不超过 1" in bad.text and "至少需要一个关键词" in bad.text
+    assert bad.text.count('aria-invalid="true"') >= 2
+    text = admin.post(path, data={**fields, "k1_text": ""})
+    assert text.status_code == 422 and "要点内容不能为空" in text.text
+    orphan = admin.post(path, data={**fields, "k0_kw0_term": "", "k0_kw0_aliases": "孤立别名"})
+    assert orphan.status_code == 422 and "填写了别名的行也要填写关键词本身" in orphan.text
+
+    # Remove the second key point and add a new one carrying its weight: saved with a fresh id.
+    moved = fields["k1_weight"]
+    edit = {
+        **fields,
+        "k1_remove": "yes",
+        f"{new}_text": "盘点结果要与账面记录核对",
+        f"{new}_weight": moved,
+        f"{new}_kw0_term": "账实核对",
+        f"{new}_kw0_aliases": "reconciliation，对账",
+        f"{new}_statements": "盘点后核对账实是否相符\n",
+    }
+    saved = admin.post(path, data=edit)
+    assert saved.status_code == 303, saved.text[-3000:]
+    draft = banks.get_draft(get_session_factory(clean_db.database_url)(), bank, ids[0])
+    assert [kp.id for kp in draft.key_points] == [
+        *[fields[f"{p}_id"] for p in points if p != "k1"],
+        f"kp{len(points) + 1}",
+    ]
+    added = draft.key_points[-1]
+    assert added.curated and added.keywords[0].aliases == ["reconciliation", "对账"]
+    assert added.statements == ["盘点后核对账实是否相符"]
+    diff = admin.get(f"/dashboard/banks/{bank}").text
+    assert "删除要点" in diff and "新增要点" in diff
