@@ -531,6 +531,7 @@ def _editor(
             "forms": forms,
             "total": total,
             "problems": problems or [],
+            "draft_hash": draft.content_hash,
             "weights_error": weights_error,
             "saved": saved,
             "can_edit": can_edit,
@@ -557,7 +558,18 @@ async def question_form(
     if (refused := _refuse_non_admin(request, session)) is not None:
         return refused
     assert session.principal is not None
+    try:
+        current = bank_cases.get_draft(db, bank, question_id)
+    except NotFound as exc:
+        return _not_found(request, session, exc)
     forms = _parse_forms(fields)
+    if fields.get("draft") != current.content_hash:
+        # Someone saved this draft after the page was opened: say so, keep what was typed.
+        problem = (
+            "此题的草稿在你打开页面之后被修改过（可能是其他管理员）。"
+            "你填写的内容仍在下面；核对后再次保存会覆盖对方的修改。"
+        )
+        return _editor(request, session, db, bank, question_id, forms=forms, problems=[problem], status_code=409)
     edits, kept = _edits(forms)
     weights_error = None
     if not any(f.errors for f in forms):

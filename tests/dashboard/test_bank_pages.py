@@ -292,6 +292,9 @@ def test_the_editor_adds_and_removes_key_points_and_marks_bad_fields(admin: http
     assert bad.text.count('aria-invalid="true"') >= 2
     text = admin.post(path, data={**fields, "k1_text": ""})
     assert text.status_code == 422 and "要点内容不能为空" in text.text
+    # Saved by someone else since the page was opened: refused, what was typed kept.
+    stale = admin.post(path, data={**fields, "draft": "0" * 16, "k0_text": "我改的内容"})
+    assert stale.status_code == 409 and "被修改过" in stale.text and "我改的内容" in stale.text
     orphan = admin.post(path, data={**fields, "k0_kw0_term": "", "k0_kw0_aliases": "孤立别名"})
     assert orphan.status_code == 422 and "填写了别名的行也要填写关键词本身" in orphan.text
 
