@@ -37,17 +37,51 @@ _FILLERS = ("嗯", "呃", "那个", "就是说", "然后呢", "嗯那个", "um")
 
 # General technical vocabulary (not the bank's keyword lists): how bilingual engineers mix languages.
 _GLOSSARY = {
-    "多头注意力": "multi-head attention", "自注意力": "self-attention", "注意力": "attention",
-    "温度系数": "temperature", "温度": "temperature", "随机性": "randomness", "多样性": "diversity",
-    "位置编码": "positional encoding", "相对位置": "relative position", "绝对位置": "absolute position",
-    "编码器": "encoder", "解码器": "decoder", "奖励模型": "reward model", "强化学习": "reinforcement learning",
-    "预训练": "pretraining", "微调": "fine-tuning", "矩阵": "matrix", "向量": "vector", "权重": "weights",
-    "模型": "model", "训练": "training", "数据": "data", "输出": "output", "输入": "input",
-    "概率": "probability", "分布": "distribution", "参数": "parameters", "重复": "repetition",
-    "语义": "semantics", "顺序": "order", "生成": "generation", "旋转": "rotation",
-    "提示工程": "prompt engineering", "提示词": "prompt", "人类反馈": "human feedback", "对齐": "alignment",
-    "自回归": "autoregressive", "残差": "residual", "归一化": "normalization", "维度": "dimension",
-    "特征": "features", "损失": "loss", "梯度": "gradient", "采样": "sampling", "长度": "length",
+    "多头注意力": "multi-head attention",
+    "自注意力": "self-attention",
+    "注意力": "attention",
+    "温度系数": "temperature",
+    "温度": "temperature",
+    "随机性": "randomness",
+    "多样性": "diversity",
+    "位置编码": "positional encoding",
+    "相对位置": "relative position",
+    "绝对位置": "absolute position",
+    "编码器": "encoder",
+    "解码器": "decoder",
+    "奖励模型": "reward model",
+    "强化学习": "reinforcement learning",
+    "预训练": "pretraining",
+    "微调": "fine-tuning",
+    "矩阵": "matrix",
+    "向量": "vector",
+    "权重": "weights",
+    "模型": "model",
+    "训练": "training",
+    "数据": "data",
+    "输出": "output",
+    "输入": "input",
+    "概率": "probability",
+    "分布": "distribution",
+    "参数": "parameters",
+    "重复": "repetition",
+    "语义": "semantics",
+    "顺序": "order",
+    "生成": "generation",
+    "旋转": "rotation",
+    "提示工程": "prompt engineering",
+    "提示词": "prompt",
+    "人类反馈": "human feedback",
+    "对齐": "alignment",
+    "自回归": "autoregressive",
+    "残差": "residual",
+    "归一化": "normalization",
+    "维度": "dimension",
+    "特征": "features",
+    "损失": "loss",
+    "梯度": "gradient",
+    "采样": "sampling",
+    "长度": "length",
 }
 _GLOSSARY_PATTERN = re.compile("|".join(sorted(map(re.escape, _GLOSSARY), key=len, reverse=True)))
 _FULLWIDTH = {cp: cp + 0xFEE0 for cp in [*range(0x30, 0x3A), *range(0x41, 0x5B), *range(0x61, 0x7B)]}
@@ -131,9 +165,15 @@ def main() -> None:
     rows = [json.loads(line) for line in args.dev.read_text(encoding="utf-8").splitlines() if line.strip()]
     terms = {
         # Keyword terms only (not their aliases), so the rewritten answers do not move with alias edits.
-        qid: sorted({kw.term for kp in ref.key_points for kw in kp.keywords
-                     if len(kw.term) >= 2 and all("\u4e00" <= c <= "\u9fff" for c in kw.term)},
-                    key=lambda t: (-len(t), t))  # a fixed order: the same rewrites in every process
+        qid: sorted(
+            {
+                kw.term
+                for kp in ref.key_points
+                for kw in kp.keywords
+                if len(kw.term) >= 2 and all("\u4e00" <= c <= "\u9fff" for c in kw.term)
+            },
+            key=lambda t: (-len(t), t),
+        )  # a fixed order: the same rewrites in every process
         for qid, ref in grader.bank.items()
     }
     homophones = Homophones([r["answer"] for r in rows] + [t for ts in terms.values() for t in ts])
@@ -171,8 +211,10 @@ def main() -> None:
             "spearman": round(spearman(values, labels), 3),
         }
         s = summary[name]
-        print(f"{name:<12} {s['mean']:>6} {s['delta_mean']:>7} {s['mean_abs_delta']:>9} {s['max_abs_delta']:>8}"
-              f" {s['spearman']:>9}")
+        print(
+            f"{name:<12} {s['mean']:>6} {s['delta_mean']:>7} {s['mean_abs_delta']:>9} {s['max_abs_delta']:>8}"
+            f" {s['spearman']:>9}"
+        )
     if args.json:
         args.json.write_text(json.dumps({"summary": summary, "examples": written[:3]}, ensure_ascii=False, indent=1))
 

@@ -6,13 +6,18 @@
     │   ├── QuestionNotFound
     │   ├── SubmissionNotFound
     │   ├── ResultNotFound         a submission with no grade yet (nothing to review)
-    │   └── BatchNotFound
+    │   ├── BatchNotFound
+    │   ├── BankNotFound           a question bank name that does not exist
+    │   └── BankVersionNotFound    a bank with no (such) published version
     ├── InvalidInput (422)         a request the grader cannot take as given
-    │   └── UnreadableSheet        an uploaded answer sheet that is not a usable table
+    │   ├── UnreadableSheet        an uploaded answer sheet that is not a usable table
+    │   ├── InvalidBankFile        a bank document or table with bad rows: every row's problem, numbered
+    │   └── InvalidDraft           a key-point edit that would not make a valid reference
     ├── UploadTooLarge (413)       an upload over the size cap, or with too many answers
     ├── Unauthorized (401)         missing or unknown API key
     ├── Forbidden (403)            the key's role may not do this
     └── Conflict (409)             the request clashes with existing state
+        └── NothingToPublish       the drafts are exactly the latest published version
 
 Every message says what was wrong and, where it helps, what to do instead.
 """
@@ -84,9 +89,45 @@ class ResultNotFound(NotFound):
         )
 
 
+class BankNotFound(NotFound):
+    code = "bank_not_found"
+
+    def __init__(self, bank: str, known: list[str] | None = None) -> None:
+        hint = f"; known banks: {', '.join(known)}" if known else ""
+        super().__init__(f"question bank '{bank}' does not exist{hint}", details={"bank": bank})
+
+
+class BankVersionNotFound(NotFound):
+    code = "bank_version_not_found"
+
+    def __init__(self, bank: str, version: int | None) -> None:
+        what = f"no published version {version}" if version is not None else "no published version yet"
+        super().__init__(
+            f"question bank '{bank}' has {what}; publish its drafts first", details={"bank": bank, "version": version}
+        )
+
+
 class InvalidInput(GraderError):
     status_code = 422
     code = "invalid_input"
+
+
+class InvalidBankFile(InvalidInput):
+    """`errors` lists every bad row ({"row", "field", "message"}), so one upload shows them all."""
+
+    code = "invalid_bank_file"
+
+    def __init__(self, message: str, errors: list[dict[str, Any]] | None = None) -> None:
+        errors = errors or []
+        shown = "; ".join(f"row {e['row']}, {e['field']}: {e['message']}" for e in errors[:5])
+        more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+        full = f"{message}: {shown}{more}" if errors else message
+        super().__init__(full, details={"errors": errors})
+        self.errors = errors
+
+
+class InvalidDraft(InvalidInput):
+    code = "invalid_draft"
 
 
 class UnreadableSheet(InvalidInput):
@@ -111,3 +152,14 @@ class Forbidden(GraderError):
 class Conflict(GraderError):
     status_code = 409
     code = "conflict"
+
+
+class NothingToPublish(Conflict):
+    code = "nothing_to_publish"
+
+    def __init__(self, bank: str, version: int) -> None:
+        super().__init__(
+            f"question bank '{bank}' has no changes since version {version}; edit or import "
+            "its drafts before publishing again",
+            details={"bank": bank, "version": version},
+        )

@@ -432,6 +432,9 @@ def install(app: FastAPI) -> None:
     plotly_js()  # fail at startup, not on the first chart, when the package is missing
     templates.env.globals["plotly_url"] = f"/dashboard/vendor/plotly-{plotly_js()[1]}.min.js"
     app.include_router(router)
+    from grader.dashboard import banks  # imported here: the bank pages build on this module
+
+    app.include_router(banks.router)
     app.mount("/dashboard/static", StaticFiles(directory=HERE / "static"), name="dashboard-static")
     app.add_exception_handler(signin.SignInRequired, _sign_in)
     app.add_exception_handler(signin.CsrfRejected, _csrf)

@@ -59,6 +59,8 @@ class ReferenceVersion(Base):
 
     question_id: Mapped[str] = mapped_column(ForeignKey("questions.id"), primary_key=True)
     content_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # NULL on versions stored by grading before banks existed; published bank versions always have it.
+    question: Mapped[str | None] = mapped_column(Text)
     reference_answer: Mapped[str] = mapped_column(Text)
     key_points: Mapped[list[Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -88,6 +90,11 @@ class Submission(Base):
         Index(None, "candidate_id"),
         Index(None, "question_id", "created_at"),
         Index(None, "created_at"),
+        # The reference version the submission is graded against (pinned at submit time).
+        ForeignKeyConstraint(
+            ["question_id", "reference_hash"],
+            ["reference_versions.question_id", "reference_versions.content_hash"],
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -102,6 +109,7 @@ class Submission(Base):
     submitted_by: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     request_hash: Mapped[str | None] = mapped_column(String(64))
+    reference_hash: Mapped[str | None] = mapped_column(String(64))  # NULL: submitted before pinning
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Bumped on every status change and every re-enqueue: the sweep's clock.
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -160,5 +168,6 @@ class AuditEntry(Base):
 
 
 # Batch uploads keep their tables in their own module; importing it registers them on the metadata.
+from grader.db import bank_models as _bank_models  # noqa: E402, F401
 from grader.db import batch_models as _batch_models  # noqa: E402, F401
 from grader.db import review_models as _review_models  # noqa: E402, F401

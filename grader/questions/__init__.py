@@ -1,2 +1,3 @@
-"""Questions: the reference bank (load, validate, build from the seed), its versions in the database
-(`sync`), and `/api/v1/questions`."""
+"""Questions and their banks: the reference bank (load, validate, build from the seed), banks as data
+(import from documents and tables, draft key points, versions, publishing, export), their versions in
+the database (`sync`), and `/api/v1/questions`."""

@@ -423,23 +423,28 @@ def _load_existing(path: Path) -> Reference:
 def _nearest_aliases(bank: list[dict[str, Any]], corpus: _Corpus, encode: Callable[[list[str]], Any]) -> None:
     """English for the generated keywords still without it: the embedder's clear nearest among the
     glossary's English terms, the documents' bracketed English and their Latin terms."""
-    groups = [kw for data in bank for kp in data["key_points"] if not kp["curated"] for kw in kp["keywords"]
-              if not aliases.has_english([kw["term"], *kw["aliases"]])]
+    groups = [
+        kw
+        for data in bank
+        for kp in data["key_points"]
+        if not kp["curated"]
+        for kw in kp["keywords"]
+        if not aliases.has_english([kw["term"], *kw["aliases"]])
+    ]
     if not groups:
         return
     candidates = [f for forms in aliases.GLOSSARY.values() for f in forms]
     candidates += [f for forms in corpus.pairs.values() for f in forms]
-    candidates += [m.group() for data in bank for m in _ASCII_TERM.finditer(data["reference_answer"])
-                   if len(m.group()) >= 3]
+    candidates += [
+        m.group() for data in bank for m in _ASCII_TERM.finditer(data["reference_answer"]) if len(m.group()) >= 3
+    ]
     chosen = aliases.nearest_english(sorted({kw["term"] for kw in groups}), candidates, encode)
     for kw in groups:
         if kw["term"] in chosen:
             kw["aliases"].append(chosen[kw["term"]])
 
 
-def build_bank(
-    seed_path: Path, out_dir: Path, encode: Callable[[list[str]], Any] | None = None
-) -> list[Path]:
+def build_bank(seed_path: Path, out_dir: Path, encode: Callable[[list[str]], Any] | None = None) -> list[Path]:
     """Write `qNN.yaml` for every seed question, merging with the files already in `out_dir`.
 
     An existing file that does not validate stops the build, since overwriting it would lose

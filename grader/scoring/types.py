@@ -52,11 +52,16 @@ class KeyPoint(BaseModel):
         return [self.text, *(s for s in self.statements if s != self.text)]
 
 
+# A question id is a slug the bank's team chooses (q01, le-100, ads-008); 16 characters fit the
+# `questions.id` column every submission and grade refers to.
+QUESTION_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9_-]{0,14}[a-z0-9])?$"
+
+
 class Reference(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    # q01.. for the seed bank; imported banks keep their own ids ("ads-001", "le-100").
-    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
+    # q01.. for the seed bank; imported banks keep their own slugs ("ads-001", "le-100").
+    id: Annotated[str, Field(pattern=QUESTION_ID_PATTERN)]
     question: NonEmptyStr
     reference_answer: NonEmptyStr
     key_points: list[KeyPoint] = Field(min_length=1)

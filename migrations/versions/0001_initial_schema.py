@@ -63,9 +63,7 @@ def upgrade() -> None:
         sa.Column("entity_type", sa.String(length=32), nullable=False),
         sa.Column("entity_id", sa.String(length=64), nullable=False),
         sa.Column("details", sa.JSON(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["actor_key_id"], ["api_keys.id"], name=op.f("fk_audit_log_actor_key_id_api_keys")
-        ),
+        sa.ForeignKeyConstraint(["actor_key_id"], ["api_keys.id"], name=op.f("fk_audit_log_actor_key_id_api_keys")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
     )
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
@@ -107,12 +105,8 @@ def upgrade() -> None:
             "status IN ('pending', 'running', 'graded', 'failed', 'needs_review')",
             name=op.f("ck_submissions_status"),
         ),
-        sa.ForeignKeyConstraint(
-            ["question_id"], ["questions.id"], name=op.f("fk_submissions_question_id_questions")
-        ),
-        sa.ForeignKeyConstraint(
-            ["submitted_by"], ["api_keys.id"], name=op.f("fk_submissions_submitted_by_api_keys")
-        ),
+        sa.ForeignKeyConstraint(["question_id"], ["questions.id"], name=op.f("fk_submissions_question_id_questions")),
+        sa.ForeignKeyConstraint(["submitted_by"], ["api_keys.id"], name=op.f("fk_submissions_submitted_by_api_keys")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_submissions")),
         sa.UniqueConstraint(
             "submitted_by", "idempotency_key", name=op.f("uq_submissions_submitted_by_idempotency_key")
@@ -124,9 +118,7 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_submissions_question_id_created_at"), ["question_id", "created_at"], unique=False
         )
-        batch_op.create_index(
-            batch_op.f("ix_submissions_status_updated_at"), ["status", "updated_at"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_submissions_status_updated_at"), ["status", "updated_at"], unique=False)
 
     op.create_table(
         "grades",

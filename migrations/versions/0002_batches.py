@@ -36,9 +36,7 @@ def upgrade() -> None:
         sa.Column("submitted_by", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["submitted_by"], ["api_keys.id"], name=op.f("fk_batches_submitted_by_api_keys")
-        ),
+        sa.ForeignKeyConstraint(["submitted_by"], ["api_keys.id"], name=op.f("fk_batches_submitted_by_api_keys")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_batches")),
     )
     with op.batch_alter_table("batches", schema=None) as batch_op:
@@ -65,9 +63,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("submission_id", name=op.f("pk_batch_items")),
     )
     with op.batch_alter_table("batch_items", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_batch_items_batch_id_position"), ["batch_id", "position"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_batch_items_batch_id_position"), ["batch_id", "position"], unique=False)
 
 
 def downgrade() -> None:

@@ -52,12 +52,15 @@ def upgrade() -> None:
         sa.Column("reviewed_by", sa.String(length=200), nullable=True),
         sa.Column("key_point_corrections", sa.JSON(), nullable=False),
         sa.Column("graded_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["batch_id"], ["batches.id"], name=op.f("fk_results_batch_id_batches"),
-                                ondelete="SET NULL"),
-        sa.ForeignKeyConstraint(["grade_id"], ["grades.id"], name=op.f("fk_results_grade_id_grades"),
-                                ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["submission_id"], ["submissions.id"],
-                                name=op.f("fk_results_submission_id_submissions"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["batch_id"], ["batches.id"], name=op.f("fk_results_batch_id_batches"), ondelete="SET NULL"
+        ),
+        sa.ForeignKeyConstraint(
+            ["grade_id"], ["grades.id"], name=op.f("fk_results_grade_id_grades"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["submission_id"], ["submissions.id"], name=op.f("fk_results_submission_id_submissions"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("submission_id", name=op.f("pk_results")),
     )
     with op.batch_alter_table("results", schema=None) as batch_op:
@@ -68,20 +71,40 @@ def upgrade() -> None:
 
 def _backfill() -> None:
     """One row per submission already graded, from its latest grade (as `grader.results_index` does)."""
-    submissions = sa.table("submissions", sa.column("id", sa.Uuid()), sa.column("question_id", sa.String()),
-                           sa.column("candidate_id", sa.String()), sa.column("status", sa.String()),
-                           sa.column("graded_at", sa.DateTime(timezone=True)))
-    grades = sa.table("grades", sa.column("id", sa.Integer()), sa.column("submission_id", sa.Uuid()),
-                      sa.column("score", sa.Float()), sa.column("confidence", sa.Float()),
-                      sa.column("flags", sa.JSON()), sa.column("created_at", sa.DateTime(timezone=True)))
+    submissions = sa.table(
+        "submissions",
+        sa.column("id", sa.Uuid()),
+        sa.column("question_id", sa.String()),
+        sa.column("candidate_id", sa.String()),
+        sa.column("status", sa.String()),
+        sa.column("graded_at", sa.DateTime(timezone=True)),
+    )
+    grades = sa.table(
+        "grades",
+        sa.column("id", sa.Integer()),
+        sa.column("submission_id", sa.Uuid()),
+        sa.column("score", sa.Float()),
+        sa.column("confidence", sa.Float()),
+        sa.column("flags", sa.JSON()),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+    )
     items = sa.table("batch_items", sa.column("submission_id", sa.Uuid()), sa.column("batch_id", sa.Uuid()))
     results = sa.table("results", *_typed())
-    query = (sa.select(submissions, grades.c.id.label("grade_id"), grades.c.score, grades.c.confidence,
-                       grades.c.flags, grades.c.created_at, items.c.batch_id)
-             .join(grades, grades.c.submission_id == submissions.c.id)
-             .outerjoin(items, items.c.submission_id == submissions.c.id)
-             .where(submissions.c.status.in_(["graded", "needs_review"]))
-             .order_by(submissions.c.id, grades.c.created_at.desc(), grades.c.id.desc()))
+    query = (
+        sa.select(
+            submissions,
+            grades.c.id.label("grade_id"),
+            grades.c.score,
+            grades.c.confidence,
+            grades.c.flags,
+            grades.c.created_at,
+            items.c.batch_id,
+        )
+        .join(grades, grades.c.submission_id == submissions.c.id)
+        .outerjoin(items, items.c.submission_id == submissions.c.id)
+        .where(submissions.c.status.in_(["graded", "needs_review"]))
+        .order_by(submissions.c.id, grades.c.created_at.desc(), grades.c.id.desc())
+    )
     conn = op.get_bind()
     seen: set[uuid.UUID] = set()
     pending: list[dict[str, Any]] = []
@@ -91,14 +114,26 @@ def _backfill() -> None:
         seen.add(row["id"])
         flags = row["flags"] if not isinstance(row["flags"], str) else json.loads(row["flags"])
         values = sorted(set(flags or []))
-        pending.append({
-            "submission_id": row["id"], "grade_id": row["grade_id"], "question_id": row["question_id"],
-            "candidate_id": row["candidate_id"], "batch_id": row["batch_id"], "status": row["status"],
-            "grader_score": row["score"], "final_score": row["score"], "confidence": row["confidence"],
-            "flags": "|" + "|".join(values) + "|" if values else "", "flagged": bool(values),
-            "reviewed": False, "overridden": False, "review_count": 0, "key_point_corrections": [],
-            "graded_at": row["graded_at"] or row["created_at"],
-        })
+        pending.append(
+            {
+                "submission_id": row["id"],
+                "grade_id": row["grade_id"],
+                "question_id": row["question_id"],
+                "candidate_id": row["candidate_id"],
+                "batch_id": row["batch_id"],
+                "status": row["status"],
+                "grader_score": row["score"],
+                "final_score": row["score"],
+                "confidence": row["confidence"],
+                "flags": "|" + "|".join(values) + "|" if values else "",
+                "flagged": bool(values),
+                "reviewed": False,
+                "overridden": False,
+                "review_count": 0,
+                "key_point_corrections": [],
+                "graded_at": row["graded_at"] or row["created_at"],
+            }
+        )
         if len(pending) >= 1000:
             conn.execute(sa.insert(results), pending)
             pending.clear()
@@ -107,14 +142,24 @@ def _backfill() -> None:
 
 
 def _typed() -> list[sa.ColumnClause[Any]]:
-    return [sa.column("submission_id", sa.Uuid()), sa.column("grade_id", sa.Integer()),
-            sa.column("question_id", sa.String()), sa.column("candidate_id", sa.String()),
-            sa.column("batch_id", sa.Uuid()), sa.column("status", sa.String()),
-            sa.column("grader_score", sa.Float()), sa.column("final_score", sa.Float()),
-            sa.column("confidence", sa.Float()), sa.column("flags", sa.String()),
-            sa.column("flagged", sa.Boolean()), sa.column("reviewed", sa.Boolean()),
-            sa.column("overridden", sa.Boolean()), sa.column("review_count", sa.Integer()),
-            sa.column("key_point_corrections", sa.JSON()), sa.column("graded_at", sa.DateTime(timezone=True))]
+    return [
+        sa.column("submission_id", sa.Uuid()),
+        sa.column("grade_id", sa.Integer()),
+        sa.column("question_id", sa.String()),
+        sa.column("candidate_id", sa.String()),
+        sa.column("batch_id", sa.Uuid()),
+        sa.column("status", sa.String()),
+        sa.column("grader_score", sa.Float()),
+        sa.column("final_score", sa.Float()),
+        sa.column("confidence", sa.Float()),
+        sa.column("flags", sa.String()),
+        sa.column("flagged", sa.Boolean()),
+        sa.column("reviewed", sa.Boolean()),
+        sa.column("overridden", sa.Boolean()),
+        sa.column("review_count", sa.Integer()),
+        sa.column("key_point_corrections", sa.JSON()),
+        sa.column("graded_at", sa.DateTime(timezone=True)),
+    ]
 
 
 def downgrade() -> None:

@@ -19,7 +19,7 @@ EXPECTED_IDS = [f"q{n:02d}" for n in range(1, 13)]
 
 
 def seed_questions() -> list[tuple[str, str]]:
-    """(question, answer) pairs read straight from the seed, independently of grader.refbuild."""
+    """(question, answer) pairs read straight from the seed, independently of grader.questions.refbuild."""
     files = sorted(SEED_DIR.glob("*.txt"))
     if not files:
         pytest.fail(

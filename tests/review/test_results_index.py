@@ -23,13 +23,13 @@ def test_stats_on_sqlite_compute_the_median_in_python(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'grader.db'}"
     upgrade(url)
     with session_scope(get_session_factory(url)) as session:
-        session.add(Question(id="q01", text="问题", current_hash="h"))
-        session.add(ReferenceVersion(question_id="q01", content_hash="h", reference_answer="参考", key_points=[]))
+        session.add(Question(id="t01", text="问题", current_hash="h"))
+        session.add(ReferenceVersion(question_id="t01", content_hash="h", reference_answer="参考", key_points=[]))
         for i, score in enumerate([10.0, 20.0, 95.0, 100.0]):
             submission = Submission(
                 id=uuid.uuid4(),
                 candidate_id=f"c{i}",
-                question_id="q01",
+                question_id="t01",
                 answer="答",
                 status=Status.GRADED.value,
                 graded_at=datetime.now(UTC),
@@ -39,7 +39,7 @@ def test_stats_on_sqlite_compute_the_median_in_python(tmp_path: Path) -> None:
             session.add(
                 Grade(
                     submission_id=submission.id,
-                    question_id="q01",
+                    question_id="t01",
                     scoring_version="1",
                     reference_hash="h",
                     embedder="e",

@@ -31,15 +31,22 @@ def _fake_encode(table: dict[str, list[float]]):
     def encode(texts: list[str]) -> np.ndarray:
         vectors = np.array([table[t] for t in texts], dtype=float)
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
     return encode
 
 
 def test_the_embedder_names_an_english_term_only_when_it_is_clearly_closest() -> None:
-    encode = _fake_encode({
-        "储存": [1, 0.05, 0], "storage": [1, 0, 0], "stack": [0, 1, 0],
-        "前提": [0.6, 0.55, 0.3],  # about as close to both: no choice
-        "插入": [0, 0.1, 1], "insertion": [0, 0.12, 1], "insert": [0, 0.1, 0.98],  # same stem agrees
-    })
+    encode = _fake_encode(
+        {
+            "储存": [1, 0.05, 0],
+            "storage": [1, 0, 0],
+            "stack": [0, 1, 0],
+            "前提": [0.6, 0.55, 0.3],  # about as close to both: no choice
+            "插入": [0, 0.1, 1],
+            "insertion": [0, 0.12, 1],
+            "insert": [0, 0.1, 0.98],  # same stem agrees
+        }
+    )
     chosen = aliases.nearest_english(["储存", "前提", "插入"], ["storage", "stack", "insertion", "insert"], encode)
     assert chosen.keys() == {"储存", "插入"}
     assert chosen["储存"] == "storage" and chosen["插入"] in {"insert", "insertion"}

@@ -79,8 +79,10 @@ def test_evidence_of_a_traditional_answer_is_its_own_traditional_text(grader: Gr
     answer = "溫度係數作用在 softmax 上：T 大於 1 時分佈變平，輸出更隨機；T 小於 1 時分佈變尖，輸出更保守。"
     _evidence_is_original(grader, "q06", answer)
     result = grader.grade("q06", answer)
-    assert any("溫度係數" in (kp.evidence.text if kp.evidence else "") or "分佈" in (kp.evidence.text if kp.evidence
-               else "") for kp in result.key_points)
+    assert any(
+        "溫度係數" in (kp.evidence.text if kp.evidence else "") or "分佈" in (kp.evidence.text if kp.evidence else "")
+        for kp in result.key_points
+    )
 
 
 def test_evidence_of_a_full_width_answer_points_at_the_full_width_text(grader: Grader) -> None:
@@ -97,8 +99,29 @@ def test_evidence_of_a_filler_laden_transcript_covers_the_words_spoken(grader: G
     assert any(text.startswith("温度越高") or text.startswith("温度系数") for text in spans)
 
 
-_PIECES = ["嗯", "呃", "那个", "就是说", "然后呢", "um", " ", "，", "。", "溫度", "係數", "ＱＫＶ", "Ｔ", "attention",
-           "所以", "因为", "注意力本身不感知顺序", "调高温度系数可以增加随机性。", "The key idea is", "它", "头"]
+_PIECES = [
+    "嗯",
+    "呃",
+    "那个",
+    "就是说",
+    "然后呢",
+    "um",
+    " ",
+    "，",
+    "。",
+    "溫度",
+    "係數",
+    "ＱＫＶ",
+    "Ｔ",
+    "attention",
+    "所以",
+    "因为",
+    "注意力本身不感知顺序",
+    "调高温度系数可以增加随机性。",
+    "The key idea is",
+    "它",
+    "头",
+]
 
 
 @given(st.lists(st.sampled_from(_PIECES), max_size=40))

@@ -115,25 +115,49 @@ def test_an_answer_that_says_both_directions_is_not_a_reversal(grader: Grader) -
 
 @pytest.mark.parametrize(
     ("own", "opposite"),
-    [("调高", "调低"), ("调低", "调高"), ("升高", "降低"), ("降低", "升高"), ("增大", "减小"), ("减小", "增大"),
-     ("raise", "lower"), ("lower", "raise"), ("increase", "decrease"), ("decrease", "increase")],
+    [
+        ("调高", "调低"),
+        ("调低", "调高"),
+        ("升高", "降低"),
+        ("降低", "升高"),
+        ("增大", "减小"),
+        ("减小", "增大"),
+        ("raise", "lower"),
+        ("lower", "raise"),
+        ("increase", "decrease"),
+        ("decrease", "increase"),
+    ],
 )
 def test_the_opposite_adjustment_contradicts_a_key_point_either_way(grader: Grader, own: str, opposite: str) -> None:
     sep = " " if own.isascii() else ""
-    bank = {"q90": Reference(
-        id="q90",
-        question="如何让采样的输出更稳定？",
-        reference_answer=f"{own}{sep}温度系数。",
-        key_points=[KeyPoint(
-            id="kp1", text=f"{own}{sep}温度系数，让输出符合需要", weight=1.0,
-            keywords=[Keyword(term=own), Keyword(term="温度系数", aliases=["温度", "temperature"])],
-        )],
-    )}
+    bank = {
+        "q90": Reference(
+            id="q90",
+            question="如何让采样的输出更稳定？",
+            reference_answer=f"{own}{sep}温度系数。",
+            key_points=[
+                KeyPoint(
+                    id="kp1",
+                    text=f"{own}{sep}温度系数，让输出符合需要",
+                    weight=1.0,
+                    keywords=[Keyword(term=own), Keyword(term="温度系数", aliases=["温度", "temperature"])],
+                )
+            ],
+        )
+    }
     local = Grader(bank, grader.embedder, grader.calibration)
-    agrees = local.grade("q90", f"把温度系数{own}{sep}一些，让输出符合需要。" if sep == "" else
-                         f"{own} the temperature a bit so the output fits.")
-    turned = local.grade("q90", f"把温度系数{opposite}一些，让输出符合需要。" if sep == "" else
-                         f"{opposite} the temperature a bit so the output fits.")
+    agrees = local.grade(
+        "q90",
+        f"把温度系数{own}{sep}一些，让输出符合需要。"
+        if sep == ""
+        else f"{own} the temperature a bit so the output fits.",
+    )
+    turned = local.grade(
+        "q90",
+        f"把温度系数{opposite}一些，让输出符合需要。"
+        if sep == ""
+        else f"{opposite} the temperature a bit so the output fits.",
+    )
     assert not agrees.key_points[0].contradicted
     assert turned.key_points[0].contradicted and turned.key_points[0].credit == 0
 
@@ -164,14 +188,22 @@ _SECTION = re.compile(r"(已覆盖要点|部分提及|提到但未解释)：(.*?
 
 def _claimed(result: ScoreResult) -> list[str]:
     """Key point texts the feedback says the answer made (covered, partly, or named)."""
-    return [kp.text for kp in result.key_points
-            if any(kp.text in body for _, body in _SECTION.findall(result.feedback))]
+    return [
+        kp.text for kp in result.key_points if any(kp.text in body for _, body in _SECTION.findall(result.feedback))
+    ]
 
 
 @pytest.mark.parametrize(
     ("question", "answer"),
-    [("q12", Q12_RAISE_ZH), ("q12", Q12_LOWER_ZH), ("q10", HOTPOT), ("q09", "预训练 SFT 奖励模型 PPO RLHF"),
-     ("q06", "温度系数是一个超参数。"), ("q03", Q03_EN), ("q10", Q10_TRANSCRIPT)],
+    [
+        ("q12", Q12_RAISE_ZH),
+        ("q12", Q12_LOWER_ZH),
+        ("q10", HOTPOT),
+        ("q09", "预训练 SFT 奖励模型 PPO RLHF"),
+        ("q06", "温度系数是一个超参数。"),
+        ("q03", Q03_EN),
+        ("q10", Q10_TRANSCRIPT),
+    ],
 )
 def test_feedback_never_claims_the_answer_said_what_it_did_not(grader: Grader, question: str, answer: str) -> None:
     result = grader.grade(question, answer)
@@ -200,12 +232,14 @@ def test_feedback_on_a_reversal_quotes_the_answer_not_the_misconception(grader: 
 
 @pytest.mark.parametrize(("question", "plain"), [("q06", Q06_PLAIN), ("q10", Q10_PLAIN), ("q03", Q03_ZH)])
 def test_an_answer_in_traditional_characters_scores_as_in_simplified(grader: Grader, question: str, plain: str) -> None:
-    assert grader.grade(question, _traditional(plain)).score == pytest.approx(grader.grade(question, plain).score,
-                                                                               abs=CLOSE)
+    assert grader.grade(question, _traditional(plain)).score == pytest.approx(
+        grader.grade(question, plain).score, abs=CLOSE
+    )
 
 
-@pytest.mark.parametrize(("question", "plain", "spoken"), [("q10", Q10_PLAIN, Q10_TRANSCRIPT),
-                                                           ("q04", Q04_PLAIN, Q04_TRANSCRIPT)])
+@pytest.mark.parametrize(
+    ("question", "plain", "spoken"), [("q10", Q10_PLAIN, Q10_TRANSCRIPT), ("q04", Q04_PLAIN, Q04_TRANSCRIPT)]
+)
 def test_a_speech_transcript_scores_close_to_the_same_answer_typed(
     grader: Grader, question: str, plain: str, spoken: str
 ) -> None:

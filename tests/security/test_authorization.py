@@ -7,6 +7,7 @@ say who may call it before it ships.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -176,7 +177,8 @@ def test_an_owners_list_shows_their_submission(open_api: Server, world: World) -
 
 DASHBOARD_POLICY: dict[tuple[str, str], str] = {
     # "public": anyone; "reviewer": a signed-in reviewer or admin (recruiters cannot sign in);
-    # "form": a reviewer's POST, which also needs the session's CSRF token.
+    # "form": a reviewer's POST, which also needs the session's CSRF token;
+    # "admin form": the same, refused to a signed-in reviewer (403) even with the token.
     ("GET", "/dashboard/login"): "public",
     ("POST", "/dashboard/login"): "public",
     ("POST", "/dashboard/logout"): "form",
@@ -190,6 +192,14 @@ DASHBOARD_POLICY: dict[tuple[str, str], str] = {
     ("GET", "/dashboard/batches/{batch_id}"): "reviewer",
     ("GET", "/dashboard/batches/{batch_id}/download"): "reviewer",
     ("GET", "/dashboard/vendor/plotly-{version}.min.js"): "public",  # the charting library, no data
+    # Question banks: reviewers read them (they judge answers against these key points); admins change them.
+    ("GET", "/dashboard/banks"): "reviewer",
+    ("POST", "/dashboard/banks/import"): "admin form",
+    ("GET", "/dashboard/banks/{bank}"): "reviewer",
+    ("POST", "/dashboard/banks/{bank}/publish"): "admin form",
+    ("POST", "/dashboard/banks/{bank}/calibrations/{version}/publish"): "admin form",
+    ("GET", "/dashboard/banks/{bank}/questions/{question_id}"): "reviewer",
+    ("POST", "/dashboard/banks/{bank}/questions/{question_id}"): "admin form",
 }
 
 
@@ -229,7 +239,13 @@ def test_every_dashboard_route_has_a_policy(open_api: Server) -> None:
 def test_dashboard_matrix(open_api: Server, world: World) -> None:
     opened: list[httpx.Client] = []
     try:
-        params = {"submission_id": world.submission_id, "batch_id": world.batch_id}
+        params = {
+            "submission_id": world.submission_id,
+            "batch_id": world.batch_id,
+            "bank": "llm",  # the default bank every migrated database holds
+            "question_id": "q01",
+            "version": "1",
+        }
         protected = [
             (m, p)
             for (m, p), rule in DASHBOARD_POLICY.items()
@@ -262,6 +278,17 @@ def test_dashboard_matrix(open_api: Server, world: World) -> None:
                 f"/dashboard/results/{world.submission_id}/review", data={"final_score": 1, "comment": "no csrf token"}
             )
             assert forged.status_code == 403  # a cross-site form without the session's token
+            token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/dashboard/banks").text)
+            assert token
+            for method, path in protected:
+                if DASHBOARD_POLICY[(method, path)] != "admin form":
+                    continue
+                refused = client.post(path.format(**params), data={"csrf_token": token[1]})
+                # A reviewer with a valid token is refused; an admin's empty form changes nothing.
+                if caller == world.keys.reviewer:
+                    assert refused.status_code == 403, (path, refused.status_code)
+                else:
+                    assert refused.status_code in (303, 409, 422), (path, refused.status_code, refused.text[:300])
 
     finally:
         for client in opened:

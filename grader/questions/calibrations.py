@@ -1,0 +1,135 @@
+"""A bank's calibration versions. Fitting writes an unpublished version; an admin publishes it; the
+latest published version grades the bank. A bank without one grades with the shipped calibration
+(`bank_calibration` returns None), so nothing ever overwrites `reference_answers/calibration.json`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from grader.db.bank_models import CalibrationVersion
+from grader.db.base import utcnow
+from grader.db.models import AuditEntry
+from grader.errors import Conflict, GraderError, NotFound
+from grader.keys.principal import Principal
+from grader.questions.banks import get_bank
+from grader.scoring.calibration import Calibration
+
+
+class CalibrationInfo(BaseModel):
+    bank: str
+    version: int
+    digest: str
+    source: str
+    created_at: datetime
+    published_at: datetime | None
+    calibration: Calibration
+
+
+def calibration_digest(calibration: Calibration) -> str:
+    canonical = json.dumps(calibration.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+def _info(bank: str, row: CalibrationVersion) -> CalibrationInfo:
+    try:
+        calibration = Calibration.model_validate(row.params)
+    except ValidationError as exc:
+        raise GraderError(f"calibration version {row.version} of bank '{bank}' is invalid: {exc}") from exc
+    return CalibrationInfo(
+        bank=bank,
+        version=row.version,
+        digest=row.digest,
+        source=row.source,
+        created_at=row.created_at,
+        published_at=row.published_at,
+        calibration=calibration,
+    )
+
+
+def add_calibration(
+    session: Session, bank: str, calibration: Calibration, *, source: str, actor: Principal
+) -> CalibrationInfo:
+    """A new, unpublished calibration version for the bank (e.g. fitted on its labelled answers)."""
+    found = get_bank(session, bank)
+    last = session.scalar(
+        select(CalibrationVersion.version)
+        .where(CalibrationVersion.bank_id == found.id)
+        .order_by(CalibrationVersion.version.desc())
+        .limit(1)
+    )
+    row = CalibrationVersion(
+        bank_id=found.id,
+        version=(last or 0) + 1,
+        digest=calibration_digest(calibration),
+        params=calibration.model_dump(mode="json"),
+        source=source[:200],
+    )
+    session.add(row)
+    session.add(
+        AuditEntry(
+            actor_key_id=actor.key_id,
+            actor=actor.name,
+            action="calibration.added",
+            entity_type="bank",
+            entity_id=bank,
+            details={"version": row.version, "digest": row.digest},
+        )
+    )
+    session.flush()
+    return _info(bank, row)
+
+
+def publish_calibration(session: Session, bank: str, version: int, *, actor: Principal) -> CalibrationInfo:
+    found = get_bank(session, bank)
+    row = session.scalar(
+        select(CalibrationVersion).where(CalibrationVersion.bank_id == found.id, CalibrationVersion.version == version)
+    )
+    if row is None:
+        raise NotFound(
+            f"bank '{bank}' has no calibration version {version}", details={"bank": bank, "version": version}
+        )
+    if row.published_at is not None:
+        raise Conflict(
+            f"calibration version {version} of bank '{bank}' is already published",
+            details={"bank": bank, "version": version},
+        )
+    row.published_at, row.published_by = utcnow(), actor.name
+    session.add(
+        AuditEntry(
+            actor_key_id=actor.key_id,
+            actor=actor.name,
+            action="calibration.published",
+            entity_type="bank",
+            entity_id=bank,
+            details={"version": version, "digest": row.digest},
+        )
+    )
+    session.flush()
+    return _info(bank, row)
+
+
+def list_calibrations(session: Session, bank: str) -> list[CalibrationInfo]:
+    found = get_bank(session, bank)
+    rows = session.scalars(
+        select(CalibrationVersion).where(CalibrationVersion.bank_id == found.id).order_by(CalibrationVersion.version)
+    )
+    return [_info(bank, row) for row in rows]
+
+
+def bank_calibration(session: Session, bank: str) -> CalibrationInfo | None:
+    """The latest published calibration of the bank; None: grade with the shipped calibration."""
+    found = get_bank(session, bank)
+    row = session.scalar(
+        select(CalibrationVersion)
+        .where(CalibrationVersion.bank_id == found.id, CalibrationVersion.published_at.is_not(None))
+        .order_by(CalibrationVersion.version.desc())
+        .limit(1)
+    )
+    return _info(bank, row) if row is not None else None

@@ -1,0 +1,143 @@
+"""Migration 0005 on SQLite and Postgres: a fresh database gets the default bank; a database that
+graded before banks keeps its questions, versions and grades and adopts them; and the bank use cases
+run on Postgres as on SQLite."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from grader.db.migrate import alembic_config
+from grader.db.models import Submission
+from grader.errors import Conflict, InvalidBankFile
+from grader.keys.principal import CLI
+from grader.questions import banks
+from grader.questions.references import load_bank
+
+from .conftest import postgres_database, session_for
+from .test_documents import LE
+
+DEFAULT = load_bank()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.services)])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'grader.db'}"
+    else:
+        with postgres_database("grader_banks_migrate") as url:
+            yield url
+
+
+def test_upgrade_on_a_database_that_graded_before_banks(empty_url: str) -> None:
+    command.upgrade(alembic_config(empty_url), "0004")
+    q01 = DEFAULT["q01"]
+    with session_for(empty_url) as session:  # as the service stored them, in the 0004 schema
+        session.execute(
+            text(
+                "INSERT INTO questions (id, text, current_hash, updated_at) "
+                "VALUES ('q01', :text, :hash, CURRENT_TIMESTAMP)"
+            ),
+            {"text": q01.question, "hash": q01.content_hash},
+        )
+        session.execute(
+            text(
+                "INSERT INTO reference_versions (question_id, content_hash, reference_answer, "
+                "key_points, created_at) VALUES ('q01', :hash, :answer, :kps, CURRENT_TIMESTAMP)"
+            ),
+            {
+                "hash": q01.content_hash,
+                "answer": q01.reference_answer,
+                "kps": json.dumps(q01.model_dump(mode="json")["key_points"]),
+            },
+        )
+        session.execute(
+            text(
+                "INSERT INTO submissions (id, candidate_id, question_id, answer, status, attempts, "
+                "created_at, updated_at) VALUES (:id, 'c1', 'q01', 'answer', 'pending', 0, "
+                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ),
+            {"id": uuid.uuid4().hex if empty_url.startswith("sqlite") else str(uuid.uuid4())},
+        )
+        session.commit()
+
+    command.upgrade(alembic_config(empty_url), "head")
+    with session_for(empty_url) as session:
+        assert banks.published_references(session, "llm").references == DEFAULT
+        submission = session.scalars(select(Submission)).one()
+        assert submission.reference_hash is None  # submitted before pinning
+        submission.reference_hash = q01.content_hash  # pinning names an existing version...
+        session.commit()
+        submission.reference_hash = "0" * 16  # ...and nothing else
+        with pytest.raises(IntegrityError, match=r"(?i)foreign key"):
+            session.commit()
+        session.rollback()
+
+    command.downgrade(alembic_config(empty_url), "0004")
+    command.upgrade(alembic_config(empty_url), "head")
+
+
+@pytest.mark.services
+def test_bank_use_cases_on_postgres(bank_pg_url: str) -> None:
+    with session_for(bank_pg_url) as session:
+        assert [b.name for b in banks.list_banks(session)] == ["llm"]
+        report = banks.import_bank(
+            session, "le", LE.joinpath("questions.jsonl").read_bytes(), "q.jsonl", actor=CLI, publish=True
+        )
+        session.commit()
+        assert report.published is not None
+    with session_for(bank_pg_url) as session:
+        refs = banks.published_references(session, "le").references
+        assert len(refs) == 100
+        assert banks.export_bank(session, "le").count("\n- id: le-") == 100
+        assert banks.references_by_hash(session, [("le-100", refs["le-100"].content_hash)])
+        _no_nothing_half_imported(session)
+
+
+def _no_nothing_half_imported(session: Session) -> None:
+    bad = LE.joinpath("questions.jsonl").read_bytes() + b'{"question_id": "le-101", "question": ""}\n'
+    before = banks.list_questions(session, "le")
+    with pytest.raises(InvalidBankFile, match="row 101"):
+        banks.import_bank(session, "le", bad, "q.jsonl", actor=CLI)
+    session.rollback()
+    assert banks.list_questions(session, "le") == before
+
+
+@pytest.mark.services
+def test_two_admins_publishing_at_once_on_postgres_one_gets_a_conflict(bank_pg_url: str) -> None:
+    jsonl = (
+        b'{"question_id": "race-1", "question": "\\u4ec0\\u4e48\\u662f\\u6808\\uff1f", '
+        b'"reference_answer": "\\u540e\\u8fdb\\u5148\\u51fa\\u7684\\u7ebf\\u6027\\u8868\\u3002"}\n'
+    )
+    with session_for(bank_pg_url) as session:
+        banks.import_bank(session, "race", jsonl, "q.jsonl", actor=CLI)
+        session.commit()
+    outcome: dict[str, object] = {}
+    with session_for(bank_pg_url) as first, session_for(bank_pg_url) as second:
+        banks.publish_bank(first, "race", actor=CLI)  # holds its rows until it commits
+
+        def publish_second() -> None:
+            try:
+                outcome["report"] = banks.publish_bank(second, "race", actor=CLI)
+            except Exception as exc:
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=publish_second)
+        thread.start()
+        thread.join(timeout=1.0)
+        assert thread.is_alive()  # waiting on the first publish's rows
+        first.commit()
+        thread.join(timeout=30)
+        second.rollback()
+    assert isinstance(outcome.get("error"), Conflict), outcome
+    with session_for(bank_pg_url) as session:
+        assert [v.version for v in banks.list_versions(session, "race")] == [1]
