@@ -248,6 +248,8 @@ class QuestionMatcher:
             return None
         if text in self.questions:
             return text
+        if text.casefold() in self.questions:  # slugs are lower case: LE-005 is le-005
+            return text.casefold()
         key = _header_key(text)
         found = _QUESTION_ID_RE.match(key)
         if found:

@@ -16,7 +16,7 @@ from grader.db.models import Status
 from grader.db.session import SessionFactory, session_scope
 from grader.errors import GraderError
 from grader.grading import durations
-from grader.grading.grader import SCORING_VERSION, Grader
+from grader.grading.grader import SCORING_VERSION, Grader, GradingPlan
 from grader.grading.record import Job, claim, claim_many, fail, record, record_many
 from grader.scoring.types import ScoreResult
 
@@ -40,12 +40,17 @@ def run_grading(
     """Grade one submission end to end; None when there was nothing to do."""
     loaded = grader()
     with session_scope(factory) as session:
-        job = claim(session, submission_id, loaded.bank, SCORING_VERSION, charge_attempt=not retry)
-    if job is None:
+        job = claim(session, submission_id, SCORING_VERSION, charge_attempt=not retry)
+        plan = loaded.plan(session, [(job.question_id, job.reference_hash)]) if job is not None else None
+    if job is None or plan is None:
         return None
     started = time.perf_counter()
     try:
-        result = loaded.grade(job.question_id, job.answer)
+        if job.reference_hash not in plan.references:
+            raise GraderError(
+                f"reference version {job.question_id}/{job.reference_hash} is in no published bank version"
+            )
+        result = loaded.grade_planned(plan, [(job.reference_hash, job.answer)])[0]
     except Exception as exc:
         log.exception("grading submission %s failed", submission_id)
         with session_scope(factory) as session:
@@ -72,8 +77,9 @@ def run_chunk(
     """
     loaded = grader()
     with session_scope(factory) as session:
-        jobs, _deleted = claim_many(session, submission_ids, loaded.bank, SCORING_VERSION, charge_attempt=not retry)
-    results, problems = _grade(loaded, jobs)
+        jobs, _deleted = claim_many(session, submission_ids, SCORING_VERSION, charge_attempt=not retry)
+        plan = loaded.plan(session, {(job.question_id, job.reference_hash) for job in jobs})
+    results, problems = _grade(loaded, plan, jobs)
     counts = {"graded": 0, "needs_review": 0, "failed": 0, "skipped": len(submission_ids) - len(jobs)}
     with session_scope(factory) as session:
         for job in jobs:
@@ -90,25 +96,33 @@ def run_chunk(
     return counts
 
 
-def _grade(grader: Grader, jobs: Sequence[Job]) -> tuple[dict[uuid.UUID, ScoreResult], dict[uuid.UUID, str]]:
-    """Grade the jobs with one `grade_many` call (the answers are embedded together); when it raises,
+def _grade(
+    grader: Grader, plan: GradingPlan, jobs: Sequence[Job]
+) -> tuple[dict[uuid.UUID, ScoreResult], dict[uuid.UUID, str]]:
+    """Grade the jobs with one `grade_planned` call (the answers are embedded together); when it raises,
     grade them one by one so that only the answer at fault fails (with its `failure_reason`)."""
+    problems: dict[uuid.UUID, str] = {
+        job.submission_id: f"grading failed: reference version {job.question_id}/{job.reference_hash} "
+        "is in no published bank version"
+        for job in jobs
+        if job.reference_hash not in plan.references
+    }
+    jobs = [job for job in jobs if job.submission_id not in problems]
     if not jobs:
-        return {}, {}
+        return {}, problems
     started = time.perf_counter()
     try:
-        graded = grader.grade_many([(job.question_id, job.answer) for job in jobs])
+        graded = grader.grade_planned(plan, [(job.reference_hash, job.answer) for job in jobs])
     except Exception:
         log.warning("grading a chunk of %d together failed; grading its answers one by one", len(jobs))
     else:
         durations.record_grading_many(time.perf_counter() - started, len(jobs))
-        return {job.submission_id: result for job, result in zip(jobs, graded, strict=True)}, {}
+        return {job.submission_id: result for job, result in zip(jobs, graded, strict=True)}, problems
     results: dict[uuid.UUID, ScoreResult] = {}
-    problems: dict[uuid.UUID, str] = {}
     for job in jobs:
         started = time.perf_counter()
         try:
-            results[job.submission_id] = grader.grade(job.question_id, job.answer)
+            results[job.submission_id] = grader.grade_planned(plan, [(job.reference_hash, job.answer)])[0]
             durations.record_grading(time.perf_counter() - started)
         except Exception as exc:
             log.exception("grading submission %s failed", job.submission_id)

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from datetime import datetime
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grader.db.bank_models import CalibrationVersion
+from grader.db.bank_models import Bank, CalibrationVersion
 from grader.db.base import utcnow
 from grader.db.models import AuditEntry
 from grader.errors import Conflict, GraderError, NotFound
@@ -133,3 +134,17 @@ def bank_calibration(session: Session, bank: str) -> CalibrationInfo | None:
         .limit(1)
     )
     return _info(bank, row) if row is not None else None
+
+
+def bank_calibrations(session: Session, banks: Iterable[str]) -> dict[str, CalibrationInfo]:
+    """`bank_calibration` for several banks in one statement; a bank without one is absent."""
+    names = sorted(set(banks))
+    if not names:
+        return {}
+    rows = session.execute(
+        select(Bank.name, CalibrationVersion)
+        .join(Bank, Bank.id == CalibrationVersion.bank_id)
+        .where(Bank.name.in_(names), CalibrationVersion.published_at.is_not(None))
+        .order_by(CalibrationVersion.version)
+    ).all()
+    return {name: _info(name, row) for name, row in rows}  # the latest published wins

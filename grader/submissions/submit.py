@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -19,9 +18,8 @@ from grader.db.models import Status, Submission
 from grader.db.session import on_commit
 from grader.errors import Conflict, InvalidInput, QuestionNotFound
 from grader.keys.principal import Principal
-from grader.questions.sync import ensure_question
+from grader.questions.pins import latest_pins, question_hint
 from grader.queue.port import Queue
-from grader.scoring.types import Reference
 from grader.submissions.answers import answer_problem
 from grader.submissions.schemas import SubmissionCreate
 
@@ -65,17 +63,19 @@ def submit(
     data: SubmissionCreate,
     *,
     actor: Principal,
-    bank: Mapping[str, Reference],
     max_answer_chars: int,
     queue: Queue,
     idempotency_key: str | None = None,
 ) -> tuple[Submission, bool]:
     """Store a submission and enqueue it once committed. Returns it and whether it is new: a retry with
-    the same Idempotency-Key and body gets the first submission back."""
+    the same Idempotency-Key and body gets the first submission back.
+
+    The submission pins the question's reference version in its bank's latest published version: it
+    is graded against that version whatever is published later."""
     check_answer(data.answer, max_answer_chars)
-    ref = bank.get(data.question_id)
-    if ref is None:
-        raise QuestionNotFound(data.question_id, sorted(bank))
+    pin = latest_pins(session, [data.question_id]).get(data.question_id)
+    if pin is None:
+        raise QuestionNotFound(data.question_id, question_hint(session))
     request_hash = fingerprint(data)
     if idempotency_key is not None:
         if not 1 <= len(idempotency_key) <= 200:
@@ -83,12 +83,12 @@ def submit(
         existing = _by_idempotency_key(session, actor, idempotency_key)
         if existing is not None:
             return _replay(existing, request_hash, idempotency_key), False
-    ensure_question(session, ref)
     submission = Submission(
         candidate_id=data.candidate_id,
         candidate_name=data.candidate_name,
         candidate_email=data.candidate_email,
         question_id=data.question_id,
+        reference_hash=pin.content_hash,
         answer=data.answer,
         status=Status.PENDING,
         submitted_by=actor.key_id,
@@ -114,6 +114,9 @@ def submit(
         submission.id,
         question_id=data.question_id,
         candidate_id=data.candidate_id,
+        bank=pin.bank,
+        bank_version=pin.version,
+        reference_hash=pin.content_hash,
     )
     submission_id = submission.id
     on_commit(session, lambda: queue.enqueue(submission_id))
