@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,6 +13,9 @@ from rich.table import Table
 from rich.text import Text
 
 from grader.errors import GraderError
+
+if TYPE_CHECKING:
+    from grader.scoring.calibration import Calibration
 from grader.settings import get_settings
 
 console = Console()
@@ -99,25 +102,88 @@ def evaluate(
 
 def calibrate(
     path: Annotated[
-        Path, typer.Argument(help="labelled JSON lines (id, question_id, answer, score)", exists=True, dir_okay=False)
-    ],
-    out: Annotated[Path | None, typer.Option(help="where to write (default: GRADER_CALIBRATION_FILE)")] = None,
+        Path | None,
+        typer.Argument(help="labelled JSON lines (question_id, answer, score 0–10)", exists=True, dir_okay=False),
+    ] = None,
+    bank: Annotated[
+        str | None, typer.Option(help="fit this bank's own calibration: a new, unpublished calibration version")
+    ] = None,
+    from_reviews: Annotated[
+        bool, typer.Option("--from-reviews", help="fit on the reviewers' final scores stored for --bank")
+    ] = False,
+    out: Annotated[Path | None, typer.Option(help="also write the fitted calibration to this JSON file")] = None,
+    write_shipped: Annotated[
+        bool, typer.Option("--write-shipped", help="overwrite the shipped calibration (GRADER_CALIBRATION_FILE)")
+    ] = False,
 ) -> None:
-    """Fit the signal-to-score mapping on a labelled file (5-fold cross-validated) and save it."""
-    from grader.evaluation import fit_calibration, read_rows
-    from grader.grading.grader import build_grader
-    from grader.scoring.calibration import save_calibration, unfitted
+    """Fit the signal-to-score mapping (5-fold cross-validated). With --bank: on a labelled file or the
+    bank's reviewed answers, stored as a new calibration version to publish with
+    `grader banks publish-calibration`. Without --bank: on the curated bank's YAML (the dev set), written
+    only where --out or --write-shipped says."""
+    from grader.scoring.calibration import save_calibration
 
     settings = get_settings()
-    target = out or settings.calibration_file
-    command = "grader calibrate " + shlex.quote(path.name)
+    if (path is None) == (not from_reviews):
+        raise fail(GraderError("give either a labelled FILE or --from-reviews"))
+    if from_reviews and bank is None:
+        raise fail(GraderError("--from-reviews needs --bank NAME: reviews are stored per bank"))
+    if bank is None and out is None and not write_shipped:
+        raise fail(
+            GraderError(
+                "say where the fit goes: --bank NAME (a new calibration version of that bank), "
+                "--out FILE, or --write-shipped to overwrite the shipped calibration"
+            )
+        )
+    source = path.name if path is not None else f"reviews of bank {bank}"
+    command = "grader calibrate " + " ".join(
+        shlex.quote(a) for a in ([f"--bank={bank}"] if bank else []) + ([path.name] if path else ["--from-reviews"])
+    )
     try:
-        grader = build_grader(settings, calibration=unfitted())
-        fitted = fit_calibration(grader, read_rows(path), source=path.name, command=command)
+        fitted: Calibration = (
+            _calibrate_bank(bank, path, source, command) if bank else _calibrate_curated(path, source, command)
+        )
     except GraderError as error:
-        raise fail(error) from error
-    save_calibration(fitted, target)
-    console.print(f"wrote {target}: " + ", ".join(f"{k}={v}" for k, v in fitted.cv_metrics.items()))
+        from grader.cli.banks import fail as fail_by_row
+
+        raise fail_by_row(error) from error
+    for target in [t for t in (out, settings.calibration_file if write_shipped else None) if t is not None]:
+        save_calibration(fitted, target)
+        console.print(f"wrote {target}")
+
+
+def _calibrate_curated(path: Path | None, source: str, command: str) -> Calibration:
+    from grader.evaluation import fit_calibration, read_rows
+    from grader.grading.grader import build_grader
+    from grader.scoring.calibration import unfitted
+
+    assert path is not None
+    fitted = fit_calibration(
+        build_grader(get_settings(), calibration=unfitted()), read_rows(path), source=source, command=command
+    )
+    console.print("cross-validated: " + ", ".join(f"{k}={v}" for k, v in fitted.cv_metrics.items()))
+    return fitted
+
+
+def _calibrate_bank(bank: str, path: Path | None, source: str, command: str) -> Calibration:
+    from grader.db.session import get_session_factory, session_scope
+    from grader.grading.calibrate import calibrate_bank, read_labelled, reviewed_answers
+    from grader.grading.grader import build_grader
+    from grader.keys.principal import CLI
+
+    settings = get_settings()
+    with session_scope(get_session_factory(settings.database_url)) as session:
+        rows = read_labelled(path) if path is not None else reviewed_answers(session, bank)
+        report = calibrate_bank(session, build_grader(settings), bank, rows, source=source, command=command, actor=CLI)
+    table = Table("agreement", "before (current: " + report.current + ")", "after (5-fold cross-validated)")
+    for metric in report.after:
+        table.add_row(metric, f"{report.before.get(metric, float('nan')):.3f}", f"{report.after[metric]:.3f}")
+    console.print(f"bank '{bank}': {report.examples} labelled answers")
+    console.print(table)
+    console.print(
+        f"stored as calibration version {report.version} (unpublished); "
+        f"publish it with `grader banks publish-calibration {bank} {report.version}`"
+    )
+    return report.calibration
 
 
 def register(app: typer.Typer) -> None:

@@ -67,7 +67,8 @@ class Grader:
         """The fixed bank of the command-line tools."""
         return self._bank() if callable(self._bank) else self._bank
 
-    def _prepare(self, refs: Iterable[Reference]) -> list[PreparedReference]:
+    def prepare(self, refs: Iterable[Reference]) -> list[PreparedReference]:
+        """The references embedded, once per content hash."""
         with self._lock:
             out = []
             for ref in refs:
@@ -78,7 +79,7 @@ class Grader:
 
     def prepared(self) -> list[PreparedReference]:
         """Every reference of the fixed bank embedded, computed once per content hash."""
-        return self._prepare(self.bank.values())
+        return self.prepare(self.bank.values())
 
     def reference(self, question_id: str) -> Reference:
         try:
@@ -125,7 +126,7 @@ class Grader:
         embedded = embed_answers([answer for _, answer in items], self.embedder)
         results = []
         for e, (content_hash, _) in zip(embedded, items, strict=True):
-            peers = self._prepare(plan.peers[content_hash])
+            peers = self.prepare(plan.peers[content_hash])
             reference = next(p for p in peers if p.reference.content_hash == content_hash)
             results.append(score_embedded(e, reference, peers, plan.calibrations[content_hash]))
         return results

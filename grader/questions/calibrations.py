@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from pydantic import BaseModel, ValidationError
@@ -20,7 +20,8 @@ from grader.db.models import AuditEntry
 from grader.errors import Conflict, GraderError, NotFound
 from grader.keys.principal import Principal
 from grader.questions.banks import get_bank
-from grader.scoring.calibration import Calibration
+from grader.scoring.calibration import Calibration, Signals, fit
+from grader.scoring.engine import SCORING_VERSION
 
 
 class CalibrationInfo(BaseModel):
@@ -148,3 +149,11 @@ def bank_calibrations(session: Session, banks: Iterable[str]) -> dict[str, Calib
         .order_by(CalibrationVersion.version)
     ).all()
     return {name: _info(name, row) for name, row in rows}  # the latest published wins
+
+
+def fit_bank_calibration(
+    examples: Sequence[Signals], *, bank: str, embedder: str, source: str, command: str
+) -> Calibration:
+    """The one place a bank's own calibration is fitted (5-fold cross-validated figures in
+    `cv_metrics`). The cross-bank model (`fit_own`) replaces this call when it lands."""
+    return fit(examples, version=f"{SCORING_VERSION}+{embedder}+{bank}", fitted_on=source, fit_command=command)
