@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from grader.cli.common import safe_url
 from grader.errors import GraderError, InvalidBankFile
 from grader.settings import get_settings
 
@@ -43,16 +44,29 @@ def session() -> Iterator[Session]:
     """One transaction: committed if the command succeeds, rolled back (nothing written) if it fails."""
     from grader.db.session import get_session_factory, session_scope
 
-    with session_scope(get_session_factory(get_settings().database_url)) as s:
+    settings = get_settings()
+    if settings.embedded and settings.database_url.startswith("sqlite"):
+        from grader.db.migrate import upgrade
+
+        upgrade(settings.database_url)  # as `grader serve` does: the default bank comes with the schema
+    with session_scope(get_session_factory(settings.database_url)) as s:
         yield s
 
 
 def run(work: Callable[[Session], T]) -> T:
+    from sqlalchemy.exc import DBAPIError
+
     try:
         with session() as s:
             return work(s)
     except GraderError as error:
         raise fail(error) from error
+    except DBAPIError as exc:
+        url = safe_url(get_settings().database_url)
+        problem = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
+        raise fail(
+            GraderError(f"database {url}: {problem}; is it reachable and migrated (`grader db upgrade`)?")
+        ) from exc
 
 
 @banks_app.command("import")

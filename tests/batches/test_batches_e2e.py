@@ -286,4 +286,6 @@ def test_cli_grades_a_sheet_locally(tmp_path) -> None:
     [answer] = document["answers"]
     assert answer["question_id"] == "q06" and answer["status"] in ("graded", "needs_review")
     assert document["summary"][0]["candidate_id"] == "c1"
-    assert not (tmp_path / "grader.db").exists()  # local grading stores nothing
+    # The banks are read from the embedded database (migrated like `grader serve` does); no answer is stored.
+    with get_session_factory(f"sqlite:///{tmp_path / 'grader.db'}")() as session:
+        assert session.scalar(select(func.count()).select_from(Submission)) == 0
