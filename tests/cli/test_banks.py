@@ -45,6 +45,8 @@ def test_import_publish_list_diff_export(env: dict[str, str], tmp_path: Path) ->
     assert exported["bank"] == "le" and exported["version"] == 1 and len(exported["questions"]) == 100
     again = run(["banks", "import", str(tmp_path / "le.yaml"), "--bank", "le", "--dry-run"], env, tmp_path).stdout
     assert "100 unchanged" in " ".join(again.split())
+    # Embedded mode: a re-grade leaves the answers pending for the running server's sweep (none here).
+    assert "queued 0 answers" in run(["banks", "regrade", "le"], env, tmp_path).stdout
 
 
 def test_a_bad_file_is_refused_row_by_row(env: dict[str, str], tmp_path: Path) -> None:
