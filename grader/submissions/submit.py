@@ -73,16 +73,16 @@ def submit(
     The submission pins the question's reference version in its bank's latest published version: it
     is graded against that version whatever is published later."""
     check_answer(data.answer, max_answer_chars)
-    pin = latest_pins(session, [data.question_id]).get(data.question_id)
-    if pin is None:
-        raise QuestionNotFound(data.question_id, question_hint(session))
     request_hash = fingerprint(data)
     if idempotency_key is not None:
         if not 1 <= len(idempotency_key) <= 200:
             raise InvalidInput("Idempotency-Key must be 1 to 200 characters")
         existing = _by_idempotency_key(session, actor, idempotency_key)
-        if existing is not None:
+        if existing is not None:  # a replay keeps its pin, even if its question has left the bank since
             return _replay(existing, request_hash, idempotency_key), False
+    pin = latest_pins(session, [data.question_id]).get(data.question_id)
+    if pin is None:
+        raise QuestionNotFound(data.question_id, question_hint(session))
     submission = Submission(
         candidate_id=data.candidate_id,
         candidate_name=data.candidate_name,

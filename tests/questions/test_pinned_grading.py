@@ -75,9 +75,9 @@ def test_a_sheet_may_name_slug_ids_in_any_case_and_qnn_still_resolves(session: S
         session, "le", LE.joinpath("questions.jsonl").read_bytes(), "questions.jsonl", actor=CLI, publish=True
     )
     answers = [json.loads(line) for line in LE.joinpath("test.jsonl").read_text(encoding="utf-8").splitlines()[:3]]
-    rows = [("candidate_id", "question_id", "answer")]
-    rows += [("c1", answers[0]["question_id"].upper(), answers[0]["answer"]), ("c2", "q3", "多头注意力")]
-    rows += [("c3", "le-999", "x")]
+    rows = [["candidate_id", "question_id", "answer"]]
+    rows += [["c1", answers[0]["question_id"].upper(), answers[0]["answer"]], ["c2", "q3", "多头注意力"]]
+    rows += [["c3", "le-999", "x"]]
     sheet = parse_sheet(csv_bytes(rows), published_questions(session))
     assert [a.question_id for a in sheet.answers] == [answers[0]["question_id"], "q03"]
     assert [e.row for e in sheet.errors] == [4]
