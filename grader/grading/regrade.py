@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Sequence
 
 from pydantic import BaseModel
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from grader.db.base import utcnow
@@ -46,22 +46,14 @@ def regrade(
             raise QuestionNotFound(question_id, sorted(pins)[:20])
         pins = {question_id: pins[question_id]}
     version = next(iter(pins.values())).version
-    rows = session.execute(
-        select(Submission.id, Submission.question_id)
-        .where(
-            Submission.question_id.in_(sorted(pins)),
-            Submission.status.in_(values(FINISHED)),
-            or_(
-                *(
-                    (Submission.question_id == q)
-                    & (Submission.reference_hash.is_(None) | (Submission.reference_hash != p.content_hash))
-                    for q, p in pins.items()
-                )
-            ),
-        )
+    finished = session.execute(
+        select(Submission.id, Submission.question_id, Submission.reference_hash)
+        .where(Submission.question_id.in_(sorted(pins)), Submission.status.in_(values(FINISHED)))
         .order_by(Submission.id)
         .with_for_update(of=Submission)
     ).all()
+    # Those pinned to an older version (or to none: submitted before pinning).
+    rows = [(sid, qid) for sid, qid, pinned in finished if pinned != pins[qid].content_hash]
     now = utcnow()
     counts: dict[str, int] = {}
     for qid, pin in pins.items():
