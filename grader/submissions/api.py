@@ -53,6 +53,7 @@ def submission_out(submission: Submission, grade: Grade | None) -> SubmissionOut
         candidate_name=submission.candidate_name,
         candidate_email=submission.candidate_email,
         question_id=submission.question_id,
+        reference_hash=submission.reference_hash,
         answer=submission.answer,
         created_at=submission.created_at,
         updated_at=submission.updated_at,

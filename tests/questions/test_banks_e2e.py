@@ -142,7 +142,7 @@ def test_both_public_banks_import_publish_and_grade_end_to_end(
             assert body["status"] in ("graded", "needs_review"), body
             reference = questions[row["question_id"]]["reference_hash"]
             # Pinned at submit, graded against exactly that version.
-            assert pinned(settings, sid) == reference == body["grade"]["reference_hash"]
+            assert pinned(settings, sid) == reference == body["reference_hash"] == body["grade"]["reference_hash"]
             assert 0 <= body["grade"]["score"] <= 100 and body["grade"]["key_points"]
 
 
