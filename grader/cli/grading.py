@@ -15,7 +15,10 @@ from rich.text import Text
 from grader.errors import GraderError
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from grader.scoring.calibration import Calibration
+    from grader.scoring.types import ScoreResult
 from grader.settings import get_settings
 
 console = Console()
@@ -28,18 +31,15 @@ def fail(error: GraderError) -> typer.Exit:
 
 
 def grade(
-    question_id: Annotated[str, typer.Argument(help="question id, e.g. q06 (see `grader refs list`)")],
+    question_id: Annotated[str, typer.Argument(help="question id, e.g. q06 or le-005 (see `grader banks list`)")],
     answer: Annotated[str, typer.Argument(help="the candidate's answer; '-' reads it from standard input")],
     as_json: Annotated[bool, typer.Option("--json", help="print the full ScoreResult as JSON")] = False,
 ) -> None:
-    """Grade one answer and show the breakdown."""
-    from grader.grading.grader import get_grader
+    """Grade one answer against its question's latest published version (any bank) and show the breakdown."""
+    from grader.cli.banks import run
 
     text = sys.stdin.read() if answer == "-" else answer
-    try:
-        result = get_grader().grade(question_id, text)
-    except GraderError as error:
-        raise fail(error) from error
+    result = run(lambda session: _grade_published(session, question_id, text))
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
         return
@@ -65,6 +65,19 @@ def grade(
         )
     console.print(table)
     console.print(result.feedback, highlight=False)
+
+
+def _grade_published(session: Session, question_id: str, answer: str) -> ScoreResult:
+    from grader.errors import QuestionNotFound
+    from grader.grading.grader import get_grader
+    from grader.questions.pins import latest_pins, question_hint
+
+    pin = latest_pins(session, [question_id]).get(question_id)
+    if pin is None:
+        raise QuestionNotFound(question_id, question_hint(session))
+    grader = get_grader()
+    plan = grader.plan(session, [(question_id, pin.content_hash)])
+    return grader.grade_planned(plan, [(pin.content_hash, answer)])[0]
 
 
 def evaluate(

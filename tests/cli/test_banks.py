@@ -39,6 +39,8 @@ def test_import_publish_list_diff_export(env: dict[str, str], tmp_path: Path) ->
     published = run(["banks", "publish", "le"], env, tmp_path).stdout
     assert "version 1 published" in published
     assert "no changes since version 1" in refused(["banks", "publish", "le"], env, tmp_path)
+    graded = json.loads(run(["grade", "le-005", "运输、仓储和配送", "--json"], env, tmp_path).stdout)
+    assert graded["question_id"] == "le-005" and 0 <= graded["score"] <= 100
 
     run(["banks", "export", "le", "-o", str(tmp_path / "le.yaml")], env, tmp_path)
     exported = yaml.safe_load((tmp_path / "le.yaml").read_text(encoding="utf-8"))

@@ -5,14 +5,29 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from grader.cli import app
 from grader.scoring.types import ScoreResult
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """`grader grade` reads the published banks from the embedded database: one of the test's own."""
+    from grader.settings import get_settings
+
+    monkeypatch.setenv("GRADER_DATABASE_URL", f"sqlite:///{tmp_path / 'grader.db'}")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
 ANSWER = "温度系数是超参数，作用在 softmax 上，把 logits 除以 T。T 大于 1 输出更随机，T 小于 1 输出更保守。"
 
 
