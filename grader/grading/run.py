@@ -41,15 +41,13 @@ def run_grading(
     loaded = grader()
     with session_scope(factory) as session:
         job = claim(session, submission_id, SCORING_VERSION, charge_attempt=not retry)
-        plan = loaded.plan(session, [(job.question_id, job.reference_hash)]) if job is not None else None
-    if job is None or plan is None:
-        return None
+        if job is None:
+            return None
+        plan = loaded.plan(session, [(job.question_id, job.reference_hash)])
     started = time.perf_counter()
     try:
         if job.reference_hash not in plan.references:
-            raise GraderError(
-                f"reference version {job.question_id}/{job.reference_hash} is in no published bank version"
-            )
+            raise GraderError(_unpublished(job))
         result = loaded.grade_planned(plan, [(job.reference_hash, job.answer)])[0]
     except Exception as exc:
         log.exception("grading submission %s failed", submission_id)
@@ -96,14 +94,18 @@ def run_chunk(
     return counts
 
 
+def _unpublished(job: Job) -> str:
+    # Submit and re-grade pin published versions only; a pin from elsewhere (e.g. edited by hand) gets here.
+    return f"reference version {job.question_id}/{job.reference_hash} is in no published bank version"
+
+
 def _grade(
     grader: Grader, plan: GradingPlan, jobs: Sequence[Job]
 ) -> tuple[dict[uuid.UUID, ScoreResult], dict[uuid.UUID, str]]:
     """Grade the jobs with one `grade_planned` call (the answers are embedded together); when it raises,
     grade them one by one so that only the answer at fault fails (with its `failure_reason`)."""
     problems: dict[uuid.UUID, str] = {
-        job.submission_id: f"grading failed: reference version {job.question_id}/{job.reference_hash} "
-        "is in no published bank version"
+        job.submission_id: f"grading failed: {_unpublished(job)}"
         for job in jobs
         if job.reference_hash not in plan.references
     }
