@@ -50,7 +50,7 @@ def sessions() -> Iterator[SessionFactory]:
 
 def test_only_an_explicit_regrade_moves_old_answers_to_the_new_version(sessions: SessionFactory) -> None:
     grader = Grader({}, HashEmbedder(), load_calibration(Settings().calibration_file))
-    ids = []
+    ids: list[uuid.UUID] = []
     with session_scope(sessions) as session:
         for question in ("q03", "q03", "q05"):
             data = SubmissionCreate(candidate_id=f"c-{len(ids)}", question_id=question, answer="多头注意力，不同子空间")
