@@ -166,9 +166,7 @@ def main() -> None:
         with session_scope(factory) as session:
             key, _ = create_api_key(session, "prof", Role.RECRUITER, CLI)
             actor = Principal(key.id, key.name, Role.RECRUITER)
-            batch = batches.create_batch(
-                session, sheet, filename="p.csv", actor=actor, bank=grader.bank, queue=Recorder()
-            )
+            batch = batches.create_batch(session, sheet, filename="p.csv", actor=actor, queue=Recorder())
             batch_id = batch.id
         with factory() as session:
             ids = list(
@@ -199,7 +197,6 @@ def main() -> None:
                     session,
                     SubmissionCreate(candidate_id=f"s{j}", question_id=qid, answer=answer),
                     actor=actor,
-                    bank=grader.bank,
                     max_answer_chars=10_000,
                     queue=recorder,
                 )

@@ -13,7 +13,7 @@ from grader.batches.parsing import DEFAULT_LIMITS, MB, content_hash, parse_sheet
 from grader.batches.schemas import BatchCounts, BatchOut, RowErrorOut
 from grader.db.batch_models import Batch
 from grader.errors import UploadTooLarge
-from grader.web.deps import BankDep, QueueDep, ReaderDep, SessionDep, SettingsDep, SubmitterDep
+from grader.web.deps import QueueDep, ReaderDep, SessionDep, SettingsDep, SubmitterDep
 
 router = APIRouter(prefix="/api/v1/batches", tags=["batches"])
 
@@ -89,7 +89,6 @@ def create_batch(
     session: SessionDep,
     principal: SubmitterDep,
     settings: SettingsDep,
-    bank: BankDep,
     queue: QueueDep,
     file: Annotated[UploadFile, File(description="answer sheet: .csv (UTF-8, BOM or GBK) or .xlsx")],
     force: Annotated[bool, Query(description="grade again even if this file was uploaded before")] = False,
@@ -106,9 +105,9 @@ def create_batch(
             response.status_code = 200
             response.headers["Location"] = f"{router.prefix}/{existing.id}"
             return batch_out(session, existing, created=False, errors_limit=None)
-    questions = {qid: ref.question for qid, ref in bank.items()}
+    questions = uploads.gradable_questions(session)
     sheet = parse_sheet(data, questions, filename=file.filename, max_answer_chars=settings.max_answer_chars)
-    batch = uploads.create_batch(session, sheet, filename=file.filename, actor=principal, bank=bank, queue=queue)
+    batch = uploads.create_batch(session, sheet, filename=file.filename, actor=principal, queue=queue)
     response.headers["Location"] = f"{router.prefix}/{batch.id}"
     return batch_out(session, batch, created=True, errors_limit=None)
 

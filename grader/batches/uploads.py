@@ -12,7 +12,7 @@ Functions take the caller's session and never commit.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -39,10 +39,10 @@ from grader.db.review_models import ResultRow
 from grader.db.session import on_commit
 from grader.errors import BatchNotFound
 from grader.keys.principal import Principal
-from grader.questions.sync import sync_question
+from grader.questions.pins import latest_pins, published_questions
 from grader.queue.port import Queue
 from grader.review.feedback import shown_feedback
-from grader.scoring.types import KeyPointResult, Reference
+from grader.scoring.types import KeyPointResult
 from grader.submissions.reads import latest_grades
 from grader.submissions.statuses import FINISHED, GRADED, OPEN, values
 
@@ -58,6 +58,11 @@ def chunks(ids: Sequence[uuid.UUID], size: int = CHUNK_SIZE) -> list[Sequence[uu
 
 
 # --- creating ----------------------------------------------------------------------------------------------
+
+
+def gradable_questions(session: Session) -> dict[str, str]:
+    """Question id → text of every question in a published bank's latest version: what a sheet may name."""
+    return published_questions(session)
 
 
 def find_existing(session: Session, actor: Principal, content_hash: str) -> Batch | None:
@@ -76,12 +81,11 @@ def create_batch(
     *,
     filename: str | None,
     actor: Principal,
-    bank: Mapping[str, Reference],
     queue: Queue,
 ) -> Batch:
-    """Store the batch and one pending submission per accepted answer; queue its chunks after commit."""
-    for question_id in sorted({a.question_id for a in sheet.answers}):
-        sync_question(session, bank[question_id])
+    """Store the batch and one pending submission per accepted answer, each pinned to its question's
+    latest published reference version; queue its chunks after commit."""
+    pins = latest_pins(session, {a.question_id for a in sheet.answers})
     now = utcnow()
     batch = Batch(
         id=uuid.uuid4(),
@@ -119,6 +123,7 @@ def create_batch(
                     "candidate_name": a.candidate_name,
                     "candidate_email": a.candidate_email,
                     "question_id": a.question_id,
+                    "reference_hash": pins[a.question_id].content_hash,
                     "answer": a.answer,
                     "status": Status.PENDING.value,
                     "attempts": 0,

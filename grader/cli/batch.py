@@ -74,14 +74,24 @@ def _write(results: list[AnswerResult], output: Path, fmt: Format, meta: dict[st
 
 def _grade_locally(path: Path, data: bytes, output: Path, fmt: Format) -> None:
     from grader.batches.parsing import parse_sheet
+    from grader.db.session import get_session_factory, session_scope
     from grader.grading.grader import get_grader
     from grader.grading.record import needs_review
     from grader.grading.run import failure_reason
+    from grader.questions.pins import latest_pins
     from grader.settings import get_settings
 
     settings = get_settings()
+    if settings.embedded and settings.database_url.startswith("sqlite"):
+        from grader.db.migrate import upgrade
+
+        upgrade(settings.database_url)  # as `grader serve` does: the default bank comes with the schema
     grader = get_grader()
-    questions = {qid: ref.question for qid, ref in grader.bank.items()}
+    # The questions of every published bank, each graded against its latest version (as a submission would be).
+    with session_scope(get_session_factory(settings.database_url)) as session:
+        pins = latest_pins(session)
+        plan = grader.plan(session, [(p.question_id, p.content_hash) for p in pins.values()])
+    questions = {qid: plan.references[p.content_hash].question for qid, p in pins.items()}
     sheet = parse_sheet(data, questions, filename=path.name, max_answer_chars=settings.max_answer_chars)
     errors = [{"row": e.row, "column": e.column, "reason": e.reason} for e in sheet.errors]
     _report(
@@ -109,7 +119,7 @@ def _grade_locally(path: Path, data: bytes, output: Path, fmt: Format) -> None:
                 "answer": a.answer,
             }
             try:
-                r = grader.grade(a.question_id, a.answer)
+                r = grader.grade_planned(plan, [(pins[a.question_id].content_hash, a.answer)])[0]
             except Exception as exc:
                 results.append(AnswerResult(**common, status="failed", error=failure_reason(exc)))
             else:

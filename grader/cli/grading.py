@@ -17,12 +17,13 @@ from grader.errors import GraderError
 from grader.settings import get_settings
 
 if TYPE_CHECKING:
-    from grader.scoring.types import KeyPointResult
+    from sqlalchemy.orm import Session
+
+    from grader.evaluation import Report
+    from grader.scoring.calibration import Calibration
+    from grader.scoring.types import KeyPointResult, ScoreResult
 
 console = Console()
-
-if TYPE_CHECKING:
-    from grader.evaluation import Report
 
 
 def fail(error: GraderError) -> typer.Exit:
@@ -32,28 +33,22 @@ def fail(error: GraderError) -> typer.Exit:
 
 
 def grade(
-    question_id: Annotated[str, typer.Argument(help="question id, e.g. q06 or q6 (see `grader refs list`)")],
+    question_id: Annotated[str, typer.Argument(help="question id, e.g. q06, q6 or le-005 (see `grader banks list`)")],
     answer: Annotated[str, typer.Argument(help="the candidate's answer; '-' reads it from standard input")],
     as_json: Annotated[bool, typer.Option("--json", help="print the full ScoreResult as JSON")] = False,
 ) -> None:
-    """Grade one answer and show the breakdown."""
-    from grader.grading.grader import get_grader
-    from grader.questions.ids import normalize_question_id
+    """Grade one answer against its question's latest published version (any bank) and show the breakdown."""
+    from grader.cli.banks import run
 
     text = sys.stdin.read() if answer == "-" else answer
-    try:
-        grader = get_grader()
-        question_id = normalize_question_id(question_id, grader.bank)
-        result = grader.grade(question_id, text)
-    except GraderError as error:
-        raise fail(error) from error
+    result = run(lambda session: _grade_published(session, question_id, text))
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
         return
     out = _output_console()
     flags = ", ".join(f.value for f in result.flags) or "none"
     out.print(
-        f"[bold]{question_id}[/]  score [bold]{result.score:.0f}[/]/100  "
+        f"[bold]{result.question_id}[/]  score [bold]{result.score:.0f}[/]/100  "
         f"confidence {result.confidence:.2f}  flags: {flags}",
         highlight=False,
     )
@@ -105,6 +100,23 @@ def _key_point_lines(kp: KeyPointResult) -> str:
         f"  evidence: {kp.evidence.text if kp.evidence else '—'}",
     ]
     return "\n".join(lines)
+
+
+def _grade_published(session: Session, question_id: str, answer: str) -> ScoreResult:
+    from grader.errors import QuestionNotFound
+    from grader.grading.grader import get_grader
+    from grader.questions.ids import candidates, normalize_question_id
+    from grader.questions.pins import latest_pins, question_hint
+
+    # `q6`, ` Q06 ` and `q06` are one question, as at the REST submit and in batch sheets.
+    pins = latest_pins(session, candidates(question_id))
+    question_id = normalize_question_id(question_id, pins)
+    pin = pins.get(question_id)
+    if pin is None:
+        raise QuestionNotFound(question_id, question_hint(session))
+    grader = get_grader()
+    plan = grader.plan(session, [(question_id, pin.content_hash)])
+    return grader.grade_planned(plan, [(pin.content_hash, answer)])[0]
 
 
 def evaluate(
@@ -177,43 +189,103 @@ def calibrate(
     path: Annotated[
         Path | None,
         typer.Argument(
-            help="labelled JSON lines of one bank (with --bank: its own "
-            "calibration); none: fit across every labelled set",
+            help="labelled JSON lines (question_id, answer, score 0–10) of the bank given by --bank",
             exists=True,
             dir_okay=False,
         ),
     ] = None,
-    bank: Annotated[str | None, typer.Option(help="the bank `path` belongs to: 'llm', 'ads', 'le' or a file")] = None,
+    bank: Annotated[
+        str | None, typer.Option(help="fit this bank's own calibration: a new, unpublished calibration version")
+    ] = None,
+    from_reviews: Annotated[
+        bool, typer.Option("--from-reviews", help="fit on the reviewers' final scores stored for --bank")
+    ] = False,
     lobo: Annotated[bool, typer.Option("--lobo", help="print the leave-one-bank-out report; write nothing")] = False,
-    out: Annotated[Path | None, typer.Option(help="where to write (default: GRADER_CALIBRATION_FILE)")] = None,
+    out: Annotated[Path | None, typer.Option(help="also write the fitted calibration to this JSON file")] = None,
+    write_shipped: Annotated[
+        bool, typer.Option("--write-shipped", help="overwrite the shipped calibration (GRADER_CALIBRATION_FILE)")
+    ] = False,
 ) -> None:
-    """Fit the signal-to-score mapping (cross-validated) and save it.
+    """Fit the signal-to-score mapping (cross-validated).
 
-    No argument: across the LLM dev set and the ADS and LE train splits (the shipped calibration).
-    PATH --bank B: bank B's own calibration, the shipped one refitted on B's labelled answers.
-    --lobo: each bank's test split under a calibration fitted without it, the shipped one and its own.
+    No FILE and no --bank: the shipped calibration, fitted across the LLM dev set and the ADS and LE
+    train splits (each bank weighing the same), written only where --out or --write-shipped says.
+    FILE --bank NAME, or --bank NAME --from-reviews: that bank's own calibration (the shipped model
+    refitted on its labelled answers, pulled towards it), stored as a new calibration version to publish
+    with `grader banks publish-calibration`.
+    --lobo: each labelled set's test split under a calibration fitted without its bank, the shipped one
+    and its own.
     """
-    from grader.evaluation import TRAINING, fit_across, fit_bank, leave_one_bank_out
-    from grader.grading.grader import build_grader, get_grader
-    from grader.scoring.calibration import save_calibration, unfitted
+    from grader.scoring.calibration import save_calibration
 
     settings = get_settings()
-    try:
-        if lobo:
+    if lobo:
+        from grader.evaluation import leave_one_bank_out
+        from grader.grading.grader import get_grader
+
+        try:
             for line in leave_one_bank_out(get_grader(), review_below=settings.review_confidence_below):
                 print_report(line.report, f"{line.bank} test · calibration: {line.calibration}")
-            return
-        if path is not None:
-            command = f"grader calibrate {shlex.quote(str(path))} --bank {shlex.quote(bank or 'llm')}"
-            fitted = fit_bank(get_grader(), bank, path, command=command)
-            target = out or path.with_name(f"calibration-{fitted.bank}.json")
-        else:
-            fitted = fit_across(build_grader(settings, calibration=unfitted()), TRAINING, command="grader calibrate")
-            target = out or settings.calibration_file
+        except GraderError as error:
+            raise fail(error) from error
+        return
+    if bank is None:
+        if path is not None or from_reviews:
+            raise fail(GraderError("a labelled FILE or --from-reviews fits a bank's own calibration: add --bank NAME"))
+        if out is None and not write_shipped:
+            raise fail(
+                GraderError(
+                    "say where the fit goes: --out FILE, or --write-shipped to overwrite the shipped calibration "
+                    "(or --bank NAME with a labelled FILE for a bank's own calibration)"
+                )
+            )
+    elif (path is None) == (not from_reviews):
+        raise fail(GraderError("give either a labelled FILE or --from-reviews"))
+    try:
+        fitted: Calibration = _calibrate_bank(bank, path) if bank else _calibrate_shipped()
     except GraderError as error:
-        raise fail(error) from error
-    save_calibration(fitted, target)
-    console.print(f"wrote {target}: " + ", ".join(f"{k}={v}" for k, v in fitted.cv_metrics.items()), highlight=False)
+        from grader.cli.banks import fail as fail_by_row
+
+        raise fail_by_row(error) from error
+    for target in [t for t in (out, settings.calibration_file if write_shipped else None) if t is not None]:
+        save_calibration(fitted, target)
+        console.print(f"wrote {target}")
+
+
+def _calibrate_shipped() -> Calibration:
+    from grader.evaluation import TRAINING, fit_across
+    from grader.grading.grader import build_grader
+    from grader.scoring.calibration import unfitted
+
+    fitted = fit_across(
+        build_grader(get_settings(), calibration=unfitted()), TRAINING, command="grader calibrate --write-shipped"
+    )
+    console.print("cross-validated: " + ", ".join(f"{k}={v}" for k, v in fitted.cv_metrics.items()), highlight=False)
+    return fitted
+
+
+def _calibrate_bank(bank: str, path: Path | None) -> Calibration:
+    from grader.db.session import get_session_factory, session_scope
+    from grader.grading.calibrate import calibrate_bank, read_labelled, reviewed_answers
+    from grader.grading.grader import build_grader
+    from grader.keys.principal import CLI
+
+    source = path.name if path is not None else f"reviews of bank {bank}"
+    command = f"grader calibrate --bank {shlex.quote(bank)} " + (shlex.quote(path.name) if path else "--from-reviews")
+    settings = get_settings()
+    with session_scope(get_session_factory(settings.database_url)) as session:
+        rows = read_labelled(path) if path is not None else reviewed_answers(session, bank)
+        report = calibrate_bank(session, build_grader(settings), bank, rows, source=source, command=command, actor=CLI)
+    table = Table("agreement", "before (current: " + report.current + ")", "after (5-fold cross-validated)")
+    for metric in report.after:
+        table.add_row(metric, f"{report.before.get(metric, float('nan')):.3f}", f"{report.after[metric]:.3f}")
+    console.print(f"bank '{bank}': {report.examples} labelled answers")
+    console.print(table)
+    console.print(
+        f"stored as calibration version {report.version} (unpublished); "
+        f"publish it with `grader banks publish-calibration {bank} {report.version}`"
+    )
+    return report.calibration
 
 
 def register(app: typer.Typer) -> None:

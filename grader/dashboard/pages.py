@@ -33,7 +33,7 @@ from grader.db.models import Role
 from grader.errors import GraderError, NotFound, Unauthorized
 from grader.keys import api_keys
 from grader.keys.principal import Principal
-from grader.questions.sync import question_choices
+from grader.questions.pins import question_choices
 from grader.review import results as review
 from grader.review import stats as review_stats
 from grader.review.results_index import decode_flags

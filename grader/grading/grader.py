@@ -1,18 +1,28 @@
 """The grading entry point the queue, the batch CLI and the evaluation share.
 
-`Grader` binds the reference bank, an embedder and the calibration, embeds each reference once per
-content hash, and hands the pure engine everything it needs. `get_grader()` keeps one per process;
-the embedder inside it loads on first use, so a Celery worker loads its model after fork.
+`Grader` holds an embedder and the shipped calibration and embeds each reference once per content
+hash. The service grades pinned submissions: `plan` loads, inside the caller's transaction, the
+published bank version each pinned reference came from and its bank's calibration (versions are
+immutable, so they are cached by (bank, version)); `grade_planned` runs the engine outside it. The
+command-line tools (`grader grade`, `eval`, `calibrate` on the dev set) grade against a fixed bank
+(`Grader.bank`, the curated YAML files), read only when first used: a worker never reads them.
+`get_grader()` keeps one per process; the embedder loads on first use, so a worker loads it after fork.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
-from functools import lru_cache
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+
+from sqlalchemy.orm import Session
 
 from grader.embeddings import Embedder, get_embedder
 from grader.errors import QuestionNotFound
+from grader.questions.banks import published_references
+from grader.questions.calibrations import bank_calibrations
+from grader.questions.pins import pin_versions
 from grader.questions.references import cached_bank
 from grader.scoring.calibration import Calibration, load_calibration
 from grader.scoring.engine import (
@@ -25,24 +35,51 @@ from grader.scoring.engine import (
 from grader.scoring.types import Reference, ScoreResult
 from grader.settings import Settings, get_settings
 
-__all__ = ["SCORING_VERSION", "Grader", "LazyGrader", "build_grader", "get_grader"]
+__all__ = ["SCORING_VERSION", "Grader", "GradingPlan", "LazyGrader", "build_grader", "get_grader"]
+
+
+@dataclass
+class GradingPlan:
+    """Everything needed to grade answers pinned to these reference versions (keyed by content hash)."""
+
+    references: dict[str, Reference] = field(default_factory=dict)
+    peers: dict[str, list[Reference]] = field(default_factory=dict)  # the questions of its bank version
+    calibrations: dict[str, Calibration] = field(default_factory=dict)  # its bank's, or the shipped one
+    banks: dict[str, str] = field(default_factory=dict)  # content hash → bank name
 
 
 class Grader:
-    def __init__(self, bank: Mapping[str, Reference], embedder: Embedder, calibration: Calibration) -> None:
-        self.bank = bank
+    def __init__(
+        self,
+        bank: Mapping[str, Reference] | Callable[[], Mapping[str, Reference]],
+        embedder: Embedder,
+        calibration: Calibration,
+    ) -> None:
+        self._bank = bank
         self.embedder = embedder
         self.calibration = calibration
         self._prepared: dict[str, PreparedReference] = {}  # keyed by reference content hash
+        self._versions: dict[tuple[str, int], list[Reference]] = {}  # published bank versions never change
         self._lock = threading.Lock()
 
-    def prepared(self) -> list[PreparedReference]:
-        """Every reference embedded, computed once per content hash."""
+    @cached_property
+    def bank(self) -> Mapping[str, Reference]:
+        """The fixed bank of the command-line tools."""
+        return self._bank() if callable(self._bank) else self._bank
+
+    def prepare(self, refs: Iterable[Reference]) -> list[PreparedReference]:
+        """The references embedded, once per content hash."""
         with self._lock:
-            for ref in self.bank.values():
+            out = []
+            for ref in refs:
                 if ref.content_hash not in self._prepared:
                     self._prepared[ref.content_hash] = prepare_reference(ref, self.embedder)
-            return [self._prepared[ref.content_hash] for ref in self.bank.values()]
+                out.append(self._prepared[ref.content_hash])
+            return out
+
+    def prepared(self) -> list[PreparedReference]:
+        """Every reference of the fixed bank embedded, computed once per content hash."""
+        return self.prepare(self.bank.values())
 
     def reference(self, question_id: str) -> Reference:
         try:
@@ -54,7 +91,7 @@ class Grader:
         return self.grade_many([(question_id, answer)])[0]
 
     def grade_many(self, items: Sequence[tuple[str, str]]) -> list[ScoreResult]:
-        """Grade (question_id, answer) pairs; embedding them together is faster than one by one."""
+        """Grade (question_id, answer) pairs against the fixed bank; embedding them together is faster."""
         for question_id, _ in items:
             self.reference(question_id)
         prepared = self.prepared()
@@ -65,11 +102,40 @@ class Grader:
             for e, (question_id, _) in zip(embedded, items, strict=True)
         ]
 
+    # --- pinned grading (the service) ---------------------------------------------------------------
+
+    def plan(self, session: Session, pins: Iterable[tuple[str, str]]) -> GradingPlan:
+        """Load the pinned (question id, content hash) versions; a pin no published bank version holds
+        is left out (the caller fails its submission)."""
+        plan = GradingPlan()
+        located = pin_versions(session, pins)
+        own = bank_calibrations(session, {pin.bank for pin in located.values()})
+        for (_, content_hash), pin in located.items():
+            key = (pin.bank, pin.version)
+            if key not in self._versions:
+                self._versions[key] = list(published_references(session, pin.bank, pin.version).references.values())
+            peers = self._versions[key]
+            plan.references[content_hash] = next(r for r in peers if r.content_hash == content_hash)
+            plan.peers[content_hash] = peers
+            plan.calibrations[content_hash] = own[pin.bank].calibration if pin.bank in own else self.calibration
+            plan.banks[content_hash] = pin.bank
+        return plan
+
+    def grade_planned(self, plan: GradingPlan, items: Sequence[tuple[str, str]]) -> list[ScoreResult]:
+        """Grade (content hash, answer) pairs with the plan's references, peers and calibrations."""
+        embedded = embed_answers([answer for _, answer in items], self.embedder)
+        results = []
+        for e, (content_hash, _) in zip(embedded, items, strict=True):
+            peers = self.prepare(plan.peers[content_hash])
+            reference = next(p for p in peers if p.reference.content_hash == content_hash)
+            results.append(score_embedded(e, reference, peers, plan.calibrations[content_hash]))
+        return results
+
 
 def build_grader(settings: Settings, calibration: Calibration | None = None) -> Grader:
     """A grader from settings; `calibration` overrides the file (fitting needs a grader before one exists)."""
     return Grader(
-        bank=cached_bank(settings.references_dir),
+        bank=lambda: cached_bank(settings.references_dir),
         embedder=get_embedder(settings.embedder),
         calibration=calibration or load_calibration(settings.calibration_file),
     )

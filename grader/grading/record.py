@@ -1,6 +1,7 @@
 """Claiming submissions for grading and recording their grades: the grading path's SQL.
 
-A claim marks submissions running (or fails those out of attempts or whose question left the bank);
+A claim marks submissions running (or fails those out of attempts or whose question is in no published
+bank);
 a record writes grades idempotently (one row per submission, scoring version and reference hash),
 finishes the submissions, refreshes their result rows and audits the grades actually written. Both
 take a whole chunk in a fixed handful of statements. Functions take the caller's session and never
@@ -10,7 +11,7 @@ commit; `grader.grading.run` owns the transactions.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -25,10 +26,10 @@ from grader.db.batch_models import BatchItem
 from grader.db.models import Grade, Status, Submission
 from grader.errors import SubmissionNotFound
 from grader.keys.principal import SYSTEM
-from grader.questions.sync import forget_versions, store_versions
+from grader.questions.pins import latest_pins
 from grader.review.results_index import IndexedSubmission, LatestGrade, index_results
 from grader.scoring.calibration import review_flagged
-from grader.scoring.types import Reference, ScoreResult
+from grader.scoring.types import ScoreResult
 from grader.submissions.statuses import GRADED, OPEN
 
 # A submission claimed this many times without a grade (worker killed mid-task, poison input) is failed
@@ -48,6 +49,7 @@ _CLAIM_READ = (
         Submission.answer,
         Submission.status,
         Submission.attempts,
+        Submission.reference_hash.label("pinned_hash"),
         Grade.reference_hash,
     )
     .outerjoin(Grade, and_(Grade.submission_id == Submission.id, Grade.scoring_version == bindparam("version")))
@@ -91,6 +93,13 @@ _FINISH = (
 )
 
 
+_PIN = (
+    update(Base.metadata.tables["submissions"])
+    .where(Base.metadata.tables["submissions"].c.id == bindparam("sid"))
+    .values(reference_hash=bindparam("pinned"))
+)
+
+
 @dataclass(frozen=True)
 class _Inserts:
     grade: Any
@@ -115,7 +124,7 @@ class Job:
     submission_id: uuid.UUID
     question_id: str
     answer: str
-    reference: Reference
+    reference_hash: str  # the pinned reference version it is graded against
 
 
 def _finish(submission: Submission, status: Status, reason: str | None = None) -> None:
@@ -137,7 +146,6 @@ def fail(session: Session, submission_id: uuid.UUID, reason: str) -> None:
 def claim(
     session: Session,
     submission_id: uuid.UUID,
-    bank: Mapping[str, Reference],
     scoring_version: str,
     *,
     charge_attempt: bool = True,
@@ -148,7 +156,7 @@ def claim(
     `charge_attempt=False` is for a task's own retry after a database error: that run is known to have
     failed to reach the database, not to have lost the worker, and the task bounds those retries itself;
     counting them as attempts would fail healthy answers after a few dropped connections."""
-    jobs, missing = claim_many(session, [submission_id], bank, scoring_version, charge_attempt=charge_attempt)
+    jobs, missing = claim_many(session, [submission_id], scoring_version, charge_attempt=charge_attempt)
     if missing:
         raise SubmissionNotFound(submission_id)
     return jobs[0] if jobs else None
@@ -157,15 +165,20 @@ def claim(
 def claim_many(
     session: Session,
     submission_ids: Iterable[uuid.UUID],
-    bank: Mapping[str, Reference],
     scoring_version: str,
     *,
     charge_attempt: bool = True,
 ) -> tuple[list[Job], list[uuid.UUID]]:
     """`claim` for several submissions in two statements (read and lock, mark running), plus a few per
-    submission that has to be failed. Returns the jobs in id order and the ids that do not exist."""
+    submission that has to be failed. Returns the jobs in id order and the ids that do not exist.
+
+    A submission is graded against the reference version it pinned at submit; one submitted before
+    pinning is pinned now to its question's latest published version."""
     ids = sorted(set(submission_ids))
     rows = session.execute(_CLAIM_READ, {"ids": ids, "version": scoring_version}).all()
+    unpinned = {row.question_id for row in rows if row.pinned_hash is None and row.status in OPEN}
+    latest = latest_pins(session, unpinned) if unpinned else {}
+    pinning: list[dict[str, Any]] = []
     graded = {(row.id, row.reference_hash) for row in rows if row.reference_hash is not None}
     seen: set[uuid.UUID] = set()
     jobs: list[Job] = []
@@ -175,10 +188,13 @@ def claim_many(
         seen.add(row.id)
         if row.status not in OPEN:
             continue
-        ref = bank.get(row.question_id)
-        if ref is None:
-            fail(session, row.id, f"question '{row.question_id}' is no longer in the bank")
-        elif (row.id, ref.content_hash) in graded:
+        pinned = row.pinned_hash
+        if pinned is None and row.question_id in latest:
+            pinned = latest[row.question_id].content_hash
+            pinning.append({"sid": row.id, "pinned": pinned})
+        if pinned is None:
+            fail(session, row.id, f"question '{row.question_id}' is in no published question bank")
+        elif (row.id, pinned) in graded:
             continue  # graded by a run that died before it could update the status: sweep-proof no-op
         elif charge_attempt and row.attempts >= MAX_ATTEMPTS:
             fail(
@@ -187,7 +203,9 @@ def claim_many(
                 f"gave up after {row.attempts} attempts without a grade (the worker was lost or timed out each time)",
             )
         else:
-            jobs.append(Job(row.id, row.question_id, row.answer, ref))
+            jobs.append(Job(row.id, row.question_id, row.answer, pinned))
+    if pinning:
+        session.execute(_PIN, pinning)
     if jobs:
         session.execute(
             _MARK_RUNNING,
@@ -218,13 +236,7 @@ def record_many(
     (absent from the returned statuses)."""
     if not graded:
         return {}
-    inserts = _inserts(session.get_bind().dialect.name)
-    versions = store_versions(session, [job.reference for job, _ in graded])
-    try:
-        return _record(session, inserts, graded, review_confidence_below)
-    except BaseException:
-        forget_versions(versions)
-        raise
+    return _record(session, _inserts(session.get_bind().dialect.name), graded, review_confidence_below)
 
 
 def _record(

@@ -23,7 +23,7 @@ from grader.scoring.types import ScoreResult
 if TYPE_CHECKING:
     # Imported where a run starts instead: a Celery worker's main process then never loads the engine
     # (numpy, the scoring modules); only the pool process that grades does, after the fork.
-    from grader.grading.grader import Grader
+    from grader.grading.grader import Grader, GradingPlan
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +47,15 @@ def run_grading(
 
     loaded = grader()
     with session_scope(factory) as session:
-        job = claim(session, submission_id, loaded.bank, SCORING_VERSION, charge_attempt=not retry)
-    if job is None:
-        return None
+        job = claim(session, submission_id, SCORING_VERSION, charge_attempt=not retry)
+        if job is None:
+            return None
+        plan = loaded.plan(session, [(job.question_id, job.reference_hash)])
     started = time.perf_counter()
     try:
-        result = loaded.grade(job.question_id, job.answer)
+        if job.reference_hash not in plan.references:
+            raise GraderError(_unpublished(job))
+        result = loaded.grade_planned(plan, [(job.reference_hash, job.answer)])[0]
     except Exception as exc:
         log.exception("grading submission %s failed", submission_id)
         with session_scope(factory) as session:
@@ -81,8 +84,9 @@ def run_chunk(
 
     loaded = grader()
     with session_scope(factory) as session:
-        jobs, _deleted = claim_many(session, submission_ids, loaded.bank, SCORING_VERSION, charge_attempt=not retry)
-    results, problems = _grade(loaded, jobs)
+        jobs, _deleted = claim_many(session, submission_ids, SCORING_VERSION, charge_attempt=not retry)
+        plan = loaded.plan(session, {(job.question_id, job.reference_hash) for job in jobs})
+    results, problems = _grade(loaded, plan, jobs)
     counts = {"graded": 0, "needs_review": 0, "failed": 0, "skipped": len(submission_ids) - len(jobs)}
     with session_scope(factory) as session:
         for job in jobs:
@@ -99,25 +103,37 @@ def run_chunk(
     return counts
 
 
-def _grade(grader: Grader, jobs: Sequence[Job]) -> tuple[dict[uuid.UUID, ScoreResult], dict[uuid.UUID, str]]:
-    """Grade the jobs with one `grade_many` call (the answers are embedded together); when it raises,
+def _unpublished(job: Job) -> str:
+    # Submit and re-grade pin published versions only; a pin from elsewhere (e.g. edited by hand) gets here.
+    return f"reference version {job.question_id}/{job.reference_hash} is in no published bank version"
+
+
+def _grade(
+    grader: Grader, plan: GradingPlan, jobs: Sequence[Job]
+) -> tuple[dict[uuid.UUID, ScoreResult], dict[uuid.UUID, str]]:
+    """Grade the jobs with one `grade_planned` call (the answers are embedded together); when it raises,
     grade them one by one so that only the answer at fault fails (with its `failure_reason`)."""
+    problems: dict[uuid.UUID, str] = {
+        job.submission_id: f"grading failed: {_unpublished(job)}"
+        for job in jobs
+        if job.reference_hash not in plan.references
+    }
+    jobs = [job for job in jobs if job.submission_id not in problems]
     if not jobs:
-        return {}, {}
+        return {}, problems
     started = time.perf_counter()
     try:
-        graded = grader.grade_many([(job.question_id, job.answer) for job in jobs])
+        graded = grader.grade_planned(plan, [(job.reference_hash, job.answer) for job in jobs])
     except Exception:
         log.warning("grading a chunk of %d together failed; grading its answers one by one", len(jobs))
     else:
         durations.record_grading_many(time.perf_counter() - started, len(jobs))
-        return {job.submission_id: result for job, result in zip(jobs, graded, strict=True)}, {}
+        return {job.submission_id: result for job, result in zip(jobs, graded, strict=True)}, problems
     results: dict[uuid.UUID, ScoreResult] = {}
-    problems: dict[uuid.UUID, str] = {}
     for job in jobs:
         started = time.perf_counter()
         try:
-            results[job.submission_id] = grader.grade(job.question_id, job.answer)
+            results[job.submission_id] = grader.grade_planned(plan, [(job.reference_hash, job.answer)])[0]
             durations.record_grading(time.perf_counter() - started)
         except Exception as exc:
             log.exception("grading submission %s failed", job.submission_id)

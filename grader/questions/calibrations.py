@@ -7,19 +7,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grader.db.bank_models import CalibrationVersion
+from grader.db.bank_models import Bank, CalibrationVersion
 from grader.db.base import utcnow
 from grader.db.models import AuditEntry
 from grader.errors import Conflict, GraderError, NotFound
 from grader.keys.principal import Principal
 from grader.questions.banks import get_bank
-from grader.scoring.calibration import Calibration
+from grader.scoring.calibration import Calibration, Signals, fit_own
+from grader.scoring.engine import SCORING_VERSION
 
 
 class CalibrationInfo(BaseModel):
@@ -133,3 +135,33 @@ def bank_calibration(session: Session, bank: str) -> CalibrationInfo | None:
         .limit(1)
     )
     return _info(bank, row) if row is not None else None
+
+
+def bank_calibrations(session: Session, banks: Iterable[str]) -> dict[str, CalibrationInfo]:
+    """`bank_calibration` for several banks in one statement; a bank without one is absent."""
+    names = sorted(set(banks))
+    if not names:
+        return {}
+    rows = session.execute(
+        select(Bank.name, CalibrationVersion)
+        .join(Bank, Bank.id == CalibrationVersion.bank_id)
+        .where(Bank.name.in_(names), CalibrationVersion.published_at.is_not(None))
+        .order_by(CalibrationVersion.version)
+    ).all()
+    return {name: _info(name, row) for name, row in rows}  # the latest published wins
+
+
+def fit_bank_calibration(
+    examples: Sequence[Signals], shipped: Calibration, *, bank: str, embedder: str, source: str, command: str
+) -> Calibration:
+    """The one place a bank's own calibration is fitted: the shipped cross-bank model refitted on the
+    bank's labelled answers and pulled towards it (5-fold cross-validated figures in `cv_metrics`,
+    keyed `cv_<bank>_<metric>`)."""
+    return fit_own(
+        examples,
+        shipped,
+        bank=bank,
+        version=f"{SCORING_VERSION}+{embedder}+{bank}",
+        fitted_on=source,
+        fit_command=command,
+    )

@@ -72,6 +72,8 @@ class KeyPointEdit(BaseModel):
     statements: list[str] = Field(default_factory=list)
     misconceptions: list[str] = Field(default_factory=list)
     correction: str | None = None
+    # Accepted so that a draft read over the API can be sent back as it is; ignored: an edit curates.
+    curated: bool | None = Field(default=None, exclude=True)
 
 
 class DraftEdit(BaseModel):

@@ -18,7 +18,8 @@ class Queue(Protocol):
         ...
 
     def enqueue_chunk(self, batch_id: uuid.UUID, submission_ids: Sequence[uuid.UUID]) -> None:
-        """Grade a chunk of committed batch submissions together."""
+        """Grade a chunk of committed submissions together, behind interactive ones: a batch's, or a
+        bank re-grade's (`batch_id` then only names the request in the logs)."""
         ...
 
 

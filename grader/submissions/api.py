@@ -18,7 +18,7 @@ from grader.submissions.schemas import (
     SubmissionSummary,
 )
 from grader.submissions.submit import submit
-from grader.web.deps import BankDep, QueueDep, ReaderDep, SessionDep, SettingsDep, SubmitterDep
+from grader.web.deps import QueueDep, ReaderDep, SessionDep, SettingsDep, SubmitterDep
 
 router = APIRouter(prefix="/api/v1/submissions", tags=["submissions"])
 
@@ -53,6 +53,7 @@ def submission_out(submission: Submission, grade: Grade | None) -> SubmissionOut
         candidate_name=submission.candidate_name,
         candidate_email=submission.candidate_email,
         question_id=submission.question_id,
+        reference_hash=submission.reference_hash,
         answer=submission.answer,
         created_at=submission.created_at,
         updated_at=submission.updated_at,
@@ -72,7 +73,6 @@ def create_submission(
     session: SessionDep,
     principal: SubmitterDep,
     settings: SettingsDep,
-    bank: BankDep,
     queue: QueueDep,
     response: Response,
     idempotency_key: Annotated[
@@ -85,7 +85,6 @@ def create_submission(
         session,
         data,
         actor=principal,
-        bank=bank,
         max_answer_chars=settings.max_answer_chars,
         queue=queue,
         idempotency_key=idempotency_key,

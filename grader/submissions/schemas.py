@@ -72,6 +72,9 @@ class SubmissionOut(BaseModel):
     candidate_name: str | None
     candidate_email: str | None
     question_id: str
+    reference_hash: str | None = Field(
+        default=None, description="the reference version it is graded against, pinned at submit (or by a re-grade)"
+    )
     answer: str
     created_at: datetime
     updated_at: datetime

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -19,10 +18,9 @@ from grader.db.models import Status, Submission
 from grader.db.session import on_commit
 from grader.errors import Conflict, InvalidInput, QuestionNotFound
 from grader.keys.principal import Principal
-from grader.questions.ids import normalize_question_id
-from grader.questions.sync import ensure_question
+from grader.questions.ids import candidates, normalize_question_id
+from grader.questions.pins import latest_pins, question_hint
 from grader.queue.port import Queue
-from grader.scoring.types import Reference
 from grader.submissions.answers import answer_problem
 from grader.submissions.schemas import SubmissionCreate
 
@@ -66,32 +64,35 @@ def submit(
     data: SubmissionCreate,
     *,
     actor: Principal,
-    bank: Mapping[str, Reference],
     max_answer_chars: int,
     queue: Queue,
     idempotency_key: str | None = None,
 ) -> tuple[Submission, bool]:
     """Store a submission and enqueue it once committed. Returns it and whether it is new: a retry with
-    the same Idempotency-Key and body gets the first submission back."""
+    the same Idempotency-Key and body gets the first submission back.
+
+    The submission pins the question's reference version in its bank's latest published version: it
+    is graded against that version whatever is published later."""
     check_answer(data.answer, max_answer_chars)
     # `q3`, ` Q03 ` and `q03` are one question: stored (and fingerprinted) under the bank's id.
-    data = data.model_copy(update={"question_id": normalize_question_id(data.question_id, bank)})
-    ref = bank.get(data.question_id)
-    if ref is None:
-        raise QuestionNotFound(data.question_id, sorted(bank))
+    pins = latest_pins(session, candidates(data.question_id))
+    data = data.model_copy(update={"question_id": normalize_question_id(data.question_id, pins)})
     request_hash = fingerprint(data)
     if idempotency_key is not None:
         if not 1 <= len(idempotency_key) <= 200:
             raise InvalidInput("Idempotency-Key must be 1 to 200 characters")
         existing = _by_idempotency_key(session, actor, idempotency_key)
-        if existing is not None:
+        if existing is not None:  # a replay keeps its pin, even if its question has left the bank since
             return _replay(existing, request_hash, idempotency_key), False
-    ensure_question(session, ref)
+    pin = pins.get(data.question_id)
+    if pin is None:
+        raise QuestionNotFound(data.question_id, question_hint(session))
     submission = Submission(
         candidate_id=data.candidate_id,
         candidate_name=data.candidate_name,
         candidate_email=data.candidate_email,
         question_id=data.question_id,
+        reference_hash=pin.content_hash,
         answer=data.answer,
         status=Status.PENDING,
         submitted_by=actor.key_id,
@@ -117,6 +118,9 @@ def submit(
         submission.id,
         question_id=data.question_id,
         candidate_id=data.candidate_id,
+        bank=pin.bank,
+        bank_version=pin.version,
+        reference_hash=pin.content_hash,
     )
     submission_id = submission.id
     on_commit(session, lambda: queue.enqueue(submission_id))

@@ -17,11 +17,10 @@ from fastapi.responses import RedirectResponse
 
 from grader.batches import api as batches
 from grader.dashboard import pages as dashboard
-from grader.db.session import get_session_factory, session_scope
+from grader.db.session import get_session_factory
 from grader.keys import api as keys
 from grader.questions import api as questions
-from grader.questions.references import cached_bank
-from grader.questions.sync import sync_bank
+from grader.questions import bank_api as banks
 from grader.queue.build import build_queue
 from grader.review import api as review
 from grader.settings import Settings, get_settings
@@ -31,26 +30,19 @@ from grader.web import errors, hardening, health
 log = logging.getLogger(__name__)
 
 
-def _prepare_database(app: FastAPI, settings: Settings) -> None:
+def _prepare_database(settings: Settings) -> None:
+    # The database holds the question banks (migration 0005 loads the default one): nothing to sync.
     if settings.embedded and settings.database_url.startswith("sqlite"):
         from grader.db.migrate import upgrade
 
         upgrade(settings.database_url)
-    try:
-        with session_scope(app.state.sessions) as session:
-            sync_bank(session, cached_bank(settings.references_dir))
-    except Exception:
-        log.exception(
-            "could not record the reference bank in the database; is it migrated "
-            "(`grader db upgrade`)? /readyz reports the state"
-        )
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     app.state.sessions = get_session_factory(settings.database_url)
-    _prepare_database(app, settings)
+    _prepare_database(settings)
     app.state.queue = build_queue(settings, app.state.sessions)
     app.state.queue.start()
     try:
@@ -69,7 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings or get_settings()
     errors.install(app)
     hardening.install(app, app.state.settings)
-    for module in (health, submissions, questions, keys, batches):
+    for module in (health, submissions, questions, banks, keys, batches):
         extra = {} if module is health else hardening.AUTH_RESPONSES
         app.include_router(module.router, responses={**hardening.COMMON_RESPONSES, **extra})
     app.include_router(review.router)

@@ -7,7 +7,7 @@ raises. Use cases never commit.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -17,9 +17,7 @@ from grader.db.models import Role
 from grader.db.session import Session
 from grader.keys.api_keys import authenticate
 from grader.keys.principal import Principal, require
-from grader.questions.references import cached_bank
 from grader.queue.port import Queue
-from grader.scoring.types import Reference
 from grader.settings import Settings
 
 
@@ -42,13 +40,6 @@ def get_db(request: Request) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_db, scope="function")]
-
-
-def get_bank(settings: SettingsDep) -> Mapping[str, Reference]:
-    return cached_bank(settings.references_dir)
-
-
-BankDep = Annotated[Mapping[str, Reference], Depends(get_bank)]
 
 
 def get_queue(request: Request) -> Queue:

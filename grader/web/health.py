@@ -8,7 +8,6 @@ from pydantic import BaseModel
 
 from grader.db.session import schema_revision
 from grader.embeddings import get_embedder
-from grader.questions.references import cached_bank
 from grader.settings import Settings
 
 router = APIRouter(tags=["health"])
@@ -53,23 +52,22 @@ def _broker(request: Request) -> Check:
 
 def _model(settings: Settings) -> Check:
     try:
-        bank = cached_bank(settings.references_dir)
         if settings.embedded:
             # This process grades, so it loads the model (once; later calls reuse it).
             name = get_embedder(settings.embedder).name
-            return Check(ok=True, detail=f"{len(bank)} questions; embedder {name} loaded")
+            return Check(ok=True, detail=f"embedder {name} loaded")
         spec = settings.embedder
         package = "sentence_transformers" if spec.startswith("st:") else EMBEDDER_PACKAGES.get(spec, spec)
         if package is not None and importlib.util.find_spec(package) is None:
             return Check(ok=False, detail=f"embedder {spec!r} needs the package {package}, not installed")
-        return Check(ok=True, detail=f"{len(bank)} questions; embedder {spec!r} installed (workers load it)")
+        return Check(ok=True, detail=f"embedder {spec!r} installed (workers load it)")
     except Exception as exc:
         return Check(ok=False, detail=f"{type(exc).__name__}: {exc}"[:300])
 
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
 def readyz(request: Request) -> JSONResponse:
-    """Ready to serve (readiness): database migrated, broker reachable, references and model loadable."""
+    """Ready to serve (readiness): database migrated, broker reachable, model loadable."""
     settings: Settings = request.app.state.settings
     checks = {"database": _database(request), "broker": _broker(request), "model": _model(settings)}
     body = Readiness(ready=all(c.ok for c in checks.values()), checks=checks)

@@ -2,7 +2,7 @@
 
 Body size: a declared `Content-Length` over the cap is refused before a byte of the body is read; a body
 without one (chunked) is counted as it streams and refused the moment it passes the cap. JSON endpoints
-get a small cap; the batch upload gets the sheet cap plus room for the multipart envelope.
+get a small cap; the batch upload and a bank import get the sheet cap plus room for the multipart envelope.
 
 Rate: a token bucket per API key (per client address for calls without a key): `rate_limit_per_second`
 refill, `rate_limit_burst` capacity. With Redis configured the buckets live there (one Lua script, the
@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import math
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -30,6 +31,8 @@ from grader.observability import ASGIApp, Message, Receive, Scope, Send
 log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
+# A question bank's import takes a document or table upload, under the same cap as an answer sheet.
+_BANK_IMPORT = re.compile(r"/api/v1/banks/[^/]+/import")
 
 
 async def send_error(
@@ -73,7 +76,8 @@ class BodyLimitMiddleware:
         self.upload_prefix = upload_prefix
 
     def limit_for(self, scope: Scope) -> int:
-        if scope.get("method") == "POST" and str(scope.get("path", "")).startswith(self.upload_prefix):
+        path = str(scope.get("path", ""))
+        if scope.get("method") == "POST" and (path.startswith(self.upload_prefix) or _BANK_IMPORT.fullmatch(path)):
             return self.uploads
         return self.default
 

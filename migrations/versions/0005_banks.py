@@ -1,7 +1,7 @@
 """Question banks: banks, their questions' drafts, published bank versions, per-bank calibration
 versions; reference versions keep their question text; a submission may pin its reference version.
 Loads the default bank (the LLM interview questions of `reference_answers/*.yaml`, curated) as
-version 1 of bank `llm`, with the shipped calibration as its calibration version 1.
+version 1 of bank `llm`; it grades with the shipped calibration until it has one of its own.
 
 Revision ID: 0005
 Revises: 0004
@@ -10,8 +10,6 @@ Create Date: 2026-11-29 16:00:00
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +19,6 @@ import yaml
 from alembic import context, op
 
 from grader.questions.versions import bank_digest
-from grader.scoring.calibration import Calibration
 from grader.scoring.types import Reference
 
 revision: str = "0005"
@@ -175,17 +172,6 @@ _members = sa.table(
     sa.column("content_hash", sa.String),
     sa.column("position", sa.Integer),
 )
-_calibrations = sa.table(
-    "calibration_versions",
-    sa.column("bank_id", sa.Integer),
-    sa.column("version", sa.Integer),
-    sa.column("digest", sa.String),
-    sa.column("params", sa.JSON),
-    sa.column("source", sa.String),
-    sa.column("created_at", sa.DateTime(timezone=True)),
-    sa.column("published_at", sa.DateTime(timezone=True)),
-    sa.column("published_by", sa.String),
-)
 
 
 def load_default_bank() -> None:
@@ -251,23 +237,8 @@ def load_default_bank() -> None:
                 bank_version_id=version_id, question_id=ref.id, content_hash=ref.content_hash, position=position
             )
         )
-    calibration = REFERENCE_DIR / "calibration.json"
-    if calibration.is_file():
-        # As grader.questions.calibrations.calibration_digest computes it.
-        params = Calibration.model_validate_json(calibration.read_text(encoding="utf-8")).model_dump(mode="json")
-        digest = hashlib.sha256(json.dumps(params, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
-        conn.execute(
-            _calibrations.insert().values(
-                bank_id=bank_id,
-                version=1,
-                digest=digest,
-                params=params,
-                source="reference_answers/calibration.json",
-                created_at=now,
-                published_at=now,
-                published_by=by,
-            )
-        )
+    # No calibration version is stored for `llm`: like every bank it grades with the shipped calibration
+    # (which moves with the scoring code) until an admin publishes one of its own.
 
 
 def downgrade() -> None:

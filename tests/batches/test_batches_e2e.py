@@ -309,4 +309,6 @@ def test_cli_grades_a_sheet_locally(tmp_path) -> None:
     assert answer["answer"] == "温度越高越随机" and answer["question"]
     assert (refused["row"], refused["status"], refused["error"]) == (3, "rejected", "unknown question 'q99'")
     assert document["summary"][0]["candidate_id"] == "c1"
-    assert not (tmp_path / "grader.db").exists()  # local grading stores nothing
+    # The banks are read from the embedded database (migrated like `grader serve` does); no answer is stored.
+    with get_session_factory(f"sqlite:///{tmp_path / 'grader.db'}")() as session:
+        assert session.scalar(select(func.count()).select_from(Submission)) == 0

@@ -4,17 +4,18 @@ a fixed handful of statements, with the same outcome per answer as grading it al
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import event, func, select, update
+from sqlalchemy.orm import Session
 
 from grader.db.models import AuditEntry, Grade, Status, Submission
 from grader.db.review_models import ResultRow
 from grader.db.session import SessionFactory, get_session_factory, session_scope
 from grader.grading import grader as grading_grader
-from grader.grading.grader import Grader, get_grader
+from grader.grading.grader import Grader, GradingPlan, get_grader
 from grader.grading.run import run_chunk
 from grader.scoring import engine as scoring_engine
 from grader.scoring.calibration import review_flagged
@@ -36,16 +37,14 @@ class Poisoned:
         self._inner = inner
         self.many_calls = 0
 
-    def grade(self, question_id: str, answer: str) -> ScoreResult:
-        if POISON in answer:
-            raise ValueError("the engine choked")
-        return self._inner.grade(question_id, answer)
+    def plan(self, session: Session, pins: Iterable[tuple[str, str]]) -> GradingPlan:
+        return self._inner.plan(session, pins)
 
-    def grade_many(self, items: Sequence[tuple[str, str]]) -> list[ScoreResult]:
+    def grade_planned(self, plan: GradingPlan, items: Sequence[tuple[str, str]]) -> list[ScoreResult]:
         self.many_calls += 1
         if any(POISON in answer for _, answer in items):
             raise ValueError("the engine choked")
-        return self._inner.grade_many(items)
+        return self._inner.grade_planned(plan, items)
 
 
 @pytest.fixture
@@ -168,9 +167,9 @@ def test_statements_per_chunk_do_not_grow_with_its_size(sessions: SessionFactory
     with statements(sessions) as large:
         run_chunk(sessions, ids[4:], get_grader, 0.5)
 
-    # Claim: read and lock, mark running. Record: reference versions, lock, grades, one status update per
-    # outcome (graded, needs_review), their grades, result rows, audit.
-    assert 6 <= len(small) <= 10 and 6 <= len(large) <= 10, large
+    # Claim: read and lock, mark running. Plan: pinned bank versions, bank calibrations (the versions' references
+    # are cached). Record: lock, grades, one status update per outcome (graded, needs_review), result rows, audit.
+    assert 6 <= len(small) <= 11 and 6 <= len(large) <= 11, large
 
 
 def test_a_regrade_keeps_the_reviewers_decision(sessions: SessionFactory, monkeypatch: pytest.MonkeyPatch) -> None:

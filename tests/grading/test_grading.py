@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from grader.db.base import utcnow
-from grader.db.models import AuditEntry, Grade, ReferenceVersion, Status, Submission
+from grader.db.models import AuditEntry, Grade, Question, ReferenceVersion, Status, Submission
 from grader.db.session import SessionFactory, get_session_factory, session_scope
 from grader.grading.grader import SCORING_VERSION, Grader, build_grader
 from grader.grading.record import MAX_ATTEMPTS
@@ -65,7 +65,6 @@ def submit(
             session,
             SubmissionCreate(candidate_id="c1", question_id=question_id, answer=answer),
             actor=CLI,
-            bank=grader.bank,
             max_answer_chars=10_000,
             queue=queue or Recorder(),
         )
@@ -84,7 +83,6 @@ def test_enqueues_only_after_commit(sessions: SessionFactory, grader: Grader) ->
             session,
             SubmissionCreate(candidate_id="c", question_id="q03", answer=GOOD),
             actor=CLI,
-            bank=grader.bank,
             max_answer_chars=10_000,
             queue=recorder,
         )
@@ -134,14 +132,37 @@ def test_flagged_or_unsure_grades_need_review(sessions: SessionFactory, grader: 
     assert run_grading(sessions, good, lambda: grader, 1.01) == Status.NEEDS_REVIEW
 
 
-def test_a_question_dropped_from_the_bank_fails_with_the_reason(sessions: SessionFactory, grader: Grader) -> None:
-    submission_id = submit(sessions, grader)
-    smaller = Grader({k: v for k, v in grader.bank.items() if k != "q03"}, grader.embedder, grader.calibration)
-    assert run_grading(sessions, submission_id, lambda: smaller, 0.5) is None
+def test_an_unpinned_question_in_no_published_bank_fails_with_the_reason(
+    sessions: SessionFactory, grader: Grader
+) -> None:
+    """A submission from before pinning is pinned when claimed; one whose question no published bank
+    holds any more cannot be graded, and says so."""
+    with session_scope(sessions) as session:
+        if session.get(Question, "zz-gone") is None:
+            session.add(Question(id="zz-gone", text="a question no bank holds", current_hash="0" * 16))
+        submission = Submission(
+            candidate_id="c1", question_id="zz-gone", answer=GOOD, status=Status.PENDING, submitted_by=None
+        )
+        session.add(submission)
+        session.flush()
+        submission_id = submission.id
+    assert run_grading(sessions, submission_id, lambda: grader, 0.5) is None
     with sessions() as session:
-        submission = session.get(Submission, submission_id)
-        assert submission is not None and submission.status == Status.FAILED
-        assert submission.failure_reason == "question 'q03' is no longer in the bank"
+        found = session.get(Submission, submission_id)
+        assert found is not None and found.status == Status.FAILED
+        assert found.failure_reason == "question 'zz-gone' is in no published question bank"
+
+
+def test_an_unpinned_submission_is_pinned_to_the_latest_version_when_claimed(
+    sessions: SessionFactory, grader: Grader
+) -> None:
+    submission_id = submit(sessions, grader)
+    with session_scope(sessions) as session:
+        session.execute(update(Submission).where(Submission.id == submission_id).values(reference_hash=None))
+    assert run_grading(sessions, submission_id, lambda: grader, 0.5) in (Status.GRADED, Status.NEEDS_REVIEW)
+    with sessions() as session:
+        found = session.get(Submission, submission_id)
+        assert found is not None and found.reference_hash == grader.bank["q03"].content_hash
 
 
 def test_claims_stop_after_max_attempts(sessions: SessionFactory, grader: Grader) -> None:

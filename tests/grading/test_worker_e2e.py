@@ -18,7 +18,6 @@ from grader.db.base import utcnow
 from grader.db.models import AuditEntry, Grade, Role, Submission
 from grader.db.session import SessionFactory, get_session_factory, session_scope
 from grader.keys.principal import CLI
-from grader.questions.references import cached_bank
 from grader.queue.celery_app import GRADE_TASK, configure
 from grader.settings import Settings
 from grader.submissions.schemas import SubmissionCreate
@@ -100,7 +99,6 @@ def submit_directly(sessions: SessionFactory, answer: str = ANSWER) -> uuid.UUID
             session,
             SubmissionCreate(candidate_id="c-e2e", question_id="q03", answer=answer),
             actor=CLI,
-            bank=cached_bank(Settings().references_dir),
             max_answer_chars=10_000,
             queue=Dropped(),
         )

@@ -19,7 +19,8 @@ def recruiter(clean_db: Settings) -> str:
 def test_questions_show_key_points_and_reference_version(api: Server, recruiter: str) -> None:
     with api.client(recruiter) as client:
         questions = client.get("/api/v1/questions").json()
-        assert [q["id"] for q in questions][:2] == ["q01", "q02"]
+        # Other tests may have published banks of their own into this database.
+        assert [q["id"] for q in questions if q["bank"] == "llm"][:2] == ["q01", "q02"]
         q01 = client.get("/api/v1/questions/q01").json()
         assert q01["question"] and len(q01["reference_hash"]) == 16
         assert abs(sum(kp["weight"] for kp in q01["key_points"]) - 1.0) < 0.011

@@ -60,8 +60,6 @@ def test_embedded_restart_grades_what_a_previous_process_left_pending(tmp_path: 
     from grader.db.migrate import upgrade
     from grader.db.session import get_engine, get_session_factory, session_scope
     from grader.keys.principal import CLI
-    from grader.questions.references import cached_bank
-    from grader.settings import Settings
     from grader.submissions.schemas import SubmissionCreate
     from grader.submissions.submit import submit
 
@@ -72,7 +70,6 @@ def test_embedded_restart_grades_what_a_previous_process_left_pending(tmp_path: 
             session,
             SubmissionCreate(candidate_id="c", question_id="q03", answer=ANSWER),
             actor=CLI,
-            bank=cached_bank(Settings().references_dir),
             max_answer_chars=10_000,
             queue=type("Lost", (), {"enqueue": lambda self, _id: None})(),
         )

@@ -26,7 +26,6 @@ from grader.submissions.submit import submit
 from grader.keys.principal import Principal
 from grader.db.models import Role
 from grader.db.session import get_session_factory, session_scope
-from grader.questions.references import cached_bank
 from grader.submissions.schemas import SubmissionCreate
 from grader.settings import get_settings
 
@@ -39,8 +38,8 @@ settings = get_settings()
 actor = Principal(key_id=int(sys.argv[1]), name="crash", role=Role.RECRUITER)
 with session_scope(get_session_factory(settings.database_url)) as session:
     submit(session, SubmissionCreate(candidate_id=sys.argv[2], question_id="q10",
-                   answer="自注意力与顺序无关，需要位置编码提供位置信息。"), actor=actor,
-                   bank=cached_bank(settings.references_dir), max_answer_chars=10_000, queue=CrashOnEnqueue())
+                   answer="自注意力与顺序无关，需要位置编码提供位置信息。"),
+           actor=actor, max_answer_chars=10_000, queue=CrashOnEnqueue())
 print("enqueued: the crash did not happen", flush=True)
 """
 

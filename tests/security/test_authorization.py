@@ -7,6 +7,7 @@ say who may call it before it ships.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -16,9 +17,14 @@ import httpx
 import pytest
 
 from grader.db.models import Role
-from grader.db.session import get_session_factory
+from grader.db.session import get_session_factory, session_scope
 from grader.grading.grader import build_grader
 from grader.grading.run import run_grading
+from grader.keys.principal import Principal
+from grader.questions.banks import edit_draft
+from grader.questions.calibrations import add_calibration
+from grader.questions.drafts import DraftEdit
+from grader.scoring.calibration import load_calibration
 from grader.settings import Settings
 from tests.support.services import Keys, Server, make_key
 from tests.support.sheets import csv_bytes
@@ -55,7 +61,28 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/results/{submission_id}/review"): Rule(REVIEWERS),
     ("GET", "/api/v1/results/{submission_id}/history"): Rule(REVIEWERS),
     ("GET", "/api/v1/stats"): Rule(REVIEWERS),
+    ("GET", "/api/v1/banks"): Rule(ADMINS),
+    ("GET", "/api/v1/banks/{bank}"): Rule(ADMINS),
+    ("GET", "/api/v1/banks/{bank}/questions"): Rule(ADMINS),
+    ("POST", "/api/v1/banks/{bank}/import"): Rule(ADMINS),
+    ("POST", "/api/v1/banks/{bank}/publish"): Rule(ADMINS),
+    ("GET", "/api/v1/banks/{bank}/questions/{question_id}/draft"): Rule(ADMINS),
+    ("PUT", "/api/v1/banks/{bank}/questions/{question_id}/draft"): Rule(ADMINS),
+    ("GET", "/api/v1/banks/{bank}/diff"): Rule(ADMINS),
+    ("GET", "/api/v1/banks/{bank}/export"): Rule(ADMINS),
+    ("GET", "/api/v1/banks/{bank}/calibrations"): Rule(ADMINS),
+    ("POST", "/api/v1/banks/{bank}/calibrations/{version}/publish"): Rule(ADMINS),
+    ("POST", "/api/v1/banks/{bank}/regrade"): Rule(ADMINS),
 }
+# A small bank of the matrix's own (question ids az-01, az-02), imported and published in `world`.
+AUTHZ_BANK = "authz"
+AUTHZ_FILE = "\n".join(
+    json.dumps({"question_id": qid, "question": question, "reference_answer": answer}, ensure_ascii=False)
+    for qid, question, answer in [
+        ("az-01", "什么是位置编码？", "自注意力与顺序无关，位置编码把每个词的位置信息加到输入上，模型才能区分词序。"),
+        ("az-02", "温度系数有什么作用？", "温度系数作用在 softmax 上，温度越高输出越随机，温度越低越确定。"),
+    ]
+).encode()
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz")}
 
 
@@ -83,6 +110,13 @@ def world(open_api: Server, keys: Keys, pg_settings: Settings) -> World:
         ).json()
         sheet = csv_bytes([("candidate_id", "question_id", "answer"), ("authz-2", "q01", "RLHF 基于人类反馈")])
         batch = client.post("/api/v1/batches", headers=own, files={"file": (f"{uuid.uuid4()}.csv", sheet)}).json()
+        imported = client.post(
+            f"/api/v1/banks/{AUTHZ_BANK}/import",
+            headers=admin,
+            params={"publish": True},
+            files={"file": ("authz.jsonl", AUTHZ_FILE)},
+        )
+        assert imported.status_code in (201, 409), imported.text  # 409: published by an earlier module
     # Graded in-process (no worker in these tests), so the reviewers' endpoints have a result to show.
     grader = build_grader(Settings(embedder="hash"))
     run_grading(get_session_factory(pg_settings.database_url), uuid.UUID(submission["id"]), lambda: grader, 0.5)
@@ -90,7 +124,23 @@ def world(open_api: Server, keys: Keys, pg_settings: Settings) -> World:
 
 
 def _request(method: str, path: str, world: World, pg_settings: Settings) -> dict[str, Any]:
-    params = {"submission_id": world.submission_id, "batch_id": world.batch_id, "question_id": "q01"}
+    params = {
+        "submission_id": world.submission_id,
+        "batch_id": world.batch_id,
+        "question_id": "az-01" if "/banks/" in path else "q01",
+        "bank": AUTHZ_BANK,
+    }
+    actor = Principal(None, "authz-matrix", Role.ADMIN)
+    if path.endswith("/publish") and "/calibrations/" not in path:  # something to publish for each caller
+        with session_scope(get_session_factory(pg_settings.database_url)) as session:
+            edit = DraftEdit(question=f"什么是位置编码？({uuid.uuid4().hex[:6]})")
+            edit_draft(session, AUTHZ_BANK, "az-01", edit, actor=actor)
+    if "{version}" in path:  # a fresh unpublished calibration version for each caller
+        with session_scope(get_session_factory(pg_settings.database_url)) as session:
+            calibration = load_calibration(pg_settings.calibration_file)
+            params["version"] = str(
+                add_calibration(session, AUTHZ_BANK, calibration, source="matrix", actor=actor).version
+            )
     if "{key_id}" in path:  # a fresh key each time: revoking it must not disturb the callers
         key = make_key(pg_settings, Role.RECRUITER, f"sec-victim-{uuid.uuid4().hex[:6]}")
         from grader.db.models import ApiKey
@@ -107,6 +157,11 @@ def _request(method: str, path: str, world: World, pg_settings: Settings) -> dic
     elif (method, path) == ("POST", "/api/v1/batches"):
         sheet = csv_bytes([("candidate_id", "question_id", "answer"), (uuid.uuid4().hex[:8], "q01", "RLHF")])
         body["files"] = {"file": ("a.csv", sheet)}
+    elif path.endswith("/import"):
+        body["files"] = {"file": ("authz.jsonl", AUTHZ_FILE)}
+        body["params"] = {"dry_run": True}
+    elif method == "PUT" and path.endswith("/draft"):
+        body["json"] = {}
     elif path.endswith("/review"):
         body["json"] = {"final_score": 55, "comment": "authorization matrix"}
     return {"method": method, "url": url, **body}

@@ -246,3 +246,24 @@ def test_requests_past_the_concurrency_limit_wait_then_get_503_with_retry_after(
     assert statuses == [200, 200, 503]  # two admitted, one turned away after waiting 0.1 s
     assert next(h for s, h in results[:3] if s == 503)[b"retry-after"] == b"1"
     assert results[3][0] == 200  # liveness is never queued
+
+
+def test_a_bank_import_gets_the_upload_cap_and_other_bank_requests_the_json_cap() -> None:
+    from grader.web.limits import BodyLimitMiddleware
+
+    limits = BodyLimitMiddleware(lambda *_: None, default=1024, uploads=10 * 1024)  # type: ignore[arg-type]
+    assert limits.limit_for({"method": "POST", "path": "/api/v1/banks/le/import"}) == 10 * 1024
+    assert limits.limit_for({"method": "POST", "path": "/api/v1/batches"}) == 10 * 1024
+    assert limits.limit_for({"method": "PUT", "path": "/api/v1/banks/le/questions/le-001/draft"}) == 1024
+    assert limits.limit_for({"method": "POST", "path": "/api/v1/banks/le/import/x"}) == 1024
+
+
+def test_a_bank_import_declared_over_the_cap_is_refused_before_it_is_sent(open_api: Server, keys: Keys) -> None:
+    head = (
+        "POST /api/v1/banks/le/import HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+        f"X-API-Key: {keys.admin}\r\nContent-Length: {200 * 1024 * 1024}\r\n\r\n"
+    )
+    took, response = raw_request(open_api.url, head)
+
+    assert response.startswith(b"HTTP/1.1 413"), response[:300]
+    assert b'"upload_too_large"' in response and took < 3

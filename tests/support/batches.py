@@ -15,8 +15,6 @@ from grader.db.models import Role
 from grader.db.session import SessionFactory, session_scope
 from grader.keys.api_keys import create_api_key
 from grader.keys.principal import Principal
-from grader.questions.references import cached_bank
-from grader.settings import Settings
 from tests.support.sheets import QUESTIONS, csv_bytes
 
 
@@ -44,7 +42,6 @@ def new_batch(sessions: SessionFactory, n: int, queue: Recorder) -> tuple[uuid.U
             sheet,
             filename="a.csv",
             actor=actor,
-            bank=cached_bank(Settings().references_dir),
             queue=queue,
         )
         batch_id = batch.id

@@ -72,7 +72,6 @@ def seed_graded(settings: Settings, grader: Grader, review_confidence_below: flo
                     candidate_id=candidate, candidate_name=f"候选人{candidate[-1]}", question_id=question, answer=answer
                 ),
                 actor=CLI,
-                bank=grader.bank,
                 max_answer_chars=10_000,
                 queue=_NoQueue(),
             )
@@ -114,9 +113,7 @@ def seed_batch(settings: Settings, grader: Grader, review_confidence_below: floa
 
     collected = _Collect()
     with session_scope(sessions) as session:
-        batch = batches.create_batch(
-            session, sheet, filename="春招第一批.csv", actor=CLI, bank=grader.bank, queue=collected
-        )
+        batch = batches.create_batch(session, sheet, filename="春招第一批.csv", actor=CLI, queue=collected)
         batch_id = batch.id
     run_chunk(sessions, collected.ids, lambda: grader, review_confidence_below)
     return batch_id
