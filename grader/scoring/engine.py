@@ -575,7 +575,6 @@ def _analyse(
 ) -> tuple[list[_PointMeasure], list[Flag], Signals]:
     answer = _Answer.of(embedded, reference)
     measures = [_measure_point(answer, p) for p in reference.key_points]
-    reference_answer = reference.reference.reference_answer
     # Lexical overlap on the answer and the reference with every keyword form the engine matched written as
     # its term: an answer in English, with a synonym or a same-sound misspelling is measured on what it says.
     said = lexical_text(answer.norm, [h for m in measures for hs in m.hits.values() for h in hs])
