@@ -58,7 +58,9 @@ class Calibration(BaseModel):
     risk_scale: list[float]
     risk_coef: list[float]  # [intercept, *model.risk_design]: logit of P(score >= label + BIG_ERROR) (too high)
     risk_under_coef: list[float]  # ... logit of P(score <= label - BIG_ERROR) (too low)
-    review_risk: float  # P(big error) above which confidence falls below 0.5
+    review_risk: float  # P(big error) above which confidence falls below 0.5 (answers to generated key points)
+    # ... for answers to key points a person curated: its own threshold, set by the curated banks (None: the same)
+    review_risk_curated: float | None = None
     caps: dict[str, float] = dict(DEFAULT_CAPS)
     fitted_on: str = ""
     fit_command: str = ""
@@ -69,10 +71,24 @@ class Calibration(BaseModel):
         z: np.ndarray = (x - np.array(self.mean)) / np.array(self.scale)
         return z
 
+    def threshold(self, signals: Signals) -> float:
+        """The review threshold of big-error risk for this answer: set by the banks of its kind (curated or
+        generated key points), so the bank with the most big errors does not set the queue of the others."""
+        if self.review_risk_curated is not None and curated(signals):
+            return self.review_risk_curated
+        return self.review_risk
+
     def raw_score(self, signals: Signals) -> float:
         z = self.standardised(signals)
         linear = self.coef[0] + float(np.dot(self.coef[1:], z))
         return 100.0 * model.logistic(self.level[0] + self.level[1] * linear)
+
+
+def curated(signals: Signals) -> bool:
+    """Whether most of the answer's key-point weight was curated by a person (a bank's kind)."""
+    marks = signals.curated or [False] * len(signals.weights)
+    total = sum(signals.weights)
+    return total > 0 and sum(w for w, c in zip(signals.weights, marks, strict=True) if c) >= 0.5 * total
 
 
 def unfitted() -> Calibration:
@@ -177,7 +193,7 @@ def confidence(cal: Calibration, signals: Signals, score: float) -> float:
     if cap_for(cal, signals.flags) == 0.0 and score == 0.0:
         return 0.9
     risk = min(max(big_error_risk(cal, signals, score), 1e-9), 1 - 1e-9)
-    threshold = min(max(cal.review_risk, 1e-9), 1 - 1e-9)
+    threshold = min(max(cal.threshold(signals), 1e-9), 1 - 1e-9)
     odds = (risk / (1 - risk)) / (threshold / (1 - threshold))
     return round(1.0 / (1.0 + odds), 3)
 
@@ -224,7 +240,7 @@ def _folds(n: int, folds: int, seed: int) -> list[np.ndarray]:
 def _digest(cal: Calibration) -> str:
     fitted = cal.model_dump_json(include={
         "features", "mean", "scale", "coef", "level", "lexical_coef", "semantic_coef", "risk_mean", "risk_scale",
-        "risk_coef", "risk_under_coef", "review_risk", "caps"})
+        "risk_coef", "risk_under_coef", "review_risk", "review_risk_curated", "caps"})
     return hashlib.sha256(fitted.encode()).hexdigest()[:8]
 
 
@@ -297,16 +313,25 @@ def _fit(
     risk = _risk_of(standard, risk_coef, risk_under_coef)
     flagged = np.array([review_flagged(e.flags, caps) for e in examples])
     # The lowest threshold at which no bank sends more than REVIEW_SHARE of its answers to review
-    # (a threshold on the pooled share let the bank with the most big errors take 33%).
-    review_risk = max(review_threshold(risk[rows], flagged[rows], weights[rows], REVIEW_SHARE)
-                      for rows in (np.array([b == name for b in banks]) for name in sorted(set(banks))))
+    # (a threshold on the pooled share let the bank with the most big errors take 33%), one for banks of
+    # curated key points and one for generated ones: with one threshold for all, the curated LLM bank (6% big
+    # errors) filled its queue first and held the generated banks (ADS: 19% big errors) at 23-25%.
+    kinds = np.array([curated(e) for e in examples])
+    per_bank = {name: review_threshold(risk[rows], flagged[rows], weights[rows], REVIEW_SHARE)
+                for name, rows in ((n, np.array([b == n for b in banks])) for n in sorted(set(banks)))}
+    kind_of = {name: bool(kinds[[i for i, b in enumerate(banks) if b == name]].mean() >= 0.5) for name in per_bank}
+    generated = [t for n, t in per_bank.items() if not kind_of[n]]
+    by_curated = [t for n, t in per_bank.items() if kind_of[n]]
+    review_risk = max(generated or by_curated)
+    review_risk_curated = max(by_curated) if by_curated else None
+    threshold = np.where(kinds, review_risk_curated if review_risk_curated is not None else review_risk, review_risk)
 
     coef = _fit_score(z, labels, weights, names, start)
     if prior is None:
         lexical_coef = _fit_sub(z, labels, weights, names, model.LEXICAL)
         semantic_coef = _fit_sub(z, labels, weights, names, model.SEMANTIC)
     metrics: dict[str, float] = {}
-    routed = (risk >= review_risk) | flagged
+    routed = (risk >= threshold) | flagged
     for name in sorted(set(banks)):
         rows = [i for i, b in enumerate(banks) if b == name]
         summary = summarise(predictions[rows].tolist(), labels[rows].tolist())
@@ -319,6 +344,7 @@ def _fit(
         semantic_coef=[float(v) for v in semantic_coef], risk_mean=[float(v) for v in risk_mean],
         risk_scale=[float(v) for v in risk_scale], risk_coef=[float(v) for v in risk_coef],
         risk_under_coef=[float(v) for v in risk_under_coef], review_risk=review_risk,
+        review_risk_curated=review_risk_curated,
         caps=caps, fitted_on=fitted_on, fit_command=fit_command, cv_metrics=metrics,
     )
     return fitted.model_copy(update={"version": f"{version}+{_digest(fitted)}"})

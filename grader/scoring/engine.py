@@ -134,6 +134,20 @@ class PreparedReference:
         return keywords.canonicalise(text, pattern, terms)
 
     @cached_property
+    def lexical_reference(self) -> str:
+        """The reference answer with its keyword forms written as their terms (see `lexical_text`)."""
+        return self._lexical(self.reference.reference_answer)
+
+    @cached_property
+    def lexical_question(self) -> str:
+        return self._lexical(self.reference.question)
+
+    def _lexical(self, text: str) -> str:
+        norm = normalise(text)
+        return lexical_text(norm, [h for p in self.key_points for kw in p.key_point.keywords
+                                   for h in keywords.find(norm, kw)])
+
+    @cached_property
     def own_grams(self) -> frozenset[str]:
         """Every gram of the reference's own correct texts: a span made only of these restates them."""
         texts = [*self.canonical_statements, self.canonicalise(self.reference.reference_answer)]
@@ -241,6 +255,27 @@ def prepare_reference(reference: Reference, embedder: Embedder) -> PreparedRefer
         ))
         offset += n_s + n_w
     return PreparedReference(reference, prepared, vectors[0], embedder.name)
+
+
+def lexical_text(norm: str, hits: Sequence[keywords.Hit]) -> str:
+    """The normalised text with every keyword form found in it (a term, an alias in any language, a Chinese
+    variant, a same-sound spelling) written as the keyword's term, for lexical overlap with the reference.
+
+    Surface overlap then measures what is said, not the language or the synonym it is said in: "raise the
+    temperature" and "调高温度系数" share the reference's bigrams alike. Overlapping hits: the earliest,
+    then the longest, is rewritten.
+    """
+    if not hits:
+        return norm
+    out, at = [], 0
+    for hit in sorted(hits, key=lambda h: (h.start, h.start - h.end)):
+        if hit.start < at:
+            continue
+        term = normalise(hit.keyword)
+        out += [norm[at : hit.start], term]
+        at = hit.end
+    out.append(norm[at:])
+    return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -540,11 +575,13 @@ def _analyse(
 ) -> tuple[list[_PointMeasure], list[Flag], Signals]:
     answer = _Answer.of(embedded, reference)
     measures = [_measure_point(answer, p) for p in reference.key_points]
-    reference_answer = reference.reference.reference_answer
-    precision, recall, f1 = lexical.bigram_overlap(embedded.answer, reference_answer)
+    # Lexical overlap on the answer and the reference with every keyword form the engine matched written as
+    # its term: an answer in English, with a synonym or a same-sound misspelling is measured on what it says.
+    said = lexical_text(answer.norm, [h for m in measures for hs in m.hits.values() for h in hs])
+    lexical_reference = reference.lexical_reference
+    precision, recall, f1 = lexical.bigram_overlap(said, lexical_reference)
     flags = _flags(embedded, answer.norm, reference, bank, measures, precision)
-    novel_precision, novel_recall = lexical.novel_overlap(embedded.answer, reference_answer,
-                                                          reference.reference.question)
+    novel_precision, novel_recall = lexical.novel_overlap(said, lexical_reference, reference.lexical_question)
     groups = [bool(h) for m in measures for h in m.hits.values()]
     signals = Signals(
         weights=[p.key_point.weight for p in reference.key_points],
@@ -560,10 +597,12 @@ def _analyse(
         bigram_f1=f1,
         novel_precision=novel_precision,
         novel_recall=novel_recall,
-        opposite_swaps=lexical.opposite_swaps(embedded.answer, reference_answer),
-        token_recall=lexical.token_recall(embedded.answer, reference_answer),
-        answer_chars=content_length(embedded.answer),
-        reference_chars=content_length(reference_answer),
+        opposite_swaps=lexical.opposite_swaps(said, lexical_reference),
+        token_recall=lexical.token_recall(said, lexical_reference),
+        # Lengths in reading units (a CJK character, a Latin word): characters would make an English answer
+        # four times as long as its Chinese twin.
+        answer_chars=len(lexical.units(said)),
+        reference_chars=len(lexical.units(lexical_reference)),
     )
     return measures, flags, signals
 

@@ -26,6 +26,6 @@ class Signals(BaseModel):
     novel_recall: float = 0.0
     opposite_swaps: int = 0  # reference word pairs the answer holds with one side turned into its opposite
     token_recall: float = 0.0  # share of the reference's content words the answer contains
-    answer_chars: int = 0
+    answer_chars: int = 0  # lengths in reading units: CJK characters and Latin words (`lexical.units`)
     reference_chars: int = 0
     label: float | None = None
