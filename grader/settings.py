@@ -7,6 +7,9 @@ and grading in a background thread of the API process.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -16,8 +19,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from grader.questions.references import DEFAULT_DIR
 
+# The placeholder an earlier version accepted in embedded mode; anyone could sign sessions with it, so
+# it is refused everywhere. Kept only to refuse it (and for the test that forges a cookie with it).
 DEV_SECRET = "dev-insecure-secret-change-me"
 MIN_SECRET_CHARS = 32
+SECRET_FILE_SUFFIX = ".secret"
 
 
 class Settings(BaseSettings):
@@ -28,7 +34,9 @@ class Settings(BaseSettings):
     embedder: str = "use"
     references_dir: Path = DEFAULT_DIR
     calibration_file: Path = Field(default=DEFAULT_DIR / "calibration.json")
-    secret_key: SecretStr = SecretStr(DEV_SECRET)
+    # Signs the dashboard's session cookies. Unset in the embedded default: a random one is made on first
+    # start and kept beside the SQLite file (`embedded_secret`); required with Redis or a database server.
+    secret_key: SecretStr | None = None
     max_answer_chars: int = 10_000
     # A grade below this confidence, or with any flag, goes to the reviewers' queue.
     review_confidence_below: float = 0.5
@@ -58,17 +66,19 @@ class Settings(BaseSettings):
         return url
 
     @model_validator(mode="after")
-    def _no_default_secret(self) -> Settings:
-        # The placeholder is for the embedded default on one machine; a deployment with a broker (or any
-        # database server) serves a team and must not run on a secret that is printed in the source.
+    def _no_weak_secret(self) -> Settings:
+        # A deployment with a broker (or any database server) serves a team and must be given its secret;
+        # the embedded default makes its own. A secret printed in the source is refused everywhere.
         deployed = not self.embedded or not self.database_url.startswith("sqlite")
-        secret = self.secret_key.get_secret_value()
-        if deployed and (secret == DEV_SECRET or len(secret) < MIN_SECRET_CHARS):
+        secret = self.secret_key.get_secret_value() if self.secret_key is not None else None
+        if secret is None and not deployed:
+            return self
+        if secret is None or secret == DEV_SECRET or len(secret) < MIN_SECRET_CHARS:
             raise ValueError(
-                "GRADER_SECRET_KEY must be set to a random secret of at least "
-                f"{MIN_SECRET_CHARS} characters when GRADER_REDIS_URL or a database server is configured "
-                "(e.g. `openssl rand -hex 32`); the built-in placeholder is only accepted in the embedded "
-                "default (SQLite, no Redis)"
+                f"GRADER_SECRET_KEY must be a random secret of at least {MIN_SECRET_CHARS} characters "
+                "(e.g. `openssl rand -hex 32`); it is required when GRADER_REDIS_URL or a database server is "
+                "configured, and the old built-in placeholder is refused. Leave it unset in the embedded "
+                "default (SQLite, no Redis): a random secret is then kept beside the database file"
             )
         return self
 
@@ -76,6 +86,61 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """No broker configured: grade in-process."""
         return self.redis_url is None
+
+
+def secret_file(database_url: str) -> Path | None:
+    """Where the embedded default keeps its secret: beside the SQLite file (None for an in-memory one)."""
+    prefix = "sqlite:///"
+    if not database_url.startswith(prefix):
+        return None
+    path = database_url[len(prefix) :].split("?", 1)[0]
+    if not path or path == ":memory:":
+        return None
+    return Path(path + SECRET_FILE_SUFFIX)
+
+
+def embedded_secret(database_url: str) -> str:
+    """The embedded default's session secret: read from beside the database, or made on first start.
+
+    Created atomically and readable only by its owner: written to a private temporary file (0600) then
+    hard-linked into place, so two processes starting at once agree on one secret and nobody ever reads a
+    half-written file. Reused on restart, so sessions survive it. An in-memory database gets a secret for
+    this process only.
+    """
+    path = secret_file(database_url)
+    if path is None:
+        return secrets.token_hex(32)
+    if path.exists():
+        return _read_secret(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileExistsError):  # another process made it first: use theirs
+            os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return _read_secret(path)
+
+
+def _read_secret(path: Path) -> str:
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, 0o600)
+    secret = path.read_text(encoding="ascii").strip()
+    if len(secret) < MIN_SECRET_CHARS or secret == DEV_SECRET:
+        raise ValueError(f"{path} does not hold a usable secret; delete it and a new one is made on start")
+    return secret
+
+
+def with_secret(settings: Settings) -> Settings:
+    """`settings` with its session secret: the configured one, else the embedded default's own."""
+    if settings.secret_key is not None:
+        return settings
+    return settings.model_copy(update={"secret_key": SecretStr(embedded_secret(settings.database_url))})
 
 
 @lru_cache

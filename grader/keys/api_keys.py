@@ -58,10 +58,6 @@ def principal_of(session: Session, key_id: int, roles: Collection[Role]) -> Prin
     return Principal(key_id=key.id, name=key.name, role=Role(key.role))
 
 
-def record_sign_in(session: Session, principal: Principal) -> None:
-    audit(session, principal, "dashboard.signed_in", "api_key", principal.key_id)
-
-
 def create_api_key(session: Session, name: str, role: Role, actor: Principal) -> tuple[ApiKey, str]:
     key, raw = create_key(session, name, role)
     audit(session, actor, "api_key.created", "api_key", key.id, name=key.name, role=role.value)
@@ -77,6 +73,9 @@ def revoke_key(session: Session, key_id: int, actor: Principal) -> ApiKey:
     if key is None:
         raise NotFound(f"API key {key_id} does not exist", details={"key_id": key_id})
     if key.revoked_at is None:
+        from grader.keys.sessions import end_sessions_of  # sessions.py builds on this module
+
         key.revoked_at = utcnow()
-        audit(session, actor, "api_key.revoked", "api_key", key_id, name=key.name)
+        ended = end_sessions_of(session, key_id)
+        audit(session, actor, "api_key.revoked", "api_key", key_id, name=key.name, sessions_ended=ended)
     return key

@@ -62,3 +62,35 @@ def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Completed
     result = subprocess.run([GRADER, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, f"grader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     return result
+
+
+def start_server(env: dict[str, str], workdir: Path, *extra: str, name: str = "server") -> tuple[Process, str]:
+    """`grader serve` on a free port of its own, once `/healthz` answers: (the process, its base URL)."""
+    import httpx
+
+    from tests.support.services import free_port
+
+    port = free_port()
+    process = Process(
+        ["serve", "--port", str(port), "--log-level", "warning", *extra], env, workdir / f"{name}-{port}.log", workdir
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            pass
+        if process.proc.poll() is not None or time.monotonic() > deadline:
+            process.stop()
+            raise AssertionError(f"grader serve did not come up:\n{process.output()[-4000:]}")
+        time.sleep(0.3)
+
+
+def embedded_env(workdir: Path, **settings: str | None) -> dict[str, str]:
+    """The embedded default as `scripts/run` starts it: a SQLite file in `workdir`, no Redis, no secret."""
+    env = grader_env(database_url=f"sqlite:///{workdir}/grader.db", **settings)
+    if "secret_key" not in settings:
+        env.pop("GRADER_SECRET_KEY", None)
+    return env
