@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     # Requests inside one API process at once, the rest wait their turn: below the database pool's 15
     # connections, so a burst can never leave every thread waiting for a connection (grader.web.limits).
     max_concurrent_requests: int = 12
+    # `/metrics`: answered to these client addresses (CIDRs; loopback by default: a Prometheus on the same
+    # host, or behind the proxy that terminates TLS), or to anyone sending `Authorization: Bearer <key>`.
+    metrics_allow: list[str] = ["127.0.0.0/8", "::1/128"]
+    metrics_key: SecretStr | None = None
+    # Submissions by status are counted at most this often (a scrape between two counts reads the last).
+    metrics_refresh_seconds: float = 15.0
 
     @field_validator("database_url")
     @classmethod

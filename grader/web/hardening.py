@@ -8,6 +8,8 @@ the app.
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -20,6 +22,7 @@ from grader.observability import RequestContextMiddleware
 from grader.settings import Settings
 from grader.submissions.reads import count_by_status
 from grader.web import prometheus
+from grader.web.errors import error_response
 from grader.web.limits import (
     BodyLimitMiddleware,
     ConcurrencyLimitMiddleware,
@@ -67,8 +70,13 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def install(app: FastAPI, settings: Settings) -> None:
     app.state.metrics = prometheus.Metrics(
-        prometheus.GraderCollector(_queue_depths(app), _status_counts(app), _durations(settings))
+        prometheus.GraderCollector(
+            _queue_depths(app),
+            prometheus.Refreshed(_status_counts(app), settings.metrics_refresh_seconds),
+            _durations(settings),
+        )
     )
+    app.state.metrics_allow = [ipaddress.ip_network(cidr, strict=False) for cidr in settings.metrics_allow]
     if settings.rate_limit_per_second > 0:
         buckets: Any
         if settings.redis_url is not None:
@@ -88,9 +96,31 @@ def install(app: FastAPI, settings: Settings) -> None:
 
 
 def metrics_endpoint(request: Request) -> Response:
-    """Prometheus text format; no key needed (counts and timings only)."""
+    """Prometheus text format, for the allowed addresses or the metrics key (counts and timings only)."""
+    if not _may_scrape(request):
+        return error_response(
+            403,
+            "forbidden",
+            "/metrics is served to the addresses in GRADER_METRICS_ALLOW (loopback by default) or with "
+            "`Authorization: Bearer <GRADER_METRICS_KEY>`",
+        )
     registry = request.app.state.metrics.registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _may_scrape(request: Request) -> bool:
+    settings: Settings = request.app.state.settings
+    if settings.metrics_key is not None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        expected = settings.metrics_key.get_secret_value()
+        if scheme.lower() == "bearer" and token and hmac.compare_digest(token.encode(), expected.encode()):
+            return True
+    host = request.client.host if request.client else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(address in network for network in request.app.state.metrics_allow)
 
 
 def _queue_depths(app: FastAPI) -> Any:
