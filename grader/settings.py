@@ -55,6 +55,15 @@ class Settings(BaseSettings):
     # Requests inside one API process at once, the rest wait their turn: below the database pool's 15
     # connections, so a burst can never leave every thread waiting for a connection (grader.web.limits).
     max_concurrent_requests: int = 12
+    # Request bodies are read before admission, under an idle deadline between chunks and a total one
+    # (408, connection closed): a client trickling a body holds a socket, never an admission slot.
+    body_idle_timeout_seconds: float = 10.0
+    body_total_timeout_seconds: float = 60.0
+    upload_total_timeout_seconds: float = 300.0
+    # Unknown API keys and dashboard sign-in attempts, per client address: refill per second and burst
+    # (then 429). A fresh random key per request draws from the same address budget.
+    auth_failures_per_second: float = 0.5
+    auth_failures_burst: int = 20
     # `/metrics`: answered to these client addresses (CIDRs; loopback by default: a Prometheus on the same
     # host, or behind the proxy that terminates TLS), or to anyone sending `Authorization: Bearer <key>`.
     metrics_allow: list[str] = ["127.0.0.0/8", "::1/128"]

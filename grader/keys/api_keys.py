@@ -49,6 +49,14 @@ def authenticate(session: Session, raw: str | None) -> Principal:
     return Principal(key_id=key.id, name=key.name, role=Role(key.role))
 
 
+def is_active_key(session: Session, raw: str) -> bool:
+    """Whether `raw` is a key that exists and is not revoked (the gate before a body is read)."""
+    found = session.scalar(
+        select(ApiKey.id).where(ApiKey.key_hash == hash_key(raw.strip()), ApiKey.revoked_at.is_(None))
+    )
+    return found is not None
+
+
 def principal_of(session: Session, key_id: int, roles: Collection[Role]) -> Principal | None:
     """The principal of a key still active and holding one of `roles` (a dashboard session re-reads its
     key on every request, so revoking the key ends the session at once); None otherwise."""

@@ -1,15 +1,17 @@
 """What every request passes through before an endpoint sees it, and `/metrics`.
 
 Order, outermost first: request id + access log + latency (sees every response, including refusals),
-no key at all on /api/ (401, before the body is read), body cap (413, before the body is read), rate
-limit (429 with Retry-After), at most `max_concurrent_requests` inside the app (the rest wait), then
-the app.
+the key check (401 for a missing or unknown key on /api/, before the body is read; unknown keys and
+sign-in attempts charged to the client address, 429), the rate limit (429 with Retry-After; per checked
+key, else per address), the body read (413 over the cap, 408 past its idle or total deadline; read whole
+before admission), at most `max_concurrent_requests` inside the app (the rest wait), then the app.
 """
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -18,6 +20,7 @@ from pydantic import BaseModel
 
 from grader.batches.parsing import DEFAULT_LIMITS
 from grader.grading import durations
+from grader.keys.api_keys import is_active_key
 from grader.observability import RequestContextMiddleware
 from grader.settings import Settings
 from grader.submissions.reads import count_by_status
@@ -25,11 +28,12 @@ from grader.web import prometheus
 from grader.web.errors import error_response
 from grader.web.limits import (
     BodyLimitMiddleware,
+    Bucket,
     ConcurrencyLimitMiddleware,
+    KeyCheckMiddleware,
     MemoryBuckets,
     RateLimitMiddleware,
     RedisBuckets,
-    RequireKeyMiddleware,
 )
 
 MULTIPART_ROOM = 1024 * 1024
@@ -77,20 +81,25 @@ def install(app: FastAPI, settings: Settings) -> None:
         )
     )
     app.state.metrics_allow = [ipaddress.ip_network(cidr, strict=False) for cidr in settings.metrics_allow]
-    if settings.rate_limit_per_second > 0:
-        buckets: Any
-        if settings.redis_url is not None:
-            buckets = RedisBuckets(
-                settings.redis_url, settings.celery_queue, settings.rate_limit_per_second, settings.rate_limit_burst
-            )
-        else:
-            buckets = MemoryBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
-        app.add_middleware(RateLimitMiddleware, buckets=buckets)
+    # add_middleware wraps: the last added is the outermost.
     app.add_middleware(ConcurrencyLimitMiddleware, limit=settings.max_concurrent_requests)
     app.add_middleware(
-        BodyLimitMiddleware, default=settings.max_body_bytes, uploads=DEFAULT_LIMITS.max_bytes + MULTIPART_ROOM
+        BodyLimitMiddleware,
+        default=settings.max_body_bytes,
+        uploads=DEFAULT_LIMITS.max_bytes + MULTIPART_ROOM,
+        idle_seconds=settings.body_idle_timeout_seconds,
+        total_seconds=settings.body_total_timeout_seconds,
+        upload_total_seconds=settings.upload_total_timeout_seconds,
     )
-    app.add_middleware(RequireKeyMiddleware)
+    if settings.rate_limit_per_second > 0:
+        app.add_middleware(
+            RateLimitMiddleware,
+            buckets=_buckets(settings, "requests", settings.rate_limit_per_second, settings.rate_limit_burst),
+        )
+    auth_buckets = None
+    if settings.auth_failures_per_second > 0:
+        auth_buckets = _buckets(settings, "auth", settings.auth_failures_per_second, settings.auth_failures_burst)
+    app.add_middleware(KeyCheckMiddleware, check=_key_check(app), auth_buckets=auth_buckets)
     app.add_middleware(RequestContextMiddleware, observe=app.state.metrics.observe_request)
     app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
 
@@ -121,6 +130,20 @@ def _may_scrape(request: Request) -> bool:
     except ValueError:
         return False
     return any(address in network for network in request.app.state.metrics_allow)
+
+
+def _buckets(settings: Settings, name: str, rate: float, burst: int) -> Bucket:
+    if settings.redis_url is not None:
+        return RedisBuckets(settings.redis_url, f"{settings.celery_queue}:{name}", rate, burst)
+    return MemoryBuckets(rate, burst)
+
+
+def _key_check(app: FastAPI) -> Callable[[str], bool]:
+    def check(raw: str) -> bool:
+        with app.state.sessions() as session:
+            return is_active_key(session, raw)
+
+    return check
 
 
 def _queue_depths(app: FastAPI) -> Any:
