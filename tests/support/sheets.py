@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
+from pathlib import Path
 
 from openpyxl import Workbook
 
@@ -57,7 +58,7 @@ LONG_ROWS: list[Row] = [
 ]
 
 
-def shared_strings_bomb(path: object, *, unpacked_mb: int = 300, rows: int = 2000) -> None:
+def shared_strings_bomb(path: str | Path, *, unpacked_mb: int = 300, rows: int = 2000) -> None:
     """Write the probe's attack to `path`: a valid .xlsx whose shared strings unpack to ~`unpacked_mb` MB
     from a file about 25 times smaller (each string an answer-sized text with a random tail, so it
     deflates like real text repeated, not like zeros). Streamed to disk in 1 MB pieces; a few seconds."""
@@ -68,7 +69,7 @@ def shared_strings_bomb(path: object, *, unpacked_mb: int = 300, rows: int = 200
     count = unpacked_mb * 1024 * 1024 // (part + 80)
     sentence = "自注意力机制让每个位置关注序列中的其他位置，多头注意力从多个子空间学习不同的关系。"
     phrase = (sentence * 200).encode()[:part].decode(errors="ignore").encode()  # whole characters only
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as z:  # type: ignore[arg-type]
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as z:
         z.writestr(
             "[Content_Types].xml",
             '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
