@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     review_confidence_below: float = 0.5
     # Submissions left pending/running longer than this are re-enqueued by the periodic sweep.
     stuck_after_seconds: int = 300
+    # A claim is a lease of this many seconds, renewed while the worker grades; the sweep runs every
+    # `lease_sweep_seconds` and hands out work whose lease ran out (a dead worker) within about a minute.
+    lease_seconds: float = 20.0
+    lease_sweep_seconds: int = 10
     task_time_limit_seconds: int = 120
     # Celery queue name: deployments (or test runs) sharing one Redis keep their work apart.
     celery_queue: str = "grader"

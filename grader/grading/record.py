@@ -9,9 +9,12 @@ commit; `grader.grading.run` owns the transactions.
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -33,6 +36,14 @@ from grader.submissions.statuses import GRADED, OPEN
 # A submission claimed this many times without a grade (worker killed mid-task, poison input) is failed
 # instead of being handed out again: `task_reject_on_worker_lost` would otherwise redeliver it forever.
 MAX_ATTEMPTS = 3
+# A claim is a lease: the worker renews it while it grades (grader.grading.run); once it has run out the
+# worker is taken for dead and the sweep (every `lease_sweep_seconds`) hands the work to another.
+DEFAULT_LEASE_SECONDS = 20.0
+
+
+def worker_id() -> str:
+    """Who holds a claim: host and process (a pool child has its own pid)."""
+    return f"{socket.gethostname()}:{os.getpid()}"[:200]
 
 
 # The grading path's statements are built once: a task only binds its ids and values, so SQLAlchemy
@@ -61,7 +72,19 @@ _MARK_RUNNING = (
         status=Status.RUNNING.value,
         updated_at=bindparam("now"),
         attempts=Submission.attempts + bindparam("charge", type_=Integer),
+        claimed_by=bindparam("worker"),
+        lease_until=bindparam("lease_until"),
     )
+    .execution_options(synchronize_session=False)
+)
+_RENEW = (
+    update(Submission)
+    .where(
+        Submission.id.in_(bindparam("ids", expanding=True)),
+        Submission.status == Status.RUNNING.value,
+        Submission.claimed_by == bindparam("worker"),
+    )
+    .values(lease_until=bindparam("lease_until"))
     .execution_options(synchronize_session=False)
 )
 _RECORD_LOCK = (
@@ -160,6 +183,7 @@ def claim_many(
     scoring_version: str,
     *,
     charge_attempt: bool = True,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
 ) -> tuple[list[Job], list[uuid.UUID]]:
     """`claim` for several submissions in two statements (read and lock, mark running), plus a few per
     submission that has to be failed. Returns the jobs in id order and the ids that do not exist."""
@@ -188,11 +212,30 @@ def claim_many(
         else:
             jobs.append(Job(row.id, row.question_id, row.answer, ref))
     if jobs:
+        now = utcnow()
         session.execute(
             _MARK_RUNNING,
-            {"ids": [job.submission_id for job in jobs], "now": utcnow(), "charge": 1 if charge_attempt else 0},
+            {
+                "ids": [job.submission_id for job in jobs],
+                "now": now,
+                "charge": 1 if charge_attempt else 0,
+                "worker": worker_id(),
+                "lease_until": now + timedelta(seconds=lease_seconds),
+            },
         )
     return jobs, [sid for sid in ids if sid not in seen]
+
+
+def renew_leases(session: Session, submission_ids: Sequence[uuid.UUID], lease_seconds: float) -> None:
+    """Extend this worker's leases on the submissions it is still grading."""
+    session.execute(
+        _RENEW,
+        {
+            "ids": list(submission_ids),
+            "worker": worker_id(),
+            "lease_until": utcnow() + timedelta(seconds=lease_seconds),
+        },
+    )
 
 
 def needs_review(result: ScoreResult, review_confidence_below: float) -> bool:
