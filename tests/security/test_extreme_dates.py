@@ -31,7 +31,8 @@ EXTREMES = [
 def test_extreme_dates_on_the_api_are_422_naming_the_field(
     open_api: Server, keys: Keys, path: str, params: dict[str, str]
 ) -> None:
-    reply = open_api.client(keys.reviewer).get(path, params=params)
+    with open_api.client(keys.reviewer) as client:
+        reply = client.get(path, params=params)
     assert reply.status_code == 422, reply.text
     error = reply.json()["error"]
     assert error["code"] == "invalid_input" and "out of range" in error["message"]

@@ -17,6 +17,10 @@ def grader_env(**settings: str | None) -> dict[str, str]:
     env.update({f"GRADER_{k.upper()}": v for k, v in settings.items() if v is not None})
     # Set by tests/conftest.py: a server or worker on Postgres/Redis refuses to start without a real secret.
     env.setdefault("GRADER_SECRET_KEY", os.environ["GRADER_SECRET_KEY"])
+    # And the suite's address budget (tests/conftest.py): a server on the shared Redis namespace with the
+    # default budget of 20 would cap the bucket every other test server draws on.
+    if "GRADER_AUTH_FAILURES_BURST" in os.environ:
+        env.setdefault("GRADER_AUTH_FAILURES_BURST", os.environ["GRADER_AUTH_FAILURES_BURST"])
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
