@@ -117,6 +117,9 @@ class RequestContextMiddleware:
         )
         request_id = supplied if _CLIENT_ID.match(supplied) else new_request_id()
         token = request_id_var.set(request_id)
+        # Kept in the scope too: a 500 is answered by Starlette's outermost error middleware, outside this
+        # one and after the context variable is reset; its handler reads the id from here.
+        scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
 

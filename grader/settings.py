@@ -7,7 +7,10 @@ and grading in a background thread of the API process.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import secrets
 import zoneinfo
 from datetime import UTC, timedelta, timezone, tzinfo
 from functools import lru_cache
@@ -19,8 +22,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from grader.questions.references import DEFAULT_DIR
 
+# The placeholder an earlier version accepted in embedded mode; anyone could sign sessions with it, so
+# it is refused everywhere. Kept only to refuse it (and for the test that forges a cookie with it).
 DEV_SECRET = "dev-insecure-secret-change-me"
 MIN_SECRET_CHARS = 32
+SECRET_FILE_SUFFIX = ".secret"
 
 
 class Settings(BaseSettings):
@@ -31,12 +37,18 @@ class Settings(BaseSettings):
     embedder: str = "use"
     references_dir: Path = DEFAULT_DIR
     calibration_file: Path = Field(default=DEFAULT_DIR / "calibration.json")
-    secret_key: SecretStr = SecretStr(DEV_SECRET)
+    # Signs the dashboard's session cookies. Unset in the embedded default: a random one is made on first
+    # start and kept beside the SQLite file (`embedded_secret`); required with Redis or a database server.
+    secret_key: SecretStr | None = None
     max_answer_chars: int = 10_000
     # A grade below this confidence, or with any flag, goes to the reviewers' queue.
     review_confidence_below: float = 0.5
     # Submissions left pending/running longer than this are re-enqueued by the periodic sweep.
     stuck_after_seconds: int = 300
+    # A claim is a lease of this many seconds, renewed while the worker grades; the sweep runs every
+    # `lease_sweep_seconds` and hands out work whose lease ran out (a dead worker) within about a minute.
+    lease_seconds: float = 20.0
+    lease_sweep_seconds: int = 10
     task_time_limit_seconds: int = 120
     # Celery queue name: deployments (or test runs) sharing one Redis keep their work apart.
     celery_queue: str = "grader"
@@ -54,6 +66,21 @@ class Settings(BaseSettings):
     # name (Asia/Shanghai, UTC, Europe/Berlin) or a fixed offset (UTC+8, +08:00). The API and the
     # exports give ISO 8601 times with their offset whatever this says.
     display_timezone: str = "Asia/Shanghai"
+    # Request bodies are read before admission, under an idle deadline between chunks and a total one
+    # (408, connection closed): a client trickling a body holds a socket, never an admission slot.
+    body_idle_timeout_seconds: float = 10.0
+    body_total_timeout_seconds: float = 60.0
+    upload_total_timeout_seconds: float = 300.0
+    # Unknown API keys and dashboard sign-in attempts, per client address: refill per second and burst
+    # (then 429). A fresh random key per request draws from the same address budget.
+    auth_failures_per_second: float = 0.5
+    auth_failures_burst: int = 20
+    # `/metrics`: answered to these client addresses (CIDRs; loopback by default: a Prometheus on the same
+    # host, or behind the proxy that terminates TLS), or to anyone sending `Authorization: Bearer <key>`.
+    metrics_allow: list[str] = ["127.0.0.0/8", "::1/128"]
+    metrics_key: SecretStr | None = None
+    # Submissions by status are counted at most this often (a scrape between two counts reads the last).
+    metrics_refresh_seconds: float = 15.0
 
     @field_validator("database_url")
     @classmethod
@@ -71,17 +98,19 @@ class Settings(BaseSettings):
         return name
 
     @model_validator(mode="after")
-    def _no_default_secret(self) -> Settings:
-        # The placeholder is for the embedded default on one machine; a deployment with a broker (or any
-        # database server) serves a team and must not run on a secret that is printed in the source.
+    def _no_weak_secret(self) -> Settings:
+        # A deployment with a broker (or any database server) serves a team and must be given its secret;
+        # the embedded default makes its own. A secret printed in the source is refused everywhere.
         deployed = not self.embedded or not self.database_url.startswith("sqlite")
-        secret = self.secret_key.get_secret_value()
-        if deployed and (secret == DEV_SECRET or len(secret) < MIN_SECRET_CHARS):
+        secret = self.secret_key.get_secret_value() if self.secret_key is not None else None
+        if secret is None and not deployed:
+            return self
+        if secret is None or secret == DEV_SECRET or len(secret) < MIN_SECRET_CHARS:
             raise ValueError(
-                "GRADER_SECRET_KEY must be set to a random secret of at least "
-                f"{MIN_SECRET_CHARS} characters when GRADER_REDIS_URL or a database server is configured "
-                "(e.g. `openssl rand -hex 32`); the built-in placeholder is only accepted in the embedded "
-                "default (SQLite, no Redis)"
+                f"GRADER_SECRET_KEY must be a random secret of at least {MIN_SECRET_CHARS} characters "
+                "(e.g. `openssl rand -hex 32`); it is required when GRADER_REDIS_URL or a database server is "
+                "configured, and the old built-in placeholder is refused. Leave it unset in the embedded "
+                "default (SQLite, no Redis): a random secret is then kept beside the database file"
             )
         return self
 
@@ -114,6 +143,61 @@ def display_zone(name: str) -> tzinfo:
     raise ValueError(
         f"unknown time zone {name!r}: use an IANA name such as Asia/Shanghai or UTC, or an offset such as UTC+8"
     )
+
+
+def secret_file(database_url: str) -> Path | None:
+    """Where the embedded default keeps its secret: beside the SQLite file (None for an in-memory one)."""
+    prefix = "sqlite:///"
+    if not database_url.startswith(prefix):
+        return None
+    path = database_url[len(prefix) :].split("?", 1)[0]
+    if not path or path == ":memory:":
+        return None
+    return Path(path + SECRET_FILE_SUFFIX)
+
+
+def embedded_secret(database_url: str) -> str:
+    """The embedded default's session secret: read from beside the database, or made on first start.
+
+    Created atomically and readable only by its owner: written to a private temporary file (0600) then
+    hard-linked into place, so two processes starting at once agree on one secret and nobody ever reads a
+    half-written file. Reused on restart, so sessions survive it. An in-memory database gets a secret for
+    this process only.
+    """
+    path = secret_file(database_url)
+    if path is None:
+        return secrets.token_hex(32)
+    if path.exists():
+        return _read_secret(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileExistsError):  # another process made it first: use theirs
+            os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return _read_secret(path)
+
+
+def _read_secret(path: Path) -> str:
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, 0o600)
+    secret = path.read_text(encoding="ascii").strip()
+    if len(secret) < MIN_SECRET_CHARS or secret == DEV_SECRET:
+        raise ValueError(f"{path} does not hold a usable secret; delete it and a new one is made on start")
+    return secret
+
+
+def with_secret(settings: Settings) -> Settings:
+    """`settings` with its session secret: the configured one, else the embedded default's own."""
+    if settings.secret_key is not None:
+        return settings
+    return settings.model_copy(update={"secret_key": SecretStr(embedded_secret(settings.database_url))})
 
 
 @lru_cache

@@ -28,6 +28,10 @@ from tests.support.services import (
 )
 
 os.environ.setdefault("GRADER_SECRET_KEY", "test-" + secrets.token_hex(32))
+# Every test server shares 127.0.0.1, and in Redis mode one budget of unknown keys and sign-ins per
+# address: the suite signs in and sends unknown keys on purpose far more often than a person would.
+# tests/security/test_slow_bodies.py measures the real default budget on a server of its own.
+os.environ.setdefault("GRADER_AUTH_FAILURES_BURST", "100000")
 
 
 # --- the service's dependencies: Postgres, Redis, the API -------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -79,8 +80,22 @@ def missed_key_points(key_points: Iterable[KeyPointResult]) -> list[str]:
     return missed
 
 
+# What a spreadsheet may pass over before it decides a cell is a formula: zero-width characters, word
+# joiner and byte-order mark (besides whitespace, ASCII or not).
+_INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff")
+
+
 def escape_cell(value: str) -> str:
-    return "'" + value if value.startswith(FORMULA_TRIGGERS) else value
+    """The one rule for every exported text cell: a leading `'` when the cell could start a formula —
+    an ASCII trigger first, or one behind whitespace or invisible characters, or a full-width
+    ＝＋－＠ (NFKC folds it to the ASCII trigger, and so may the spreadsheet)."""
+    if value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    index = 0
+    while index < len(value) and (value[index].isspace() or value[index] in _INVISIBLE):
+        index += 1
+    first = unicodedata.normalize("NFKC", value[index : index + 1])
+    return "'" + value if first.startswith(FORMULA_TRIGGERS) else value
 
 
 def summarize(results: Iterable[AnswerResult]) -> list[CandidateSummary]:

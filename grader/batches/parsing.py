@@ -39,9 +39,14 @@ class Limits:
     max_rows: int = 120_000
     max_columns: int = 256
     max_cells: int = 2_000_000
-    # xlsx is a zip: bound what it expands to before openpyxl sees it.
-    max_uncompressed_bytes: int = 300 * MB
+    # xlsx is a zip: bound what it expands to before openpyxl sees it. The budget that bounds the parse's
+    # memory and CPU (bench/bench_sheets.py): what the parts may unpack to, and how many cells and shared
+    # strings their XML may hold (counted while streaming, before openpyxl reads a byte). An answer sheet
+    # at the 50,000-answer cap needs a fraction of each.
+    max_uncompressed_bytes: int = 64 * MB
     max_compression_ratio: int = 200
+    max_cell_elements: int = 1_000_000
+    max_shared_strings: int = 500_000
     max_candidate_chars: int = 128
     max_name_chars: int = 200
     max_email_chars: int = 254
@@ -462,9 +467,9 @@ def _check_zip(data: bytes, limits: Limits) -> None:
     total = sum(m.file_size for m in members)
     if total > limits.max_uncompressed_bytes:
         raise UploadTooLarge(
-            f"the workbook expands to {total // MB} MB, over the {limits.max_uncompressed_bytes // MB} MB "
-            "limit; split the answers over several files",
-            details={"uncompressed_bytes": total},
+            f"the workbook unpacks to {total / MB:.0f} MB, over the {_mb(limits.max_uncompressed_bytes)} this "
+            "server parses; split the answers over several files or save them as CSV UTF-8",
+            details={"uncompressed_bytes": total, "max_uncompressed_bytes": limits.max_uncompressed_bytes},
         )
     for m in members:
         if m.file_size > MB and m.file_size > limits.max_compression_ratio * max(m.compress_size, 1):
@@ -473,6 +478,67 @@ def _check_zip(data: bytes, limits: Limits) -> None:
                 "which no answer sheet does; it is refused as a possible zip bomb",
                 details={"member": m.filename},
             )
+
+
+def _mb(n: int) -> str:
+    return f"{n / MB:.0f} MB" if n >= MB else f"{n // 1024} KB"
+
+
+_CELL_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c[\s/>]")
+_STRING_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?si[\s/>]")
+
+
+def _check_parts(data: bytes, limits: Limits) -> None:
+    """Stream the worksheets and the shared strings through the budget before openpyxl reads them:
+    unpacked bytes (as really inflated, not as declared), cell elements and shared strings, refused (413)
+    the moment one passes its cap. Nothing is kept but the counts, so this costs one inflate of at most
+    `max_uncompressed_bytes` and no memory to speak of."""
+    unpacked = cells = strings = 0
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for member in archive.infolist():
+            name = member.filename
+            is_sheet = name.startswith("xl/worksheets/") and name.endswith(".xml")
+            if not (is_sheet or name == "xl/sharedStrings.xml"):
+                continue
+            tag = _CELL_TAG if is_sheet else _STRING_TAG
+            carry = b""
+            with archive.open(member) as part:
+                while chunk := part.read(MB):
+                    unpacked += len(chunk)
+                    if unpacked > limits.max_uncompressed_bytes:
+                        raise UploadTooLarge(
+                            f"the workbook unpacks to more than {_mb(limits.max_uncompressed_bytes)}, the most "
+                            "this server parses; split the answers over several files or save them as CSV UTF-8",
+                            details={"max_uncompressed_bytes": limits.max_uncompressed_bytes},
+                        )
+                    # Every tag starts with "<" (text holds "&lt;"): cut at the last one, so no tag is split.
+                    text = carry + chunk
+                    cut = text.rfind(b"<")
+                    head, carry = (text[:cut], text[cut:]) if cut > 0 else (b"", text)
+                    found = len(tag.findall(head))
+                    if is_sheet:
+                        cells += found
+                    else:
+                        strings += found
+                    _over_cells(cells, strings, limits)
+            found = len(tag.findall(carry))
+            cells, strings = (cells + found, strings) if is_sheet else (cells, strings + found)
+            _over_cells(cells, strings, limits)
+
+
+def _over_cells(cells: int, strings: int, limits: Limits) -> None:
+    if cells > limits.max_cell_elements:
+        raise UploadTooLarge(
+            f"the workbook holds more than {limits.max_cell_elements:,} cells, the most this server parses; "
+            "split the answers over several files",
+            details={"max_cell_elements": limits.max_cell_elements},
+        )
+    if strings > limits.max_shared_strings:
+        raise UploadTooLarge(
+            f"the workbook holds more than {limits.max_shared_strings:,} distinct texts, the most this server "
+            "parses; split the answers over several files",
+            details={"max_shared_strings": limits.max_shared_strings},
+        )
 
 
 def _cell_text(value: object) -> str:
@@ -660,6 +726,10 @@ def _parse_xlsx(
     data: bytes, matcher: QuestionMatcher, max_answer_chars: int, limits: Limits
 ) -> tuple[str, int, _Builder]:
     _check_zip(data, limits)
+    try:
+        _check_parts(data, limits)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as exc:
+        raise _unreadable_xlsx(exc) from exc
     # Imported here: openpyxl is only needed for workbooks, and loads slowly.
     from openpyxl import load_workbook
 

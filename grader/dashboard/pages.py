@@ -32,6 +32,7 @@ from grader.db.batch_models import Batch
 from grader.db.models import Role
 from grader.errors import GraderError, NotFound, Unauthorized
 from grader.keys import api_keys
+from grader.keys import sessions as dashboard_sessions
 from grader.keys.principal import Principal
 from grader.questions.pins import question_choices
 from grader.review import results as review
@@ -158,8 +159,8 @@ def login(
             403,
         )
     response = RedirectResponse(_safe_next(next), status_code=303)
-    signin.write(response, request, settings, key_id=principal.key_id, csrf=signin.new_csrf())
-    api_keys.record_sign_in(db, principal)
+    session_id = dashboard_sessions.open_session(db, principal)
+    signin.write(response, request, settings, key_id=principal.key_id, csrf=signin.new_csrf(), session_id=session_id)
     return response
 
 
@@ -171,7 +172,10 @@ def _role_name(role: Role) -> str:
 def logout(
     request: Request, settings: SettingsDep, db: SessionDep, csrf_token: Annotated[str, Form(max_length=100)] = ""
 ) -> Response:
-    signin.check_csrf(signin.current(request, settings, db), csrf_token)
+    session = signin.current(request, settings, db)
+    signin.check_csrf(session, csrf_token)
+    if session is not None and session.session_id is not None and session.principal is not None:
+        dashboard_sessions.close_session(db, session.session_id, session.principal)
     response = RedirectResponse("/dashboard/login", status_code=303)
     signin.clear(response)
     return response

@@ -1,8 +1,9 @@
 """Dashboard sign-in: a reviewer's API key, exchanged for a signed session cookie, and CSRF tokens.
 
-The cookie holds the key's id and the session's CSRF token, signed with `settings.secret_key`
+The cookie holds the key's id, the session's id and its CSRF token, signed with `settings.secret_key`
 (itsdangerous, timestamped: it expires after `SESSION_SECONDS`); the API key itself never leaves the
-sign-in form. Every request re-reads the key row, so revoking the key ends its sessions at once. Every
+sign-in form. The session is a row (`dashboard_sessions`): every request re-reads it and its key, so
+signing out or revoking the key ends the session server-side at once, even for a copied cookie. Every
 form carries the session's CSRF token and every POST compares it (synchroniser token); the sign-in form
 gets a token in a pre-session cookie, so a third-party page cannot sign a browser into someone's account.
 """
@@ -19,8 +20,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from grader.db.models import Role
 from grader.db.session import Session
-from grader.keys.api_keys import principal_of
 from grader.keys.principal import Principal
+from grader.keys.sessions import session_principal
 from grader.settings import Settings
 
 COOKIE = "grader_dashboard"
@@ -45,9 +46,13 @@ class CsrfRejected(Exception):
 class DashboardSession:
     csrf: str
     principal: Principal | None
+    session_id: str | None = None
 
 
 def _serializer(settings: Settings) -> URLSafeTimedSerializer:
+    # create_app resolves the secret (grader.settings.with_secret); never sign with a missing one.
+    if settings.secret_key is None:
+        raise RuntimeError("no session secret: build the app with create_app, which resolves it")
     return URLSafeTimedSerializer(settings.secret_key.get_secret_value(), salt="grader-dashboard-session")
 
 
@@ -67,18 +72,31 @@ def current(request: Request, settings: Settings, db: Session) -> DashboardSessi
     data = read(request, settings)
     if data is None:
         return None
-    key_id = data.get("key")
-    principal = principal_of(db, key_id, ALLOWED) if isinstance(key_id, int) else None
-    return DashboardSession(csrf=data["csrf"], principal=principal)
+    key_id, session_id = data.get("key"), data.get("sid")
+    if not isinstance(key_id, int):
+        return DashboardSession(csrf=data["csrf"], principal=None)
+    # A signed cookie is not enough: its session must still be open and its key still active.
+    principal = session_principal(db, session_id, key_id, ALLOWED) if isinstance(session_id, str) else None
+    if principal is None:
+        return None
+    return DashboardSession(csrf=data["csrf"], principal=principal, session_id=session_id)
 
 
 def new_csrf() -> str:
     return secrets.token_urlsafe(32)
 
 
-def write(response: Response, request: Request, settings: Settings, *, key_id: int | None, csrf: str) -> None:
+def write(
+    response: Response,
+    request: Request,
+    settings: Settings,
+    *,
+    key_id: int | None,
+    csrf: str,
+    session_id: str | None = None,
+) -> None:
     """Set the session cookie; sign-in passes a fresh CSRF token, so a token seen before it is useless."""
-    value = _serializer(settings).dumps({"key": key_id, "csrf": csrf})
+    value = _serializer(settings).dumps({"key": key_id, "sid": session_id, "csrf": csrf})
     response.set_cookie(
         COOKIE,
         value,

@@ -156,8 +156,13 @@ def parse_queue(params: dict[str, str], zone: tzinfo = BEIJING) -> QueueQuery:
             errors.append(f"{label}应为 YYYY-MM-DD 格式的日期（如 2026-11-29），已忽略“{raw}”")
             values.pop(name)
             return None
-        start = datetime.combine(parsed, time(0), zone)
-        return (start + timedelta(days=1) if end else start).astimezone(UTC)
+        try:
+            start = datetime.combine(parsed, time(0), zone)
+            return (start + timedelta(days=1) if end else start).astimezone(UTC)
+        except OverflowError:  # 0001-01-01 east of UTC is before year 1 in UTC; 9999-12-31 + 1 day is past 9999
+            errors.append(f"{label}超出范围（应在 0001-01-02 到 9999-12-30 之间），已忽略“{raw}”")
+            values.pop(name)
+            return None
 
     view = values.get("view", "needs_review")
     if view not in VIEW_LABELS:

@@ -80,6 +80,19 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None]
 
 
+class DashboardSession(Base):
+    """A signed-in dashboard session. The cookie names it; signing out or revoking the key sets
+    `revoked_at`, after which the cookie is refused even though its signature is still good."""
+
+    __tablename__ = "dashboard_sessions"
+    __table_args__ = (Index(None, "key_id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+
 class Submission(Base):
     __tablename__ = "submissions"
     __table_args__ = (
@@ -87,6 +100,7 @@ class Submission(Base):
         # Idempotency keys are scoped to the API key that sent them; NULLs never collide.
         UniqueConstraint("submitted_by", "idempotency_key"),
         Index(None, "status", "updated_at"),
+        Index(None, "status", "lease_until"),
         Index(None, "candidate_id"),
         Index(None, "question_id", "created_at"),
         Index(None, "created_at"),
@@ -114,6 +128,10 @@ class Submission(Base):
     # Bumped on every status change and every re-enqueue: the sweep's clock.
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     graded_at: Mapped[datetime | None]
+    # The lease of a running submission: which worker holds it (host:pid) and until when. Renewed while it
+    # grades; a lease past its end means the worker is gone, and the lease sweep hands the work on.
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None]
 
     grades: Mapped[list[Grade]] = relationship(
         back_populates="submission", lazy="raise", order_by="Grade.created_at.desc()"

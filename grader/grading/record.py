@@ -10,9 +10,12 @@ commit; `grader.grading.run` owns the transactions.
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -35,6 +38,14 @@ from grader.submissions.statuses import GRADED, OPEN
 # A submission claimed this many times without a grade (worker killed mid-task, poison input) is failed
 # instead of being handed out again: `task_reject_on_worker_lost` would otherwise redeliver it forever.
 MAX_ATTEMPTS = 3
+# A claim is a lease: the worker renews it while it grades (grader.grading.run); once it has run out the
+# worker is taken for dead and the sweep (every `lease_sweep_seconds`) hands the work to another.
+DEFAULT_LEASE_SECONDS = 20.0
+
+
+def worker_id() -> str:
+    """Who holds a claim: host and process (a pool child has its own pid)."""
+    return f"{socket.gethostname()}:{os.getpid()}"[:200]
 
 
 # The grading path's statements are built once: a task only binds its ids and values, so SQLAlchemy
@@ -64,7 +75,19 @@ _MARK_RUNNING = (
         status=Status.RUNNING.value,
         updated_at=bindparam("now"),
         attempts=Submission.attempts + bindparam("charge", type_=Integer),
+        claimed_by=bindparam("worker"),
+        lease_until=bindparam("lease_until"),
     )
+    .execution_options(synchronize_session=False)
+)
+_RENEW = (
+    update(Submission)
+    .where(
+        Submission.id.in_(bindparam("ids", expanding=True)),
+        Submission.status == Status.RUNNING.value,
+        Submission.claimed_by == bindparam("worker"),
+    )
+    .values(lease_until=bindparam("lease_until"))
     .execution_options(synchronize_session=False)
 )
 _RECORD_LOCK = (
@@ -149,6 +172,7 @@ def claim(
     scoring_version: str,
     *,
     charge_attempt: bool = True,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
 ) -> Job | None:
     """Mark the submission running and return what to grade, or None when there is nothing to do
     (already graded with this engine and reference, finished, or given up on).
@@ -156,7 +180,9 @@ def claim(
     `charge_attempt=False` is for a task's own retry after a database error: that run is known to have
     failed to reach the database, not to have lost the worker, and the task bounds those retries itself;
     counting them as attempts would fail healthy answers after a few dropped connections."""
-    jobs, missing = claim_many(session, [submission_id], scoring_version, charge_attempt=charge_attempt)
+    jobs, missing = claim_many(
+        session, [submission_id], scoring_version, charge_attempt=charge_attempt, lease_seconds=lease_seconds
+    )
     if missing:
         raise SubmissionNotFound(submission_id)
     return jobs[0] if jobs else None
@@ -168,6 +194,7 @@ def claim_many(
     scoring_version: str,
     *,
     charge_attempt: bool = True,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
 ) -> tuple[list[Job], list[uuid.UUID]]:
     """`claim` for several submissions in two statements (read and lock, mark running), plus a few per
     submission that has to be failed. Returns the jobs in id order and the ids that do not exist.
@@ -207,11 +234,30 @@ def claim_many(
     if pinning:
         session.execute(_PIN, pinning)
     if jobs:
+        now = utcnow()
         session.execute(
             _MARK_RUNNING,
-            {"ids": [job.submission_id for job in jobs], "now": utcnow(), "charge": 1 if charge_attempt else 0},
+            {
+                "ids": [job.submission_id for job in jobs],
+                "now": now,
+                "charge": 1 if charge_attempt else 0,
+                "worker": worker_id(),
+                "lease_until": now + timedelta(seconds=lease_seconds),
+            },
         )
     return jobs, [sid for sid in ids if sid not in seen]
+
+
+def renew_leases(session: Session, submission_ids: Sequence[uuid.UUID], lease_seconds: float) -> None:
+    """Extend this worker's leases on the submissions it is still grading."""
+    session.execute(
+        _RENEW,
+        {
+            "ids": list(submission_ids),
+            "worker": worker_id(),
+            "lease_until": utcnow() + timedelta(seconds=lease_seconds),
+        },
+    )
 
 
 def needs_review(result: ScoreResult, review_confidence_below: float) -> bool:

@@ -8,16 +8,18 @@ submission it came from, with the reason, since running the same input again wou
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from grader.db.models import Status
 from grader.db.session import SessionFactory, session_scope
 from grader.errors import GraderError
 from grader.grading import durations
-from grader.grading.record import Job, claim, claim_many, fail, record, record_many
+from grader.grading.record import DEFAULT_LEASE_SECONDS, Job, claim, claim_many, fail, record, record_many, renew_leases
 from grader.scoring.types import ScoreResult
 
 if TYPE_CHECKING:
@@ -41,13 +43,14 @@ def run_grading(
     review_confidence_below: float,
     *,
     retry: bool = False,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
 ) -> Status | None:
     """Grade one submission end to end; None when there was nothing to do."""
     from grader.grading.grader import SCORING_VERSION
 
     loaded = grader()
     with session_scope(factory) as session:
-        job = claim(session, submission_id, SCORING_VERSION, charge_attempt=not retry)
+        job = claim(session, submission_id, SCORING_VERSION, charge_attempt=not retry, lease_seconds=lease_seconds)
         if job is None:
             return None
         plan = loaded.plan(session, [(job.question_id, job.reference_hash)])
@@ -55,7 +58,8 @@ def run_grading(
     try:
         if job.reference_hash not in plan.references:
             raise GraderError(_unpublished(job))
-        result = loaded.grade_planned(plan, [(job.reference_hash, job.answer)])[0]
+        with renewing(factory, [submission_id], lease_seconds):
+            result = loaded.grade_planned(plan, [(job.reference_hash, job.answer)])[0]
     except Exception as exc:
         log.exception("grading submission %s failed", submission_id)
         with session_scope(factory) as session:
@@ -73,6 +77,7 @@ def run_chunk(
     review_confidence_below: float,
     *,
     retry: bool = False,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
 ) -> dict[str, int]:
     """Grade a chunk with one transaction to claim it and one to record it, a fixed handful of statements
     each (`claim_many`, `record_many`), and one engine call for the whole chunk.
@@ -84,9 +89,12 @@ def run_chunk(
 
     loaded = grader()
     with session_scope(factory) as session:
-        jobs, _deleted = claim_many(session, submission_ids, SCORING_VERSION, charge_attempt=not retry)
+        jobs, _deleted = claim_many(
+            session, submission_ids, SCORING_VERSION, charge_attempt=not retry, lease_seconds=lease_seconds
+        )
         plan = loaded.plan(session, {(job.question_id, job.reference_hash) for job in jobs})
-    results, problems = _grade(loaded, plan, jobs)
+    with renewing(factory, [job.submission_id for job in jobs], lease_seconds):
+        results, problems = _grade(loaded, plan, jobs)
     counts = {"graded": 0, "needs_review": 0, "failed": 0, "skipped": len(submission_ids) - len(jobs)}
     with session_scope(factory) as session:
         for job in jobs:
@@ -106,6 +114,32 @@ def run_chunk(
 def _unpublished(job: Job) -> str:
     # Submit and re-grade pin published versions only; a pin from elsewhere (e.g. edited by hand) gets here.
     return f"reference version {job.question_id}/{job.reference_hash} is in no published bank version"
+
+
+@contextmanager
+def renewing(factory: SessionFactory, submission_ids: Sequence[uuid.UUID], lease_seconds: float) -> Iterator[None]:
+    """Renew this worker's leases every third of a lease while the block runs (a long chunk on a slow
+    machine), so a live worker's work is never taken for a dead one's."""
+    if not submission_ids:
+        yield
+        return
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(lease_seconds / 3):
+            try:
+                with session_scope(factory) as session:
+                    renew_leases(session, submission_ids, lease_seconds)
+            except Exception as exc:  # the next renewal tries again; the record still happens
+                log.warning("could not renew leases on %d submissions: %s", len(submission_ids), type(exc).__name__)
+
+    thread = threading.Thread(target=renew, name="grader-lease-renewal", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(5)
 
 
 def _grade(

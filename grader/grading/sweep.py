@@ -1,6 +1,7 @@
 """The sweep: re-enqueue submissions left pending/running past a deadline (a lost message, a crash
-between commit and enqueue, a killed worker) and fail those that have used up their attempts.
-Celery beat runs it on a schedule; the embedded queue runs it in its own thread."""
+between commit and enqueue) or running on a lease that ran out (a killed worker stops renewing it), and
+fail those that have used up their attempts. Celery beat runs it every `lease_sweep_seconds`; the
+embedded queue runs it in its own thread."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from grader.audit import audit
 from grader.db.base import utcnow
-from grader.db.models import Submission
+from grader.db.models import Status, Submission
 from grader.db.session import on_commit
 from grader.grading.record import MAX_ATTEMPTS, fail
 from grader.keys.principal import SYSTEM
@@ -36,7 +37,13 @@ def sweep_stuck(
     now = now or utcnow()
     stuck = session.scalars(
         select(Submission)
-        .where(Submission.status.in_(values(OPEN)), Submission.updated_at < now - stuck_after)
+        .where(
+            Submission.status.in_(values(OPEN)),
+            or_(
+                Submission.updated_at < now - stuck_after,
+                and_(Submission.status == Status.RUNNING.value, Submission.lease_until < now),
+            ),
+        )
         .order_by(Submission.updated_at)
         .limit(batch)
         .with_for_update(skip_locked=True)
@@ -48,6 +55,7 @@ def sweep_stuck(
             result.failed.append(submission.id)
             continue
         submission.updated_at = now  # restarts its clock, so the next sweep does not enqueue it again
+        submission.lease_until = None  # the dead worker's lease is over; the next claim takes a new one
         result.requeued.append(submission.id)
     if result.requeued:
         audit(

@@ -49,6 +49,14 @@ def authenticate(session: Session, raw: str | None) -> Principal:
     return Principal(key_id=key.id, name=key.name, role=Role(key.role))
 
 
+def is_active_key(session: Session, raw: str) -> bool:
+    """Whether `raw` is a key that exists and is not revoked (the gate before a body is read)."""
+    found = session.scalar(
+        select(ApiKey.id).where(ApiKey.key_hash == hash_key(raw.strip()), ApiKey.revoked_at.is_(None))
+    )
+    return found is not None
+
+
 def principal_of(session: Session, key_id: int, roles: Collection[Role]) -> Principal | None:
     """The principal of a key still active and holding one of `roles` (a dashboard session re-reads its
     key on every request, so revoking the key ends the session at once); None otherwise."""
@@ -56,10 +64,6 @@ def principal_of(session: Session, key_id: int, roles: Collection[Role]) -> Prin
     if key is None or key.revoked_at is not None or Role(key.role) not in roles:
         return None
     return Principal(key_id=key.id, name=key.name, role=Role(key.role))
-
-
-def record_sign_in(session: Session, principal: Principal) -> None:
-    audit(session, principal, "dashboard.signed_in", "api_key", principal.key_id)
 
 
 def create_api_key(session: Session, name: str, role: Role, actor: Principal) -> tuple[ApiKey, str]:
@@ -77,6 +81,9 @@ def revoke_key(session: Session, key_id: int, actor: Principal) -> ApiKey:
     if key is None:
         raise NotFound(f"API key {key_id} does not exist", details={"key_id": key_id})
     if key.revoked_at is None:
+        from grader.keys.sessions import end_sessions_of  # sessions.py builds on this module
+
         key.revoked_at = utcnow()
-        audit(session, actor, "api_key.revoked", "api_key", key_id, name=key.name)
+        ended = end_sessions_of(session, key_id)
+        audit(session, actor, "api_key.revoked", "api_key", key_id, name=key.name, sessions_ended=ended)
     return key

@@ -20,6 +20,8 @@ def build_queue(settings: Settings, sessions: SessionFactory) -> QueueBackend:
             LazyGrader(settings),
             review_confidence_below=settings.review_confidence_below,
             stuck_after=timedelta(seconds=settings.stuck_after_seconds),
+            # Also hands on work whose lease ran out (a grading run that died with this process's thread).
+            sweep_every=max(min(settings.stuck_after_seconds / 2, settings.lease_sweep_seconds), 1),
         )
     from grader.queue.celery_queue import CeleryQueue
 

@@ -64,9 +64,10 @@ def configure(celery: Celery, settings: Settings) -> Celery:
         beat_schedule={
             "sweep-stuck-submissions": {
                 "task": SWEEP_TASK,
-                # Often enough that a lost submission waits about one deadline, not several.
-                "schedule": timedelta(seconds=max(settings.stuck_after_seconds // 2, 5)),
-                "options": {"expires": max(settings.stuck_after_seconds // 2, 5)},
+                # Often enough that a lost submission waits about one deadline, not several, and that work
+                # whose lease ran out (a dead worker) is handed on within a lease plus this interval.
+                "schedule": timedelta(seconds=_sweep_every(settings)),
+                "options": {"expires": _sweep_every(settings)},
             },
             "sweep-batches": {
                 "task": BATCH_SWEEP_TASK,
@@ -77,6 +78,10 @@ def configure(celery: Celery, settings: Settings) -> Celery:
         timezone="UTC",
     )
     return celery
+
+
+def _sweep_every(settings: Settings) -> int:
+    return max(min(settings.stuck_after_seconds // 2, settings.lease_sweep_seconds), 5)
 
 
 def configured_app(settings: Settings | None = None) -> Celery:

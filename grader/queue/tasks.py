@@ -44,7 +44,14 @@ def grade_submission(self: Any, submission_id: str) -> None:
     settings = get_settings()
 
     def run(retry: bool) -> None:
-        run_grading(_sessions(), uuid.UUID(submission_id), get_grader, settings.review_confidence_below, retry=retry)
+        run_grading(
+            _sessions(),
+            uuid.UUID(submission_id),
+            get_grader,
+            settings.review_confidence_below,
+            retry=retry,
+            lease_seconds=settings.lease_seconds,
+        )
 
     try:
         with_retries(self, run, lambda exc: _give_up(submission_id, exc), f"grading {submission_id}")
@@ -75,6 +82,7 @@ def grade_batch_chunk(self: Any, batch_id: str, submission_ids: list[str]) -> di
             get_grader,
             settings.review_confidence_below,
             retry=retry,
+            lease_seconds=settings.lease_seconds,
         )
 
     def give_up(exc: DBAPIError) -> None:

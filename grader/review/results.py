@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVarTuple
 
 from sqlalchemy import Select, func, select
@@ -43,6 +43,30 @@ class ResultFilter:
     graded_from: datetime | None = None
     graded_to: datetime | None = None
     reviewed: bool | None = None
+
+    def __post_init__(self) -> None:
+        for name, value in check_instants(graded_from=self.graded_from, graded_to=self.graded_to).items():
+            object.__setattr__(self, name, value)
+
+
+def check_instants(**instants: datetime | None) -> dict[str, datetime | None]:
+    """The instants in UTC (a time without a zone is read as UTC). Refuses (422) one the database cannot
+    compare with: outside years 1–9999 once moved to UTC (`0001-01-01T00:00:00+14:00`,
+    `9999-12-31T23:59:59-14:00` overflowed into a 500)."""
+    checked: dict[str, datetime | None] = {}
+    for name, value in instants.items():
+        if value is None or value.tzinfo is None:
+            checked[name] = value.replace(tzinfo=UTC) if value is not None else None
+            continue
+        try:
+            checked[name] = value.astimezone(UTC)
+        except OverflowError:
+            raise InvalidInput(
+                f"{name} {value.isoformat()} is out of range: it falls outside years 1–9999 in UTC; "
+                "give a time between 0001-01-02 and 9999-12-30",
+                details={"field": name, "value": value.isoformat()},
+            ) from None
+    return checked
 
 
 _SORTS: dict[str, tuple[Any, ...]] = {

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from grader.db.models import Question
 from grader.db.review_models import ResultRow
-from grader.review.results import ResultFilter, where
+from grader.review.results import ResultFilter, check_instants, where
 
 BINS = 10
 BIN_EDGES = [i * 100 // BINS for i in range(BINS + 1)]
@@ -41,6 +41,10 @@ class StatsFilter:
     batch_id: uuid.UUID | None = None
     graded_from: datetime | None = None
     graded_to: datetime | None = None
+
+    def __post_init__(self) -> None:
+        for name, value in check_instants(graded_from=self.graded_from, graded_to=self.graded_to).items():
+            object.__setattr__(self, name, value)
 
     def results(self) -> ResultFilter:
         return ResultFilter(

@@ -23,7 +23,7 @@ from grader.questions import api as questions
 from grader.questions import bank_api as banks
 from grader.queue.build import build_queue
 from grader.review import api as review
-from grader.settings import Settings, get_settings
+from grader.settings import Settings, get_settings, with_secret
 from grader.submissions import api as submissions
 from grader.web import errors, hardening, health
 
@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Grades answers to LLM-engineering interview questions against reference key points.",
         lifespan=lifespan,
     )
-    app.state.settings = settings or get_settings()
+    app.state.settings = with_secret(settings or get_settings())
     errors.install(app)
     hardening.install(app, app.state.settings)
     for module in (health, submissions, questions, banks, keys, batches):

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
 from grader.errors import GraderError
+from grader.observability import REQUEST_ID_HEADER, request_id_var
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,11 @@ async def unstorable_value(request: Request, exc: Exception) -> JSONResponse:
 
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "internal_error", "internal error; the server log has the details")
+    # Starlette answers this one outside every middleware, the request-id one included: name the id here
+    # so the client can quote it and the log line can be found.
+    request_id = getattr(request.state, "request_id", None) or request_id_var.get()
+    headers = {REQUEST_ID_HEADER: request_id} if request_id else None
+    return error_response(500, "internal_error", "internal error; the server log has the details", headers=headers)
 
 
 def install(app: FastAPI) -> None:

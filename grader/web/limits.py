@@ -1,8 +1,16 @@
-"""Limits enforced before a request reaches an endpoint: body size (413) and rate per API key (429).
+"""Limits enforced before a request reaches an endpoint: the key (401), the rate (429), the body's size
+(413) and pace (408), and admission (503).
 
-Body size: a declared `Content-Length` over the cap is refused before a byte of the body is read; a body
+Key: a call to /api/ with no key, or with a key that is not active, is refused before its body is read;
+valid keys are remembered for a minute so the check costs one indexed lookup per key, not per request.
+Unknown keys and dashboard sign-in attempts are charged to the client address (`auth` buckets), so
+sending a fresh random key each time does not reset anything.
+
+Body: a declared `Content-Length` over the cap is refused before a byte of the body is read; a body
 without one (chunked) is counted as it streams and refused the moment it passes the cap. JSON endpoints
 get a small cap; the batch upload and a bank import get the sheet cap plus room for the multipart envelope.
+The body is read whole here, under an idle deadline per chunk and a total deadline (408 and the
+connection closed), before the request is admitted: a slow client holds a socket, never an admission slot.
 
 Rate: a token bucket per API key (per client address for calls without a key): `rate_limit_per_second`
 refill, `rate_limit_burst` capacity. With Redis configured the buckets live there (one Lua script, the
@@ -22,6 +30,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from starlette.exceptions import HTTPException
@@ -32,7 +41,7 @@ log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
 # A question bank's import takes a document or table upload, under the same cap as an answer sheet.
-_BANK_IMPORT = re.compile(r"/api/v1/banks/[^/]+/import")
+_BANK_IMPORT = re.compile(r"/api/v1/banks/[^/]+/import|/dashboard/banks/import")  # a bank document, like a sheet
 
 
 async def send_error(
@@ -69,17 +78,37 @@ def _size(n: int) -> str:
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, *, default: int, uploads: int, upload_prefix: str = "/api/v1/batches") -> None:
+    """Reads the whole body before the app sees it: capped (413), with an idle deadline between chunks
+    and a total deadline (408, connection closed); then replays it to the app. A request without a body
+    (no Content-Length, not chunked) passes straight through."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        default: int,
+        uploads: int,
+        upload_prefix: str = "/api/v1/batches",
+        idle_seconds: float = 10.0,
+        total_seconds: float = 60.0,
+        upload_total_seconds: float = 300.0,
+    ) -> None:
         self.app = app
         self.default = default
         self.uploads = uploads
         self.upload_prefix = upload_prefix
+        self.idle_seconds = idle_seconds
+        self.total_seconds = total_seconds
+        self.upload_total_seconds = upload_total_seconds
+
+    def is_upload(self, scope: Scope) -> bool:
+        path = str(scope.get("path", ""))
+        return scope.get("method") == "POST" and (
+            path.startswith(self.upload_prefix) or bool(_BANK_IMPORT.fullmatch(path))
+        )
 
     def limit_for(self, scope: Scope) -> int:
-        path = str(scope.get("path", ""))
-        if scope.get("method") == "POST" and (path.startswith(self.upload_prefix) or _BANK_IMPORT.fullmatch(path)):
-            return self.uploads
-        return self.default
+        return self.uploads if self.is_upload(scope) else self.default
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -87,35 +116,67 @@ class BodyLimitMiddleware:
             return
         limit = self.limit_for(scope)
         code = "upload_too_large" if limit == self.uploads else "request_too_large"
-        declared = next((v for k, v in scope.get("headers", []) if k == b"content-length"), None)
+        headers = dict(scope.get("headers", []))
+        declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await self._refuse(send, limit, int(declared) if declared.isdigit() else None, code)
             return
-        received = 0
-        started = False
-
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge(limit)
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        chunked = b"chunked" in headers.get(b"transfer-encoding", b"").lower()
+        if (declared is None or declared == b"0") and not chunked:
+            await self.app(scope, receive, send)
+            return
+        total = self.upload_total_seconds if self.is_upload(scope) else self.total_seconds
         try:
-            await self.app(scope, counting_receive, tracking_send)
+            body = await self._read(receive, limit, total)
         except BodyTooLarge:
-            # Read outside the exception handlers' reach (a middleware, a background read): answer here.
-            if started:
-                raise
             await self._refuse(send, limit, None, code)
+            return
+        except BodyTimeout as exc:
+            await send_error(
+                send,
+                408,
+                "request_timeout",
+                f"the request body was not received in time ({exc.reason}); send it at a steady pace",
+                {"idle_seconds": self.idle_seconds, "total_seconds": total},
+            )
+            return
+        if body is None:
+            return  # the client went away while sending
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: wait for the disconnect, as the server would
+
+        await self.app(scope, replay, send)
+
+    async def _read(self, receive: Receive, limit: int, total: float) -> bytes | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + total
+        chunks: list[bytes] = []
+        received = 0
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise BodyTimeout(f"over the {total:g} s total")
+            try:
+                message = await asyncio.wait_for(receive(), min(self.idle_seconds, remaining))
+            except TimeoutError:
+                if remaining <= self.idle_seconds:
+                    raise BodyTimeout(f"over the {total:g} s total") from None
+                raise BodyTimeout(f"nothing for {self.idle_seconds:g} s") from None
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > limit:
+                raise BodyTooLarge(limit)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
     @staticmethod
     async def _refuse(send: Send, limit: int, declared: int | None, code: str) -> None:
@@ -130,29 +191,105 @@ class BodyLimitMiddleware:
         )
 
 
-class RequireKeyMiddleware:
-    """A call to the API with no key at all is refused (401) before its body is read or parsed: an
-    anonymous client cannot make the server parse an upload or a JSON body. Whether a key that is
-    present is valid, and what its role may do, is the endpoints' dependency's business."""
+class BodyTimeout(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
-    def __init__(self, app: ASGIApp, *, prefix: str = "/api/") -> None:
+
+MISSING_KEY = "missing API key: send it in the X-API-Key header (an admin creates one with `grader keys create`)"
+
+
+class KeyCheckMiddleware:
+    """Before any body is read or parsed: a call to /api/ without a key, or with a key that is not
+    active, is refused (401); each unknown key, and each dashboard sign-in attempt, is charged to the
+    client address (`auth` buckets: 429 once spent), so random keys cannot buy unlimited attempts.
+
+    `check(raw_key)` says whether a key is active (a use case, run on the thread pool); an active key is
+    remembered for `remember_seconds` and marks the request (`scope["state"]["api_key_checked"]`) so the
+    rate limit counts it per key. The endpoint's own dependency still authenticates and authorizes every
+    call: this is a gate against unknown keys, not the authority (a key revoked within the minute is
+    refused there)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        check: Callable[[str], bool],
+        auth_buckets: Bucket | None,
+        prefix: str = "/api/",
+        login_path: str = "/dashboard/login",
+        remember_seconds: float = 60.0,
+        max_remembered: int = 10_000,
+    ) -> None:
         self.app = app
+        self.check = check
+        self.auth_buckets = auth_buckets
         self.prefix = prefix
+        self.login_path = login_path
+        self.remember_seconds = remember_seconds
+        self.max_remembered = max_remembered
+        self._known: OrderedDict[str, float] = OrderedDict()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and str(scope.get("path", "")).startswith(self.prefix)
-            and not any(k == b"x-api-key" and v.strip() for k, v in scope.get("headers", []))
-        ):
-            await send_error(
-                send,
-                401,
-                "unauthorized",
-                "missing API key: send it in the X-API-Key header (an admin creates one with `grader keys create`)",
-            )
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = str(scope.get("path", ""))
+        raw = next((v.strip() for k, v in scope.get("headers", []) if k == b"x-api-key"), b"")
+        if path.startswith(self.prefix):
+            if not raw:
+                await send_error(send, 401, "unauthorized", MISSING_KEY)
+                return
+            digest = hashlib.sha256(raw).hexdigest()
+            if not self._remembered(digest):
+                if await self._over_budget(scope, send):
+                    return
+                try:
+                    active = await _run_sync(self.check, raw.decode("latin-1"))
+                except Exception as exc:
+                    # The database is away: let the endpoint answer (its dependency reports the outage).
+                    log.warning("key check unavailable (%s); deferring to the endpoint", type(exc).__name__)
+                    active = True
+                else:
+                    if not active:
+                        await send_error(send, 401, "unauthorized", "unknown or revoked API key")
+                        return
+                    self._remember(digest)
+            scope.setdefault("state", {})["api_key_checked"] = "key:" + digest[:32]
+        elif path == self.login_path and scope.get("method") == "POST" and await self._over_budget(scope, send):
             return
         await self.app(scope, receive, send)
+
+    def _remembered(self, digest: str) -> bool:
+        until = self._known.get(digest)
+        if until is None or until < time.monotonic():
+            self._known.pop(digest, None)
+            return False
+        return True
+
+    def _remember(self, digest: str) -> None:
+        self._known[digest] = time.monotonic() + self.remember_seconds
+        self._known.move_to_end(digest)
+        while len(self._known) > self.max_remembered:
+            self._known.popitem(last=False)
+
+    async def _over_budget(self, scope: Scope, send: Send) -> bool:
+        if self.auth_buckets is None:
+            return False
+        wait = await _run_sync(self.auth_buckets.take, client_address(scope))
+        if wait <= 0:
+            return False
+        retry_after = max(1, math.ceil(wait))
+        await send_error(
+            send,
+            429,
+            "rate_limited",
+            f"too many sign-in attempts or unknown API keys from this address; retry after {retry_after} s",
+            {"retry_after_seconds": retry_after},
+            headers={"Retry-After": str(retry_after)},
+        )
+        return True
 
 
 class ConcurrencyLimitMiddleware:
@@ -164,6 +301,9 @@ class ConcurrencyLimitMiddleware:
     and every request fails (measured: a 10x burst got 139 of 1,020 answers in). Admitting fewer
     requests than there are connections makes that impossible; one that cannot get in within `wait`
     seconds is told to come back (503 with Retry-After) instead of timing out.
+
+    It sits inside the body reader (grader.web.hardening): a request is admitted once its body is in
+    memory, so slots are held only by requests that can use the database now, never by a slow client.
     """
 
     def __init__(
@@ -286,13 +426,16 @@ class RedisBuckets:
 EXEMPT = ("/healthz", "/readyz", "/metrics")
 
 
-def caller_key(scope: Scope) -> str:
-    """The API key's digest (never the key), or the client address for calls without one."""
-    for name, value in scope.get("headers", []):
-        if name == b"x-api-key" and value.strip():
-            return "key:" + hashlib.sha256(value.strip()).hexdigest()[:32]
+def client_address(scope: Scope) -> str:
     client = scope.get("client")
     return "addr:" + (str(client[0]) if client else "unknown")
+
+
+def caller_key(scope: Scope) -> str:
+    """The API key's digest (never the key) once the key check found it active, else the client address:
+    a key header nobody checked (a random one on a page) buys no bucket of its own."""
+    checked = scope.get("state", {}).get("api_key_checked")
+    return str(checked) if checked else client_address(scope)
 
 
 class RateLimitMiddleware:

@@ -3,18 +3,22 @@
 - `grader_http_request_duration_seconds{method,route,status}`: request latency, measured in the API.
 - `grader_queue_depth{queue}`: messages waiting on the broker (Redis list length of the interactive
   and batch queues), or in the embedded grading thread's queue.
-- `grader_submissions{status}`: submissions by status, counted in the database at scrape time, so every
-  API process reports the same exact figures whichever worker graded them.
+- `grader_submissions{status}`: submissions by status, counted in the database at most every
+  `metrics_refresh_seconds` (`Refreshed`), so every API process reports the same figures whichever
+  worker graded them, and scraping often does not scan the table on every scrape.
 - `grader_grading_duration_seconds`: time the engine took per answer (a batch chunk, graded in one
   engine call, records its mean once per answer), as `grader.grading.durations` recorded it.
 
-Scraping needs no key: the figures are counts and timings, never ids, names or answers.
+Scraping is for the addresses in `metrics_allow` (loopback by default) or a caller with `metrics_key`
+(grader.web.hardening); the figures are counts and timings, never ids, names or answers.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -78,6 +82,37 @@ def _safely(read: Callable[[], dict[str, int]], what: str) -> dict[str, int]:
         # A scrape during an outage still answers: the figure is missing, the endpoint is not a 500.
         log.warning("metrics: %s unavailable: %s", what, type(exc).__name__)
         return {}
+
+
+class Refreshed:
+    """`read()` at most once per `every` seconds; calls in between get the last figures. One caller
+    refreshes while the others keep the previous figures, so a burst of scrapes runs one count."""
+
+    def __init__(self, read: Callable[[], dict[str, int]], every: float) -> None:
+        self._read = read
+        self.every = every
+        self._value: dict[str, int] | None = None
+        self._at = -math.inf
+        self._lock = threading.Lock()
+        self.reads = 0
+
+    def __call__(self) -> dict[str, int]:
+        now = time.monotonic()
+        if self._value is not None and now - self._at < self.every:
+            return self._value
+        if not self._lock.acquire(blocking=self._value is None):
+            return self._value or {}
+        try:
+            if self._value is None or time.monotonic() - self._at >= self.every:
+                self.reads += 1
+                try:
+                    self._value = self._read()
+                finally:
+                    # A failed count is retried after `every` too, not on every scrape during an outage.
+                    self._at = time.monotonic()
+            return self._value or {}
+        finally:
+            self._lock.release()
 
 
 class Metrics:

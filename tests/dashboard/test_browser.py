@@ -57,7 +57,7 @@ def server(pg_settings: Settings, data: object, tmp_path_factory: pytest.TempPat
         database_url=pg_settings.database_url,
         redis_url=pg_settings.redis_url,
         celery_queue=pg_settings.celery_queue,
-        secret_key=pg_settings.secret_key.get_secret_value(),
+        secret_key=os.environ["GRADER_SECRET_KEY"],
     )
     process = Process(["serve", "--port", str(port), "--log-level", "warning"], env, tmp / "server.log", tmp)
     url = f"http://127.0.0.1:{port}"

@@ -248,9 +248,11 @@ def test_keys_are_shown_once_and_stored_hashed(flow: dict, pg_settings: Settings
         assert raw not in process.output()
 
 
-def test_settings_refuse_the_placeholder_secret_outside_the_embedded_default(tmp_path: Path) -> None:
-    Settings(secret_key=DEV_SECRET)  # the embedded default: SQLite, no Redis
-    Settings(database_url=f"sqlite:///{tmp_path}/x.db", secret_key=DEV_SECRET)
+def test_settings_refuse_the_placeholder_secret_everywhere(tmp_path: Path) -> None:
+    Settings()  # the embedded default needs none: it makes its own (tests/security/test_session_secret.py)
+    for embedded in ({}, {"database_url": f"sqlite:///{tmp_path}/x.db"}):
+        with pytest.raises(ValidationError, match="GRADER_SECRET_KEY"):
+            Settings(**embedded, secret_key=DEV_SECRET)  # type: ignore[arg-type]
     strong = secrets.token_hex(32)
     for deployed in ({"redis_url": "redis://127.0.0.1:6379/0"}, {"database_url": "postgresql://u@h/db"}):
         for weak in (DEV_SECRET, "short-secret"):

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
@@ -50,8 +52,33 @@ def rows_strategy():
     return st.lists(one, min_size=1, max_size=4)
 
 
+INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", " ", "\u3000", "\u00a0", "\n"]
+FULL_WIDTH = ["＝", "＋", "－", "＠"]
+
+
 def _live(cell: str) -> bool:
-    return cell.startswith(FORMULA_TRIGGERS)
+    """Could start a formula: an ASCII trigger first, or behind whitespace or invisible characters, or a
+    full-width one (NFKC folds ＝＋－＠ to =+-@)."""
+    if cell.startswith(FORMULA_TRIGGERS):
+        return True
+    lead = cell.lstrip("".join(INVISIBLE) + " \t\r")
+    return unicodedata.normalize("NFKC", lead[:1]).startswith(FORMULA_TRIGGERS)
+
+
+@pytest.mark.parametrize("prefix", ["", *INVISIBLE])
+@pytest.mark.parametrize("trigger", [*FORMULA_TRIGGERS[:4], *FULL_WIDTH])
+def test_triggers_behind_invisible_characters_or_full_width_go_out_quoted(prefix: str, trigger: str) -> None:
+    """Issue 13 (not confirmed by the probe, tested here): a zero-width space, a BOM or a full-width ＝
+    before the formula must not let it through. Each goes out with the leading `'`, in CSV and XLSX."""
+    value = prefix + trigger + 'HYPERLINK("http://x","y")'
+    result = AnswerResult(candidate_id="c1", question_id="q01", status="graded", row=2, candidate_name=value)
+    text = to_csv([result]).decode("utf-8-sig")
+    header, row = list(csv.reader(io.StringIO(text, newline="")))[:2]
+    cell = row[header.index(next(h for h in header if "name" in h.lower() or "姓名" in h))]
+    assert cell == "'" + value
+    sheet = load_workbook(io.BytesIO(to_xlsx([result]))).worksheets[0]
+    cells = [c.value for c in next(sheet.iter_rows(min_row=2, max_row=2))]
+    assert "'" + value in cells and value not in cells
 
 
 @settings(max_examples=150, deadline=None)

@@ -17,6 +17,10 @@ def grader_env(**settings: str | None) -> dict[str, str]:
     env.update({f"GRADER_{k.upper()}": v for k, v in settings.items() if v is not None})
     # Set by tests/conftest.py: a server or worker on Postgres/Redis refuses to start without a real secret.
     env.setdefault("GRADER_SECRET_KEY", os.environ["GRADER_SECRET_KEY"])
+    # And the suite's address budget (tests/conftest.py): a server on the shared Redis namespace with the
+    # default budget of 20 would cap the bucket every other test server draws on.
+    if "GRADER_AUTH_FAILURES_BURST" in os.environ:
+        env.setdefault("GRADER_AUTH_FAILURES_BURST", os.environ["GRADER_AUTH_FAILURES_BURST"])
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -62,3 +66,35 @@ def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Completed
     result = subprocess.run([GRADER, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, f"grader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     return result
+
+
+def start_server(env: dict[str, str], workdir: Path, *extra: str, name: str = "server") -> tuple[Process, str]:
+    """`grader serve` on a free port of its own, once `/healthz` answers: (the process, its base URL)."""
+    import httpx
+
+    from tests.support.services import free_port
+
+    port = free_port()
+    process = Process(
+        ["serve", "--port", str(port), "--log-level", "warning", *extra], env, workdir / f"{name}-{port}.log", workdir
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            pass
+        if process.proc.poll() is not None or time.monotonic() > deadline:
+            process.stop()
+            raise AssertionError(f"grader serve did not come up:\n{process.output()[-4000:]}")
+        time.sleep(0.3)
+
+
+def embedded_env(workdir: Path, **settings: str | None) -> dict[str, str]:
+    """The embedded default as `scripts/run` starts it: a SQLite file in `workdir`, no Redis, no secret."""
+    env = grader_env(database_url=f"sqlite:///{workdir}/grader.db", **settings)
+    if "secret_key" not in settings:
+        env.pop("GRADER_SECRET_KEY", None)
+    return env

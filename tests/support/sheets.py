@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
+from pathlib import Path
 
 from openpyxl import Workbook
 
@@ -55,3 +56,71 @@ LONG_ROWS: list[Row] = [
     ("c002", "李四", "li@example.com", "Q1", "ChatGPT 对话能力强，但是成本高，可能会胡说八道。"),
     ("c002", "李四", "li@example.com", "第10题", "因为自注意力本身与顺序无关，需要位置编码提供位置信息。"),
 ]
+
+
+def shared_strings_bomb(path: str | Path, *, unpacked_mb: int = 300, rows: int = 2000) -> None:
+    """Write the probe's attack to `path`: a valid .xlsx whose shared strings unpack to ~`unpacked_mb` MB
+    from a file about 25 times smaller (each string an answer-sized text with a random tail, so it
+    deflates like real text repeated, not like zeros). Streamed to disk in 1 MB pieces; a few seconds."""
+    import os
+    import zipfile
+
+    part = 1024  # bytes per shared string before its random tail
+    count = unpacked_mb * 1024 * 1024 // (part + 80)
+    sentence = "自注意力机制让每个位置关注序列中的其他位置，多头注意力从多个子空间学习不同的关系。"
+    phrase = (sentence * 200).encode()[:part].decode(errors="ignore").encode()  # whole characters only
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        z.writestr(
+            "[Content_Types].xml",
+            '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
+            'content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+            'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/'
+            'workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+            '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-'
+            'officedocument.spreadsheetml.worksheet+xml"/><Override PartName="/xl/sharedStrings.xml" ContentType='
+            '"application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>',
+        )
+        z.writestr(
+            "_rels/.rels",
+            '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/'
+            '2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+            'relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>',
+        )
+        z.writestr(
+            "xl/workbook.xml",
+            '<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/'
+            '2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>'
+            '<sheet name="answers" sheetId="1" r:id="rId1"/></sheets></workbook>',
+        )
+        z.writestr(
+            "xl/_rels/workbook.xml.rels",
+            '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/'
+            '2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+            'relationships/worksheet" Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Type="http://schemas.'
+            'openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/>'
+            "</Relationships>",
+        )
+        cells = "".join(
+            f'<row r="{r + 2}"><c r="A{r + 2}" t="inlineStr"><is><t>c{r}</t></is></c>'
+            f'<c r="B{r + 2}" t="inlineStr"><is><t>q01</t></is></c><c r="C{r + 2}" t="s"><v>{r % count}</v></c></row>'
+            for r in range(rows)
+        )
+        z.writestr(
+            "xl/worksheets/sheet1.xml",
+            '<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/'
+            '2006/main"><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>candidate_id</t></is></c><c r="B1" '
+            't="inlineStr"><is><t>question_id</t></is></c><c r="C1" t="inlineStr"><is><t>answer</t></is></c></row>'
+            f"{cells}</sheetData></worksheet>",
+        )
+        with z.open("xl/sharedStrings.xml", "w", force_zip64=True) as strings:
+            strings.write(
+                f'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/'
+                f'2006/main" count="{count}" uniqueCount="{count}">'.encode()
+            )
+            batch: list[bytes] = []
+            for _ in range(count):
+                batch.append(b"<si><t>" + phrase + os.urandom(28).hex().encode() + b"</t></si>")
+                if len(batch) >= 256:
+                    strings.write(b"".join(batch))
+                    batch.clear()
+            strings.write(b"".join(batch) + b"</sst>")
