@@ -278,7 +278,8 @@ def _calibrate_bank(bank: str, path: Path | None) -> Calibration:
         report = calibrate_bank(session, build_grader(settings), bank, rows, source=source, command=command, actor=CLI)
     table = Table("agreement", "before (current: " + report.current + ")", "after (5-fold cross-validated)")
     for metric in report.after:
-        table.add_row(metric, f"{report.before.get(metric, float('nan')):.3f}", f"{report.after[metric]:.3f}")
+        before = report.before.get(metric)  # the review figures exist only for a cross-validated fit
+        table.add_row(metric, "—" if before is None else f"{before:.3f}", f"{report.after[metric]:.3f}")
     console.print(f"bank '{bank}': {report.examples} labelled answers")
     console.print(table)
     console.print(
