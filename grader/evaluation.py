@@ -31,10 +31,16 @@ from grader.scoring.types import Flag, ScoreResult
 
 EVAL_DIR = DEFAULT_DIR.parent / "eval"
 # (bank, labelled file) the shipped calibration is fitted on, and the sets reported against it.
-TRAINING = (("llm", EVAL_DIR / "dev_set.jsonl"), ("ads", EVAL_DIR / "external/ads/train.jsonl"),
-            ("le", EVAL_DIR / "external/le/train.jsonl"))
-TESTS = (("llm", EVAL_DIR / "dev_set.jsonl"), ("ads", EVAL_DIR / "external/ads/test.jsonl"),
-         ("le", EVAL_DIR / "external/le/test.jsonl"))
+TRAINING = (
+    ("llm", EVAL_DIR / "dev_set.jsonl"),
+    ("ads", EVAL_DIR / "external/ads/train.jsonl"),
+    ("le", EVAL_DIR / "external/le/train.jsonl"),
+)
+TESTS = (
+    ("llm", EVAL_DIR / "dev_set.jsonl"),
+    ("ads", EVAL_DIR / "external/ads/test.jsonl"),
+    ("le", EVAL_DIR / "external/le/test.jsonl"),
+)
 BIG_ERROR = cal.BIG_ERROR  # points on the 0–10 scale
 CV_FOLDS = 5
 FLAGS = tuple(flag.value for flag in Flag)  # every flag the engine can raise, new ones included
@@ -114,8 +120,10 @@ class Report:
 
     def reviewed(self) -> list[bool]:
         """What the service routes to review (`grader.service.needs_review`): low confidence or a review flag."""
-        return [c < self.review_below or cal.review_flagged(flags)
-                for c, flags in zip(self.confidences, self.flags, strict=True)]
+        return [
+            c < self.review_below or cal.review_flagged(flags)
+            for c, flags in zip(self.confidences, self.flags, strict=True)
+        ]
 
     def review_share(self) -> float:
         return float(np.mean(self.reviewed()))
@@ -160,15 +168,20 @@ def baselines(grader: Grader, rows: Sequence[EvalRow]) -> dict[str, list[float]]
     references = [grader.bank[r.question_id].reference_answer for r in rows]
     recall = [_jieba_recall(r.answer, ref) for r, ref in zip(rows, references, strict=True)]
     f1 = [lexical.bigram_overlap(r.answer, ref)[2] for r, ref in zip(rows, references, strict=True)]
-    return {"whole-answer cosine": _rescale(cosine), "token recall": [100 * v for v in recall],
-            "bigram F1": [100 * v for v in f1]}
+    return {
+        "whole-answer cosine": _rescale(cosine),
+        "token recall": [100 * v for v in recall],
+        "bigram F1": [100 * v for v in f1],
+    }
 
 
 def _jieba_recall(answer: str, reference: str) -> float:
     """Share of the reference's distinct jieba tokens (punctuation aside) found among the answer's."""
     tokenizer = lexical._tokenizer()
+
     def tokens(text: str) -> set[str]:
         return {t for t in tokenizer.lcut(lexical.normalise(text)) if lexical._UNIT.search(t)}  # type: ignore[attr-defined]
+
     wanted = tokens(reference)
     return len(wanted & tokens(answer)) / max(len(wanted), 1)
 
@@ -178,9 +191,14 @@ def evaluate(grader: Grader, rows: Sequence[EvalRow], review_below: float = 0.5)
         grader.reference(row.question_id)  # unknown question: fail before grading anything
     results = grader.grade_many([(r.question_id, r.answer) for r in rows])
     return Report(
-        list(rows), [r.score for r in results], [r.confidence for r in results],
-        [[f.value for f in r.flags] for r in results], [any(kp.contradicted for kp in r.key_points) for r in results],
-        baselines(grader, rows), review_below, results,
+        list(rows),
+        [r.score for r in results],
+        [r.confidence for r in results],
+        [[f.value for f in r.flags] for r in results],
+        [any(kp.contradicted for kp in r.key_points) for r in results],
+        baselines(grader, rows),
+        review_below,
+        results,
     )
 
 
@@ -197,12 +215,24 @@ def measure(grader: Grader, rows: Sequence[EvalRow]) -> list[cal.Signals]:
     ]
 
 
-def report_from_signals(rows: Sequence[EvalRow], signals: Sequence[cal.Signals], calibration: cal.Calibration,
-                        base: dict[str, list[float]], review_below: float = 0.5) -> Report:
+def report_from_signals(
+    rows: Sequence[EvalRow],
+    signals: Sequence[cal.Signals],
+    calibration: cal.Calibration,
+    base: dict[str, list[float]],
+    review_below: float = 0.5,
+) -> Report:
     """What `evaluate` reports, from measured signals under any calibration (no re-embedding)."""
     scores = [round(cal.final_score(calibration, s), 1) for s in signals]
-    return Report(list(rows), scores, [cal.confidence(calibration, s, v) for s, v in zip(signals, scores, strict=True)],
-                  [list(s.flags) for s in signals], [any(s.contradicted) for s in signals], base, review_below)
+    return Report(
+        list(rows),
+        scores,
+        [cal.confidence(calibration, s, v) for s, v in zip(signals, scores, strict=True)],
+        [list(s.flags) for s in signals],
+        [any(s.contradicted) for s in signals],
+        base,
+        review_below,
+    )
 
 
 def _labelled(rows: Sequence[EvalRow]) -> None:
@@ -233,8 +263,14 @@ def fit_bank(template: Grader, bank: str | None, path: Path, *, command: str) ->
     rows = read_rows(path)
     _labelled(rows)
     examples = measure(grader_for(bank, template), rows)
-    return cal.fit_own(examples, template.calibration, bank=bank_name(bank), version=_version(template),
-                       fitted_on=_shown(path), fit_command=command)
+    return cal.fit_own(
+        examples,
+        template.calibration,
+        bank=bank_name(bank),
+        version=_version(template),
+        fitted_on=_shown(path),
+        fit_command=command,
+    )
 
 
 def _shown(path: Path) -> str:
@@ -252,18 +288,31 @@ class LoboLine:
 
 
 def _fit_sets(parts: Sequence[tuple[str, Sequence[cal.Signals]]], version: str) -> cal.Calibration:
-    return cal.fit([s for _, signals in parts for s in signals], [b for b, signals in parts for _ in signals],
-                   version=version, fitted_on="", fit_command="")
+    return cal.fit(
+        [s for _, signals in parts for s in signals],
+        [b for b, signals in parts for _ in signals],
+        version=version,
+        fitted_on="",
+        fit_command="",
+    )
 
 
-def _cross_validated(rows: Sequence[EvalRow], signals: Sequence[cal.Signals], bank: str,
-                     others: dict[str, list[cal.Signals]], base: dict[str, list[float]], review_below: float,
-                     folds: int = CV_FOLDS, seed: int = 1) -> dict[str, Report]:
+def _cross_validated(
+    rows: Sequence[EvalRow],
+    signals: Sequence[cal.Signals],
+    bank: str,
+    others: dict[str, list[cal.Signals]],
+    base: dict[str, list[float]],
+    review_below: float,
+    folds: int = CV_FOLDS,
+    seed: int = 1,
+) -> dict[str, Report]:
     """A set that is also a training set (the LLM dev set), `folds`-fold: each fold graded by a shipped
     calibration fitted on the other folds and the other banks' train splits, and by its own calibration
     fitted on the other folds and pulled towards that shipped one."""
-    scored: dict[str, tuple[list[float], list[float]]] = {n: ([0.0] * len(rows), [0.0] * len(rows))
-                                                          for n in ("shipped", "own")}
+    scored: dict[str, tuple[list[float], list[float]]] = {
+        n: ([0.0] * len(rows), [0.0] * len(rows)) for n in ("shipped", "own")
+    }
     order = np.random.default_rng(seed).permutation(len(rows))
     for f in range(folds):
         test = order[f::folds]
@@ -275,9 +324,18 @@ def _cross_validated(rows: Sequence[EvalRow], signals: Sequence[cal.Signals], ba
             for i in test:
                 scores[i] = round(cal.final_score(calibration, signals[i]), 1)
                 confidences[i] = cal.confidence(calibration, signals[i], scores[i])
-    return {name: Report(list(rows), scores, confidences, [list(s.flags) for s in signals],
-                         [any(s.contradicted) for s in signals], base, review_below)
-            for name, (scores, confidences) in scored.items()}
+    return {
+        name: Report(
+            list(rows),
+            scores,
+            confidences,
+            [list(s.flags) for s in signals],
+            [any(s.contradicted) for s in signals],
+            base,
+            review_below,
+        )
+        for name, (scores, confidences) in scored.items()
+    }
 
 
 def leave_one_bank_out(template: Grader, *, review_below: float = 0.5) -> list[LoboLine]:
@@ -300,8 +358,7 @@ def leave_one_bank_out(template: Grader, *, review_below: float = 0.5) -> list[L
             for name, report in _cross_validated(rows, test_signals, bank, others, base, review_below).items():
                 lines.append(LoboLine(bank, f"{name} ({CV_FOLDS}-fold CV)", report))
             continue
-        own = cal.fit_own(signals[bank], template.calibration, bank=bank, version="own", fitted_on="",
-                          fit_command="")
+        own = cal.fit_own(signals[bank], template.calibration, bank=bank, version="own", fitted_on="", fit_command="")
         for name, calibration in (("shipped", template.calibration), ("own", own)):
             lines.append(LoboLine(bank, name, report_from_signals(rows, test_signals, calibration, base, review_below)))
     return lines
@@ -322,6 +379,8 @@ def contradiction_self_check(grader: Grader) -> list[str]:
     for (qid, text, own), result in zip(items, results, strict=True):
         for kp in result.key_points:
             if kp.contradicted and (own is None or kp.id == own):
-                problems.append(f"{qid}.{kp.id} contradicted by {'its reference' if own is None else 'its statement'}: "
-                                f"{text[:60]!r} ({kp.contradiction})")
+                problems.append(
+                    f"{qid}.{kp.id} contradicted by {'its reference' if own is None else 'its statement'}: "
+                    f"{text[:60]!r} ({kp.contradiction})"
+                )
     return problems

@@ -27,8 +27,21 @@ from grader.errors import GraderError
 from grader.scoring import model
 from grader.scoring.signals import Signals
 
-__all__ = ["Calibration", "Signals", "big_error_risk", "cap_for", "confidence", "coverage", "credits", "final_score",
-           "fit", "fit_own", "load_calibration", "save_calibration", "unfitted"]
+__all__ = [
+    "Calibration",
+    "Signals",
+    "big_error_risk",
+    "cap_for",
+    "confidence",
+    "coverage",
+    "credits",
+    "final_score",
+    "fit",
+    "fit_own",
+    "load_calibration",
+    "save_calibration",
+    "unfitted",
+]
 
 DEFAULT_CAPS = {"non_answer": 0.0}
 # Flags that route to review without capping (all flags do in the service; listed for reports).
@@ -95,11 +108,20 @@ def unfitted() -> Calibration:
     """Stand-in while measuring signals for a fit: signals do not depend on it, scores would."""
     names = list(model.FEATURES)
     width = 2 * len(names) + RISK_EXTRA
-    return Calibration(version="unfitted", features=names, mean=[0.0] * len(names), scale=[1.0] * len(names),
-                       coef=[0.0] * (len(names) + 1), lexical_coef=[0.0] * (len(model.LEXICAL) + 1),
-                       semantic_coef=[0.0] * (len(model.SEMANTIC) + 1), risk_mean=[0.0] * width,
-                       risk_scale=[1.0] * width, risk_coef=[0.0] * (width + 1),
-                       risk_under_coef=[0.0] * (width + 1), review_risk=0.5)
+    return Calibration(
+        version="unfitted",
+        features=names,
+        mean=[0.0] * len(names),
+        scale=[1.0] * len(names),
+        coef=[0.0] * (len(names) + 1),
+        lexical_coef=[0.0] * (len(model.LEXICAL) + 1),
+        semantic_coef=[0.0] * (len(model.SEMANTIC) + 1),
+        risk_mean=[0.0] * width,
+        risk_scale=[1.0] * width,
+        risk_coef=[0.0] * (width + 1),
+        risk_under_coef=[0.0] * (width + 1),
+        review_risk=0.5,
+    )
 
 
 def load_calibration(path: Path) -> Calibration:
@@ -119,7 +141,9 @@ def credits(signals: Signals) -> list[float]:
     """Per key point, for people reading a grade: similarity ramp and keywords, nothing if contradicted."""
     span = model.SIM_CEILING - model.SIM_FLOOR
     return [
-        0.0 if bad else (1 - KEYWORD_CREDIT_SHARE) * min(max((sim - model.SIM_FLOOR) / span, 0.0), 1.0)
+        0.0
+        if bad
+        else (1 - KEYWORD_CREDIT_SHARE) * min(max((sim - model.SIM_FLOOR) / span, 0.0), 1.0)
         + KEYWORD_CREDIT_SHARE * share
         for sim, share, bad in zip(signals.similarities, signals.keyword_shares, signals.contradicted, strict=True)
     ]
@@ -212,8 +236,9 @@ def _labels(examples: Sequence[Signals]) -> np.ndarray:
     return np.array([float(e.label or 0.0) for e in examples])
 
 
-def _capped(linear: np.ndarray, level: Sequence[float], examples: Sequence[Signals],
-            caps: dict[str, float]) -> np.ndarray:
+def _capped(
+    linear: np.ndarray, level: Sequence[float], examples: Sequence[Signals], caps: dict[str, float]
+) -> np.ndarray:
     raw = 100.0 * model.sigmoid(level[0] + level[1] * linear)
     out = []
     for value, e in zip(raw, examples, strict=True):
@@ -223,7 +248,11 @@ def _capped(linear: np.ndarray, level: Sequence[float], examples: Sequence[Signa
 
 
 def _fit_score(
-    z: np.ndarray, labels: np.ndarray, weights: np.ndarray, names: Sequence[str], prior: np.ndarray | None,
+    z: np.ndarray,
+    labels: np.ndarray,
+    weights: np.ndarray,
+    names: Sequence[str],
+    prior: np.ndarray | None,
 ) -> np.ndarray:
     if prior is None:
         penalty = _penalties(names, model.SHARED_PENALTY, model.CURATED_PENALTY)
@@ -238,14 +267,30 @@ def _folds(n: int, folds: int, seed: int) -> list[np.ndarray]:
 
 
 def _digest(cal: Calibration) -> str:
-    fitted = cal.model_dump_json(include={
-        "features", "mean", "scale", "coef", "level", "lexical_coef", "semantic_coef", "risk_mean", "risk_scale",
-        "risk_coef", "risk_under_coef", "review_risk", "review_risk_curated", "caps"})
+    fitted = cal.model_dump_json(
+        include={
+            "features",
+            "mean",
+            "scale",
+            "coef",
+            "level",
+            "lexical_coef",
+            "semantic_coef",
+            "risk_mean",
+            "risk_scale",
+            "risk_coef",
+            "risk_under_coef",
+            "review_risk",
+            "review_risk_curated",
+            "caps",
+        }
+    )
     return hashlib.sha256(fitted.encode()).hexdigest()[:8]
 
 
-def _fit_sub(z: np.ndarray, labels: np.ndarray, weights: np.ndarray, names: Sequence[str],
-             subset: Sequence[str]) -> np.ndarray:
+def _fit_sub(
+    z: np.ndarray, labels: np.ndarray, weights: np.ndarray, names: Sequence[str], subset: Sequence[str]
+) -> np.ndarray:
     columns = _columns(names, subset)
     return _fit_score(z[:, columns], labels, weights, [names[c] for c in columns], None)
 
@@ -267,8 +312,16 @@ def review_threshold(risk: np.ndarray, flagged: np.ndarray, weights: np.ndarray,
 
 
 def _fit(
-    examples: Sequence[Signals], banks: Sequence[str], *, version: str, fitted_on: str, fit_command: str,
-    prior: Calibration | None, bank: str | None, folds: int, seed: int,
+    examples: Sequence[Signals],
+    banks: Sequence[str],
+    *,
+    version: str,
+    fitted_on: str,
+    fit_command: str,
+    prior: Calibration | None,
+    bank: str | None,
+    folds: int,
+    seed: int,
 ) -> Calibration:
     from grader.scoring.metrics import summarise
 
@@ -306,10 +359,10 @@ def _fit(
     standard = (design - risk_mean) / risk_scale
     big = (np.abs(predictions / 10.0 - labels) >= BIG_ERROR).astype(float)
     penalty = np.array([0.0] + [RISK_PENALTY] * design.shape[1])
-    risk_coef = model.fit_logistic(standard, (predictions / 10.0 - labels >= BIG_ERROR).astype(float), weights,
-                                   penalty)
-    risk_under_coef = model.fit_logistic(standard, (labels - predictions / 10.0 >= BIG_ERROR).astype(float),
-                                         weights, penalty)
+    risk_coef = model.fit_logistic(standard, (predictions / 10.0 - labels >= BIG_ERROR).astype(float), weights, penalty)
+    risk_under_coef = model.fit_logistic(
+        standard, (labels - predictions / 10.0 >= BIG_ERROR).astype(float), weights, penalty
+    )
     risk = _risk_of(standard, risk_coef, risk_under_coef)
     flagged = np.array([review_flagged(e.flags, caps) for e in examples])
     # The lowest threshold at which no bank sends more than REVIEW_SHARE of its answers to review
@@ -317,8 +370,10 @@ def _fit(
     # curated key points and one for generated ones: with one threshold for all, the curated LLM bank (6% big
     # errors) filled its queue first and held the generated banks (ADS: 19% big errors) at 23-25%.
     kinds = np.array([curated(e) for e in examples])
-    per_bank = {name: review_threshold(risk[rows], flagged[rows], weights[rows], REVIEW_SHARE)
-                for name, rows in ((n, np.array([b == n for b in banks])) for n in sorted(set(banks)))}
+    per_bank = {
+        name: review_threshold(risk[rows], flagged[rows], weights[rows], REVIEW_SHARE)
+        for name, rows in ((n, np.array([b == n for b in banks])) for n in sorted(set(banks)))
+    }
     kind_of = {name: bool(kinds[[i for i, b in enumerate(banks) if b == name]].mean() >= 0.5) for name in per_bank}
     generated = [t for n, t in per_bank.items() if not kind_of[n]]
     by_curated = [t for n, t in per_bank.items() if kind_of[n]]
@@ -339,33 +394,76 @@ def _fit(
         metrics[f"cv_{name}_review_share"] = round(float(routed[rows].mean()), 4)
         metrics[f"cv_{name}_big_not_routed"] = round(float((big[rows].astype(bool) & ~routed[rows]).mean()), 4)
     fitted = Calibration(
-        version=version, bank=bank, features=names, mean=[float(v) for v in mean], scale=[float(v) for v in scale],
-        coef=[float(v) for v in coef], level=list(level), lexical_coef=[float(v) for v in lexical_coef],
-        semantic_coef=[float(v) for v in semantic_coef], risk_mean=[float(v) for v in risk_mean],
-        risk_scale=[float(v) for v in risk_scale], risk_coef=[float(v) for v in risk_coef],
-        risk_under_coef=[float(v) for v in risk_under_coef], review_risk=review_risk,
+        version=version,
+        bank=bank,
+        features=names,
+        mean=[float(v) for v in mean],
+        scale=[float(v) for v in scale],
+        coef=[float(v) for v in coef],
+        level=list(level),
+        lexical_coef=[float(v) for v in lexical_coef],
+        semantic_coef=[float(v) for v in semantic_coef],
+        risk_mean=[float(v) for v in risk_mean],
+        risk_scale=[float(v) for v in risk_scale],
+        risk_coef=[float(v) for v in risk_coef],
+        risk_under_coef=[float(v) for v in risk_under_coef],
+        review_risk=review_risk,
         review_risk_curated=review_risk_curated,
-        caps=caps, fitted_on=fitted_on, fit_command=fit_command, cv_metrics=metrics,
+        caps=caps,
+        fitted_on=fitted_on,
+        fit_command=fit_command,
+        cv_metrics=metrics,
     )
     return fitted.model_copy(update={"version": f"{version}+{_digest(fitted)}"})
 
 
 def fit(
-    examples: Sequence[Signals], banks: Sequence[str], *, version: str, fitted_on: str, fit_command: str,
-    folds: int = 5, seed: int = 0,
+    examples: Sequence[Signals],
+    banks: Sequence[str],
+    *,
+    version: str,
+    fitted_on: str,
+    fit_command: str,
+    folds: int = 5,
+    seed: int = 0,
 ) -> Calibration:
     """Across banks: each bank weighs the same; `banks[i]` names the bank of `examples[i]`.
 
     `cv_metrics` holds `folds`-fold cross-validated Spearman/QWK/MAE per bank.
     """
-    return _fit(examples, banks, version=version, fitted_on=fitted_on, fit_command=fit_command, prior=None,
-                bank=None, folds=folds, seed=seed)
+    return _fit(
+        examples,
+        banks,
+        version=version,
+        fitted_on=fitted_on,
+        fit_command=fit_command,
+        prior=None,
+        bank=None,
+        folds=folds,
+        seed=seed,
+    )
 
 
 def fit_own(
-    examples: Sequence[Signals], shipped: Calibration, *, bank: str, version: str, fitted_on: str, fit_command: str,
-    folds: int = 5, seed: int = 0,
+    examples: Sequence[Signals],
+    shipped: Calibration,
+    *,
+    bank: str,
+    version: str,
+    fitted_on: str,
+    fit_command: str,
+    folds: int = 5,
+    seed: int = 0,
 ) -> Calibration:
     """A bank's own calibration: the shipped model refitted on its labelled answers, pulled towards it."""
-    return _fit(examples, [bank] * len(examples), version=version, fitted_on=fitted_on, fit_command=fit_command,
-                prior=shipped, bank=bank, folds=folds, seed=seed)
+    return _fit(
+        examples,
+        [bank] * len(examples),
+        version=version,
+        fitted_on=fitted_on,
+        fit_command=fit_command,
+        prior=shipped,
+        bank=bank,
+        folds=folds,
+        seed=seed,
+    )

@@ -87,8 +87,7 @@ def _plan_of(text: str, forms: tuple[tuple[str, tuple[str, ...]], ...]) -> Plan:
             if _word_pattern(opposite).search(clause):
                 continue  # both directions in one clause: a two-sided claim
             objects = frozenset(
-                other.term for other in keyword_list
-                if other.term != kw.term and keywords.find(clause, other)
+                other.term for other in keyword_list if other.term != kw.term and keywords.find(clause, other)
             )
             if objects:
                 plans.append((own, opposite, objects))

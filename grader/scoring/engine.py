@@ -144,8 +144,9 @@ class PreparedReference:
 
     def _lexical(self, text: str) -> str:
         norm = normalise(text)
-        return lexical_text(norm, [h for p in self.key_points for kw in p.key_point.keywords
-                                   for h in keywords.find(norm, kw)])
+        return lexical_text(
+            norm, [h for p in self.key_points for kw in p.key_point.keywords for h in keywords.find(norm, kw)]
+        )
 
     @cached_property
     def own_grams(self) -> frozenset[str]:
@@ -216,8 +217,12 @@ class PreparedReference:
         """
         out = {}
         for p in self.key_points:
-            others = " ".join(normalise(t) for q in self.key_points if q is not p
-                              for t in (*q.statements, *(kw.term for kw in q.key_point.keywords)))
+            others = " ".join(
+                normalise(t)
+                for q in self.key_points
+                if q is not p
+                for t in (*q.statements, *(kw.term for kw in q.key_point.keywords))
+            )
             own = frozenset(kw.term for kw in p.key_point.keywords if not keywords.find(others, kw))
             out[p.key_point.id] = own or frozenset(kw.term for kw in p.key_point.keywords)
         return out
@@ -246,13 +251,15 @@ def prepare_reference(reference: Reference, embedder: Embedder) -> PreparedRefer
     prepared, offset = [], 1
     for kp, statements, wrong in plans:
         n_s, n_w = len(statements), len(wrong)
-        prepared.append(PreparedKeyPoint(
-            key_point=kp,
-            statements=statements,
-            statement_vectors=vectors[offset : offset + n_s],
-            misconceptions=wrong,
-            misconception_vectors=vectors[offset + n_s : offset + n_s + n_w],
-        ))
+        prepared.append(
+            PreparedKeyPoint(
+                key_point=kp,
+                statements=statements,
+                statement_vectors=vectors[offset : offset + n_s],
+                misconceptions=wrong,
+                misconception_vectors=vectors[offset + n_s : offset + n_s + n_w],
+            )
+        )
         offset += n_s + n_w
     return PreparedReference(reference, prepared, vectors[0], embedder.name)
 
@@ -473,8 +480,14 @@ def _fit(embedded: Embedded, norm: str, ref: PreparedReference) -> tuple[float, 
     return float(embedded.whole @ ref.answer_vector), share
 
 
-def _off_topic(embedded: Embedded, norm: str, reference: PreparedReference,
-               bank: Sequence[PreparedReference], measures: list[_PointMeasure], overlap: float) -> bool:
+def _off_topic(
+    embedded: Embedded,
+    norm: str,
+    reference: PreparedReference,
+    bank: Sequence[PreparedReference],
+    measures: list[_PointMeasure],
+    overlap: float,
+) -> bool:
     if overlap >= OFF_TOPIC_MAX_OVERLAP:
         return False
     groups = sum(len(m.hits) for m in measures)
@@ -531,8 +544,12 @@ def _stuffed(norm: str, measures: list[_PointMeasure], reference_is_list: bool) 
     # Count places, not forms: "位置编码" also matches the alias "位置" at the same place.
     occurrences = len({h.start for m in measures for hs in m.hits.values() for h in hs})
     covered = keywords.hit_chars({str(i): [h for hs in m.hits.values() for h in hs] for i, m in enumerate(measures)})
-    if (distinct >= 2 and occurrences >= STUFFING_REPEAT_MIN_HITS and occurrences >= STUFFING_REPEAT_RATIO * distinct
-            and covered >= STUFFING_REPEAT_COVERAGE * content_length(norm)):
+    if (
+        distinct >= 2
+        and occurrences >= STUFFING_REPEAT_MIN_HITS
+        and occurrences >= STUFFING_REPEAT_RATIO * distinct
+        and covered >= STUFFING_REPEAT_COVERAGE * content_length(norm)
+    ):
         return True
     return distinct >= STUFFING_MIN_HITS and not reference_is_list and _listed(norm)
 
@@ -607,9 +624,7 @@ def _analyse(
     return measures, flags, signals
 
 
-def measure_signals(
-    embedded: Embedded, reference: PreparedReference, bank: Sequence[PreparedReference]
-) -> Signals:
+def measure_signals(embedded: Embedded, reference: PreparedReference, bank: Sequence[PreparedReference]) -> Signals:
     """The calibration inputs alone, for fitting (`grader calibrate`)."""
     return _analyse(embedded, reference, bank)[2]
 
@@ -640,18 +655,20 @@ def score_embedded(
         if measure.best_span is not None:
             span = embedded.spans[measure.best_span]
             evidence = embedded.original_span(span.start, span.end)
-        results.append(KeyPointResult(
-            id=kp.id,
-            text=kp.text,
-            weight=kp.weight,
-            credit=round(min(max(credit, 0.0), 1.0), 3),
-            similarity=round(measure.similarity, 4),
-            keywords_hit=[t for t, h in measure.hits.items() if h],
-            keywords_missed=[t for t, h in measure.hits.items() if not h],
-            evidence=evidence,
-            contradicted=measure.contradiction is not None,
-            contradiction=measure.contradiction,
-        ))
+        results.append(
+            KeyPointResult(
+                id=kp.id,
+                text=kp.text,
+                weight=kp.weight,
+                credit=round(min(max(credit, 0.0), 1.0), 3),
+                similarity=round(measure.similarity, 4),
+                keywords_hit=[t for t, h in measure.hits.items() if h],
+                keywords_missed=[t for t, h in measure.hits.items() if not h],
+                evidence=evidence,
+                contradicted=measure.contradiction is not None,
+                contradiction=measure.contradiction,
+            )
+        )
     cap = cap_for(calibration, signals.flags)
     evidenced = {
         point.key_point.id

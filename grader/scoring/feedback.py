@@ -46,8 +46,9 @@ def write_feedback(
         return "".join(lines)
     shown = {p.id for p in points} if evidenced is None else set(evidenced)
     covered = [p for p in points if not p.contradicted and p.credit >= COVERED_CREDIT and p.id in shown]
-    partial = [p for p in points if not p.contradicted and p.credit >= PARTIAL_CREDIT and p.id in shown
-               and p not in covered]
+    partial = [
+        p for p in points if not p.contradicted and p.credit >= PARTIAL_CREDIT and p.id in shown and p not in covered
+    ]
     missed = [p for p in points if not p.contradicted and p not in covered and p not in partial]
     wrong = [p for p in points if p.contradicted]
     if Flag.KEYWORD_STUFFING in flags:

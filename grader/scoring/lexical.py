@@ -86,11 +86,23 @@ def novel_overlap(answer: str, reference: str, question: str) -> tuple[float, fl
 # Only opposite qualities: pairs that name two operations or two things (进栈/出栈, 先进先出/后进先出,
 # 内存/外存, 单链表/双链表, 需要/不需要 移动) fired on correct ADS answers (human mean 8+).
 _OPPOSITE_PAIRS = "高低长短大小多少有无动静快慢强弱难易增减升降正负真假轻重宽窄厚薄早晚远近新旧深浅粗细密疏"
-_OPPOSITE_CHARS = {**dict(zip(_OPPOSITE_PAIRS[::2], _OPPOSITE_PAIRS[1::2], strict=True)),
-                   **dict(zip(_OPPOSITE_PAIRS[1::2], _OPPOSITE_PAIRS[::2], strict=True))}
-_OPPOSITE_WORDS = {a: b for pair in (("简单", "复杂"), ("容易", "困难"), ("集中", "分散"), ("提高", "降低"),
-                                     ("增加", "减少"), ("准确", "不准确"), ("稳定", "不稳定"))
-                   for a, b in (pair, pair[::-1])}
+_OPPOSITE_CHARS = {
+    **dict(zip(_OPPOSITE_PAIRS[::2], _OPPOSITE_PAIRS[1::2], strict=True)),
+    **dict(zip(_OPPOSITE_PAIRS[1::2], _OPPOSITE_PAIRS[::2], strict=True)),
+}
+_OPPOSITE_WORDS = {
+    a: b
+    for pair in (
+        ("简单", "复杂"),
+        ("容易", "困难"),
+        ("集中", "分散"),
+        ("提高", "降低"),
+        ("增加", "减少"),
+        ("准确", "不准确"),
+        ("稳定", "不稳定"),
+    )
+    for a, b in (pair, pair[::-1])
+}
 
 
 @lru_cache(maxsize=256)
@@ -140,7 +152,8 @@ def content_tokens(text: str) -> tuple[str, ...]:
     tokenizer = _tokenizer()
     words = tokenizer.lcut(normalise(text))  # type: ignore[attr-defined]
     out = dict.fromkeys(
-        w.strip() for w in words
+        w.strip()
+        for w in words
         if w.strip() and w.strip() not in _STOP and (len(w.strip()) >= 2 or w.strip().isascii()) and _UNIT.search(w)
     )
     return tuple(out)

@@ -84,8 +84,19 @@ FEATURES: dict[str, tuple[Callable[[Signals], float], bool]] = {
 SHARED_PENALTY = 10.0
 CURATED_PENALTY = 1.0
 # Sub-models whose disagreement with each other and with the full model tells where the grade is unsure.
-LEXICAL = ("keywords_generated", "bigram_recall", "token_recall", "bigram_f1", "bigram_precision", "novel_recall",
-           "novel_recall_sqrt", "novel_precision", "novel_f1", "opposite_swaps", "length_ratio")
+LEXICAL = (
+    "keywords_generated",
+    "bigram_recall",
+    "token_recall",
+    "bigram_f1",
+    "bigram_precision",
+    "novel_recall",
+    "novel_recall_sqrt",
+    "novel_precision",
+    "novel_f1",
+    "opposite_swaps",
+    "length_ratio",
+)
 SEMANTIC = ("whole_similarity",)
 
 
@@ -114,7 +125,10 @@ def standardise(x: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def fit_logistic(
-    z: np.ndarray, target: np.ndarray, weights: np.ndarray, penalty: np.ndarray,
+    z: np.ndarray,
+    target: np.ndarray,
+    weights: np.ndarray,
+    penalty: np.ndarray,
     prior: np.ndarray | None = None,
 ) -> np.ndarray:
     """Coefficients [intercept, *features] of a fractional logistic regression, by Newton steps.
@@ -149,15 +163,27 @@ def risk_design(score: np.ndarray, lexical: np.ndarray, semantic: np.ndarray, z:
     """What the error model reads (scores as shares of full marks, one row per answer): where the score sits
     (labels pile up at 0 and full marks, so a mid-range score is where big errors live), how far the
     lexical-only and semantic-only models disagree with it and with each other, and every feature."""
-    return np.column_stack([
-        score, 4 * score * (1 - score), np.minimum(score, 1 - score),
-        np.abs(semantic - score), np.abs(lexical - semantic), np.abs(lexical - score), lexical, semantic,
-        lexical - score, semantic - score, z, z * score[:, None],
-    ])
+    return np.column_stack(
+        [
+            score,
+            4 * score * (1 - score),
+            np.minimum(score, 1 - score),
+            np.abs(semantic - score),
+            np.abs(lexical - semantic),
+            np.abs(lexical - score),
+            lexical,
+            semantic,
+            lexical - score,
+            semantic - score,
+            z,
+            z * score[:, None],
+        ]
+    )
 
 
-def fit_level(linear: np.ndarray, labels: np.ndarray, weights: np.ndarray, capped: np.ndarray,
-              big_error: float) -> tuple[float, float]:
+def fit_level(
+    linear: np.ndarray, labels: np.ndarray, weights: np.ndarray, capped: np.ndarray, big_error: float
+) -> tuple[float, float]:
     """(offset, stretch) of the score's linear predictor that leaves the fewest answers off by `big_error`
     points or more (0-10 scale; each bank weighing the same; mean absolute error breaks ties).
 

@@ -224,8 +224,11 @@ def normalise_answer(answer: str) -> Normalised:
         if not fillers:
             break
         # A filler inside a run of Chinese is a pause: it ends the clause ("…前后文嗯所以…" → "…前后文，所以…").
-        pauses = [s for s, e in fillers if s > 0 and e < len(b.text)
-                  and _CJK_CHAR.match(b.text[s - 1]) and _CJK_CHAR.match(b.text[e])]
+        pauses = [
+            s
+            for s, e in fillers
+            if s > 0 and e < len(b.text) and _CJK_CHAR.match(b.text[s - 1]) and _CJK_CHAR.match(b.text[e])
+        ]
         b.replace_at(pauses, "，")
         b.delete([(s + 1, e) if s in pauses else (s, e) for s, e in fillers])
         # The pause after a dropped filler goes with it ("嗯，那个，我觉得" reads "我觉得").
