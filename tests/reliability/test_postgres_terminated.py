@@ -48,7 +48,7 @@ class Terminator(threading.Thread):
                 self.terminated += sum(1 for (ok,) in rows if ok)
 
 
-def post_with_retries(client, i: int) -> bool:
+def post_with_retries(client, i: int, refused: list[int]) -> bool:
     """A well-behaved client: retries 503s (and dropped connections) with the same Idempotency-Key."""
     body = {
         "candidate_id": f"pg-{i}",
@@ -60,11 +60,13 @@ def post_with_retries(client, i: int) -> bool:
         try:
             r = client.post("/api/v1/submissions", json=body, headers={"Idempotency-Key": f"pg-{i}"})
         except Exception:
+            refused.append(i)
             time.sleep(0.3)
             continue
         if r.status_code == 202:
             return True
         assert r.status_code == 503, r.text  # the only failure a lost connection may cause
+        refused.append(i)
         assert r.headers.get("Retry-After")
         time.sleep(0.3)
     return False
@@ -83,7 +85,8 @@ def test_postgres_connections_terminated_during_grading(stack: Stack) -> None:
 
         terminator.start()
         started = time.monotonic()
-        accepted = sum(post_with_retries(client, i) for i in range(INTERACTIVE))
+        refused: list[int] = []  # API calls that met a terminated connection (503 or a dropped reply)
+        accepted = sum(post_with_retries(client, i, refused) for i in range(INTERACTIVE))
         while time.monotonic() - started < TERMINATE_FOR or (
             terminator.terminated < WANTED and time.monotonic() - started < TERMINATE_AT_MOST
         ):
@@ -98,6 +101,7 @@ def test_postgres_connections_terminated_during_grading(stack: Stack) -> None:
         terminated_backends=terminator.terminated,
         accepted=accepted,
         task_retries_logged=retries,
+        api_calls_refused=len(refused),
         **state.figures(),
     )
     assert accepted == INTERACTIVE
@@ -107,5 +111,8 @@ def test_postgres_connections_terminated_during_grading(stack: Stack) -> None:
     assert state.open == 0, state
     assert state.failed_without_reason == 0
     assert state.duplicated == 0
-    assert retries > 0, "no task hit a terminated connection: the fault was not exercised\n" + worker.output()[-3000:]
+    # Which side meets a killed connection mid-transaction is chance (transactions last milliseconds; a
+    # killed idle connection is replaced silently by the pool's pre-ping): the fault must have reached
+    # the worker's tasks or the API, and both must have come through it.
+    assert retries + len(refused) > 0, "no request or task hit a terminated connection: the fault was not exercised"
     assert os.environ.get("GRADER_SECRET_KEY")
