@@ -9,7 +9,7 @@ import pytest
 
 from grader.db.models import Role
 from grader.settings import Settings
-from tests.support.processes import Process, grader_env
+from tests.support.processes import Process, grader_env, running_worker
 from tests.support.services import Server, make_key
 
 
@@ -26,12 +26,8 @@ def worker_env(pg_settings: Settings) -> dict[str, str]:
 def worker(worker_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
     """A real `grader worker` subprocess consuming this session's interactive and batch queues."""
     tmp = tmp_path_factory.mktemp("batch-worker")
-    process = Process(["worker", "--concurrency", "1", "--log-level", "info"], worker_env, tmp / "worker.log", tmp)
-    try:
-        process.wait_for("ready.", timeout=60)
+    with running_worker(worker_env, tmp) as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from grader.queue.celery_app import GRADE_TASK, configure
 from grader.settings import Settings
 from grader.submissions.schemas import SubmissionCreate
 from grader.submissions.submit import submit
-from tests.support.processes import Process, grader_env
+from tests.support.processes import Process, grader_env, running_worker
 from tests.support.services import Server, make_key, wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
@@ -58,12 +58,8 @@ def env(pg_settings: Settings) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def worker(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
     tmp = tmp_path_factory.mktemp("worker")
-    process = Process(["worker", "--concurrency", "1", "--log-level", "info"], env, tmp / "worker.log", tmp)
-    try:
-        process.wait_for("ready.", timeout=60)
+    with running_worker(env, tmp) as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from grader.db.models import Grade, Role, Submission
 from grader.db.session import get_session_factory
 from grader.settings import Settings
-from tests.support.processes import Process, grader_env, run
+from tests.support.processes import Process, grader_env, run, running_worker
 from tests.support.services import Server, ServerThread, make_key, migrated_database, wait_until
 from tests.support.sheets import csv_bytes
 
@@ -53,12 +53,8 @@ def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
         database_url=settings.database_url, redis_url=settings.redis_url, celery_queue=settings.celery_queue
     )
     tmp = tmp_path_factory.mktemp("bank-worker")
-    process = Process(["worker", "--concurrency", "1", "--log-level", "info"], env, tmp / "worker.log", tmp)
-    try:
-        process.wait_for("ready.", timeout=60)
+    with running_worker(env, tmp) as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="module")

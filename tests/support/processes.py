@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 GRADER = str(Path(sys.executable).with_name("grader"))
@@ -90,6 +92,17 @@ def start_server(env: dict[str, str], workdir: Path, *extra: str, name: str = "s
             process.stop()
             raise AssertionError(f"grader serve did not come up:\n{process.output()[-4000:]}")
         time.sleep(0.3)
+
+
+@contextmanager
+def running_worker(env: dict[str, str], workdir: Path) -> Iterator[Process]:
+    """A real `grader worker` (one pool process) once Celery says it is ready, stopped afterwards."""
+    process = Process(["worker", "--concurrency", "1", "--log-level", "info"], env, workdir / "worker.log", workdir)
+    try:
+        process.wait_for("ready.", timeout=60)
+        yield process
+    finally:
+        process.stop()
 
 
 def embedded_env(workdir: Path, **settings: str | None) -> dict[str, str]:
