@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from grader.audit import audit
 from grader.db.base import utcnow
 from grader.db.models import AuditEntry, Status, Submission
 from grader.db.session import on_commit
@@ -90,15 +91,15 @@ def regrade(
                 for sid, qid in rows
             ],
         )
-    session.add(
-        AuditEntry(
-            actor_key_id=actor.key_id,
-            actor=actor.name,
-            action="bank.regrade_requested",
-            entity_type="bank",
-            entity_id=bank,
-            details={"version": version, "question_id": question_id, "queued": len(ids)},
-        )
+    audit(
+        session,
+        actor,
+        "bank.regrade_requested",
+        "bank",
+        bank,
+        version=version,
+        question_id=question_id,
+        queued=len(ids),
     )
     on_commit(session, lambda: _enqueue(queue, ids))
     return RegradeReport(bank=bank, version=version, question_id=question_id, queued=len(ids), questions=counts)

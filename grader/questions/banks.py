@@ -21,9 +21,10 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from grader.audit import audit
 from grader.db.bank_models import Bank, BankQuestion, BankVersion, BankVersionQuestion
 from grader.db.base import utcnow
-from grader.db.models import AuditEntry, Question, ReferenceVersion
+from grader.db.models import Question, ReferenceVersion
 from grader.errors import (
     BankNotFound,
     BankVersionNotFound,
@@ -676,13 +677,4 @@ def _flush_or_conflict(session: Session, message: str) -> None:
 
 
 def _audit(session: Session, actor: Principal, action: str, bank: str, **details: Any) -> None:
-    session.add(
-        AuditEntry(
-            actor_key_id=actor.key_id,
-            actor=actor.name,
-            action=action,
-            entity_type="bank",
-            entity_id=bank,
-            details=details,
-        )
-    )
+    audit(session, actor, action, "bank", bank, **details)

@@ -14,9 +14,9 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from grader.audit import audit
 from grader.db.bank_models import Bank, CalibrationVersion
 from grader.db.base import utcnow
-from grader.db.models import AuditEntry
 from grader.errors import Conflict, GraderError, NotFound
 from grader.keys.principal import Principal
 from grader.questions.banks import get_bank
@@ -74,16 +74,7 @@ def add_calibration(
         source=source[:200],
     )
     session.add(row)
-    session.add(
-        AuditEntry(
-            actor_key_id=actor.key_id,
-            actor=actor.name,
-            action="calibration.added",
-            entity_type="bank",
-            entity_id=bank,
-            details={"version": row.version, "digest": row.digest},
-        )
-    )
+    audit(session, actor, "calibration.added", "bank", bank, version=row.version, digest=row.digest)
     session.flush()
     return _info(bank, row)
 
@@ -103,16 +94,7 @@ def publish_calibration(session: Session, bank: str, version: int, *, actor: Pri
             details={"bank": bank, "version": version},
         )
     row.published_at, row.published_by = utcnow(), actor.name
-    session.add(
-        AuditEntry(
-            actor_key_id=actor.key_id,
-            actor=actor.name,
-            action="calibration.published",
-            entity_type="bank",
-            entity_id=bank,
-            details={"version": version, "digest": row.digest},
-        )
-    )
+    audit(session, actor, "calibration.published", "bank", bank, version=version, digest=row.digest)
     session.flush()
     return _info(bank, row)
 
