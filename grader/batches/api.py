@@ -12,8 +12,8 @@ from grader.batches.export import MEDIA_TYPES
 from grader.batches.parsing import DEFAULT_LIMITS, MB, content_hash, parse_sheet
 from grader.batches.schemas import BatchCounts, BatchOut, RowErrorOut
 from grader.db.batch_models import Batch
-from grader.errors import UploadTooLarge
 from grader.web.deps import QueueDep, ReaderDep, SessionDep, SettingsDep, SubmitterDep
+from grader.web.uploads import read_upload
 
 router = APIRouter(prefix="/api/v1/batches", tags=["batches"])
 
@@ -58,25 +58,6 @@ def batch_out(session: SessionDep, batch: Batch, *, created: bool, errors_limit:
     )
 
 
-def _read_upload(request: Request, file: UploadFile) -> bytes:
-    limit = DEFAULT_LIMITS.max_bytes
-    declared = request.headers.get("content-length")
-    # The multipart envelope adds a little; anything far past the cap is refused unread.
-    if declared and declared.isdigit() and int(declared) > limit + MB:
-        raise UploadTooLarge(
-            f"the upload is {int(declared) / MB:.1f} MB, over the {limit // MB} MB limit; "
-            "split the answers over several files",
-            details={"max_bytes": limit},
-        )
-    data = file.file.read(limit + 1)
-    if len(data) > limit:
-        raise UploadTooLarge(
-            f"the file is over the {limit // MB} MB limit; split the answers over several files",
-            details={"max_bytes": limit},
-        )
-    return data
-
-
 @router.post(
     "",
     status_code=202,
@@ -98,7 +79,7 @@ def create_batch(
     Bad rows are reported with their row number and skipped; the rest are graded in the background.
     Poll the `Location` it returns for progress, then fetch `results_url`.
     """
-    data = _read_upload(request, file)
+    data = read_upload(request, file, "; split the answers over several files")
     if not force:
         existing = uploads.find_existing(session, principal, content_hash(data))
         if existing is not None:

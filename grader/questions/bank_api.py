@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 
 from grader.batches.parsing import DEFAULT_LIMITS, MB
-from grader.errors import UploadTooLarge
 from grader.grading.regrade import RegradeReport, regrade
 from grader.questions import banks, calibrations
 from grader.questions.banks import ImportReport, PublishReport
@@ -18,6 +17,7 @@ from grader.questions.schemas import BankDetail, DraftOut
 from grader.questions.versions import BankDiff
 from grader.scoring.types import Reference
 from grader.web.deps import AdminDep, QueueDep, SessionDep
+from grader.web.uploads import read_upload
 
 router = APIRouter(prefix="/api/v1/banks", tags=["banks"])
 
@@ -37,17 +37,6 @@ def _draft_out(bank: str, ref: Reference) -> DraftOut:
         reference_answer=ref.reference_answer,
         key_points=list(ref.key_points),
     )
-
-
-def _read_upload(request: Request, file: UploadFile) -> bytes:
-    limit = DEFAULT_LIMITS.max_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + MB:
-        raise UploadTooLarge(f"the upload is over the {limit // MB} MB limit", details={"max_bytes": limit})
-    data = file.file.read(limit + 1)
-    if len(data) > limit:
-        raise UploadTooLarge(f"the file is over the {limit // MB} MB limit", details={"max_bytes": limit})
-    return data
 
 
 @router.get("", response_model=list[banks.BankSummary], responses=ERRORS)
@@ -95,7 +84,7 @@ def import_bank(
 ) -> ImportReport:
     """Read the file into the bank's drafts (creating the bank), generating key points, keywords and
     aliases; nothing is imported if any row is bad."""
-    data = _read_upload(request, file)
+    data = read_upload(request, file)
     report = banks.import_bank(
         session, bank, data, file.filename, actor=admin, title=title, dry_run=dry_run, publish=publish
     )
