@@ -36,7 +36,8 @@ from grader.web.deps import SessionDep
 
 router = APIRouter(prefix="/dashboard/banks", include_in_schema=False)
 
-MAX_UPLOAD_BYTES = MB  # the dashboard's request body cap; bigger banks go through the CLI or API
+# Bigger banks go through the CLI or API; the body limit lets the upload through so this page can say so.
+MAX_UPLOAD_BYTES = MB
 EXTENSIONS = (".md", ".markdown", ".txt", ".jsonl", ".csv", ".xlsx", ".yaml", ".yml")
 BLANK_KEYWORDS = 2  # empty keyword rows under each key point, for new keywords
 
