@@ -1,11 +1,12 @@
 """The fitted mapping from signals to a 0–100 score and a confidence, and how it is fitted.
 
 A `Calibration` is plain numbers (see `grader.scoring.model` for the features and the models):
-standardisation, the score model's coefficients and level, the big-error classifiers' coefficients and
-the risk above which an answer goes to a person. The shipped one (`reference_answers/calibration.json`)
-is fitted across banks; a bank's own (`bank` set) is the shipped one refitted on that bank's labelled
-answers, pulled towards the shipped coefficients so a few hundred answers cannot run away with it.
-Its `version` carries a digest of the fitted numbers, so every grade pins the exact mapping.
+standardisation, the ranking model's coefficients and level, the label model's coefficients, how
+strongly the shown score is held to the ranking, and the risk above which an answer goes to a person.
+The shipped one (`reference_answers/calibration.json`) is fitted across banks; a bank's own (`bank`
+set) is the shipped one refitted on that bank's labelled answers, pulled towards the shipped
+coefficients so a few hundred answers cannot run away with it. Its `version` carries a digest of the
+fitted numbers, so every grade pins the exact mapping.
 
 Rubric caps apply only for flags measured to be right on every labelled set: today only `non_answer`
 (an empty or "不知道" answer is worth nothing). The other flags send the answer to a person instead:
@@ -17,8 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -30,6 +33,7 @@ from grader.scoring.signals import Signals
 __all__ = [
     "Calibration",
     "Signals",
+    "adopt_label_model",
     "big_error_risk",
     "cap_for",
     "confidence",
@@ -46,13 +50,16 @@ __all__ = [
 DEFAULT_CAPS = {"non_answer": 0.0}
 # Flags that route to review without capping (all flags do in the service; listed for reports).
 KEYWORD_CREDIT_SHARE = 0.5  # of a key point's displayed credit, the rest from its similarity
-RISK_PENALTY = 1.0  # L2 of the big-error classifier, on standardised inputs
+LABEL_PENALTY = 10.0  # L2 of the label model's slopes, on standardised inputs (each bank weighing the same)
+# Candidate pulls towards the ranking score (`model.decide`), weakest first; a fit takes the weakest that
+# keeps every bank's cross-validated Spearman within SPEARMAN_SLACK of the ranking score's own.
+PULLS = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+SPEARMAN_SLACK = 0.01
 OWN_PENALTY = 2.0  # pull of a bank's own fit towards the shipped coefficients
 BIG_ERROR = 3.0  # points on the 0-10 scale: an error a reviewer must catch
 # Of each bank's answers the fit saw, at most this share is routed to review (flagged, or the highest
 # big-error risk). The bar is 30% on every set; 2 points are kept as a margin.
 REVIEW_SHARE = 0.28
-RISK_EXTRA = 10  # columns of model.risk_design besides two per feature
 
 
 class Calibration(BaseModel):
@@ -64,13 +71,10 @@ class Calibration(BaseModel):
     mean: list[float]
     scale: list[float]
     coef: list[float]  # [intercept, *features], on standardised features: the linear predictor
-    level: list[float] = [0.0, 1.0]  # (offset, stretch): score = 100 * sigmoid(offset + stretch * predictor)
-    lexical_coef: list[float]  # [intercept, *model.LEXICAL]: the same model on lexical features alone
-    semantic_coef: list[float]  # [intercept, *model.SEMANTIC]: ... and on the whole-answer cosine alone
-    risk_mean: list[float]  # standardisation of model.risk_design
-    risk_scale: list[float]
-    risk_coef: list[float]  # [intercept, *model.risk_design]: logit of P(score >= label + BIG_ERROR) (too high)
-    risk_under_coef: list[float]  # ... logit of P(score <= label - BIG_ERROR) (too low)
+    level: list[float] = [0.0, 1.0]  # (offset, stretch): ranking score = 100 * sigmoid(offset + stretch * predictor)
+    # Per mark 0-10: [intercept, *features, ranking score, its mid-range term] (model.label_design)
+    label_coef: list[list[float]]
+    decision_pull: float  # how strongly the shown score is held to the ranking score (model.decide)
     review_risk: float  # P(big error) above which confidence falls below 0.5 (answers to generated key points)
     # ... for answers to key points a person curated: its own threshold, set by the curated banks (None: the same)
     review_risk_curated: float | None = None
@@ -91,10 +95,17 @@ class Calibration(BaseModel):
             return self.review_risk_curated
         return self.review_risk
 
-    def raw_score(self, signals: Signals) -> float:
+    def ranking_score(self, signals: Signals) -> float:
+        """The ranking score (0-100): the fitted model's estimate of the mean mark, placed by its level."""
         z = self.standardised(signals)
         linear = self.coef[0] + float(np.dot(self.coef[1:], z))
         return 100.0 * model.logistic(self.level[0] + self.level[1] * linear)
+
+    def label_probabilities(self, signals: Signals, anchor: float) -> np.ndarray:
+        """P(mark = k), k = 0..10, for this answer given its ranking score `anchor` (0-100)."""
+        x = model.label_design(self.standardised(signals)[None, :], np.array([anchor / 100.0]))
+        probabilities: np.ndarray = model.label_probabilities(np.array(self.label_coef), x)[0]
+        return probabilities
 
 
 def curated(signals: Signals) -> bool:
@@ -107,19 +118,14 @@ def curated(signals: Signals) -> bool:
 def unfitted() -> Calibration:
     """Stand-in while measuring signals for a fit: signals do not depend on it, scores would."""
     names = list(model.FEATURES)
-    width = 2 * len(names) + RISK_EXTRA
     return Calibration(
         version="unfitted",
         features=names,
         mean=[0.0] * len(names),
         scale=[1.0] * len(names),
         coef=[0.0] * (len(names) + 1),
-        lexical_coef=[0.0] * (len(model.LEXICAL) + 1),
-        semantic_coef=[0.0] * (len(model.SEMANTIC) + 1),
-        risk_mean=[0.0] * width,
-        risk_scale=[1.0] * width,
-        risk_coef=[0.0] * (width + 1),
-        risk_under_coef=[0.0] * (width + 1),
+        label_coef=[[0.0] * (len(names) + 3) for _ in model.LABELS],
+        decision_pull=1.0,
         review_risk=0.5,
     )
 
@@ -130,7 +136,34 @@ def load_calibration(path: Path) -> Calibration:
     except FileNotFoundError:
         raise GraderError(f"calibration file {path} is missing; create it with `grader calibrate`") from None
     except ValueError as exc:
-        raise GraderError(f"calibration file {path} is invalid: {exc}; refit with `grader calibrate`") from exc
+        raise GraderError(
+            f"calibration file {path} is invalid (or was fitted by an older grader): {exc}; "
+            "refit it with `grader calibrate`"
+        ) from exc
+
+
+# What calibrations fitted before the label model held instead of it: two big-error classifiers.
+BEFORE_LABEL_MODEL = ("lexical_coef", "semantic_coef", "risk_mean", "risk_scale", "risk_coef", "risk_under_coef")
+
+
+def adopt_label_model(params: dict[str, Any], shipped: Calibration) -> Calibration:
+    """A calibration fitted before the label model (a bank's, stored in the database), made loadable: its own
+    ranking model (standardisation, coefficients, level, caps) is kept and the shipped label model, pull and
+    review thresholds replace the two error classifiers this grader no longer reads. Its version gets a new
+    digest; `fitted_on` says what was adopted. Refitting on the bank's labels gives it a label model of its own."""
+    kept = {k: v for k, v in params.items() if k not in BEFORE_LABEL_MODEL}
+    adopted = Calibration.model_validate(
+        {
+            **kept,
+            "label_coef": shipped.label_coef,
+            "decision_pull": shipped.decision_pull,
+            "review_risk": shipped.review_risk,
+            "review_risk_curated": shipped.review_risk_curated,
+            "fitted_on": f"{kept.get('fitted_on', '')}; label model adopted from shipped {shipped.version}",
+        }
+    )
+    base = adopted.version.rsplit("+", 1)[0] if "+" in adopted.version else adopted.version
+    return adopted.model_copy(update={"version": f"{base}+{_digest(adopted)}"})
 
 
 def save_calibration(calibration: Calibration, path: Path) -> None:
@@ -174,41 +207,27 @@ def cap_for_caps(caps: dict[str, float], flags: Sequence[str]) -> float | None:
 
 
 def final_score(cal: Calibration, signals: Signals) -> float:
-    """The 0–100 score: the fitted model, then the lowest rubric cap of any capping flag."""
-    score = cal.raw_score(signals)
+    """The 0-100 score: the one most likely to be within BIG_ERROR points of a person's mark, held near the
+    ranking score (`model.decide`), then the lowest rubric cap of any capping flag."""
+    anchor = cal.ranking_score(signals)
+    probabilities = cal.label_probabilities(signals, anchor)
+    decided = model.decide(probabilities[None, :], np.array([anchor / 10.0]), cal.decision_pull, BIG_ERROR)[0]
+    score = 10.0 * float(decided)
     cap = cap_for(cal, signals.flags)
     return score if cap is None else min(score, cap)
 
 
-def _columns(names: Sequence[str], subset: Sequence[str]) -> list[int]:
-    return [names.index(n) for n in subset if n in names]
-
-
-def _sub_score(coef: Sequence[float], z: np.ndarray, columns: list[int]) -> np.ndarray:
-    """Share of full marks by a sub-model (z: one row per answer)."""
-    return model.sigmoid(coef[0] + z[:, columns] @ np.asarray(coef[1:]))
-
-
-def _risk(cal: Calibration, z: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """P(off by >= BIG_ERROR points) of each score (0-100) given its standardised features z."""
-    lexical = _sub_score(cal.lexical_coef, z, _columns(cal.features, model.LEXICAL))
-    semantic = _sub_score(cal.semantic_coef, z, _columns(cal.features, model.SEMANTIC))
-    design = model.risk_design(np.clip(scores / 100.0, 0.0, 1.0), lexical, semantic, z)
-    standard = (design - np.array(cal.risk_mean)) / np.array(cal.risk_scale)
-    return _risk_of(standard, np.array(cal.risk_coef), np.array(cal.risk_under_coef))
-
-
-def _risk_of(standard: np.ndarray, over: np.ndarray, under: np.ndarray) -> np.ndarray:
-    """P(too high by BIG_ERROR) + P(too low by BIG_ERROR): two classifiers, as the two errors have
-    different causes (an echo of the question scored high; a terse right answer scored low)."""
-    too_high = model.sigmoid(over[0] + standard @ over[1:])
-    risk: np.ndarray = np.minimum(too_high + model.sigmoid(under[0] + standard @ under[1:]), 1.0)
+def _outside(probabilities: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """P(off by >= BIG_ERROR points) of each score (0-10): the probability of marks outside its window."""
+    inside = (probabilities * model.within(scores, BIG_ERROR)).sum(axis=1)
+    risk: np.ndarray = np.clip(1.0 - inside, 0.0, 1.0)
     return risk
 
 
 def big_error_risk(cal: Calibration, signals: Signals, score: float) -> float:
-    """The fitted probability that `score` is off by 3 points or more (0-10 scale) from a person's."""
-    return float(_risk(cal, cal.standardised(signals)[None, :], np.array([score]))[0])
+    """The fitted probability that `score` (0-100) is off by 3 points or more (0-10 scale) from a person's."""
+    probabilities = cal.label_probabilities(signals, cal.ranking_score(signals))
+    return float(_outside(probabilities[None, :], np.array([score / 10.0]))[0])
 
 
 def confidence(cal: Calibration, signals: Signals, score: float) -> float:
@@ -234,17 +253,6 @@ def _labels(examples: Sequence[Signals]) -> np.ndarray:
     if missing:
         raise GraderError(f"fitting needs a label on every example; {len(missing)} have none")
     return np.array([float(e.label or 0.0) for e in examples])
-
-
-def _capped(
-    linear: np.ndarray, level: Sequence[float], examples: Sequence[Signals], caps: dict[str, float]
-) -> np.ndarray:
-    raw = 100.0 * model.sigmoid(level[0] + level[1] * linear)
-    out = []
-    for value, e in zip(raw, examples, strict=True):
-        limits = [caps[f] for f in e.flags if f in caps]
-        out.append(min([float(value), *limits]))
-    return np.array(out)
 
 
 def _fit_score(
@@ -274,25 +282,14 @@ def _digest(cal: Calibration) -> str:
             "scale",
             "coef",
             "level",
-            "lexical_coef",
-            "semantic_coef",
-            "risk_mean",
-            "risk_scale",
-            "risk_coef",
-            "risk_under_coef",
+            "label_coef",
+            "decision_pull",
             "review_risk",
             "review_risk_curated",
             "caps",
         }
     )
     return hashlib.sha256(fitted.encode()).hexdigest()[:8]
-
-
-def _fit_sub(
-    z: np.ndarray, labels: np.ndarray, weights: np.ndarray, names: Sequence[str], subset: Sequence[str]
-) -> np.ndarray:
-    columns = _columns(names, subset)
-    return _fit_score(z[:, columns], labels, weights, [names[c] for c in columns], None)
 
 
 def review_threshold(risk: np.ndarray, flagged: np.ndarray, weights: np.ndarray, share: float) -> float:
@@ -309,6 +306,44 @@ def review_threshold(risk: np.ndarray, flagged: np.ndarray, weights: np.ndarray,
     while k >= 0 and k + 1 < len(order) and risk[order[k + 1]] == risk[order[k]]:
         k -= 1
     return float(np.nextafter(risk[order[k]], -1.0)) if k >= 0 else 1.0
+
+
+def _fit_labels(x: np.ndarray, labels: np.ndarray, weights: np.ndarray, prior: Calibration | None) -> np.ndarray:
+    """The label model; a bank's own is pulled towards the shipped one's coefficients."""
+    prior_coef = np.array(prior.label_coef) if prior else None
+    coef: np.ndarray = model.fit_multinomial(x, labels, weights, LABEL_PENALTY, prior_coef)
+    return coef
+
+
+def _decisions(
+    probabilities: np.ndarray, anchors: np.ndarray, examples: Sequence[Signals], caps: dict[str, float], pull: float
+) -> np.ndarray:
+    """Shown scores (0-100) from label probabilities and ranking scores (0-100), capped like `final_score`."""
+    decided = 10.0 * model.decide(probabilities, anchors / 10.0, pull, BIG_ERROR)
+    caps_of = [cap_for_caps(caps, e.flags) for e in examples]
+    capped: np.ndarray = np.minimum(decided, np.array([math.inf if c is None else c for c in caps_of]))
+    return capped
+
+
+def _pull(
+    probabilities: np.ndarray,
+    anchors: np.ndarray,
+    examples: Sequence[Signals],
+    labels: np.ndarray,
+    banks: Sequence[str],
+    caps: dict[str, float],
+) -> float:
+    """The weakest pull towards the ranking that keeps each bank's Spearman within SPEARMAN_SLACK of the
+    ranking score's (cross-validated): the decision may move scores to where marks are, not reorder them."""
+    from grader.scoring.metrics import spearman
+
+    rows = {name: np.array([b == name for b in banks]) for name in sorted(set(banks))}
+    ranking = {name: spearman(list(anchors[r]), list(labels[r])) for name, r in rows.items()}
+    for pull in PULLS:
+        shown = _decisions(probabilities, anchors, examples, caps, pull)
+        if all(spearman(list(shown[r]), list(labels[r])) >= ranking[name] - SPEARMAN_SLACK for name, r in rows.items()):
+            return pull
+    return PULLS[-1]
 
 
 def _fit(
@@ -336,34 +371,30 @@ def _fit(
     z = (x - mean) / scale
     start = np.array(prior.coef) if prior else None
     caps = dict(prior.caps) if prior else dict(DEFAULT_CAPS)
-    lexical_columns, semantic_columns = _columns(names, model.LEXICAL), _columns(names, model.SEMANTIC)
+    split = _folds(len(examples), folds, seed)
 
-    # Cross-validated scores and sub-model scores: what the big-error model learns from; the metrics.
-    linear, lexical, semantic = np.zeros(len(examples)), np.zeros(len(examples)), np.zeros(len(examples))
-    for test in _folds(len(examples), folds, seed):
+    # Cross-validated ranking scores: what the level and the label model learn from.
+    linear = np.zeros(len(examples))
+    for test in split:
         train = np.setdiff1d(np.arange(len(examples)), test)
         coef = _fit_score(z[train], labels[train], weights[train], names, start)
         linear[test] = coef[0] + z[test] @ coef[1:]
-        if prior is None:
-            lexical_coef = _fit_sub(z[train], labels[train], weights[train], names, model.LEXICAL)
-            semantic_coef = _fit_sub(z[train], labels[train], weights[train], names, model.SEMANTIC)
-        else:
-            lexical_coef, semantic_coef = np.array(prior.lexical_coef), np.array(prior.semantic_coef)
-        lexical[test] = _sub_score(list(lexical_coef), z[test], lexical_columns)
-        semantic[test] = _sub_score(list(semantic_coef), z[test], semantic_columns)
     capped = np.array([cap_for_caps(caps, e.flags) == 0.0 for e in examples])
     level = model.fit_level(linear, labels, weights, capped, BIG_ERROR)
-    predictions = _capped(linear, level, examples, caps)
-    design = model.risk_design(predictions / 100.0, lexical, semantic, z)
-    risk_mean, risk_scale = model.standardise(design, weights)
-    standard = (design - risk_mean) / risk_scale
-    big = (np.abs(predictions / 10.0 - labels) >= BIG_ERROR).astype(float)
-    penalty = np.array([0.0] + [RISK_PENALTY] * design.shape[1])
-    risk_coef = model.fit_logistic(standard, (predictions / 10.0 - labels >= BIG_ERROR).astype(float), weights, penalty)
-    risk_under_coef = model.fit_logistic(
-        standard, (labels - predictions / 10.0 >= BIG_ERROR).astype(float), weights, penalty
-    )
-    risk = _risk_of(standard, risk_coef, risk_under_coef)
+    anchors = 100.0 * model.sigmoid(level[0] + level[1] * linear)
+    x_labels = model.label_design(z, anchors / 100.0)
+
+    # Cross-validated label probabilities: the pull, the review thresholds and the reported metrics.
+    probabilities = np.zeros((len(examples), len(model.LABELS)))
+    for test in split:
+        train = np.setdiff1d(np.arange(len(examples)), test)
+        probabilities[test] = model.label_probabilities(
+            _fit_labels(x_labels[train], labels[train], weights[train], prior), x_labels[test]
+        )
+    pull = _pull(probabilities, anchors, examples, labels, banks, caps)
+    predictions = _decisions(probabilities, anchors, examples, caps, pull)
+    risk = _outside(probabilities, predictions / 10.0)
+    big = np.abs(predictions / 10.0 - labels) >= BIG_ERROR
     flagged = np.array([review_flagged(e.flags, caps) for e in examples])
     # The lowest threshold at which no bank sends more than REVIEW_SHARE of its answers to review
     # (a threshold on the pooled share let the bank with the most big errors take 33%), one for banks of
@@ -382,9 +413,7 @@ def _fit(
     threshold = np.where(kinds, review_risk_curated if review_risk_curated is not None else review_risk, review_risk)
 
     coef = _fit_score(z, labels, weights, names, start)
-    if prior is None:
-        lexical_coef = _fit_sub(z, labels, weights, names, model.LEXICAL)
-        semantic_coef = _fit_sub(z, labels, weights, names, model.SEMANTIC)
+    label_coef = _fit_labels(x_labels, labels, weights, prior)
     metrics: dict[str, float] = {}
     routed = (risk >= threshold) | flagged
     for name in sorted(set(banks)):
@@ -392,7 +421,7 @@ def _fit(
         summary = summarise(predictions[rows].tolist(), labels[rows].tolist())
         metrics.update({f"cv_{name}_{k}": round(v, 4) for k, v in summary.items()})
         metrics[f"cv_{name}_review_share"] = round(float(routed[rows].mean()), 4)
-        metrics[f"cv_{name}_big_not_routed"] = round(float((big[rows].astype(bool) & ~routed[rows]).mean()), 4)
+        metrics[f"cv_{name}_big_not_routed"] = round(float((big[rows] & ~routed[rows]).mean()), 4)
     fitted = Calibration(
         version=version,
         bank=bank,
@@ -400,13 +429,9 @@ def _fit(
         mean=[float(v) for v in mean],
         scale=[float(v) for v in scale],
         coef=[float(v) for v in coef],
-        level=list(level),
-        lexical_coef=[float(v) for v in lexical_coef],
-        semantic_coef=[float(v) for v in semantic_coef],
-        risk_mean=[float(v) for v in risk_mean],
-        risk_scale=[float(v) for v in risk_scale],
-        risk_coef=[float(v) for v in risk_coef],
-        risk_under_coef=[float(v) for v in risk_under_coef],
+        level=[float(v) for v in level],
+        label_coef=[[float(v) for v in row] for row in label_coef],
+        decision_pull=pull,
         review_risk=review_risk,
         review_risk_curated=review_risk_curated,
         caps=caps,

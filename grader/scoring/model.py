@@ -10,10 +10,12 @@ get their own, lightly regularised weights, so a curated bank is graded by what 
 The score is then placed by a monotone map of its linear predictor (`fit_level`) that leaves the fewest
 answers off by 3 points or more: labels pile up at 0 and full marks, a mean sits in between.
 
-Confidence: two logistic classifiers of cross-validated errors, P(score too high by 3+ points) and
-P(too low by 3+), reading where the score sits, how far lexical-only and semantic-only sub-models
-disagree with it, and every feature (`risk_design`); a low confidence means "answers like this are
-often graded wrong", not a rule of thumb.
+Placement and confidence: a label model, a multinomial logistic regression of the person's mark (0-10)
+on the features and the ranking score, fitted on cross-validated ranking scores. It gives, per answer,
+the probability of each mark. The score shown is the one most likely to be within 3 points of the mark,
+held near the ranking score (`decide`): where marks pile up at 0 and full marks, a score between them is
+off by a lot from both. Its risk of a big error is the probability left outside that window, so a low
+confidence means "people mark answers like this in ways 3+ points apart", not a rule of thumb.
 
 Pure numpy; everything a fit produces is a plain list of floats, stored in the calibration file.
 """
@@ -83,21 +85,6 @@ FEATURES: dict[str, tuple[Callable[[Signals], float], bool]] = {
 }
 SHARED_PENALTY = 10.0
 CURATED_PENALTY = 1.0
-# Sub-models whose disagreement with each other and with the full model tells where the grade is unsure.
-LEXICAL = (
-    "keywords_generated",
-    "bigram_recall",
-    "token_recall",
-    "bigram_f1",
-    "bigram_precision",
-    "novel_recall",
-    "novel_recall_sqrt",
-    "novel_precision",
-    "novel_f1",
-    "opposite_swaps",
-    "length_ratio",
-)
-SEMANTIC = ("whole_similarity",)
 
 
 def feature_vector(signals: Signals, names: Sequence[str]) -> np.ndarray:
@@ -159,26 +146,91 @@ def sigmoid(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def risk_design(score: np.ndarray, lexical: np.ndarray, semantic: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """What the error model reads (scores as shares of full marks, one row per answer): where the score sits
-    (labels pile up at 0 and full marks, so a mid-range score is where big errors live), how far the
-    lexical-only and semantic-only models disagree with it and with each other, and every feature."""
-    return np.column_stack(
-        [
-            score,
-            4 * score * (1 - score),
-            np.minimum(score, 1 - score),
-            np.abs(semantic - score),
-            np.abs(lexical - semantic),
-            np.abs(lexical - score),
-            lexical,
-            semantic,
-            lexical - score,
-            semantic - score,
-            z,
-            z * score[:, None],
-        ]
-    )
+LABELS = np.arange(11)  # the marks a person gives, 0-10; a label model predicts a distribution over them
+
+
+def label_design(z: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """What the label model reads (one row per answer): every standardised feature, where the ranking score
+    sits (a share of full marks) and how mid-range it is (labels pile up at 0 and full marks)."""
+    return np.column_stack([z, score, 4 * score * (1 - score)])
+
+
+def softmax_rows(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    out: np.ndarray = e / e.sum(axis=1, keepdims=True)
+    return out
+
+
+def label_probabilities(coef: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """P(label = k) for k in LABELS, one row per answer; `coef` is (len(LABELS), 1 + columns)."""
+    return softmax_rows(coef[:, 0][None, :] + x @ coef[:, 1:].T)
+
+
+def fit_multinomial(
+    x: np.ndarray,
+    labels: np.ndarray,
+    weights: np.ndarray,
+    penalty: float,
+    prior: np.ndarray | None = None,
+) -> np.ndarray:
+    """Coefficients (len(LABELS), 1 + columns) of a multinomial logistic regression of the rounded label,
+    by Newton steps; L2 `penalty` pulls the slopes (and, 100 times more weakly, the intercepts, so a mark
+    no answer got stays finite) towards `prior` (default 0)."""
+    k, d = len(LABELS), x.shape[1] + 1
+    onehot = (np.clip(np.rint(labels), 0, k - 1)[:, None] == LABELS[None, :]).astype(float)
+    design_matrix = np.hstack([np.ones((len(x), 1)), x])
+    centre = np.zeros((k, d)) if prior is None else np.asarray(prior, dtype=float)
+    ridge = np.full((k, d), penalty)
+    ridge[:, 0] = penalty / 100
+    coef = centre.copy()
+
+    def objective(c: np.ndarray) -> float:
+        logits = design_matrix @ c.T
+        log_norm = np.log(np.exp(logits - logits.max(axis=1, keepdims=True)).sum(axis=1)) + logits.max(axis=1)
+        nll = float(weights @ (log_norm - (logits * onehot).sum(axis=1)))
+        return nll + 0.5 * float((ridge * (c - centre) ** 2).sum())
+
+    current = objective(coef)
+    for _ in range(50):
+        p = softmax_rows(design_matrix @ coef.T)
+        gradient = ((p - onehot) * weights[:, None]).T @ design_matrix + ridge * (coef - centre)
+        # Hessian blocks [a, :, b, :] = sum_i w_i (p_ia [a == b] - p_ia p_ib) x_i x_i^T, as one matrix product.
+        wp = p * weights[:, None]
+        mixed = (-wp[:, :, None] * p[:, None, :]).reshape(len(x), k * k)
+        mixed[:, :: k + 1] += wp
+        blocks = ((mixed[:, :, None] * design_matrix[:, None, :]).reshape(len(x), k * k * d).T @ design_matrix).reshape(
+            k, k, d, d
+        )
+        hessian = blocks.transpose(0, 2, 1, 3).reshape(k * d, k * d) + np.diag(ridge.ravel()) + 1e-9 * np.eye(k * d)
+        step = np.linalg.solve(hessian, gradient.ravel()).reshape(k, d)
+        # Halve the step until the objective falls: a full Newton step can overshoot where few answers got a mark.
+        size = 1.0
+        while size > 1e-4 and objective(coef - size * step) > current:
+            size /= 2
+        coef = coef - size * step
+        current = objective(coef)
+        if float(np.abs(size * step).max()) < 1e-7:
+            break
+    return coef
+
+
+def within(score: np.ndarray | float, big_error: float) -> np.ndarray:
+    """Which marks are fewer than `big_error` points from each score (0-10): rows of LABELS."""
+    return np.abs(np.atleast_1d(np.asarray(score, dtype=float))[:, None] - LABELS[None, :]) < big_error
+
+
+DECISION_GRID = np.linspace(0.0, 10.0, 101)
+
+
+def decide(probabilities: np.ndarray, anchor: np.ndarray, pull: float, big_error: float) -> np.ndarray:
+    """Per answer, the score (0-10) most likely to be within `big_error` points of the person's mark, less
+    `pull` per 10 points it moves away from the ranking score `anchor`: a score where marks are likely to be
+    rather than between them (a mean of 0s and 10s is off by 5 from both), kept near the ranking."""
+    mass = probabilities @ within(DECISION_GRID, big_error).T.astype(float)
+    objective = mass - pull * np.abs(DECISION_GRID[None, :] - anchor[:, None]) / 10.0
+    decided: np.ndarray = DECISION_GRID[objective.argmax(axis=1)]
+    return decided
 
 
 def fit_level(

@@ -135,3 +135,41 @@ def test_a_missing_or_broken_calibration_file_says_how_to_fix_it(tmp_path: Path)
     (tmp_path / "bad.json").write_text(json.dumps({"version": "x"}), encoding="utf-8")
     with pytest.raises(GraderError, match="invalid"):
         load_calibration(tmp_path / "bad.json")
+
+
+def test_the_shown_score_moves_off_a_mean_between_two_piles_of_marks_to_the_nearest_likely_one() -> None:
+    from grader.scoring import model
+
+    split = np.zeros((1, 11))
+    split[0, [0, 10]] = 0.5  # people give this kind of answer 0 or full marks, never 5
+    decided = model.decide(split, np.array([5.0]), pull=0.5, big_error=3.0)[0]
+    assert decided in (pytest.approx(2.9), pytest.approx(7.1))  # within 3 of one pile, as near 5 as that allows
+    settled = np.zeros((1, 11))
+    settled[0, 7] = 1.0
+    assert model.decide(settled, np.array([6.5]), pull=0.5, big_error=3.0)[0] == pytest.approx(6.5)
+
+
+def test_the_label_model_recovers_the_distribution_of_marks_it_was_fitted_on() -> None:
+    from grader.scoring import model
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(4000, 1))
+    truth = np.full((11, 2), [-30.0, 0.0])  # marks nobody gives
+    truth[[0, 5, 10]] = [[0.0, -2.0], [0.0, 0.0], [0.0, 2.0]]  # 0 or 10 by the signal, 5 in between
+    probabilities = model.label_probabilities(truth, x)
+    labels = np.array([rng.choice(11, p=p) for p in probabilities], dtype=float)
+    coef = model.fit_multinomial(x, labels, np.ones(4000), penalty=1.0)
+    probe = np.array([[1.0], [0.0], [-1.0]])
+    fitted, expected = model.label_probabilities(coef, probe), model.label_probabilities(truth, probe)
+    assert fitted.sum(axis=1) == pytest.approx([1.0, 1.0, 1.0])
+    assert np.abs(fitted - expected).max() < 0.04
+
+
+def test_the_big_error_risk_is_the_probability_of_marks_3_or_more_points_away() -> None:
+    fitted = fit(_examples(200), ["a"] * 200, version="t", fitted_on="synthetic", fit_command="test")
+    signals = _signals(0.5)
+    anchor = fitted.ranking_score(signals)
+    probabilities = fitted.label_probabilities(signals, anchor)
+    for score in (0.0, 50.0, 100.0):
+        far = sum(p for mark, p in enumerate(probabilities) if abs(score / 10 - mark) >= 3)
+        assert big_error_risk(fitted, signals, score) == pytest.approx(far)

@@ -33,12 +33,12 @@ def _ranked_below(report: Report) -> float:
 def test_confidence_ranks_the_dev_answers_the_grader_gets_most_wrong_below_the_threshold(dev: Report) -> None:
     big, confidence = _big(dev), np.array(dev.confidences)
     assert big.any()
-    assert _ranked_below(dev) >= 0.9  # measured 0.96, 0.95 after the refit with canonicalised lexical signals
-    # In-sample, 10 big errors of 120: after that refit their mean confidence is 0.50 (was below) and 4 of the
-    # 10 are routed (was half), one answer's move; the issue's bar (<= 5% of all answers off by 3+ and not
-    # routed, review <= 30%) is the next test, and `grader calibrate --lobo` measures it cross-validated.
-    assert confidence[big].mean() < 0.55 < 0.8 < confidence[~big].mean()  # measured 0.50 and 0.90
-    assert np.mean(np.array(dev.reviewed())[big]) >= 0.4  # measured 0.4; the rest of the queue: flags
+    # Measured with the label model (scores placed where marks are likely): 5 big errors of 120 in-sample
+    # (10 with the earlier two error classifiers), AUC 0.92, mean confidence 0.54 against 0.81. Which of so few
+    # cross the threshold is one answer's move; the bar itself is the next test, and `grader calibrate --lobo`
+    # measures it cross-validated.
+    assert _ranked_below(dev) >= 0.9
+    assert confidence[big].mean() < 0.6 < 0.75 < confidence[~big].mean()
 
 
 def test_the_review_queue_stays_within_its_share_and_catches_the_big_errors_on_the_dev_set(dev: Report) -> None:
@@ -59,11 +59,12 @@ def test_a_capped_non_answer_is_graded_other_flags_go_to_review() -> None:
         assert review_flagged([flag]) and review_flagged(["non_answer", flag])
 
 
-def test_on_held_out_le_answers_confidence_ranks_big_errors_low_within_the_review_share(grader: Grader) -> None:
-    """A guard at the measured level, not the bar: 5.1% of LE test answers are off by 3+ and not routed
-    (bar 5%), with 17.6% routed (measured AUC 0.76; 0.60 before the lexical signals were measured on the
-    alias-canonicalised answer and the review threshold was set per kind of bank)."""
-    report = evaluate(grader_for("le", grader), read_rows(EVAL_DIR / "external/le/test.jsonl"))
+@pytest.mark.parametrize("bank", ["le", "ads"])
+def test_on_held_out_answers_of_generated_banks_the_review_queue_meets_the_bar(grader: Grader, bank: str) -> None:
+    """The issue's bar on the test splits (fitted on train splits only): <= 5% of all answers off by 3+ and not
+    routed, review <= 30%. Measured: LE 1.7% with 21.6% routed (AUC 0.83), ADS 3.8% with 25.5% (AUC 0.78);
+    before the label model LE was 5.1% / 17.6% and ADS 5.7% / 28.8%."""
+    report = evaluate(grader_for(bank, grader), read_rows(EVAL_DIR / f"external/{bank}/test.jsonl"))
     _, missed = report.big_errors()
     assert _ranked_below(report) >= 0.7
-    assert report.review_share() <= 0.30 and missed <= 0.06
+    assert report.review_share() <= 0.30 and missed <= 0.05
