@@ -1,22 +1,20 @@
 """A question bank for `grader eval` / `grader calibrate`, given by name or by file, built in memory.
 
-Until imported banks live in the database, a bank to measure against is either the shipped one
-(`llm`, reference_answers/*.yaml) or a document: a `questions.jsonl` (`question_id`, `question`,
-`reference_answer`) or a `bank.md` (`## question` then its answer; ids q01, q02, … in file order),
-whose key points are generated the way `grader refs build` generates them for an uncurated bank.
-`ads` and `le` name the two external sets under eval/external/. This is the one place to point at
-the database once banks are imported there.
+A bank to measure against is either the shipped one (`llm`, reference_answers/*.yaml) or a document
+read and given key points exactly as `grader banks import` does (`questions.documents` parses it,
+`questions.drafts` generates the drafts; ids the document does not give are derived from the bank name
+and the question, as on import), without a database. `ads` and `le` name the two external sets under
+eval/external/.
 """
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from grader.errors import InvalidInput
+from grader.errors import InvalidBankFile, InvalidInput
+from grader.questions.documents import derive_question_id, parse_bank_document
+from grader.questions.drafts import generate_drafts
 from grader.questions.references import DEFAULT_DIR, cached_bank
 from grader.scoring.types import Reference
 
@@ -29,41 +27,21 @@ def bank_name(spec: str | None) -> str:
     if not spec or spec == SHIPPED:
         return SHIPPED
     path = Path(spec)
-    if path.suffix in (".jsonl", ".md"):
+    if path.suffix:  # a document (questions.jsonl, bank.md, a sheet): named after its folder
         return path.parent.name or path.stem
     return spec
 
 
-def _questions(path: Path) -> list[tuple[str, str, str]]:
-    if path.suffix == ".md":
-        from grader.questions.refbuild import read_seed
-
-        return [(q.id, q.question, q.answer) for q in read_seed(path)]
-    out = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            out.append((str(row["question_id"]), str(row["question"]), str(row["reference_answer"])))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise InvalidInput(f"{path} line {number}: expected question_id, question, reference_answer") from exc
-    return out
-
-
 @lru_cache(maxsize=8)
-def build_bank_from_file(path: Path) -> dict[str, Reference]:
-    """Key points generated from each reference answer, as for a bank nobody has curated yet."""
-    from grader.questions.refbuild import _Corpus, build_reference
-
-    questions = _questions(path)
-    if not questions:
-        raise InvalidInput(f"{path} holds no questions")
-    corpus = _Corpus(answer for _, _, answer in questions)
+def build_bank_from_file(path: Path, name: str) -> dict[str, Reference]:
+    """The drafts an import of the document into bank `name` would create: generated key points, as for
+    a bank nobody has curated yet."""
     try:
-        return {qid: Reference.model_validate(build_reference(qid, q, a, None, corpus)) for qid, q, a in questions}
-    except ValidationError as exc:
-        raise InvalidInput(f"{path}: cannot build a bank: {exc.errors()[0]['msg']}") from exc
+        document = parse_bank_document(path.read_bytes(), path.name)
+        rows = [(row.question_id or derive_question_id(name, row.question), row) for row in document.rows]
+        return {draft.id: draft for draft in generate_drafts(rows, {})}
+    except InvalidBankFile as exc:  # its message names every bad row
+        raise InvalidInput(f"{path}: cannot build a bank: {exc.message}") from exc
 
 
 def load_eval_bank(spec: str | None, references_dir: Path = DEFAULT_DIR) -> dict[str, Reference]:
@@ -74,5 +52,7 @@ def load_eval_bank(spec: str | None, references_dir: Path = DEFAULT_DIR) -> dict
     if not path.exists() and (EXTERNAL_DIR / spec / "questions.jsonl").exists():
         path = EXTERNAL_DIR / spec / "questions.jsonl"
     if not path.is_file():
-        raise InvalidInput(f"bank {spec!r}: not 'llm', an external set name or a questions.jsonl / bank.md file")
-    return build_bank_from_file(path.resolve())
+        raise InvalidInput(
+            f"bank {spec!r}: not 'llm', an external set name or a bank document (questions.jsonl, bank.md, CSV, XLSX)"
+        )
+    return build_bank_from_file(path.resolve(), bank_name(spec))

@@ -125,7 +125,8 @@ def evaluate(
         typer.Argument(help="JSON lines with id, question_id, answer (and score, label)", exists=True, dir_okay=False),
     ],
     bank: Annotated[
-        str | None, typer.Option(help="bank: 'llm' (default), 'ads', 'le' or a questions.jsonl / bank.md")
+        str | None,
+        typer.Option(help="bank: 'llm' (default), 'ads', 'le' or a bank document (questions.jsonl, bank.md, CSV)"),
     ] = None,
     calibration: Annotated[
         Path | None, typer.Option(help="a calibration file (default: the shipped one)", exists=True, dir_okay=False)

@@ -300,3 +300,17 @@ def test_a_yaml_file_whose_key_points_do_not_add_up_names_the_question_and_write
         banks.import_bank(session, "ads", off_by_some.encode(), "ads.yaml", actor=CLI)
     assert [(e["row"], e["field"]) for e in caught.value.errors] == [(1, "key_points")]
     assert counts(session) == before
+
+
+@pytest.mark.parametrize(("bank", "document"), [("le", LE / "questions.jsonl"), ("ads", ADS / "bank.md")])
+def test_the_measuring_tools_grade_against_the_bank_an_import_creates(
+    session: Session, bank: str, document: Path
+) -> None:
+    """`grader eval --bank FILE` and `grader calibrate` build their bank in memory; it must be the one an
+    import of the same document would publish (same ids, key points and keywords), or the figures they
+    report would describe another bank than the one users grade with."""
+    from grader.eval_bank import load_eval_bank
+
+    banks.import_bank(session, bank, document.read_bytes(), document.name, actor=CLI, publish=True)
+    imported = banks.published_references(session, bank).references
+    assert load_eval_bank(str(document)) == imported  # the bank is named after the document's folder
