@@ -21,6 +21,7 @@ from grader.scoring import contradiction, direction, keywords, lexical, model
 from grader.scoring.calibration import (
     Calibration,
     Signals,
+    big_error_risk,
     cap_for,
     confidence,
     contradicted_weight,
@@ -692,6 +693,10 @@ def score_embedded(
             "whole_similarity": round(signals.whole_similarity, 4),
             "coverage": round(coverage(signals), 4),
             "contradicted_weight": round(contradicted_weight(signals), 4),
+            # Why the score is where it is: the ranking model's score, and the label model's probability that
+            # a person's mark is 3+ points from the one shown (what the confidence reads).
+            "ranking_score": round(calibration.ranking_score(signals), 1),
+            "big_error_risk": round(big_error_risk(calibration, signals, total), 3),
             **({"cap": cap} if cap is not None else {}),
         },
     )

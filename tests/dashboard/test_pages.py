@@ -151,3 +151,15 @@ def test_plotly_is_served_from_the_installed_package(api: Server) -> None:
         assert asset.status_code == 200 and asset.content == path.read_bytes()
         assert "immutable" in asset.headers["cache-control"]
         assert client.get("/dashboard/static/charts.js").status_code == 200
+
+
+def test_a_result_page_says_how_likely_a_person_marks_it_30_points_away(
+    api: Server, clean_db: Settings, seeded: Seeded
+) -> None:
+    """Why the score is where it is: the label model's risk (what the confidence reads) and the ranking score."""
+    with browser(api) as client:
+        sign_in(client, make_key(clean_db, Role.REVIEWER))
+        page = client.get(f"/dashboard/results/{seeded.ids[0]}").text
+    risk = re.search(r'id="big-error-risk">(\d+)%<span class="muted"> · 排序分 ([\d.]+)', page)
+    assert risk, page[:3000]
+    assert 0 <= int(risk.group(1)) <= 100 and 0 <= float(risk.group(2)) <= 100

@@ -10,6 +10,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from grader.errors import GraderError
+from grader.grading.grader import Grader
 from grader.scoring.calibration import (
     Signals,
     big_error_risk,
@@ -173,3 +174,12 @@ def test_the_big_error_risk_is_the_probability_of_marks_3_or_more_points_away() 
     for score in (0.0, 50.0, 100.0):
         far = sum(p for mark, p in enumerate(probabilities) if abs(score / 10 - mark) >= 3)
         assert big_error_risk(fitted, signals, score) == pytest.approx(far)
+
+
+def test_a_grade_records_its_ranking_score_and_big_error_risk_for_reviewers(grader: Grader) -> None:
+    result = grader.grade("q06", "温度系数控制 softmax 前 logits 的缩放，温度越高输出越随机，越低越确定。")
+    assert 0.0 <= result.signals["ranking_score"] <= 100.0
+    assert 0.0 <= result.signals["big_error_risk"] <= 1.0
+    # Confidence reads the same risk: below 0.5 exactly when it is above the review threshold.
+    threshold = grader.calibration.review_risk_curated or grader.calibration.review_risk  # q06: a curated bank
+    assert (result.confidence < 0.5) == (result.signals["big_error_risk"] > threshold)
