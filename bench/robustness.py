@@ -15,7 +15,9 @@ Each of the dev set's answers is rewritten programmatically (no answer is edited
   Latin words Title-Cased and the spaces around them dropped ("用Attention算Weights").
 
 Prints, per variant, the mean score against the same answers written plainly, the mean and largest
-absolute change per answer, and Spearman against the interviewers' labels.
+absolute change per answer, Spearman against the interviewers' labels, and the review queue as the
+service routes it (`needs_review`): the share routed and the share off by 3+ points (0-10) and not
+routed, the issue's bar being <= 30% and <= 5%. The dev set is in-sample for the shipped calibration.
 """
 
 from __future__ import annotations
@@ -158,6 +160,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from grader.grading.grader import build_grader
+    from grader.grading.record import needs_review
     from grader.scoring.metrics import spearman
     from grader.settings import Settings
 
@@ -195,11 +198,16 @@ def main() -> None:
     written = [variants(r, n) for n, r in enumerate(rows)]
     labels = [float(r["score"]) for r in rows]
     scores: dict[str, list[float]] = {}
+    routed: dict[str, list[bool]] = {}
     for name in written[0]:
         results = grader.grade_many([(r["question_id"], w[name]) for r, w in zip(rows, written, strict=True)])
         scores[name] = [res.score for res in results]
+        routed[name] = [needs_review(res, 0.5) for res in results]
     base = np.array(scores["original"])
-    print(f"{'variant':<12} {'mean':>6} {'Δ mean':>7} {'mean |Δ|':>9} {'max |Δ|':>8} {'spearman':>9}")
+    print(
+        f"{'variant':<12} {'mean':>6} {'Δ mean':>7} {'mean |Δ|':>9} {'max |Δ|':>8} {'spearman':>9}"
+        f" {'review':>7} {'big, not routed':>16}"
+    )
     summary = {}
     for name, values in scores.items():
         v = np.array(values)
@@ -209,11 +217,15 @@ def main() -> None:
             "mean_abs_delta": round(float(np.abs(v - base).mean()), 1),
             "max_abs_delta": round(float(np.abs(v - base).max()), 1),
             "spearman": round(spearman(values, labels), 3),
+            "review_share": round(float(np.mean(routed[name])), 3),
+            "big_not_routed": round(
+                float(np.mean((np.abs(v / 10 - np.array(labels)) >= 3) & ~np.array(routed[name]))), 3
+            ),
         }
         s = summary[name]
         print(
             f"{name:<12} {s['mean']:>6} {s['delta_mean']:>7} {s['mean_abs_delta']:>9} {s['max_abs_delta']:>8}"
-            f" {s['spearman']:>9}"
+            f" {s['spearman']:>9} {s['review_share']:>7.1%} {s['big_not_routed']:>16.1%}"
         )
     if args.json:
         args.json.write_text(json.dumps({"summary": summary, "examples": written[:3]}, ensure_ascii=False, indent=1))
