@@ -34,7 +34,9 @@ from grader.scoring.normalize import Normalised, normalise_answer
 from grader.scoring.text import TextSpan, clause_count, content_length, normalise, spans
 from grader.scoring.types import Flag, KeyPoint, KeyPointResult, Provenance, Reference, ScoreResult, Span
 
-SCORING_VERSION = "1.1"  # 1.1: answers normalised before grading (normalize.py), direction reversals, repetitive
+# 1.1: answers normalised before grading (normalize.py), direction reversals, repetitive.
+# 1.2: the score placed and its confidence read by the label model (calibration.py, model.decide).
+SCORING_VERSION = "1.2"
 
 # Spans this close to a key point (cosine) are checked for contradicting it even without its terms.
 ABOUT_SIMILARITY = 0.55
