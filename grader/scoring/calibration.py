@@ -211,10 +211,7 @@ def final_score(cal: Calibration, signals: Signals) -> float:
     ranking score (`model.decide`), then the lowest rubric cap of any capping flag."""
     anchor = cal.ranking_score(signals)
     probabilities = cal.label_probabilities(signals, anchor)
-    decided = model.decide(probabilities[None, :], np.array([anchor / 10.0]), cal.decision_pull, BIG_ERROR)[0]
-    score = 10.0 * float(decided)
-    cap = cap_for(cal, signals.flags)
-    return score if cap is None else min(score, cap)
+    return float(_decisions(probabilities[None, :], np.array([anchor]), [signals], cal.caps, cal.decision_pull)[0])
 
 
 def _outside(probabilities: np.ndarray, scores: np.ndarray) -> np.ndarray:
