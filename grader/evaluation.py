@@ -223,11 +223,12 @@ def report_from_signals(
     review_below: float = 0.5,
 ) -> Report:
     """What `evaluate` reports, from measured signals under any calibration (no re-embedding)."""
-    scores = [round(cal.final_score(calibration, s), 1) for s in signals]
+    assessed = [cal.assess(calibration, s) for s in signals]
+    scores = [a.score for a in assessed]
     return Report(
         list(rows),
         scores,
-        [cal.confidence(calibration, s, v) for s, v in zip(signals, scores, strict=True)],
+        [a.confidence for a in assessed],
         [list(s.flags) for s in signals],
         [any(s.contradicted) for s in signals],
         base,
@@ -322,8 +323,8 @@ def _cross_validated(
         for name, calibration in (("shipped", shipped), ("own", own)):
             scores, confidences = scored[name]
             for i in test:
-                scores[i] = round(cal.final_score(calibration, signals[i]), 1)
-                confidences[i] = cal.confidence(calibration, signals[i], scores[i])
+                assessed = cal.assess(calibration, signals[i])
+                scores[i], confidences[i] = assessed.score, assessed.confidence
     return {
         name: Report(
             list(rows),

@@ -20,6 +20,7 @@ import hashlib
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,11 @@ from grader.scoring import model
 from grader.scoring.signals import Signals
 
 __all__ = [
+    "Assessment",
     "Calibration",
     "Signals",
     "adopt_label_model",
+    "assess",
     "big_error_risk",
     "cap_for",
     "confidence",
@@ -206,12 +209,37 @@ def cap_for_caps(caps: dict[str, float], flags: Sequence[str]) -> float | None:
     return min(limits) if limits else None
 
 
+def _place(cal: Calibration, signals: Signals) -> tuple[float, np.ndarray, float]:
+    """(ranking score, label probabilities, shown score): the label model evaluated once for an answer."""
+    anchor = cal.ranking_score(signals)
+    probabilities = cal.label_probabilities(signals, anchor)
+    shown = float(_decisions(probabilities[None, :], np.array([anchor]), [signals], cal.caps, cal.decision_pull)[0])
+    return anchor, probabilities, shown
+
+
 def final_score(cal: Calibration, signals: Signals) -> float:
     """The 0-100 score: the one most likely to be within BIG_ERROR points of a person's mark, held near the
     ranking score (`model.decide`), then the lowest rubric cap of any capping flag."""
-    anchor = cal.ranking_score(signals)
-    probabilities = cal.label_probabilities(signals, anchor)
-    return float(_decisions(probabilities[None, :], np.array([anchor]), [signals], cal.caps, cal.decision_pull)[0])
+    return _place(cal, signals)[2]
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What a grade reads from the calibration."""
+
+    ranking_score: float  # 0-100
+    score: float  # 0-100, rounded to 0.1 as it is shown and stored
+    big_error_risk: float  # P(a person's mark is BIG_ERROR points or more from `score`)
+    confidence: float
+
+
+def assess(cal: Calibration, signals: Signals) -> Assessment:
+    """The shown score, its big-error risk and confidence, from one evaluation of the label model (the
+    separate functions below each evaluate it again)."""
+    anchor, probabilities, shown = _place(cal, signals)
+    score = round(shown, 1)
+    risk = float(_outside(probabilities[None, :], np.array([score / 10.0]))[0])
+    return Assessment(anchor, score, risk, _confidence(cal, signals, score, risk))
 
 
 def _outside(probabilities: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -230,9 +258,13 @@ def big_error_risk(cal: Calibration, signals: Signals, score: float) -> float:
 def confidence(cal: Calibration, signals: Signals, score: float) -> float:
     """0.5 exactly at the review threshold of big-error risk, towards 1 as the risk falls, towards 0 as it
     rises (the odds of a big error against those at the threshold). Non-answers are clear-cut."""
+    return _confidence(cal, signals, score, big_error_risk(cal, signals, score))
+
+
+def _confidence(cal: Calibration, signals: Signals, score: float, risk: float) -> float:
     if cap_for(cal, signals.flags) == 0.0 and score == 0.0:
         return 0.9
-    risk = min(max(big_error_risk(cal, signals, score), 1e-9), 1 - 1e-9)
+    risk = min(max(risk, 1e-9), 1 - 1e-9)
     threshold = min(max(cal.threshold(signals), 1e-9), 1 - 1e-9)
     odds = (risk / (1 - risk)) / (threshold / (1 - threshold))
     return round(1.0 / (1.0 + odds), 3)

@@ -21,13 +21,11 @@ from grader.scoring import contradiction, direction, keywords, lexical, model
 from grader.scoring.calibration import (
     Calibration,
     Signals,
-    big_error_risk,
+    assess,
     cap_for,
-    confidence,
     contradicted_weight,
     coverage,
     credits,
-    final_score,
 )
 from grader.scoring.feedback import write_feedback
 from grader.scoring.normalize import Normalised, normalise_answer
@@ -647,7 +645,8 @@ def score_embedded(
     calibration: Calibration,
 ) -> ScoreResult:
     measures, flags, signals = _analyse(embedded, reference, bank)
-    total = round(final_score(calibration, signals), 1)
+    assessed = assess(calibration, signals)
+    total = assessed.score
     point_credits = credits(signals)
     if Flag.NON_ANSWER in flags:
         point_credits = [0.0] * len(point_credits)
@@ -683,7 +682,7 @@ def score_embedded(
         score=total,
         key_points=results,
         flags=flags,
-        confidence=confidence(calibration, signals, total),
+        confidence=assessed.confidence,
         feedback=write_feedback(results, flags, total, evidenced),
         provenance=Provenance(
             scoring_version=SCORING_VERSION,
@@ -697,8 +696,8 @@ def score_embedded(
             "contradicted_weight": round(contradicted_weight(signals), 4),
             # Why the score is where it is: the ranking model's score, and the label model's probability that
             # a person's mark is 3+ points from the one shown (what the confidence reads).
-            "ranking_score": round(calibration.ranking_score(signals), 1),
-            "big_error_risk": round(big_error_risk(calibration, signals, total), 3),
+            "ranking_score": round(assessed.ranking_score, 1),
+            "big_error_risk": round(assessed.big_error_risk, 3),
             **({"cap": cap} if cap is not None else {}),
         },
     )
