@@ -252,12 +252,3 @@ def fit_level(
             if value < best:
                 best, chosen = value, (float(offset), float(stretch))
     return chosen
-
-
-def fit_ridge(x: np.ndarray, target: np.ndarray, weights: np.ndarray, penalty: float) -> np.ndarray:
-    design_matrix = np.hstack([np.ones((len(x), 1)), x])
-    ridge = penalty * np.eye(design_matrix.shape[1])
-    ridge[0, 0] = 0.0
-    gram = (design_matrix * weights[:, None]).T @ design_matrix + ridge
-    coef: np.ndarray = np.linalg.solve(gram, (design_matrix * weights[:, None]).T @ target)
-    return coef
