@@ -108,6 +108,17 @@ def test_eval_points_at_the_bad_line_of_a_malformed_file(tmp_path: Path) -> None
     assert "line 1" in result.output and "answer" in result.output
 
 
+def test_eval_against_a_broken_bank_document_names_its_bad_rows(tmp_path: Path) -> None:
+    bank = tmp_path / "questions.jsonl"
+    bank.write_text('{"question_id": "x1", "question": ""}\nnot json\n', encoding="utf-8")
+    data = tmp_path / "rows.jsonl"
+    data.write_text('{"id": "a", "question_id": "x1", "answer": "a", "score": 5}\n', encoding="utf-8")
+    result = runner.invoke(app, ["eval", str(data), "--bank", str(bank)])
+    assert result.exit_code == 2
+    output = " ".join(result.output.split())
+    assert "cannot build a bank" in output and "row 1, question: is empty" in output and "row 2" in output
+
+
 def test_refs_list_shows_every_question_with_its_hash() -> None:
     result = runner.invoke(app, ["refs", "list"])
     assert result.exit_code == 0, result.output
