@@ -32,6 +32,7 @@ from grader.batches.export import (
     timestamp,
 )
 from grader.batches.parsing import ParsedSheet
+from grader.candidates.interviews import group_sheet_interviews
 from grader.db.base import utcnow
 from grader.db.batch_models import Batch, BatchItem
 from grader.db.models import Question, Status, Submission
@@ -139,6 +140,16 @@ def create_batch(
             [
                 {"submission_id": sid, "batch_id": batch.id, "position": i, "row": a.row}
                 for i, (sid, a) in enumerate(zip(ids, sheet.answers, strict=True))
+            ],
+        )
+        # One candidate's rows of a sheet are that candidate's interview (scorecards, interview.completed).
+        group_sheet_interviews(
+            session,
+            batch_id=batch.id,
+            actor=actor,
+            rows=[
+                (sid, a.candidate_id, a.candidate_name, a.candidate_email)
+                for sid, a in zip(ids, sheet.answers, strict=True)
             ],
         )
     audit(

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from grader.batches import api as batches
+from grader.candidates import api as candidates
 from grader.dashboard import pages as dashboard
 from grader.db.session import get_session_factory
 from grader.keys import api as keys
@@ -61,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = with_secret(settings or get_settings())
     errors.install(app)
     hardening.install(app, app.state.settings)
-    for module in (health, submissions, questions, banks, keys, batches):
+    for module in (health, submissions, candidates, questions, banks, keys, batches):
         extra = {} if module is health else hardening.AUTH_RESPONSES
         app.include_router(module.router, responses={**hardening.COMMON_RESPONSES, **extra})
     app.include_router(review.router)
