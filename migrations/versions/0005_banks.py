@@ -1,7 +1,12 @@
 """Question banks: banks, their questions' drafts, published bank versions, per-bank calibration
 versions; reference versions keep their question text; a submission may pin its reference version.
-Loads the default bank (the LLM interview questions of `reference_answers/*.yaml`, curated) as
+Loads the default bank (the curated LLM interview questions of `reference_answers/*.yaml`) as
 version 1 of bank `llm`; it grades with the shipped calibration until it has one of its own.
+
+The bank's rows are read from `0005_banks.json` beside this file: the YAML files, their content hashes
+and the bank digest as the grader computed them when this migration was written, frozen, so a database
+built from zero later holds the same version 1 whatever the YAML files, `Reference` or the hashing
+have become since (a later change to the bank is a new bank version, published as any other).
 
 Revision ID: 0005
 Revises: 0004
@@ -10,25 +15,21 @@ Create Date: 2026-11-29 16:00:00
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
-import yaml
 from alembic import context, op
-
-from grader.questions.versions import bank_digest
-from grader.scoring.types import Reference
 
 revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-DEFAULT_BANK = "llm"
-DEFAULT_TITLE = "LLM interview questions"
-REFERENCE_DIR = Path(__file__).resolve().parents[2] / "reference_answers"
+FROZEN_BANK = Path(__file__).with_name("0005_banks.json")
 
 
 def upgrade() -> None:
@@ -175,66 +176,62 @@ _members = sa.table(
 
 
 def load_default_bank() -> None:
-    """Bank `llm`, version 1: the curated YAML files. A database that graded before this migration
+    """Bank `llm`, version 1, from the frozen file. A database that graded before this migration
     already holds these questions (the service synced them); they are adopted, not duplicated."""
     if context.is_offline_mode():
         return  # `alembic upgrade --sql` renders DDL only; run `grader db upgrade` to load the bank
-    paths = sorted(REFERENCE_DIR.glob("*.yaml"))
-    if not paths:
-        return  # a deployment without the shipped bank: banks are imported instead
-    refs = [Reference.model_validate(yaml.safe_load(p.read_text(encoding="utf-8"))) for p in paths]
+    frozen: dict[str, Any] = json.loads(FROZEN_BANK.read_text(encoding="utf-8"))
     conn = op.get_bind()
     now = datetime.now(UTC)
     by = "migration 0005"
-    conn.execute(_banks.insert().values(name=DEFAULT_BANK, title=DEFAULT_TITLE, created_at=now))
-    bank_id = conn.execute(sa.select(_banks.c.id).where(_banks.c.name == DEFAULT_BANK)).scalar_one()
+    conn.execute(_banks.insert().values(name=frozen["bank"], title=frozen["title"], created_at=now))
+    bank_id = conn.execute(sa.select(_banks.c.id).where(_banks.c.name == frozen["bank"])).scalar_one()
     conn.execute(
         _bank_versions.insert().values(
-            bank_id=bank_id, version=1, published_at=now, published_by=by, digest=bank_digest({r.id: r for r in refs})
+            bank_id=bank_id, version=1, published_at=now, published_by=by, digest=frozen["digest"]
         )
     )
     version_id = conn.execute(sa.select(_bank_versions.c.id).where(_bank_versions.c.bank_id == bank_id)).scalar_one()
-    for position, ref in enumerate(refs, start=1):
-        key_points = ref.model_dump(mode="json")["key_points"]
-        if conn.execute(sa.select(_questions.c.id).where(_questions.c.id == ref.id)).first():
+    for position, ref in enumerate(frozen["questions"], start=1):
+        qid, question, content_hash = ref["id"], ref["question"], ref["content_hash"]
+        key_points, reference_answer = ref["key_points"], ref["reference_answer"]
+        if conn.execute(sa.select(_questions.c.id).where(_questions.c.id == qid)).first():
             conn.execute(
                 _questions.update()
-                .where(_questions.c.id == ref.id)
-                .values(text=ref.question, current_hash=ref.content_hash, updated_at=now)
+                .where(_questions.c.id == qid)
+                .values(text=question, current_hash=content_hash, updated_at=now)
             )
         else:
-            conn.execute(
-                _questions.insert().values(id=ref.id, text=ref.question, current_hash=ref.content_hash, updated_at=now)
-            )
-        same = (_versions.c.question_id == ref.id) & (_versions.c.content_hash == ref.content_hash)
+            conn.execute(_questions.insert().values(id=qid, text=question, current_hash=content_hash, updated_at=now))
+        same = (_versions.c.question_id == qid) & (_versions.c.content_hash == content_hash)
         if conn.execute(sa.select(_versions.c.question_id).where(same)).first():
-            conn.execute(_versions.update().where(same).values(question=ref.question))
+            conn.execute(_versions.update().where(same).values(question=question))
         else:
             conn.execute(
                 _versions.insert().values(
-                    question_id=ref.id,
-                    content_hash=ref.content_hash,
-                    question=ref.question,
-                    reference_answer=ref.reference_answer,
+                    question_id=qid,
+                    content_hash=content_hash,
+                    question=question,
+                    reference_answer=reference_answer,
                     key_points=key_points,
                     created_at=now,
                 )
             )
         conn.execute(
             _drafts.insert().values(
-                question_id=ref.id,
+                question_id=qid,
                 bank_id=bank_id,
                 position=position,
-                question=ref.question,
-                reference_answer=ref.reference_answer,
+                question=question,
+                reference_answer=reference_answer,
                 key_points=key_points,
-                draft_hash=ref.content_hash,
+                draft_hash=content_hash,
                 updated_at=now,
             )
         )
         conn.execute(
             _members.insert().values(
-                bank_version_id=version_id, question_id=ref.id, content_hash=ref.content_hash, position=position
+                bank_version_id=version_id, question_id=qid, content_hash=content_hash, position=position
             )
         )
     # No calibration version is stored for `llm`: like every bank it grades with the shipped calibration

@@ -1,9 +1,13 @@
-"""`alembic upgrade head` on an empty Postgres and an empty SQLite database, and models == migrations."""
+"""`alembic upgrade head` on an empty Postgres and an empty SQLite database, and models == migrations;
+the migrations carry the data they load (frozen beside them) and import no grader code."""
 
 from __future__ import annotations
 
+import ast
+import json
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,13 +21,12 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from grader.db.base import Base
-from grader.db.migrate import alembic_config
+from grader.db.migrate import PROJECT_ROOT, alembic_config
 from grader.db.session import make_engine
 from grader.settings import Settings
 from tests.support.services import PG_DEFAULT, with_path
 
-pytestmark = pytest.mark.services
-
+VERSIONS = PROJECT_ROOT / "migrations" / "versions"
 # The service's tables; other features (batches) add their own.
 TABLES = {
     "alembic_version",
@@ -64,6 +67,7 @@ def upgrade_and_compare(url: str) -> None:
     command.upgrade(alembic_config(url), "head")
 
 
+@pytest.mark.services
 def test_migrations_build_the_models_on_empty_postgres(empty_postgres: str) -> None:
     upgrade_and_compare(empty_postgres)
 
@@ -72,6 +76,7 @@ def test_migrations_build_the_models_on_empty_sqlite(tmp_path: Path) -> None:
     upgrade_and_compare(f"sqlite:///{tmp_path / 'grader.db'}")
 
 
+@pytest.mark.services
 def test_audit_log_is_append_only_on_postgres(pg_url: str) -> None:
     engine = make_engine(Settings(database_url=pg_url).database_url)
     try:
@@ -87,3 +92,50 @@ def test_audit_log_is_append_only_on_postgres(pg_url: str) -> None:
                 conn.execute(text(statement))
     finally:
         engine.dispose()
+
+
+def test_migrations_import_no_grader_code() -> None:
+    """A migration runs as it was written: what it needs of the grader is copied into it or frozen beside
+    it, so the code moving on cannot change a database built from zero (env.py alone wires the models in)."""
+    for path in sorted(VERSIONS.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            assert not [n for n in names if n == "grader" or n.startswith("grader.")], path.name
+
+
+def test_a_database_built_from_the_migrations_alone_holds_the_frozen_default_bank(tmp_path: Path) -> None:
+    """Built from a copy of alembic.ini and migrations/ with no reference_answers/ beside them, the
+    database holds bank `llm` version 1 exactly as frozen in 0005_banks.json."""
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copy(PROJECT_ROOT / "alembic.ini", root / "alembic.ini")
+    shutil.copytree(PROJECT_ROOT / "migrations", root / "migrations", ignore=shutil.ignore_patterns("__pycache__"))
+    url = f"sqlite:///{tmp_path / 'grader.db'}"
+    command.upgrade(alembic_config(url, root=root), "head")
+    frozen = json.loads((VERSIONS / "0005_banks.json").read_text(encoding="utf-8"))
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            digest = conn.execute(text("SELECT digest FROM bank_versions WHERE version = 1")).scalar_one()
+            rows = conn.execute(
+                text(
+                    "SELECT q.question_id, q.question, q.reference_answer, q.key_points, m.content_hash "
+                    "FROM bank_questions q JOIN bank_version_questions m ON m.question_id = q.question_id "
+                    "ORDER BY m.position"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    assert digest == frozen["digest"]
+    assert [
+        {
+            "id": r.question_id,
+            "question": r.question,
+            "reference_answer": r.reference_answer,
+            "key_points": json.loads(r.key_points),
+            "content_hash": r.content_hash,
+        }
+        for r in rows
+    ] == frozen["questions"]

@@ -16,18 +16,26 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from grader.db.migrate import alembic_config
+from grader.db.migrate import PROJECT_ROOT, alembic_config
 from grader.db.models import Submission
 from grader.errors import Conflict, InvalidBankFile
 from grader.keys.principal import CLI
 from grader.questions import banks
-from grader.questions.references import load_bank
 from grader.scoring.signals import Signals
+from grader.scoring.types import Reference
 
 from .conftest import postgres_database, session_for
 from .test_documents import LE
 
-DEFAULT = load_bank()
+# What 0005 loads and 0007 adopts: frozen beside the migrations, not today's YAML or shipped calibration.
+VERSIONS = PROJECT_ROOT / "migrations" / "versions"
+FROZEN_BANK = json.loads((VERSIONS / "0005_banks.json").read_text(encoding="utf-8"))
+FROZEN_SHIPPED = json.loads((VERSIONS / "0007_label_model.json").read_text(encoding="utf-8"))
+DEFAULT = {
+    q["id"]: Reference.model_validate({k: q[k] for k in ("id", "question", "reference_answer", "key_points")})
+    for q in FROZEN_BANK["questions"]
+}
+FROZEN_HASHES = {q["id"]: q["content_hash"] for q in FROZEN_BANK["questions"]}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.services)])
@@ -41,14 +49,14 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 def test_upgrade_on_a_database_that_graded_before_banks(empty_url: str) -> None:
     command.upgrade(alembic_config(empty_url), "0004")
-    q01 = DEFAULT["q01"]
+    q01, q01_hash = DEFAULT["q01"], FROZEN_HASHES["q01"]
     with session_for(empty_url) as session:  # as the service stored them, in the 0004 schema
         session.execute(
             text(
                 "INSERT INTO questions (id, text, current_hash, updated_at) "
                 "VALUES ('q01', :text, :hash, CURRENT_TIMESTAMP)"
             ),
-            {"text": q01.question, "hash": q01.content_hash},
+            {"text": q01.question, "hash": q01_hash},
         )
         session.execute(
             text(
@@ -56,7 +64,7 @@ def test_upgrade_on_a_database_that_graded_before_banks(empty_url: str) -> None:
                 "key_points, created_at) VALUES ('q01', :hash, :answer, :kps, CURRENT_TIMESTAMP)"
             ),
             {
-                "hash": q01.content_hash,
+                "hash": q01_hash,
                 "answer": q01.reference_answer,
                 "kps": json.dumps(q01.model_dump(mode="json")["key_points"]),
             },
@@ -76,7 +84,7 @@ def test_upgrade_on_a_database_that_graded_before_banks(empty_url: str) -> None:
         assert banks.published_references(session, "llm").references == DEFAULT
         submission = session.scalars(select(Submission)).one()
         assert submission.reference_hash is None  # submitted before pinning
-        submission.reference_hash = q01.content_hash  # pinning names an existing version...
+        submission.reference_hash = q01_hash  # pinning names an existing version...
         session.commit()
         submission.reference_hash = "0" * 16  # ...and nothing else
         with pytest.raises(IntegrityError, match=r"(?i)foreign key"):
@@ -147,7 +155,7 @@ def test_two_admins_publishing_at_once_on_postgres_one_gets_a_conflict(bank_pg_u
 def test_upgrade_adopts_the_label_model_into_a_bank_calibration_fitted_before_it(empty_url: str) -> None:
     """A published bank calibration of the earlier shape (two error classifiers, no label model) would no
     longer load, and its bank could not be graded: migration 0007 keeps its ranking model and adopts the
-    shipped label model."""
+    shipped label model (as frozen beside the migration)."""
     from grader.questions.calibrations import bank_calibration, calibration_digest
     from grader.scoring.calibration import BEFORE_LABEL_MODEL, final_score, load_calibration
 
@@ -172,7 +180,7 @@ def test_upgrade_adopts_the_label_model_into_a_bank_calibration_fitted_before_it
         info = bank_calibration(session, "llm")
     assert info is not None
     adopted = info.calibration
-    assert adopted.coef == old["coef"] and adopted.label_coef == shipped.label_coef
+    assert adopted.coef == old["coef"] and adopted.label_coef == FROZEN_SHIPPED["label_coef"]
     assert adopted.version.startswith("1.1+usem3+") and adopted.version != old["version"]
     assert info.digest == calibration_digest(adopted)
     assert "adopted from shipped" in adopted.fitted_on
