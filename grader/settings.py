@@ -79,6 +79,13 @@ class Settings(BaseSettings):
     # host, or behind the proxy that terminates TLS), or to anyone sending `Authorization: Bearer <key>`.
     metrics_allow: list[str] = ["127.0.0.0/8", "::1/128"]
     metrics_key: SecretStr | None = None
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or CIDRs, e.g. the load
+    # balancer's); empty, the default, believes none: the client address is the socket's peer. Otherwise
+    # any local process (or a loopback-facing proxy that passes the header through) could pick a fresh
+    # address per request and escape the per-address budgets.
+    trusted_proxies: list[str] = []
+    # `/docs` and `/redoc`, served from the files of the installed `fastapi-offline` package (no CDN).
+    api_docs: bool = True
     # Submissions by status are counted at most this often (a scrape between two counts reads the last).
     metrics_refresh_seconds: float = 15.0
 

@@ -52,8 +52,17 @@ def serve(
         err=True,
     )
     # log_config=None: uvicorn's records go through the JSON handler set up above, with request ids.
+    # Forwarded headers only from the proxies named in GRADER_TRUSTED_PROXIES (none by default): uvicorn's
+    # own default believes any loopback peer, which let a local client choose its address per request.
     uvicorn.run(
-        create_app(settings), host=host, port=port, log_level=log_level.lower(), log_config=None, access_log=False
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=log_level.lower(),
+        log_config=None,
+        access_log=False,
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or "",
     )
 
 

@@ -67,6 +67,21 @@ def read(request: Request, settings: Settings) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and isinstance(data.get("csrf"), str) else None
 
 
+def signed_in(cookie: str, settings: Settings, db: Session) -> bool:
+    """Whether a session cookie's value names an open session of an active reviewer or admin: what the
+    server checks before it reads a dashboard form's body (grader.web.limits.KeyCheckMiddleware)."""
+    try:
+        data = _serializer(settings).loads(cookie, max_age=SESSION_SECONDS)
+    except BadSignature:
+        return False
+    if not isinstance(data, dict):
+        return False
+    key_id, session_id = data.get("key"), data.get("sid")
+    if not isinstance(key_id, int) or not isinstance(session_id, str):
+        return False  # no session, or a pre-session (the sign-in form's CSRF token only)
+    return session_principal(db, session_id, key_id, ALLOWED) is not None
+
+
 def current(request: Request, settings: Settings, db: Session) -> DashboardSession | None:
     """The signed-in reviewer, or a pre-session (CSRF token only), or None."""
     data = read(request, settings)

@@ -7,7 +7,9 @@ rollback): how a submission is enqueued only once its row is visible to the work
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,12 +41,35 @@ SessionFactory = sessionmaker[Session]
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
+        _private_sqlite_file(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
         _sqlite_transactions(engine)
         return engine
     # pre_ping: a worker idles for hours between bursts; a connection Postgres dropped is replaced.
     # hide_parameters: errors and logs show the SQL, never the values (candidate names, emails, answers).
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, hide_parameters=True)
+
+
+SQLITE_SIDE_FILES = ("", "-wal", "-shm", "-journal")
+
+
+def _private_sqlite_file(url: str) -> None:
+    """The embedded database holds answers, names and session ids: readable by its owner only (0600), like
+    the secret beside it. SQLite creates its -wal and -shm files with the database file's own mode, so
+    creating the file 0600 before SQLite opens it covers them; files an earlier version left 0644 are
+    tightened."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        return
+    path = url[len(prefix) :].split("?", 1)[0]
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    with contextlib.suppress(FileExistsError, FileNotFoundError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for suffix in SQLITE_SIDE_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(path + suffix).st_mode & 0o077:
+                os.chmod(path + suffix, 0o600)
 
 
 def _sqlite_transactions(engine: Engine) -> None:

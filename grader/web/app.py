@@ -26,7 +26,7 @@ from grader.queue.build import build_queue
 from grader.review import api as review
 from grader.settings import Settings, get_settings, with_secret
 from grader.submissions import api as submissions
-from grader.web import errors, hardening, health
+from grader.web import docs, errors, hardening, health
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1",
         summary="Grades answers to LLM-engineering interview questions against reference key points.",
         lifespan=lifespan,
+        # Served from the package's own files, under the app's CSP (grader.web.docs): never from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = with_secret(settings or get_settings())
     errors.install(app)
@@ -67,6 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router, responses={**hardening.COMMON_RESPONSES, **extra})
     app.include_router(review.router)
     dashboard.install(app)
+    if app.state.settings.api_docs:
+        docs.install(app)
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:  # a person opening the server's address lands on the dashboard

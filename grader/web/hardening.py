@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from grader.batches.parsing import DEFAULT_LIMITS
+from grader.dashboard import signin
 from grader.grading import durations
 from grader.keys.api_keys import is_active_key
 from grader.observability import RequestContextMiddleware
@@ -37,6 +38,7 @@ from grader.web.limits import (
 )
 
 MULTIPART_ROOM = 1024 * 1024
+FORM_ROOM = 64 * 1024  # the dashboard form's other fields and multipart envelope
 
 
 class ErrorDetail(BaseModel):
@@ -83,10 +85,14 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.state.metrics_allow = [ipaddress.ip_network(cidr, strict=False) for cidr in settings.metrics_allow]
     # add_middleware wraps: the last added is the outermost.
     app.add_middleware(ConcurrencyLimitMiddleware, limit=settings.max_concurrent_requests)
+    from grader.dashboard.banks import MAX_UPLOAD_BYTES as DASHBOARD_IMPORT_BYTES
+
     app.add_middleware(
         BodyLimitMiddleware,
         default=settings.max_body_bytes,
         uploads=DEFAULT_LIMITS.max_bytes + MULTIPART_ROOM,
+        # The dashboard's import form takes 1 MB files: its door buffers no more than that and the form.
+        dashboard_uploads=DASHBOARD_IMPORT_BYTES + FORM_ROOM,
         idle_seconds=settings.body_idle_timeout_seconds,
         total_seconds=settings.body_total_timeout_seconds,
         upload_total_seconds=settings.upload_total_timeout_seconds,
@@ -99,7 +105,13 @@ def install(app: FastAPI, settings: Settings) -> None:
     auth_buckets = None
     if settings.auth_failures_per_second > 0:
         auth_buckets = _buckets(settings, "auth", settings.auth_failures_per_second, settings.auth_failures_burst)
-    app.add_middleware(KeyCheckMiddleware, check=_key_check(app), auth_buckets=auth_buckets)
+    app.add_middleware(
+        KeyCheckMiddleware,
+        check=_key_check(app),
+        auth_buckets=auth_buckets,
+        signed_in=_signed_in(app, settings),
+        cookie=signin.COOKIE,
+    )
     app.add_middleware(RequestContextMiddleware, observe=app.state.metrics.observe_request)
     app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
 
@@ -142,6 +154,14 @@ def _key_check(app: FastAPI) -> Callable[[str], bool]:
     def check(raw: str) -> bool:
         with app.state.sessions() as session:
             return is_active_key(session, raw)
+
+    return check
+
+
+def _signed_in(app: FastAPI, settings: Settings) -> Callable[[str], bool]:
+    def check(cookie: str) -> bool:
+        with app.state.sessions() as session:
+            return signin.signed_in(cookie, settings, session)
 
     return check
 

@@ -32,16 +32,21 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Protocol
+from urllib.parse import quote
 
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.requests import cookie_parser
 
 from grader.observability import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
-# A question bank's import takes a document or table upload, under the same cap as an answer sheet.
-_BANK_IMPORT = re.compile(r"/api/v1/banks/[^/]+/import|/dashboard/banks/import")  # a bank document, like a sheet
+# A question bank's import takes a document or table upload, under the same cap as an answer sheet; the
+# dashboard's import form has its own, smaller cap (`dashboard_uploads`), and the body reader buffers no more.
+_BANK_IMPORT = re.compile(r"/api/v1/banks/[^/]+/import")
+DASHBOARD_IMPORT = "/dashboard/banks/import"
 
 
 async def send_error(
@@ -62,6 +67,22 @@ async def send_error(
     raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def send_redirect(send: Send, location: str) -> None:
+    """303 to `location`, the request's body left unread (so the connection is closed)."""
+    headers = [(b"location", location.encode("latin-1")), (b"content-length", b"0"), (b"connection", b"close")]
+    await send({"type": "http.response.start", "status": 303, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def _cookie(scope: Scope, name: str) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == b"cookie":
+            found = cookie_parser(value.decode("latin-1")).get(name)
+            if found:
+                return found
+    return None
 
 
 class BodyTooLarge(HTTPException):
@@ -88,6 +109,7 @@ class BodyLimitMiddleware:
         *,
         default: int,
         uploads: int,
+        dashboard_uploads: int | None = None,
         upload_prefix: str = "/api/v1/batches",
         idle_seconds: float = 10.0,
         total_seconds: float = 60.0,
@@ -96,6 +118,7 @@ class BodyLimitMiddleware:
         self.app = app
         self.default = default
         self.uploads = uploads
+        self.dashboard_uploads = uploads if dashboard_uploads is None else dashboard_uploads
         self.upload_prefix = upload_prefix
         self.idle_seconds = idle_seconds
         self.total_seconds = total_seconds
@@ -104,18 +127,20 @@ class BodyLimitMiddleware:
     def is_upload(self, scope: Scope) -> bool:
         path = str(scope.get("path", ""))
         return scope.get("method") == "POST" and (
-            path.startswith(self.upload_prefix) or bool(_BANK_IMPORT.fullmatch(path))
+            path.startswith(self.upload_prefix) or bool(_BANK_IMPORT.fullmatch(path)) or path == DASHBOARD_IMPORT
         )
 
     def limit_for(self, scope: Scope) -> int:
-        return self.uploads if self.is_upload(scope) else self.default
+        if not self.is_upload(scope):
+            return self.default
+        return self.dashboard_uploads if scope.get("path") == DASHBOARD_IMPORT else self.uploads
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         limit = self.limit_for(scope)
-        code = "upload_too_large" if limit == self.uploads else "request_too_large"
+        code = "upload_too_large" if self.is_upload(scope) else "request_too_large"
         headers = dict(scope.get("headers", []))
         declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
@@ -219,6 +244,9 @@ class KeyCheckMiddleware:
         auth_buckets: Bucket | None,
         prefix: str = "/api/",
         login_path: str = "/dashboard/login",
+        signed_in: Callable[[str], bool] | None = None,
+        cookie: str = "grader_dashboard",
+        dashboard_prefix: str = "/dashboard/",
         remember_seconds: float = 60.0,
         max_remembered: int = 10_000,
     ) -> None:
@@ -227,6 +255,9 @@ class KeyCheckMiddleware:
         self.auth_buckets = auth_buckets
         self.prefix = prefix
         self.login_path = login_path
+        self.signed_in = signed_in
+        self.cookie = cookie
+        self.dashboard_prefix = dashboard_prefix
         self.remember_seconds = remember_seconds
         self.max_remembered = max_remembered
         self._known: OrderedDict[str, float] = OrderedDict()
@@ -257,9 +288,29 @@ class KeyCheckMiddleware:
                         return
                     self._remember(digest)
             scope.setdefault("state", {})["api_key_checked"] = "key:" + digest[:32]
-        elif path == self.login_path and scope.get("method") == "POST" and await self._over_budget(scope, send):
+        elif path == self.login_path and scope.get("method") == "POST":
+            if await self._over_budget(scope, send):
+                return
+        elif self._dashboard_form(scope, path) and not await self._has_session(scope):
+            # Every dashboard form but the sign-in needs an open session: checked before the body is read,
+            # so an anonymous upload costs a header parse, not a buffered body (issue 18, item 1).
+            await send_redirect(send, "/dashboard/login?next=" + quote(path))
             return
         await self.app(scope, receive, send)
+
+    def _dashboard_form(self, scope: Scope, path: str) -> bool:
+        return self.signed_in is not None and path.startswith(self.dashboard_prefix) and scope.get("method") == "POST"
+
+    async def _has_session(self, scope: Scope) -> bool:
+        assert self.signed_in is not None
+        value = _cookie(scope, self.cookie)
+        if not value:
+            return False
+        try:
+            return bool(await run_in_threadpool(self.signed_in, value))
+        except Exception as exc:  # the database is away: the endpoint's own check answers
+            log.warning("session check unavailable (%s); deferring to the endpoint", type(exc).__name__)
+            return True
 
     def _remembered(self, digest: str) -> bool:
         until = self._known.get(digest)

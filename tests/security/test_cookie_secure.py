@@ -1,6 +1,6 @@
 """The session cookie's `Secure` flag behind a TLS proxy (issue 13, not confirmed by the probe): uvicorn
-with proxy headers (its default, as `grader serve` runs it) trusts `X-Forwarded-Proto` from the
-addresses in forwarded-allow-ips (loopback by default), so a proxy that terminates TLS gets a Secure
+with proxy headers (as `grader serve` runs it when GRADER_TRUSTED_PROXIES names the proxy) trusts
+`X-Forwarded-Proto` from the addresses in forwarded-allow-ips, so a proxy that terminates TLS gets a Secure
 cookie; plain http locally gets none, and the header from an address not trusted is ignored."""
 
 from __future__ import annotations
