@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Query, Response
 
+from grader.candidates import scorecards
 from grader.candidates.interviews import submit_interview
-from grader.candidates.schemas import InterviewCreate, InterviewCreated, InterviewSubmission
+from grader.candidates.schemas import (
+    CandidatePage,
+    CandidateStatus,
+    InterviewCreate,
+    InterviewCreated,
+    InterviewSubmission,
+    Scorecard,
+)
 from grader.db.models import Status
-from grader.web.deps import QueueDep, SessionDep, SettingsDep, SubmitterDep
+from grader.errors import InvalidInput
+from grader.web.deps import QueueDep, ReaderDep, SessionDep, SettingsDep, SubmitterDep
 
 router = APIRouter(tags=["candidates"])
 
@@ -66,3 +77,35 @@ def create_interview(
             for i, s in enumerate(accepted.submissions)
         ],
     )
+
+
+@router.get("/api/v1/interviews/{interview_id}", response_model=Scorecard, responses=ERRORS)
+def get_interview(interview_id: uuid.UUID, session: SessionDep, principal: ReaderDep) -> Scorecard:
+    """The interview's scorecard: each answer's score, review state, the overall score and standing."""
+    return scorecards.interview_scorecard(session, interview_id, principal)
+
+
+@router.get("/api/v1/candidates", response_model=CandidatePage, responses=ERRORS)
+def list_candidates(
+    session: SessionDep,
+    principal: ReaderDep,
+    bank: str | None = None,
+    batch: uuid.UUID | None = None,
+    since: datetime | None = None,
+    status: CandidateStatus | None = None,
+    sort: Annotated[str, Query(pattern="^(score|-score|candidate|recent)$")] = "score",
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> CandidatePage:
+    """Candidates ranked by overall score (ties share a rank); those still being graded or waiting for a
+    reviewer follow with `status` saying so and a partial score, never a 0. Recruiters see their own."""
+    if since is not None and since.tzinfo is None:
+        raise InvalidInput("since needs a time zone (2026-12-01T00:00:00+08:00 or …Z)", details={"field": "since"})
+    f = scorecards.CandidateFilter(bank=bank, batch_id=batch, since=since, status=status)
+    return scorecards.ranking(session, principal, f, sort=sort, limit=limit, offset=offset)
+
+
+@router.get("/api/v1/candidates/{candidate_id}", response_model=Scorecard, responses=ERRORS)
+def get_candidate(candidate_id: str, session: SessionDep, principal: ReaderDep) -> Scorecard:
+    """The candidate's scorecard over every question they answered (the latest answer to each)."""
+    return scorecards.candidate_scorecard(session, candidate_id, principal)
