@@ -182,7 +182,7 @@ def main() -> None:
         for k in r.scan_iter(f"*{queue}*"):
             r.delete(k)
         with psycopg.connect(admin_url.rsplit("/", 1)[0] + "/" + name, autocommit=True) as conn:
-            conn.execute("TRUNCATE grades, submissions CASCADE")
+            conn.execute("TRUNCATE grades, submissions, result_day_stats, result_score_counts CASCADE")
         procs.append(
             subprocess.Popen(
                 [GRADER, "worker", "--concurrency", "1", "--log-level", "warning"],

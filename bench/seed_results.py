@@ -31,8 +31,12 @@ import httpx
 import psycopg
 from _shared import free_port, with_path
 from psycopg import sql
+from sqlalchemy.orm import Session
 
+from grader.db.session import make_engine
 from grader.questions.references import load_bank
+from grader.review.aggregates import rebuild
+from grader.settings import Settings
 
 GRADER = str(Path(sys.executable).with_name("grader"))
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +48,7 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
-def seed(conn: psycopg.Connection, count: int, rng: random.Random) -> dict[str, int]:
+def seed(conn: psycopg.Connection, url: str, count: int, rng: random.Random) -> dict[str, float]:
     bank = load_bank(ROOT / "reference_answers")
     refs = list(bank.values())
     questions = {r.id: r for r in refs}
@@ -87,7 +91,7 @@ def seed(conn: psycopg.Connection, count: int, rng: random.Random) -> dict[str, 
             )
     sentences = {r.id: [s for s in re.split(r"[。\n]", r.reference_answer) if s.strip()] for r in refs}
     subs, grades, results, items = io.StringIO(), io.StringIO(), io.StringIO(), io.StringIO()
-    counts = {"needs_review": 0, "flagged": 0, "reviewed": 0, "in_batches": 0}
+    counts: dict[str, float] = {"needs_review": 0, "flagged": 0, "reviewed": 0, "in_batches": 0}
 
     def line(buf: io.StringIO, *values: object) -> None:
         out = []
@@ -98,6 +102,38 @@ def seed(conn: psycopg.Connection, count: int, rng: random.Random) -> dict[str, 
                 text = v if isinstance(v, str) else str(v)
                 out.append(text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r"))
         buf.write("\t".join(out) + "\n")
+
+    def flush() -> None:
+        # COPY what is buffered and start again: 10,000,000 results do not fit in memory at once.
+        with conn.cursor() as cur:
+            for table, columns, buf in (
+                (
+                    "submissions",
+                    "id, candidate_id, candidate_name, candidate_email, question_id, answer, status, "
+                    "failure_reason, attempts, submitted_by, idempotency_key, request_hash, created_at, updated_at, "
+                    "graded_at",
+                    subs,
+                ),
+                (
+                    "grades",
+                    "id, submission_id, question_id, scoring_version, reference_hash, embedder, calibration, score, "
+                    "confidence, flags, key_points, feedback, signals, created_at",
+                    grades,
+                ),
+                (
+                    "results",
+                    "submission_id, grade_id, question_id, candidate_id, batch_id, status, grader_score, "
+                    "final_score, confidence, flags, flagged, reviewed, overridden, review_count, reviewed_at, "
+                    "reviewed_by, key_point_corrections, graded_at",
+                    results,
+                ),
+                ("batch_items", "submission_id, batch_id, position, row", items),
+            ):
+                with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                    copy.write(buf.getvalue())
+        for buf in (subs, grades, results, items):
+            buf.seek(0)
+            buf.truncate()
 
     positions: dict[uuid.UUID, int] = {}
     for n in range(1, count + 1):
@@ -199,35 +235,20 @@ def seed(conn: psycopg.Connection, count: int, rng: random.Random) -> dict[str, 
         counts["needs_review"] += status == "needs_review"
         counts["flagged"] += bool(flags)
         counts["reviewed"] += reviewed
+        if n % 200_000 == 0:
+            flush()
     assert len(questions) == len(refs)
+    flush()
     with conn.cursor() as cur:
-        for table, columns, buf in (
-            (
-                "submissions",
-                "id, candidate_id, candidate_name, candidate_email, question_id, answer, status, "
-                "failure_reason, attempts, submitted_by, idempotency_key, request_hash, created_at, updated_at, "
-                "graded_at",
-                subs,
-            ),
-            (
-                "grades",
-                "id, submission_id, question_id, scoring_version, reference_hash, embedder, calibration, score, "
-                "confidence, flags, key_points, feedback, signals, created_at",
-                grades,
-            ),
-            (
-                "results",
-                "submission_id, grade_id, question_id, candidate_id, batch_id, status, grader_score, "
-                "final_score, confidence, flags, flagged, reviewed, overridden, review_count, reviewed_at, "
-                "reviewed_by, key_point_corrections, graded_at",
-                results,
-            ),
-            ("batch_items", "submission_id, batch_id, position, row", items),
-        ):
-            with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                copy.write(buf.getvalue())
         cur.execute("SELECT setval(pg_get_serial_sequence('grades', 'id'), (SELECT max(id) FROM grades))")
     conn.commit()
+    # The statistics' running sums over the seeded rows: what migration 0008's backfill computes.
+    t0 = time.perf_counter()
+    engine = make_engine(Settings(database_url=url).database_url)
+    with engine.begin() as connection:
+        rebuild(Session(bind=connection))
+    engine.dispose()
+    counts["backfill_seconds"] = round(time.perf_counter() - t0, 1)
     conn.autocommit = True
     conn.execute("VACUUM ANALYZE")
     conn.autocommit = False
@@ -280,7 +301,7 @@ def main() -> None:
         subprocess.run([GRADER, "db", "upgrade"], env=env, check=True, capture_output=True)
         t0 = time.perf_counter()
         with psycopg.connect(db_url) as conn:
-            counts = seed(conn, args.results, random.Random(5))
+            counts = seed(conn, db_url, args.results, random.Random(5))
             if args.explain:
                 for label, query in (
                     (
@@ -289,9 +310,8 @@ def main() -> None:
                         "ORDER BY confidence, submission_id LIMIT 50",
                     ),
                     (
-                        "stats",
-                        "SELECT question_id, count(*), avg(final_score), percentile_cont(0.5) WITHIN GROUP "
-                        "(ORDER BY final_score) FROM results GROUP BY question_id",
+                        "stats (the running sums)",
+                        "SELECT question_id, sum(results), sum(final_sum) FROM result_day_stats GROUP BY question_id",
                     ),
                 ):
                     plan = conn.execute(f"EXPLAIN (ANALYZE, BUFFERS) {query}").fetchall()

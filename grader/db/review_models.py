@@ -10,7 +10,7 @@ kept here: each review appends an `audit_log` entry (append-only), and this row 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String
@@ -53,3 +53,44 @@ class ResultRow(Base):
     reviewed_by: Mapped[str | None] = mapped_column(String(200))
     key_point_corrections: Mapped[list[Any]]
     graded_at: Mapped[datetime]
+
+
+class ResultDayStats(Base):
+    """Per UTC day (of `graded_at`) and question: sums and counts over the result rows, kept up to date in
+    the transaction that writes a result row (`grader.review.aggregates`), so statistics read a row per
+    day and question instead of every result. Per bank is these rows over the bank's questions (a question
+    belongs to one bank)."""
+
+    __tablename__ = "result_day_stats"
+
+    day: Mapped[date] = mapped_column(primary_key=True)
+    question_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    results: Mapped[int]
+    final_sum: Mapped[float]
+    grader_sum: Mapped[float]
+    flagged: Mapped[int]
+    reviewed: Mapped[int]
+    overridden: Mapped[int]
+    reviewed_delta_sum: Mapped[float]  # Σ |final − grader| over the reviewed results
+    # Final scores in ten bins, [0,10) … [90,100] (`grader.review.stats.BIN_EDGES`).
+    bin_0: Mapped[int]
+    bin_1: Mapped[int]
+    bin_2: Mapped[int]
+    bin_3: Mapped[int]
+    bin_4: Mapped[int]
+    bin_5: Mapped[int]
+    bin_6: Mapped[int]
+    bin_7: Mapped[int]
+    bin_8: Mapped[int]
+    bin_9: Mapped[int]
+
+
+class ResultScoreCount(Base):
+    """How many results of a question have each final score: the exact median without reading the
+    results (a question has at most a few thousand distinct scores, however many results)."""
+
+    __tablename__ = "result_score_counts"
+
+    question_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    final_score: Mapped[float] = mapped_column(primary_key=True)
+    results: Mapped[int]

@@ -23,6 +23,7 @@ from grader.db.models import AuditEntry, Grade, Question, ReferenceVersion, Stat
 from grader.db.review_models import ResultRow
 from grader.errors import Conflict, InvalidInput, ResultNotFound
 from grader.keys.principal import Principal
+from grader.review import aggregates
 from grader.review.feedback import shown_feedback
 from grader.review.schemas import ResultSort, ReviewCreate
 
@@ -201,6 +202,7 @@ def review(session: Session, submission_id: uuid.UUID, data: ReviewCreate, actor
         "status": row.status,
         "key_point_corrections": list(row.key_point_corrections),
     }
+    before = aggregates.counted(row)
     now = utcnow()
     row.final_score = data.final_score
     row.status = Status.GRADED.value
@@ -213,6 +215,7 @@ def review(session: Session, submission_id: uuid.UUID, data: ReviewCreate, actor
     if submission.status == Status.NEEDS_REVIEW.value:
         submission.status = Status.GRADED.value  # a person has decided: out of the queue
         submission.updated_at = now
+    aggregates.apply(session, [before], [aggregates.counted(row)])
     new = {
         "final_score": row.final_score,
         "status": row.status,

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import bindparam, case, func, select
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 from grader.db.batch_models import BatchItem
 from grader.db.models import Grade, Submission
 from grader.db.review_models import ResultRow
+from grader.review import aggregates
 from grader.submissions.reads import latest_grades, pick_latest
 from grader.submissions.statuses import GRADED
 
@@ -44,6 +46,7 @@ def index_result(session: Session, submission: Submission) -> ResultRow | None:
     if grade is None:
         return None
     row = session.get(ResultRow, submission.id)
+    before = [aggregates.counted(row)] if row is not None else []
     if row is None:
         batch_id = session.scalar(select(BatchItem.batch_id).where(BatchItem.submission_id == submission.id))
         row = ResultRow(
@@ -68,6 +71,7 @@ def index_result(session: Session, submission: Submission) -> ResultRow | None:
     else:
         row.final_score = grade.score
         row.status = submission.status
+    aggregates.apply(session, before, [aggregates.counted(row)])
     return row
 
 
@@ -108,32 +112,54 @@ def index_results(
         latest.update(pick_latest(session.execute(_GRADES_OF, {"ids": unknown})))
     if not latest:
         return
-    session.execute(
-        _upsert(session.get_bind().dialect.name),
-        [
-            {
-                "submission_id": sid,
-                "question_id": showing[sid].question_id,
-                "candidate_id": showing[sid].candidate_id,
-                "batch_id": showing[sid].batch_id,
-                "reviewed": False,
-                "overridden": False,
-                "review_count": 0,
-                "key_point_corrections": [],
-                "grade_id": grade.id,
-                "grader_score": grade.score,
-                "confidence": grade.confidence,
-                "flags": encode_flags(grade.flags),
-                "flagged": bool(grade.flags),
-                "graded_at": showing[sid].graded_at or grade.created_at,
-                "final_score": grade.score,
-                "status": showing[sid].status,
-            }
-            for sid, grade in latest.items()
-        ],
+    # The rows as they were (a re-grade), for the statistics' running sums; a first grade has none.
+    before = {row.submission_id: row for row in session.execute(_COUNTED_OF, {"ids": unknown})} if unknown else {}
+    rows = [
+        {
+            "submission_id": sid,
+            "question_id": showing[sid].question_id,
+            "candidate_id": showing[sid].candidate_id,
+            "batch_id": showing[sid].batch_id,
+            "reviewed": False,
+            "overridden": False,
+            "review_count": 0,
+            "key_point_corrections": [],
+            "grade_id": grade.id,
+            "grader_score": grade.score,
+            "confidence": grade.confidence,
+            "flags": encode_flags(grade.flags),
+            "flagged": bool(grade.flags),
+            "graded_at": showing[sid].graded_at or grade.created_at,
+            "final_score": grade.score,
+            "status": showing[sid].status,
+        }
+        for sid, grade in latest.items()
+    ]
+    session.execute(_upsert(session.get_bind().dialect.name), rows)
+    aggregates.apply(
+        session,
+        [aggregates.counted(row) for row in before.values()],
+        [aggregates.counted(_as_upserted(row, before.get(row["submission_id"]))) for row in rows],
     )
 
 
+def _as_upserted(new: dict[str, Any], old: Any) -> SimpleNamespace:
+    """The row as `_upsert` leaves it (its rule, in Python): a reviewer's final score and decision survive."""
+    if old is None or not old.reviewed:
+        return SimpleNamespace(**new)
+    overridden = abs(old.final_score - new["grader_score"]) > 1e-9
+    return SimpleNamespace(
+        **{
+            **new,
+            "question_id": old.question_id,
+            "reviewed": True,
+            "final_score": old.final_score,
+            "overridden": overridden,
+        }
+    )
+
+
+_COUNTED_OF = select(*aggregates.COUNTED_COLUMNS).where(ResultRow.submission_id.in_(bindparam("ids", expanding=True)))
 _GRADES_OF = select(Grade.id, Grade.submission_id, Grade.score, Grade.confidence, Grade.flags, Grade.created_at).where(
     Grade.submission_id.in_(bindparam("ids", expanding=True))
 )

@@ -13,7 +13,7 @@ from sqlalchemy import and_, func, select, true
 from sqlalchemy.orm import Session
 
 from grader.db.models import Question
-from grader.db.review_models import ResultRow
+from grader.db.review_models import ResultDayStats, ResultRow, ResultScoreCount
 from grader.review.results import ResultFilter, check_instants, where
 
 BINS = 10
@@ -70,6 +70,8 @@ def question_stats(session: Session, f: StatsFilter | None = None) -> list[Quest
     One pass over `ix_results_stats`, which holds every column read here: Postgres answers it with an
     index-only scan already in (question, score) order, so the median costs no sort of the table."""
     f = f or StatsFilter()
+    if f.batch_id is None and f.graded_from is None and f.graded_to is None:
+        return _from_sums(session, f.question_id)
     postgres = session.get_bind().dialect.name == "postgresql"
     # SQLite has no percentile_cont: its medians are computed from the scores below.
     median = (
@@ -117,6 +119,73 @@ def question_stats(session: Session, f: StatsFilter | None = None) -> list[Quest
     ]
 
 
+def _from_sums(session: Session, question_id: str | None) -> list[QuestionStats]:
+    """`question_stats` over every result (or one question's) from the running sums
+    (`grader.review.aggregates`): a row per day and question and one per distinct score, however many
+    results. The same figures as the pass over the results, medians included (exact, from the counts)."""
+    d = ResultDayStats
+    sums = select(
+        d.question_id,
+        func.sum(d.results),
+        func.sum(d.final_sum),
+        func.sum(d.flagged),
+        func.sum(d.reviewed),
+        func.sum(d.overridden),
+        func.sum(d.reviewed_delta_sum),
+        func.sum(d.grader_sum),
+        *(func.sum(getattr(d, f"bin_{i}")) for i in range(BINS)),
+    ).group_by(d.question_id)
+    counts = select(ResultScoreCount.question_id, ResultScoreCount.final_score, ResultScoreCount.results).where(
+        ResultScoreCount.results > 0
+    )
+    if question_id:
+        sums = sums.where(d.question_id == question_id)
+        counts = counts.where(ResultScoreCount.question_id == question_id)
+    scores: dict[str, list[tuple[float, int]]] = {}
+    for qid, score, n in session.execute(counts.order_by(ResultScoreCount.question_id, ResultScoreCount.final_score)):
+        scores.setdefault(qid, []).append((score, n))
+    texts = {qid: text for qid, text in session.execute(select(Question.id, Question.text))}
+    out = []
+    for qid, count, final, flagged, reviewed, overridden, delta, grader, *bins in session.execute(
+        sums.order_by(d.question_id)
+    ):
+        if not count:
+            continue
+        out.append(
+            QuestionStats(
+                question_id=qid,
+                question=texts.get(qid),
+                count=count,
+                mean=round(final / count, 2),
+                median=round(_median(scores.get(qid, [])), 2),
+                histogram=[int(b) for b in bins],
+                share_flagged=round(flagged / count, 4),
+                share_reviewed=round(reviewed / count, 4),
+                share_overridden=round(overridden / count, 4),
+                mean_abs_override_delta=round(delta / reviewed, 2) if reviewed else None,
+                mean_grader_score=round(grader / count, 2),
+            )
+        )
+    return out
+
+
+def _median(counts: list[tuple[float, int]]) -> float:
+    """The median (the mean of the middle two for an even count, as `percentile_cont(0.5)`) of scores given
+    as (score, how many) in ascending order."""
+    total = sum(n for _, n in counts)
+    if not total:
+        return 0.0
+    wanted = [(total - 1) // 2, total // 2]  # 0-based positions of the middle one or two
+    found: list[float] = []
+    seen = 0
+    for score, n in counts:
+        while wanted and wanted[0] < seen + n:
+            found.append(score)
+            wanted.pop(0)
+        seen += n
+    return (found[0] + found[1]) / 2
+
+
 def _medians_in_python(session: Session, f: StatsFilter) -> dict[str, float]:
     # Embedded mode (SQLite) holds what one machine grades; reading the scores is cheap there.
     scores: dict[str, list[float]] = {}
@@ -147,11 +216,12 @@ def agreement(session: Session, f: StatsFilter | None = None, limit: int = 2000)
         ),
         f.results(),
     )
-    total = (
-        session.scalar(
-            where(select(func.count()).select_from(ResultRow).where(ResultRow.reviewed == true()), f.results())
-        )
-        or 0
+    unfiltered = f.question_id is None and f.batch_id is None and f.graded_from is None and f.graded_to is None
+    counting = (
+        select(func.sum(ResultDayStats.reviewed))  # the running sums: no count over the reviewed results
+        if unfiltered
+        else where(select(func.count()).select_from(ResultRow).where(ResultRow.reviewed == true()), f.results())
     )
+    total = int(session.scalar(counting) or 0)
     rows = session.execute(base.order_by(ResultRow.reviewed_at.desc()).limit(limit)).all()
     return Agreement([AgreementPoint(q, g, s) for q, g, s in rows], total)
