@@ -45,7 +45,10 @@ LAPTOP = {"width": 1366, "height": 800}
 @pytest.fixture(scope="module")
 def data(pg_settings: Settings, grader: Grader) -> tuple[Seeded, Any]:
     with get_engine(pg_settings.database_url).begin() as conn:
-        conn.exec_driver_sql("TRUNCATE grades, submissions, audit_log, api_keys, batches, result_day_stats, result_score_counts RESTART IDENTITY CASCADE")
+        conn.exec_driver_sql(
+            "TRUNCATE grades, submissions, audit_log, api_keys, batches, result_day_stats, result_score_counts "
+            "RESTART IDENTITY CASCADE"
+        )
     return seed_graded(pg_settings, grader), seed_batch(pg_settings, grader)
 
 
