@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from grader.db.migrate import upgrade
@@ -94,8 +94,8 @@ def test_backfill_sums_the_results_already_there(clean_db: Settings, grader: Gra
     factory = get_session_factory(clean_db.database_url)
     with session_scope(factory) as session:
         kept = sums(session)
-        session.execute(ResultDayStats.__table__.delete())
-        session.execute(ResultScoreCount.__table__.delete())
+        session.execute(delete(ResultDayStats))
+        session.execute(delete(ResultScoreCount))
         assert question_stats(session) == []
         aggregates.rebuild(session)
         assert sums(session) == kept and sum(s.count for s in question_stats(session)) == len(seeded.ids)
