@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     lease_seconds: float = 20.0
     lease_sweep_seconds: int = 10
     task_time_limit_seconds: int = 120
+    # Grading processes per `grader worker`: 0 is one per core of the machine it runs on. Each grades one
+    # task at a time; the model is loaded once in the worker's main process before the pool forks, so
+    # the processes share its weights read-only (copy-on-write) instead of loading one copy each.
+    worker_concurrency: int = Field(default=0, ge=0)
     # Celery queue name: deployments (or test runs) sharing one Redis keep their work apart.
     celery_queue: str = "grader"
     # json: one object per line with the request id (what log shippers read); text: for a terminal.

@@ -67,17 +67,25 @@ def serve(
 
 
 def worker(
-    concurrency: Annotated[int, typer.Option(help="worker processes; each loads the model (~155 MB)")] = 1,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            help="grading processes (default GRADER_WORKER_CONCURRENCY; 0 there means one per core); they share "
+            "one copy of the model, loaded before the pool forks"
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
     hostname: Annotated[str | None, typer.Option(help="node name, unique per machine")] = None,
 ) -> None:
     """Run a Celery worker that grades submissions (needs GRADER_REDIS_URL and GRADER_DATABASE_URL)."""
     celery = _celery_or_exit()
+    from grader.queue.celery_app import pool_size
+
     argv = [
         *_quiet(),
         "worker",
         f"--loglevel={log_level.upper()}",
-        f"--concurrency={concurrency}",
+        f"--concurrency={pool_size(get_settings(), concurrency)}",
         "--pool=prefork",
         "--without-gossip",
         "--without-mingle",

@@ -23,8 +23,8 @@ from grader.grading.record import DEFAULT_LEASE_SECONDS, Job, claim, claim_many,
 from grader.scoring.types import ScoreResult
 
 if TYPE_CHECKING:
-    # Imported where a run starts instead: a Celery worker's main process then never loads the engine
-    # (numpy, the scoring modules); only the pool process that grades does, after the fork.
+    # Imported where a run starts instead: importing this module (the API, the CLI) loads no engine
+    # (numpy, the scoring modules); a Celery worker loads it once, before its pool forks (grader.queue.celery_app).
     from grader.grading.grader import Grader, GradingPlan
 
 log = logging.getLogger(__name__)

@@ -9,11 +9,14 @@ timeout, which must exceed the hard time limit or a long task would run twice wh
 
 from __future__ import annotations
 
+import logging
+import os
+import time
 from datetime import timedelta
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging, task_prerun
+from celery.signals import setup_logging, task_prerun, worker_init, worker_ready
 from kombu.entity import Queue
 
 from grader.settings import Settings, get_settings
@@ -24,6 +27,7 @@ BATCH_CHUNK_TASK = "grader.grade_batch_chunk"
 BATCH_SWEEP_TASK = "grader.sweep_batches"
 
 app = Celery("grader", include=["grader.queue.tasks"])
+log = logging.getLogger(__name__)
 
 
 def batch_queue(settings: Settings) -> str:
@@ -82,6 +86,36 @@ def configure(celery: Celery, settings: Settings) -> Celery:
 
 def _sweep_every(settings: Settings) -> int:
     return max(min(settings.stuck_after_seconds // 2, settings.lease_sweep_seconds), 5)
+
+
+def pool_size(settings: Settings, requested: int | None = None) -> int:
+    """Grading processes of a worker: as asked, else the setting, where 0 is one per core."""
+    wanted = requested if requested is not None else settings.worker_concurrency
+    return wanted if wanted > 0 else max(os.cpu_count() or 1, 1)
+
+
+@worker_init.connect  # type: ignore[untyped-decorator]
+def _load_model_before_fork(**_kwargs: Any) -> None:
+    """Load the model in the worker's main process, before its pool forks: every grading process then
+    starts with it and shares its weights read-only (copy-on-write pages) instead of loading its own copy,
+    and the first task of each pays no load. Database connections are still opened after the fork
+    (`grader.queue.tasks._sessions`)."""
+    from grader.grading.grader import get_grader
+
+    started = time.perf_counter()
+    grader = get_grader()
+    grader.embedder.encode(["预热"])  # the weights read and the model built, not only imported
+    _preloaded.append(f"{getattr(grader.embedder, 'name', '?')} in {time.perf_counter() - started:.1f} s")
+
+
+_preloaded: list[str] = []
+
+
+@worker_ready.connect  # type: ignore[untyped-decorator]
+def _say_model_preloaded(**_kwargs: Any) -> None:
+    # Logged once the worker's logging is set up (after `worker_init`).
+    if _preloaded:
+        log.info("model %s loaded before the pool forks", _preloaded[0])
 
 
 def configured_app(settings: Settings | None = None) -> Celery:

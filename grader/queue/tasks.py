@@ -1,6 +1,7 @@
 """Celery tasks: ids in, one use case wrapped in the retry policy (`grader.queue.retry`), nothing else.
 
-The grader and the session factory are created on first use inside each worker process, after the fork.
+The session factory is created on first use inside each pool process, after the fork; the grader (model)
+is loaded once in the main process before the pool forks (`grader.queue.celery_app`) and inherited.
 """
 
 from __future__ import annotations
