@@ -1,10 +1,13 @@
 """Batch grading end to end: an N-answer sheet through the real API, Redis, one worker and Postgres.
 
-    .venv/bin/python bench/bench_batch.py --answers 10000
+    .venv/bin/python bench/bench_batch.py --answers 10000 [--interactive 50] [--no-single]
 
-Starts `grader serve` and `grader worker --concurrency 1` as subprocesses on a throwaway Postgres
-database (GRADER_TEST_DATABASE_URL's server) and Redis (GRADER_TEST_REDIS_URL), warms the worker's model
-with one submission, then times upload → every answer finished → results downloaded. Reports answers/s,
+Twice, each on a throwaway Postgres database (GRADER_TEST_DATABASE_URL's server) and Redis
+(GRADER_TEST_REDIS_URL): `grader serve` and `grader worker --concurrency 1` (the one-process baseline),
+then `grader serve` and `grader worker` with its default pool (one grading process per core). Each run
+warms the worker, then times upload → every answer finished → results downloaded. During the default
+run, `--interactive` REST answers are submitted one per second and their submit → graded times (the
+rows' created_at → graded_at) reported, with how many went in while the batch was still running. Reports answers/s,
 the ratio to the engine's own single-process throughput on a sample of the same answers (`grade_many` in
 chunks of the service's chunk size, model warm), and the peak RSS (VmHWM) of the API process and of the
 worker (main process and its pool child).
@@ -23,9 +26,11 @@ import json
 import os
 import random
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -102,154 +107,260 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--answers", type=int, default=10_000)
-    parser.add_argument("--engine-sample", type=int, default=300)
-    parser.add_argument("--json", type=Path, help="also write the figures here")
-    args = parser.parse_args()
+def start_service(env: dict[str, str], tmp: Path, concurrency: int | None) -> tuple[list[subprocess.Popen[bytes]], str]:
+    """`grader serve` and `grader worker` (its default pool unless `concurrency`), once the API answers."""
+    port = free_port()
+    label = "default" if concurrency is None else str(concurrency)
+    api = subprocess.Popen(
+        [GRADER, "serve", "--port", str(port), "--log-level", "warning"],
+        env=env,
+        stdout=(tmp / f"api-{label}.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        cwd=tmp,
+    )
+    pool = [] if concurrency is None else ["--concurrency", str(concurrency)]
+    worker = subprocess.Popen(
+        [GRADER, "worker", *pool, "--log-level", "warning"],
+        env=env,
+        stdout=(tmp / f"worker-{label}.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        cwd=tmp,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz").status_code == 200:
+                return [api, worker], base
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"API did not start; see {tmp}")
+        time.sleep(0.3)
 
-    pg_admin = os.environ.get("GRADER_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    redis_url = with_path(os.environ.get("GRADER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"), "/12")
-    name = f"grader_bench_{secrets.token_hex(4)}"
-    queue = f"grader-bench-{secrets.token_hex(4)}"
-    with psycopg.connect(pg_admin, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    db_url = with_path(pg_admin, "/" + name)
-    tmp = Path(tempfile.mkdtemp(prefix="grader-bench-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_")}
-    env.update(GRADER_DATABASE_URL=db_url, GRADER_REDIS_URL=redis_url, GRADER_CELERY_QUEUE=queue, PYTHONUNBUFFERED="1")
-    # With Redis and Postgres configured the settings refuse the placeholder secret.
-    env["GRADER_SECRET_KEY"] = secrets.token_hex(32)
-    env["GRADER_RATE_LIMIT_PER_SECOND"] = "0"  # the bench is the only client; measure the service
-    procs: list[subprocess.Popen[bytes]] = []
+
+def interactive_probe(base: str, key: str, count: int, out: list[tuple[str, float, bool]], batch: list[bool]) -> None:
+    """One REST answer per second while the batch runs: (submission id, when sent, batch still running)."""
+    with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30) as client:
+        for i in range(count):
+            sent = time.perf_counter()
+            created = client.post(
+                "/api/v1/submissions",
+                json={
+                    "candidate_id": f"live-{i}",
+                    "question_id": "q03",
+                    "answer": f"多头注意力在不同子空间并行计算注意力（{i}）",
+                },
+            )
+            assert created.status_code == 202, created.text
+            out.append((created.json()["id"], sent, batch[0]))
+            time.sleep(max(0.0, 1.0 - (time.perf_counter() - sent)))
+
+
+def run_batch(
+    env: dict[str, str],
+    db_url: str,
+    tmp: Path,
+    key: str,
+    sheet: bytes,
+    answers: int,
+    concurrency: int | None,
+    interactive: int,
+) -> dict[str, object]:
+    procs, base = start_service(env, tmp, concurrency)
+    api, worker = procs
     try:
-        subprocess.run([GRADER, "db", "upgrade"], env=env, check=True, capture_output=True)
-        key = subprocess.run(
-            [GRADER, "keys", "create", "--role", "recruiter", "--name", "bench"],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        port = free_port()
-        api_log, worker_log = (tmp / "api.log").open("wb"), (tmp / "worker.log").open("wb")
-        api = subprocess.Popen(
-            [GRADER, "serve", "--port", str(port), "--log-level", "warning"],
-            env=env,
-            stdout=api_log,
-            stderr=subprocess.STDOUT,
-            cwd=tmp,
-        )
-        worker = subprocess.Popen(
-            [GRADER, "worker", "--concurrency", "1", "--log-level", "warning"],
-            env=env,
-            stdout=worker_log,
-            stderr=subprocess.STDOUT,
-            cwd=tmp,
-        )
-        procs += [api, worker]
-        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key}, timeout=300)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if client.get("/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit(f"API did not start; see {tmp / 'api.log'}")
-            time.sleep(0.3)
-
-        sheet, rows = make_sheet(args.answers)
-        print(f"sheet: {args.answers} answers, {len(sheet) / 1e6:.1f} MB", file=sys.stderr)
-        # The engine alone on a sample of the same answers, before and after: on a shared 2-core machine the
-        # load can change during a long run, and the ratio is only fair against the same conditions.
-        sample = rows[: args.engine_sample]
-        engine_before, engine_cpu_before = engine_throughput(sample)
-
-        # Warm up: the worker loads its model on its first task; that one-time cost is not batch throughput.
+        client = httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=300)
+        # Warm up: the worker has loaded its model before forking; its processes' first tasks (references
+        # embedded, connections opened) are not batch throughput.
         started = time.perf_counter()
-        created = client.post(
-            "/api/v1/submissions",
-            json={"candidate_id": "warm", "question_id": "q01", "answer": "RLHF 是基于人类反馈的强化学习"},
-        ).json()
-        while client.get(f"/api/v1/submissions/{created['id']}").json()["status"] in ("pending", "running"):
-            time.sleep(0.2)
+        warm = [
+            client.post(
+                "/api/v1/submissions",
+                json={"candidate_id": f"warm-{i}", "question_id": "q01", "answer": "RLHF 是基于人类反馈的强化学习"},
+            ).json()["id"]
+            for i in range(4)
+        ]
+        for sid in warm:
+            while client.get(f"/api/v1/submissions/{sid}").json()["status"] in ("pending", "running"):
+                time.sleep(0.2)
         warmup = time.perf_counter() - started
-        print(f"worker warm after {warmup:.1f} s", file=sys.stderr)
 
         worker_pids = [worker.pid, *children(worker.pid)]
-        main_cpu, worker_cpu = cpu_seconds(worker_pids[:1]), cpu_seconds(worker_pids)
+        worker_cpu = cpu_seconds(worker_pids)
         started = time.perf_counter()
         response = client.post("/api/v1/batches", files={"file": ("bench.csv", sheet, "text/csv")})
         assert response.status_code == 202, response.text
         accepted = time.perf_counter() - started
         batch = response.json()
+        probes: list[tuple[str, float, bool]] = []
+        running = [True]
+        prober = threading.Thread(target=interactive_probe, args=(base, key, interactive, probes, running))
+        if interactive:
+            prober.start()
         status: dict[str, object] = {}
         while True:
             status = client.get(f"/api/v1/batches/{batch['id']}").json()
             if status["status"] == "done":
                 break
-            time.sleep(1.0)
+            time.sleep(0.5)
+        running[0] = False
         graded = time.perf_counter() - started
         worker_cpu = cpu_seconds(worker_pids) - worker_cpu
-        main_cpu = cpu_seconds(worker_pids[:1]) - main_cpu
         results = client.get(f"/api/v1/batches/{batch['id']}/results", params={"format": "csv"})
         assert results.status_code == 200
         wall = time.perf_counter() - started
-
-        api_rss = peak_rss_mb(api.pid)
-        worker_children = children(worker.pid)
-        worker_rss = peak_rss_mb(worker.pid)
-        pool_rss = max((peak_rss_mb(c) for c in worker_children), default=0.0)
+        figures: dict[str, object] = {
+            "worker_processes": len(children(worker.pid)),
+            "upload_to_202_s": round(accepted, 2),
+            "upload_to_all_graded_s": round(graded, 1),
+            "wall_s": round(wall, 1),
+            "answers_per_s": round(answers / wall, 2),
+            "worker_cpu_s": round(worker_cpu, 1),
+            "worker_answers_per_cpu_s": round(answers / worker_cpu, 1) if worker_cpu else None,
+            "api_peak_rss_mb": round(peak_rss_mb(api.pid)),
+            "worker_main_peak_rss_mb": round(peak_rss_mb(worker.pid)),
+            "worker_pool_peak_rss_mb": [round(peak_rss_mb(c)) for c in children(worker.pid)],
+            "worker_pool_private_mb": [round(private_mb(c)) for c in children(worker.pid)],
+            "counts": status["counts"],
+            "warmup_s": round(warmup, 1),
+        }
+        if interactive:
+            prober.join()
+            figures["interactive"] = interactive_latencies(db_url, probes)
+        return figures
+    finally:
         for proc in procs:
             proc.terminate()
         for proc in procs:
             proc.wait(30)
-        procs.clear()
 
+
+def private_mb(pid: int) -> float:
+    """Private (not shared with the other processes) resident memory: what a pool process adds."""
+    try:
+        fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:])
+    except OSError:
+        return 0.0
+    return sum(int(fields.get(k, "0 kB").split()[0]) for k in ("Private_Clean", "Private_Dirty")) / 1024
+
+
+def interactive_latencies(db_url: str, probes: list[tuple[str, float, bool]]) -> dict[str, object]:
+    """Submit (its row's created_at) to graded (graded_at), from the database: no polling in the figure."""
+    deadline = time.monotonic() + 120
+    with psycopg.connect(db_url) as conn:
+        while True:
+            rows = conn.execute(
+                "SELECT id::text, created_at, graded_at, status FROM submissions WHERE id = ANY(%s::uuid[])",
+                ([sid for sid, _, _ in probes],),
+            ).fetchall()
+            if all(r[2] is not None for r in rows) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    under = {sid for sid, _, during in probes if during}
+    waits = sorted((r[2] - r[1]).total_seconds() for r in rows if r[2] is not None)
+    during = sorted((r[2] - r[1]).total_seconds() for r in rows if r[2] is not None and r[0] in under)
+    return {
+        "submitted": len(probes),
+        "submitted_while_batch_ran": len(under),
+        "graded": len(waits),
+        "p50_s": round(statistics.median(waits), 2) if waits else None,
+        "p95_s": round(pct(waits, 95), 2) if waits else None,
+        "max_s": round(max(waits), 2) if waits else None,
+        "p95_s_while_batch_ran": round(pct(during, 95), 2) if during else None,
+        "max_s_while_batch_ran": round(max(during), 2) if during else None,
+    }
+
+
+def pct(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, max(0, round(q / 100 * len(values)) - 1))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--answers", type=int, default=10_000)
+    parser.add_argument("--engine-sample", type=int, default=300)
+    parser.add_argument("--interactive", type=int, default=50, help="REST answers, one per second, during the batch")
+    parser.add_argument("--no-single", action="store_true", help="skip the one-process run (the ratio's baseline)")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+
+    pg_admin = os.environ.get("GRADER_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    redis_url = with_path(os.environ.get("GRADER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"), "/12")
+    names: list[str] = []
+    queue = f"grader-bench-{secrets.token_hex(4)}"
+    tmp = Path(tempfile.mkdtemp(prefix="grader-bench-"))
+    sheet, rows = make_sheet(args.answers)
+    print(f"sheet: {args.answers} answers, {len(sheet) / 1e6:.1f} MB; logs in {tmp}", file=sys.stderr)
+    try:
+        # The engine alone on a sample of the same answers, before and after: on a shared 2-core machine the
+        # load can change during a long run, and the ratio is only fair against the same conditions.
+        sample = rows[: args.engine_sample]
+        engine_before, engine_cpu_before = engine_throughput(sample)
+        runs: dict[str, dict[str, object]] = {}
+        for label, concurrency, interactive in (
+            *((("one process", 1, 0),) if not args.no_single else ()),
+            ("default pool", None, args.interactive),
+        ):
+            name = f"grader_bench_{secrets.token_hex(4)}"
+            names.append(name)
+            with psycopg.connect(pg_admin, autocommit=True) as admin:
+                admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            db_url = with_path(pg_admin, "/" + name)
+            env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_")}
+            env.update(
+                GRADER_DATABASE_URL=db_url, GRADER_REDIS_URL=redis_url, GRADER_CELERY_QUEUE=queue, PYTHONUNBUFFERED="1"
+            )
+            # With Redis and Postgres configured the settings refuse the placeholder secret.
+            env["GRADER_SECRET_KEY"] = secrets.token_hex(32)
+            env["GRADER_RATE_LIMIT_PER_SECOND"] = "0"  # the bench is the only client; measure the service
+            subprocess.run([GRADER, "db", "upgrade"], env=env, check=True, capture_output=True)
+            key = subprocess.run(
+                [GRADER, "keys", "create", "--role", "recruiter", "--name", "bench"],
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+            runs[label] = run_batch(env, db_url, tmp, key, sheet, args.answers, concurrency, interactive)
+            print(f"{label}: {json.dumps(runs[label])}", file=sys.stderr)
         engine_after, engine_cpu_after = engine_throughput(sample)
         engine = (engine_before + engine_after) / 2
         engine_cpu = (engine_cpu_before + engine_cpu_after) / 2
-        rate = args.answers / wall
-        worker_rate = args.answers / worker_cpu if worker_cpu else float("inf")
-        figures = {
+        default = runs["default pool"]
+        figures: dict[str, object] = {
             "answers": args.answers,
             "sheet_mb": round(len(sheet) / 1e6, 2),
-            "upload_to_202_s": round(accepted, 2),
-            "upload_to_all_graded_s": round(graded, 1),
-            "wall_s": round(wall, 1),
-            "answers_per_s": round(rate, 2),
+            "cores": os.cpu_count(),
             "engine_answers_per_s": round(engine, 2),
             "engine_before_after": [round(engine_before, 2), round(engine_after, 2)],
-            "ratio_to_engine": round(rate / engine, 3),
-            "load_average": os.getloadavg(),
-            "worker_cpu_s": round(worker_cpu, 1),
-            "worker_main_process_cpu_s": round(main_cpu, 1),
-            "worker_answers_per_cpu_s": round(worker_rate, 1),
             "engine_answers_per_cpu_s": round(engine_cpu, 1),
-            "engine_cpu_before_after": [round(engine_cpu_before, 1), round(engine_cpu_after, 1)],
-            "cpu_ratio_to_engine": round(worker_rate / engine_cpu, 3),
-            "api_peak_rss_mb": round(api_rss),
-            "worker_main_peak_rss_mb": round(worker_rss),
-            "worker_pool_peak_rss_mb": round(pool_rss),
-            "counts": status["counts"],
-            "worker_warmup_s": round(warmup, 1),
+            "ratio_default_to_engine": round(float(default["answers_per_s"]) / engine, 3),  # type: ignore[arg-type]
+            "load_average": os.getloadavg(),
+            **(
+                {
+                    "speedup_default_over_one_process": round(
+                        float(default["answers_per_s"]) / float(runs["one process"]["answers_per_s"]),  # type: ignore[arg-type]
+                        2,
+                    )
+                }
+                if "one process" in runs
+                else {}
+            ),
+            "runs": runs,
         }
         print(json.dumps(figures, indent=1))
         if args.json:
             args.json.write_text(json.dumps(figures, indent=1))
     finally:
-        for proc in procs:
-            proc.kill()
         import redis
 
         client_redis = redis.Redis.from_url(redis_url)
         for stale in client_redis.scan_iter(f"*{queue}*"):
             client_redis.delete(stale)
         with psycopg.connect(pg_admin, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            for name in names:
+                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 if __name__ == "__main__":

@@ -244,7 +244,7 @@ def seed(conn: psycopg.Connection, url: str, count: int, rng: random.Random) -> 
     conn.commit()
     # The statistics' running sums over the seeded rows: what migration 0008's backfill computes.
     t0 = time.perf_counter()
-    engine = make_engine(Settings(database_url=url).database_url)
+    engine = make_engine(Settings(database_url=url, secret_key=secrets.token_hex(32)).database_url)
     with engine.begin() as connection:
         rebuild(Session(bind=connection))
     engine.dispose()

@@ -28,6 +28,7 @@ from grader.db.base import Base, utcnow
 from grader.db.batch_models import BatchItem
 from grader.db.models import Grade, Status, Submission
 from grader.errors import SubmissionNotFound
+from grader.grading.gather import lease_check
 from grader.keys.principal import SYSTEM
 from grader.questions.pins import latest_pins
 from grader.review.results_index import IndexedSubmission, LatestGrade, index_results
@@ -61,6 +62,8 @@ _CLAIM_READ = (
         Submission.status,
         Submission.attempts,
         Submission.reference_hash.label("pinned_hash"),
+        Submission.claimed_by,
+        Submission.lease_until,
         Grade.reference_hash,
     )
     .outerjoin(Grade, and_(Grade.submission_id == Submission.id, Grade.scoring_version == bindparam("version")))
@@ -195,12 +198,15 @@ def claim_many(
     *,
     charge_attempt: bool = True,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    leave_leased: bool = False,
 ) -> tuple[list[Job], list[uuid.UUID]]:
     """`claim` for several submissions in two statements (read and lock, mark running), plus a few per
     submission that has to be failed. Returns the jobs in id order and the ids that do not exist.
 
     A submission is graded against the reference version it pinned at submit; one submitted before
-    pinning is pinned now to its question's latest published version."""
+    pinning is pinned now to its question's latest published version. `leave_leased` skips those another
+    live worker holds (`grader.grading.gather`: answers gathered together are not graded twice)."""
+    leased_elsewhere = lease_check(worker_id(), utcnow())
     ids = sorted(set(submission_ids))
     rows = session.execute(_CLAIM_READ, {"ids": ids, "version": scoring_version}).all()
     unpinned = {row.question_id for row in rows if row.pinned_hash is None and row.status in OPEN}
@@ -213,7 +219,7 @@ def claim_many(
         if row.id in seen:
             continue
         seen.add(row.id)
-        if row.status not in OPEN:
+        if row.status not in OPEN or (leave_leased and leased_elsewhere(row)):
             continue
         pinned = row.pinned_hash
         if pinned is None and row.question_id in latest:

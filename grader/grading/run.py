@@ -78,19 +78,26 @@ def run_chunk(
     *,
     retry: bool = False,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    leave_leased: bool = False,
 ) -> dict[str, int]:
     """Grade a chunk with one transaction to claim it and one to record it, a fixed handful of statements
     each (`claim_many`, `record_many`), and one engine call for the whole chunk.
 
     Per answer this is the same claim → engine → record as `run_grading`, so a chunk that runs twice, or
-    overlaps a sweep's re-enqueue, writes each grade once.
+    overlaps a sweep's re-enqueue, writes each grade once. `leave_leased`: interactive answers gathered
+    together (`grader.grading.gather`) skip those another live worker is grading.
     """
     from grader.grading.grader import SCORING_VERSION
 
     loaded = grader()
     with session_scope(factory) as session:
         jobs, _deleted = claim_many(
-            session, submission_ids, SCORING_VERSION, charge_attempt=not retry, lease_seconds=lease_seconds
+            session,
+            submission_ids,
+            SCORING_VERSION,
+            charge_attempt=not retry,
+            lease_seconds=lease_seconds,
+            leave_leased=leave_leased,
         )
         plan = loaded.plan(session, {(job.question_id, job.reference_hash) for job in jobs})
     with renewing(factory, [job.submission_id for job in jobs], lease_seconds):

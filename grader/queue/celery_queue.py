@@ -7,6 +7,8 @@ lines name the request that queued the work.
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from collections.abc import Sequence
 
@@ -43,11 +45,34 @@ class CeleryQueue:
             headers=request_headers(),
         )
 
-    def depths(self) -> dict[str, int]:
-        """Messages waiting on each queue: the Redis list length."""
+    def waiting_submissions(self, limit: int) -> list[uuid.UUID]:
+        """The submissions whose messages wait on the interactive queue, oldest first, at most `limit`:
+        read, not consumed (`grader.grading.gather`). Kombu LPUSHes and its workers BRPOP, so the oldest
+        are at the list's right end."""
+        if limit <= 0:
+            return []
+        out: list[uuid.UUID] = []
+        for raw in reversed(self._redis().lrange(self._queues[0], -limit, -1)):
+            try:
+                message = json.loads(raw)
+                if message.get("headers", {}).get("task") != GRADE_TASK:
+                    continue
+                body = message["body"]
+                if message.get("properties", {}).get("body_encoding") == "base64":
+                    body = base64.b64decode(body)
+                out.append(uuid.UUID(json.loads(body)[0][0]))
+            except (ValueError, KeyError, IndexError, TypeError):
+                continue  # not a message this code wrote: its own task grades it
+        return out
+
+    def _redis(self) -> redis.Redis:
         if self._client is None:
             self._client = redis.Redis.from_url(self._redis_url, socket_timeout=1, socket_connect_timeout=1)
-        pipe = self._client.pipeline(transaction=False)
+        return self._client
+
+    def depths(self) -> dict[str, int]:
+        """Messages waiting on each queue: the Redis list length."""
+        pipe = self._redis().pipeline(transaction=False)
         for name in self._queues:
             pipe.llen(name)
         return dict(zip(self._queues, (int(n) for n in pipe.execute()), strict=True))
