@@ -119,7 +119,7 @@ class Report:
         return float(np.median(list(found.values()))), found[worst], worst
 
     def reviewed(self) -> list[bool]:
-        """What the service routes to review (`grader.service.needs_review`): low confidence or a review flag."""
+        """What the service routes to review (`grader.grading.record.needs_review`): low confidence or a review flag."""
         return [
             c < self.review_below or cal.review_flagged(flags)
             for c, flags in zip(self.confidences, self.flags, strict=True)

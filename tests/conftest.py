@@ -1,5 +1,5 @@
 """Fixtures every suite shares: the throwaway Postgres database, Redis and its queue, the API in a thread,
-the real grader and a seeded set of graded results. Helpers they use live in tests/support/.
+a worker process, the real grader and a seeded set of graded results. Helpers they use live in tests/support/.
 
 Settings validation refuses the placeholder secret whenever Redis or a database server is configured,
 so the test session runs with a random secret of its own (subprocesses get it via `grader_env`)."""
@@ -16,6 +16,7 @@ import redis
 from grader.db.session import get_engine
 from grader.grading.grader import Grader, build_grader
 from grader.settings import Settings
+from tests.support.processes import Process, grader_env, running_worker
 from tests.support.seed import Seeded, seed_graded
 from tests.support.services import (
     REDIS_DEFAULT,
@@ -91,6 +92,23 @@ def api(pg_settings: Settings) -> Iterator[Server]:
     """The API in Redis mode against the test database; submissions go to this session's queue."""
     with ServerThread(pg_settings) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def worker_env(pg_settings: Settings) -> dict[str, str]:
+    """The environment `worker` runs with; a module that needs other settings overrides this fixture."""
+    return grader_env(
+        database_url=pg_settings.database_url,
+        redis_url=pg_settings.redis_url,
+        celery_queue=pg_settings.celery_queue,
+    )
+
+
+@pytest.fixture(scope="module")
+def worker(worker_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
+    """A real `grader worker` subprocess (Celery on the real Redis) consuming `worker_env`'s queues."""
+    with running_worker(worker_env, tmp_path_factory.mktemp("worker")) as process:
+        yield process
 
 
 # --- the real grader ------------------------------------------------------------------------------------------

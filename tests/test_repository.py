@@ -62,7 +62,3 @@ def test_documented_commands_run_grader_from_the_venv() -> None:
         if line.lstrip().startswith("grader ")
     ]
     assert not bare, "use .venv/bin/grader:\n" + "\n".join(bare)
-
-
-def test_the_readme_documents_how_to_run_on_another_port() -> None:
-    assert "scripts/run --port" in (ROOT / "README.md").read_text(encoding="utf-8")

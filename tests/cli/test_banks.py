@@ -12,6 +12,8 @@ import yaml
 
 from tests.support.processes import GRADER, grader_env, run
 
+pytestmark = pytest.mark.slow  # real subprocesses, each loading the grader
+
 EXTERNAL = Path(__file__).resolve().parents[2] / "eval" / "external"
 LE = EXTERNAL / "le" / "questions.jsonl"
 

@@ -47,6 +47,7 @@ def test_grade_json_is_the_full_score_result() -> None:
     assert parsed.question_id == "q06" and len(parsed.key_points) == 4
 
 
+@pytest.mark.slow  # a real subprocess
 def test_grade_through_a_pipe_prints_every_key_point_in_full(tmp_path: Path) -> None:
     answer = (
         ANSWER
@@ -81,6 +82,7 @@ def test_grading_an_unknown_question_names_it_and_the_known_ones() -> None:
     assert "q99" in result.output and "q01" in result.output
 
 
+@pytest.mark.slow  # grades the whole dev set
 def test_eval_prints_metrics_beside_the_baseline_and_writes_predictions(tmp_path: Path) -> None:
     rows = [
         {"id": "a", "question_id": "q06", "answer": ANSWER, "score": 9, "label": "good"},

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from grader.queue.celery_app import GRADE_TASK, configure
 from grader.settings import Settings
 from grader.submissions.schemas import SubmissionCreate
 from grader.submissions.submit import submit
-from tests.support.processes import Process, grader_env, running_worker
+from tests.support.processes import Process, grader_env
 from tests.support.services import Server, make_key, wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
@@ -46,20 +46,13 @@ class Dropped:
 
 
 @pytest.fixture(scope="module")
-def env(pg_settings: Settings) -> dict[str, str]:
+def worker_env(pg_settings: Settings) -> dict[str, str]:
     return grader_env(
         database_url=pg_settings.database_url,
         redis_url=pg_settings.redis_url,
         celery_queue=pg_settings.celery_queue,
         stuck_after_seconds=str(STUCK_AFTER),
     )
-
-
-@pytest.fixture(scope="module")
-def worker(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
-    tmp = tmp_path_factory.mktemp("worker")
-    with running_worker(env, tmp) as process:
-        yield process
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +144,7 @@ def test_a_task_delivered_twice_writes_one_grade(worker: Process, producer: Cele
 
 
 def test_beat_sweep_recovers_a_submission_lost_between_commit_and_enqueue(
-    worker: Process, env: dict[str, str], sessions: SessionFactory, tmp_path: Path
+    worker: Process, worker_env: dict[str, str], sessions: SessionFactory, tmp_path: Path
 ) -> None:
     submission_id = submit_directly(sessions)  # committed, never enqueued
     with session_scope(sessions) as session:
@@ -160,7 +153,7 @@ def test_beat_sweep_recovers_a_submission_lost_between_commit_and_enqueue(
             .where(Submission.id == submission_id)
             .values(updated_at=utcnow() - timedelta(seconds=STUCK_AFTER + 1))
         )
-    beat = Process(["beat", "--schedule-file", str(tmp_path / "schedule")], env, tmp_path / "beat.log", tmp_path)
+    beat = Process(["beat", "--schedule-file", str(tmp_path / "schedule")], worker_env, tmp_path / "beat.log", tmp_path)
     try:
 
         def graded() -> bool:

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from grader.db.models import Grade, Role, Submission
 from grader.db.session import get_session_factory
 from grader.settings import Settings
-from tests.support.processes import Process, grader_env, run, running_worker
+from tests.support.processes import Process, grader_env, run
 from tests.support.services import Server, ServerThread, make_key, migrated_database, wait_until
 from tests.support.sheets import csv_bytes
 
@@ -48,13 +48,11 @@ def api(settings: Settings) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
-def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
-    env = grader_env(
+def worker_env(settings: Settings) -> dict[str, str]:
+    """The shared `worker` fixture, on this module's own database and queue."""
+    return grader_env(
         database_url=settings.database_url, redis_url=settings.redis_url, celery_queue=settings.celery_queue
     )
-    tmp = tmp_path_factory.mktemp("bank-worker")
-    with running_worker(env, tmp) as process:
-        yield process
 
 
 @pytest.fixture(scope="module")

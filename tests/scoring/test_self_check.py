@@ -8,6 +8,14 @@ from grader.evaluation import contradiction_self_check, grader_for
 from grader.grading.grader import Grader
 
 
-@pytest.mark.parametrize("bank", ["llm", "eval/external/ads/questions.jsonl", "eval/external/le/questions.jsonl"])
+# The generated banks (100+ questions each, key points generated on load) are `slow`; the curated one is not.
+@pytest.mark.parametrize(
+    "bank",
+    [
+        "llm",
+        pytest.param("eval/external/ads/questions.jsonl", marks=pytest.mark.slow),
+        pytest.param("eval/external/le/questions.jsonl", marks=pytest.mark.slow),
+    ],
+)
 def test_a_bank_never_contradicts_its_own_reference_or_statements(grader: Grader, bank: str) -> None:
     assert contradiction_self_check(grader_for(bank, grader)) == []
