@@ -11,10 +11,13 @@ with the human mean where it did, the review share and the share of answers off 
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
@@ -27,6 +30,7 @@ from grader.scoring import calibration as cal
 from grader.scoring import lexical
 from grader.scoring.engine import SCORING_VERSION, embed_answers, measure_signals
 from grader.scoring.metrics import spearman, summarise
+from grader.scoring.text import normalise
 from grader.scoring.types import Flag, ScoreResult
 
 EVAL_DIR = DEFAULT_DIR.parent / "eval"
@@ -175,12 +179,24 @@ def baselines(grader: Grader, rows: Sequence[EvalRow]) -> dict[str, list[float]]
     }
 
 
+@lru_cache(maxsize=1)
+def _jieba() -> Any:
+    """The baseline's own jieba tokenizer (default dictionary), as the lexical signals build theirs."""
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    tokenizer = jieba.Tokenizer()
+    tokenizer.initialize()
+    return tokenizer
+
+
 def _jieba_recall(answer: str, reference: str) -> float:
     """Share of the reference's distinct jieba tokens (punctuation aside) found among the answer's."""
-    tokenizer = lexical._tokenizer()
+    tokenizer = _jieba()
 
     def tokens(text: str) -> set[str]:
-        return {t for t in tokenizer.lcut(lexical.normalise(text)) if lexical._UNIT.search(t)}  # type: ignore[attr-defined]
+        # A token counts when it holds a unit (a CJK character, a Latin word or a number), not punctuation.
+        return {t for t in tokenizer.lcut(normalise(text)) if lexical.units(t)}
 
     wanted = tokens(reference)
     return len(wanted & tokens(answer)) / max(len(wanted), 1)

@@ -11,42 +11,43 @@ the recruiter sees in Excel, and only that row is skipped.
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
 import difflib
 import hashlib
-import io
 import re
 import unicodedata
-import zipfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
-from grader.errors import GraderError, UnreadableSheet, UploadTooLarge
+from grader.errors import UnreadableSheet, UploadTooLarge
 from grader.questions.ids import normalize_question_id
 from grader.submissions.answers import answer_problem
+from grader.tables import MB, TableLimits, csv_records, file_kind, header_key, worksheets
 
-MB = 1024 * 1024
+__all__ = [
+    "DEFAULT_LIMITS",
+    "HEADER_ALIASES",
+    "MB",
+    "Column",
+    "Limits",
+    "ParsedAnswer",
+    "ParsedSheet",
+    "QuestionMatcher",
+    "RowError",
+    "RowErrorCode",
+    "content_hash",
+    "parse_sheet",
+]
 
 
 @dataclass(frozen=True)
-class Limits:
-    max_bytes: int = 20 * MB
+class Limits(TableLimits):
+    """The table's budget (`grader.tables`: bytes, rows, columns, cells, the workbook's parts) and the
+    sheet's own caps."""
+
     max_answers: int = 50_000
-    # Rows read, blank ones included: bounds a sheet whose rows are mostly empty.
-    max_rows: int = 120_000
-    max_columns: int = 256
-    max_cells: int = 2_000_000
-    # xlsx is a zip: bound what it expands to before openpyxl sees it. The budget that bounds the parse's
-    # memory and CPU (bench/bench_sheets.py): what the parts may unpack to, and how many cells and shared
-    # strings their XML may hold (counted while streaming, before openpyxl reads a byte). An answer sheet
-    # at the 50,000-answer cap needs a fraction of each.
-    max_uncompressed_bytes: int = 64 * MB
-    max_compression_ratio: int = 200
-    max_cell_elements: int = 1_000_000
-    max_shared_strings: int = 500_000
     max_candidate_chars: int = 128
     max_name_chars: int = 200
     max_email_chars: int = 254
@@ -63,7 +64,7 @@ class Column(StrEnum):
     ANSWER = "answer"
 
 
-# Headers as recruiters write them, compared after `_header_key` (NFKC, lower case, letters and digits
+# Headers as recruiters write them, compared after `header_key` (NFKC, lower case, letters and digits
 # only), so "Candidate ID", "candidate_id" and "候选人 ID" are the same header.
 HEADER_ALIASES: dict[Column, tuple[str, ...]] = {
     Column.CANDIDATE_ID: (
@@ -207,12 +208,8 @@ def content_hash(data: bytes) -> str:
 # Matching headers and question labels
 
 
-def _header_key(text: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFKC", text).casefold() if c.isalnum())
-
-
 _ALIAS_INDEX: dict[str, Column] = {
-    _header_key(alias): fld for fld, aliases in HEADER_ALIASES.items() for alias in aliases
+    header_key(alias): fld for fld, aliases in HEADER_ALIASES.items() for alias in aliases
 }
 
 _NOTE_RE = re.compile(r"[(\[【].*?[)\]】]")
@@ -220,10 +217,10 @@ _NOTE_RE = re.compile(r"[(\[【].*?[)\]】]")
 
 def _column_kind(header: str) -> Column | None:
     """`候选人编号*` and `答案（必填）` are templates' ways of writing 候选人编号 and 答案."""
-    key = _header_key(header)
+    key = header_key(header)
     if key in _ALIAS_INDEX:
         return _ALIAS_INDEX[key]
-    return _ALIAS_INDEX.get(_header_key(_NOTE_RE.sub("", unicodedata.normalize("NFKC", header))))
+    return _ALIAS_INDEX.get(header_key(_NOTE_RE.sub("", unicodedata.normalize("NFKC", header))))
 
 
 _QUESTION_ID_RE = re.compile(r"^(?:q|question|no|题|第)?0*(\d{1,3})(?:题)?$")
@@ -236,7 +233,7 @@ class QuestionMatcher:
 
     def __init__(self, questions: Mapping[str, str]) -> None:
         self.questions = dict(questions)
-        self._texts = {qid: _header_key(text) for qid, text in questions.items()}
+        self._texts = {qid: header_key(text) for qid, text in questions.items()}
         self._cache: dict[str, str | None] = {}
 
     def match(self, label: str) -> str | None:
@@ -256,7 +253,7 @@ class QuestionMatcher:
         typed = normalize_question_id(text, self.questions)
         if typed in self.questions:
             return typed
-        key = _header_key(text)
+        key = header_key(text)
         found = _QUESTION_ID_RE.match(key)
         if found:
             return self._by_number(found.group(1))
@@ -333,224 +330,9 @@ def _read_header(header: Sequence[str], matcher: QuestionMatcher) -> _Layout | N
     return None
 
 
-# ---------------------------------------------------------------------------------------------------
-# Bytes -> rows of text
-
-
-def _decode(data: bytes) -> tuple[str, str]:
-    if data.startswith(b"\xef\xbb\xbf"):
-        candidates: tuple[str, ...] = ("utf-8-sig",)
-    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        candidates = ("utf-16",)  # Excel's "Unicode Text" export
-    else:
-        # Strict UTF-8 first: GBK bytes are almost never valid UTF-8, while the reverse is common.
-        candidates = ("utf-8", "gb18030")
-    for encoding in candidates:
-        try:
-            return data.decode(encoding), encoding
-        except UnicodeDecodeError:
-            continue
-    raise UnreadableSheet(
-        "the file is neither UTF-8 nor GBK/GB18030 text; in Excel use 'Save As → CSV UTF-8', "
-        "or upload the .xlsx file itself",
-        details={"tried": list(candidates)},
-    )
-
-
-_DELIMITERS = (",", ";", "\t")
-
-
-def _sniff_delimiter(text: str, matcher: QuestionMatcher) -> str:
-    """The delimiter under which the first records read as the most recognisable, regular table.
-
-    csv.Sniffer guesses from character frequencies and is thrown off by commas inside Chinese
-    answers and by multi-line cells, so each candidate is tried on the first records instead.
-    """
-    sample = text[:65536]
-    best: tuple[int, float, int] | None = None
-    chosen = ","
-    for delimiter in _DELIMITERS:
-        try:
-            records = [r for r in _take(csv.reader(io.StringIO(sample), delimiter=delimiter), 30) if any(r)]
-        except csv.Error:
-            continue
-        if not records:
-            continue
-        recognised = max(_recognised(r, matcher) for r in records[:10])
-        width = len(records[0])
-        regular = sum(len(r) == width for r in records) / len(records)
-        rank = (recognised, regular if width > 1 else 0.0, width)
-        if best is None or rank > best:
-            best, chosen = rank, delimiter
-    return chosen
-
-
-def _take(rows: Iterable[list[str]], n: int) -> list[list[str]]:
-    out: list[list[str]] = []
-    for row in rows:
-        out.append(row)
-        if len(out) >= n:
-            break
-    return out
-
-
 def _recognised(row: Sequence[str], matcher: QuestionMatcher) -> int:
+    """How many cells of a row read as a sheet's headers or questions (ranks the CSV delimiters)."""
     return sum(1 for c in row if c.strip() and (_column_kind(c) is not None or matcher.match(c)))
-
-
-def _csv_rows(data: bytes, matcher: QuestionMatcher, limits: Limits) -> tuple[Iterator[list[str]], str, str]:
-    if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise UnreadableSheet(
-            "the file is not a table: it is binary, not CSV text; upload a .csv or .xlsx answer sheet"
-        )
-    text, encoding = _decode(data)
-    if "\x00" in text:
-        # Past the first 8 KB the check above does not look; no text column can store a NUL character.
-        line = text.count("\n", 0, text.index("\x00")) + 1
-        raise UnreadableSheet(
-            f"the file holds a NUL character on line {line}: it is not a text table; "
-            "export the sheet again as CSV or upload the .xlsx",
-            details={"line": line},
-        )
-    delimiter = _sniff_delimiter(text, matcher)
-    # A cell can legitimately be long (an over-long answer is reported per row); the file cap bounds it.
-    csv.field_size_limit(max(csv.field_size_limit(), limits.max_bytes))
-    # strict: a quote left open would otherwise swallow the rest of the file into one answer.
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    return _reported(reader, limits.max_columns), encoding, delimiter
-
-
-def _reported(reader: Iterator[list[str]], max_columns: int) -> Iterator[list[str]]:
-    number = 0
-    try:
-        for number, row in enumerate(reader, start=1):
-            if len(row) > max_columns:
-                # Trailing empty cells (a sheet exported wider than it is) are dropped, as for xlsx.
-                if any(cell.strip() for cell in row[max_columns:]):
-                    raise UploadTooLarge(
-                        f"row {number} has more than {max_columns} columns; an answer sheet "
-                        f"needs at most {max_columns}",
-                        details={"max_columns": max_columns, "row": number},
-                    )
-                row = row[:max_columns]
-            yield row
-    except csv.Error as exc:
-        raise UnreadableSheet(
-            f"the CSV could not be read from row {number + 1} on ({exc}); most likely a quote opened "
-            "there is never closed. Quote a cell that holds commas or line breaks, and double the "
-            "quotes inside it",
-            details={"row": number + 1},
-        ) from exc
-
-
-def _check_zip(data: bytes, limits: Limits) -> None:
-    """Refuse a zip that would expand past the caps, using the sizes its directory declares.
-
-    Python's zipfile stops at the declared size and then fails the CRC check, so a member cannot
-    expand beyond what is checked here.
-    """
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            members = archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
-        raise UnreadableSheet(
-            "the file looks like an .xlsx workbook but is damaged; open it in Excel and save it again "
-            "(or export it as CSV UTF-8)"
-        ) from exc
-    names = {m.filename for m in members}
-    if "xl/workbook.xml" not in names:
-        raise UnreadableSheet(
-            "the file is a zip archive but not an Excel workbook; upload a .xlsx or .csv answer sheet"
-        )
-    if len(members) > 10_000:
-        raise UploadTooLarge("the workbook holds too many parts to be an answer sheet")
-    total = sum(m.file_size for m in members)
-    if total > limits.max_uncompressed_bytes:
-        raise UploadTooLarge(
-            f"the workbook unpacks to {total / MB:.0f} MB, over the {_mb(limits.max_uncompressed_bytes)} this "
-            "server parses; split the answers over several files or save them as CSV UTF-8",
-            details={"uncompressed_bytes": total, "max_uncompressed_bytes": limits.max_uncompressed_bytes},
-        )
-    for m in members:
-        if m.file_size > MB and m.file_size > limits.max_compression_ratio * max(m.compress_size, 1):
-            raise UploadTooLarge(
-                f"the workbook part '{m.filename}' expands {m.file_size // max(m.compress_size, 1)}-fold, "
-                "which no answer sheet does; it is refused as a possible zip bomb",
-                details={"member": m.filename},
-            )
-
-
-def _mb(n: int) -> str:
-    return f"{n / MB:.0f} MB" if n >= MB else f"{n // 1024} KB"
-
-
-_CELL_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c[\s/>]")
-_STRING_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?si[\s/>]")
-
-
-def _check_parts(data: bytes, limits: Limits) -> None:
-    """Stream the worksheets and the shared strings through the budget before openpyxl reads them:
-    unpacked bytes (as really inflated, not as declared), cell elements and shared strings, refused (413)
-    the moment one passes its cap. Nothing is kept but the counts, so this costs one inflate of at most
-    `max_uncompressed_bytes` and no memory to speak of."""
-    unpacked = cells = strings = 0
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        for member in archive.infolist():
-            name = member.filename
-            is_sheet = name.startswith("xl/worksheets/") and name.endswith(".xml")
-            if not (is_sheet or name == "xl/sharedStrings.xml"):
-                continue
-            tag = _CELL_TAG if is_sheet else _STRING_TAG
-            carry = b""
-            with archive.open(member) as part:
-                while chunk := part.read(MB):
-                    unpacked += len(chunk)
-                    if unpacked > limits.max_uncompressed_bytes:
-                        raise UploadTooLarge(
-                            f"the workbook unpacks to more than {_mb(limits.max_uncompressed_bytes)}, the most "
-                            "this server parses; split the answers over several files or save them as CSV UTF-8",
-                            details={"max_uncompressed_bytes": limits.max_uncompressed_bytes},
-                        )
-                    # Every tag starts with "<" (text holds "&lt;"): cut at the last one, so no tag is split.
-                    text = carry + chunk
-                    cut = text.rfind(b"<")
-                    head, carry = (text[:cut], text[cut:]) if cut > 0 else (b"", text)
-                    found = len(tag.findall(head))
-                    if is_sheet:
-                        cells += found
-                    else:
-                        strings += found
-                    _over_cells(cells, strings, limits)
-            found = len(tag.findall(carry))
-            cells, strings = (cells + found, strings) if is_sheet else (cells, strings + found)
-            _over_cells(cells, strings, limits)
-
-
-def _over_cells(cells: int, strings: int, limits: Limits) -> None:
-    if cells > limits.max_cell_elements:
-        raise UploadTooLarge(
-            f"the workbook holds more than {limits.max_cell_elements:,} cells, the most this server parses; "
-            "split the answers over several files",
-            details={"max_cell_elements": limits.max_cell_elements},
-        )
-    if strings > limits.max_shared_strings:
-        raise UploadTooLarge(
-            f"the workbook holds more than {limits.max_shared_strings:,} distinct texts, the most this server "
-            "parses; split the answers over several files",
-            details={"max_shared_strings": limits.max_shared_strings},
-        )
-
-
-def _cell_text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))  # candidate number 1001 typed in Excel arrives as 1001.0
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    return str(value)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -725,62 +507,16 @@ def _build(
 def _parse_xlsx(
     data: bytes, matcher: QuestionMatcher, max_answer_chars: int, limits: Limits
 ) -> tuple[str, int, _Builder]:
-    _check_zip(data, limits)
-    try:
-        _check_parts(data, limits)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as exc:
-        raise _unreadable_xlsx(exc) from exc
-    # Imported here: openpyxl is only needed for workbooks, and loads slowly.
-    from openpyxl import load_workbook
-
-    try:
-        # data_only=False keeps a cell that starts with "=" as the text the candidate typed; nothing
-        # is evaluated. read_only streams rows instead of building the whole sheet in memory.
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
-    except Exception as exc:  # openpyxl raises many kinds for a bad file; all mean "unreadable"
-        raise _unreadable_xlsx(exc) from exc
     problem: UnreadableSheet | None = None
-    try:
-        for sheet in workbook.worksheets:
-            if not hasattr(sheet, "reset_dimensions"):
-                continue  # a chartsheet
-            # The stored dimensions are often wrong (and may be forged); read what is really there.
-            sheet.reset_dimensions()
-            rows = (
-                [_cell_text(v) for v in row] for row in sheet.iter_rows(max_col=limits.max_columns, values_only=True)
-            )
+    with closing(worksheets(data, limits)) as sheets:
+        for title, rows in sheets:
             try:
                 header_row, builder = _build(rows, matcher, max_answer_chars, limits)
             except UnreadableSheet as exc:
                 problem = problem or exc  # the first sheet's problem is the one worth reporting
                 continue
-            return sheet.title, header_row, builder
-    except GraderError:
-        raise
-    except Exception as exc:
-        raise _unreadable_xlsx(exc) from exc
-    finally:
-        workbook.close()
+            return title, header_row, builder
     raise problem or UnreadableSheet("the workbook has no worksheets")
-
-
-def _unreadable_xlsx(exc: Exception) -> UnreadableSheet:
-    return UnreadableSheet(
-        f"the .xlsx workbook could not be read ({type(exc).__name__}); open it in Excel and save it "
-        "again, or export it as CSV UTF-8"
-    )
-
-
-def _kind(data: bytes, filename: str | None) -> Literal["csv", "xlsx"]:
-    name = (filename or "").lower()
-    if data.startswith(b"\xd0\xcf\x11\xe0"):
-        raise UnreadableSheet(
-            "this is an old Excel .xls (or other OLE) file; in Excel use 'Save As → Excel Workbook "
-            "(.xlsx)' or 'CSV UTF-8' and upload that"
-        )
-    if data.startswith(b"PK\x03\x04") or name.endswith((".xlsx", ".xlsm")):
-        return "xlsx"
-    return "csv"
 
 
 def parse_sheet(
@@ -801,12 +537,12 @@ def parse_sheet(
     if not data.strip():
         raise UnreadableSheet("the file is empty; upload the answer sheet with a header row")
     matcher = QuestionMatcher(questions)
-    kind = _kind(data, filename)
+    kind = file_kind(data, filename)
     encoding: str | None = None
     delimiter: str | None = None
     sheet_name: str | None = None
     if kind == "csv":
-        rows, encoding, delimiter = _csv_rows(data, matcher, limits)
+        rows, encoding, delimiter = csv_records(data, limits, lambda row: _recognised(row, matcher))
         header_row, builder = _build(rows, matcher, max_answer_chars, limits)
     else:
         sheet_name, header_row, builder = _parse_xlsx(data, matcher, max_answer_chars, limits)

@@ -17,32 +17,30 @@ object, the sheet row (header = row 1), the position in a YAML `questions` list.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from grader.batches.parsing import (
-    DEFAULT_LIMITS,
-    MB,
-    Limits,
-    QuestionMatcher,
-    _cell_text,
-    _check_zip,
-    _csv_rows,
-    _decode,
-    _header_key,
-    _kind,
-)
 from grader.errors import GraderError, InvalidBankFile, UnreadableSheet, UploadTooLarge
 from grader.questions.refbuild import _HEADER
 from grader.scoring.types import QUESTION_ID_PATTERN, KeyPoint
+from grader.tables import (
+    DEFAULT_TABLE_LIMITS,
+    MB,
+    TableLimits,
+    csv_records,
+    decode_text,
+    file_kind,
+    header_key,
+    worksheets,
+)
 
 Format = Literal["markdown", "jsonl", "csv", "xlsx", "yaml"]
 
@@ -52,13 +50,13 @@ _ID_RE = re.compile(QUESTION_ID_PATTERN)
 _EXPLICIT_ID = re.compile(r"\s*\{#(?P<id>[^}\s]*)\}\s*$")
 _ID_HELP = "use 1–16 lower-case letters, digits, '-' or '_', starting and ending with a letter or digit (e.g. le-100)"
 
-# Table headers as people write them, compared after `_header_key` (NFKC, case-folded, alphanumerics).
+# Table headers as people write them, compared after `header_key` (NFKC, case-folded, alphanumerics).
 _COLUMNS: dict[str, tuple[str, ...]] = {
     "question_id": ("question_id", "question id", "id", "qid", "题号", "题目编号", "问题编号"),
     "question": ("question", "question_text", "题目", "问题", "题干"),
     "reference_answer": ("reference_answer", "reference answer", "reference", "answer", "参考答案", "标准答案", "答案"),
 }
-_COLUMN_INDEX = {_header_key(alias): name for name, aliases in _COLUMNS.items() for alias in aliases}
+_COLUMN_INDEX = {header_key(alias): name for name, aliases in _COLUMNS.items() for alias in aliases}
 
 
 class BankRow(BaseModel):
@@ -204,19 +202,19 @@ def _jsonl(text: str, errors: _Errors) -> list[BankRow]:
                 'is not a JSON object; write {"question_id": …, "question": …, "reference_answer": …}',
             )
             continue
-        values = {name: obj[key] for key in obj if (name := _COLUMN_INDEX.get(_header_key(str(key))))}
+        values = {name: obj[key] for key in obj if (name := _COLUMN_INDEX.get(header_key(str(key))))}
         if (r := _row(errors, line_no, values)) is not None:
             rows.append(r)
     return rows
 
 
-def _table(records: Iterable[list[str]], errors: _Errors, limits: Limits) -> list[BankRow]:
+def _table(records: Iterable[list[str]], errors: _Errors) -> list[BankRow]:
     numbered = ((n, rec) for n, rec in enumerate(records, start=1) if any(c.strip() for c in rec))
     first = next(numbered, None)
     if first is None:
         raise InvalidBankFile("the table is empty; it needs a header row: question_id, question, reference_answer")
     header_row, header = first
-    columns = {i: _COLUMN_INDEX.get(_header_key(cell)) for i, cell in enumerate(header)}
+    columns = {i: _COLUMN_INDEX.get(header_key(cell)) for i, cell in enumerate(header)}
     found = {name for name in columns.values() if name}
     missing = sorted({"question", "reference_answer"} - found)
     if missing:
@@ -242,23 +240,18 @@ def _table(records: Iterable[list[str]], errors: _Errors, limits: Limits) -> lis
     return rows
 
 
-def _xlsx_records(data: bytes, limits: Limits) -> Iterator[list[str]]:
-    _check_zip(data, limits)
-    from openpyxl import load_workbook  # slow to import; only workbooks need it
+def _xlsx_records(data: bytes, limits: TableLimits) -> Iterator[list[str]]:
+    """The first worksheet's rows, read within the same budget as an answer sheet's (`grader.tables`)."""
+    with closing(worksheets(data, limits)) as sheets:
+        for _title, rows in sheets:
+            yield from rows
+            return
+    raise UnreadableSheet("the workbook has no worksheets")
 
-    try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
-    except Exception as exc:  # openpyxl raises many kinds for a bad file; all mean "unreadable"
-        raise UnreadableSheet(
-            "the .xlsx workbook could not be read; open it in Excel and save it again, or export it as CSV UTF-8"
-        ) from exc
-    try:
-        sheet = workbook.worksheets[0]
-        sheet.reset_dimensions()
-        for row in sheet.iter_rows(max_col=limits.max_columns, values_only=True):
-            yield [_cell_text(v) for v in row]
-    finally:
-        workbook.close()
+
+def _known_columns(row: Sequence[str]) -> int:
+    """How many cells of a row read as a bank table's headers (ranks the CSV delimiters)."""
+    return sum(1 for cell in row if header_key(cell) in _COLUMN_INDEX)
 
 
 def _yaml(text: str, errors: _Errors) -> tuple[list[BankRow], str | None]:
@@ -296,7 +289,7 @@ def detect_format(data: bytes, filename: str | None) -> Format:
         return "markdown"
     if name.endswith(".csv"):
         return "csv"
-    if _kind(data, filename) == "xlsx":  # also refuses an old .xls with its own advice
+    if file_kind(data, filename) == "xlsx":  # also refuses an old .xls with its own advice
         return "xlsx"
     head = data.lstrip()[:1]
     if head == b"{":
@@ -304,7 +297,9 @@ def detect_format(data: bytes, filename: str | None) -> Format:
     return "markdown" if re.search(rb"^##[^#]", data, re.MULTILINE) else "csv"
 
 
-def parse_bank_document(data: bytes, filename: str | None = None, *, limits: Limits = DEFAULT_LIMITS) -> BankDocument:
+def parse_bank_document(
+    data: bytes, filename: str | None = None, *, limits: TableLimits = DEFAULT_TABLE_LIMITS
+) -> BankDocument:
     if len(data) > limits.max_bytes:
         raise UploadTooLarge(
             f"the file is {len(data) / MB:.1f} MB, over the {limits.max_bytes // MB} MB limit; split the bank",
@@ -318,12 +313,12 @@ def parse_bank_document(data: bytes, filename: str | None = None, *, limits: Lim
     title: str | None = None
     try:
         if file_format == "xlsx":
-            rows = _table(_xlsx_records(data, limits), errors, limits)
+            rows = _table(_xlsx_records(data, limits), errors)
         elif file_format == "csv":
-            records, encoding, _ = _csv_rows(data, QuestionMatcher({}), limits)
-            rows = _table(records, errors, limits)
+            records, encoding, _ = csv_records(data, limits, _known_columns)
+            rows = _table(records, errors)
         else:
-            text, encoding = _decode(data)
+            text, encoding = decode_text(data)
             if file_format == "markdown":
                 rows = _markdown(text, errors)
             elif file_format == "jsonl":
