@@ -42,13 +42,11 @@ def fail(error: GraderError) -> typer.Exit:
 @contextmanager
 def session() -> Iterator[Session]:
     """One transaction: committed if the command succeeds, rolled back (nothing written) if it fails."""
+    from grader.db.migrate import prepare_database
     from grader.db.session import get_session_factory, session_scope
 
     settings = get_settings()
-    if settings.embedded and settings.database_url.startswith("sqlite"):
-        from grader.db.migrate import upgrade
-
-        upgrade(settings.database_url)  # as `grader serve` does: the default bank comes with the schema
+    prepare_database(settings)  # as `grader serve` does: the default bank comes with the schema
     with session_scope(get_session_factory(settings.database_url)) as s:
         yield s
 

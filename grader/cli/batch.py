@@ -1,13 +1,16 @@
 """`grader batch answers.csv -o results.csv`: grade an answer sheet here, or on a running server.
 
-Both ways read the sheet with the same rules (`grader.batches.parsing`) and report the same row errors.
-Locally the engine runs in this process and nothing is stored; with `--server` the sheet is uploaded
-to `POST /api/v1/batches`, progress is polled, and the results are downloaded when it is done.
+Both ways go through the batch use case (`grader.batches.uploads`): the same parsing and row errors, the
+same chunked grading, the same download. Locally the batch is stored in this machine's database (the
+embedded default: ./grader.db) and its chunks are graded in this process; with `--server` the sheet is
+uploaded to `POST /api/v1/batches`, progress is polled, and the results are downloaded when it is done.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -15,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from grader.batches.export import REJECTED, AnswerResult, Format, export, missed_key_points
+from grader.batches.export import Format
 from grader.errors import GraderError
 
 err = Console(stderr=True)
@@ -63,36 +66,40 @@ def _report(info: dict[str, Any], errors: list[dict[str, Any]], total_errors: in
         )
 
 
-def _write(results: list[AnswerResult], output: Path, fmt: Format, meta: dict[str, Any]) -> None:
-    output.write_bytes(export(results, fmt, "answers", batch=meta))
-    written = [output]
-    if fmt == "csv":
-        _summary_path(output).write_bytes(export(results, "csv", "summary"))
-        written.append(_summary_path(output))
-    err.print("wrote " + " and ".join(str(p) for p in written))
+class _Chunks:
+    """The batch use case's queue for a local run: its chunks are graded here, in this process."""
+
+    def __init__(self) -> None:
+        self.chunks: list[Sequence[uuid.UUID]] = []
+
+    def enqueue(self, submission_id: uuid.UUID) -> None:
+        self.chunks.append([submission_id])
+
+    def enqueue_chunk(self, batch_id: uuid.UUID, submission_ids: Sequence[uuid.UUID]) -> None:
+        self.chunks.append(submission_ids)
 
 
 def _grade_locally(path: Path, data: bytes, output: Path, fmt: Format) -> None:
+    """The server's batch use case on this machine's database (the embedded default: ./grader.db, migrated
+    on first use): the same parsing, the same chunks graded as a worker grades them (`run_chunk`), the same
+    download. The batch is stored, so its answers show on the dashboard for review."""
     from grader.batches.parsing import parse_sheet
+    from grader.batches.uploads import create_batch, download, get_batch, gradable_questions
+    from grader.db.migrate import prepare_database
     from grader.db.session import get_session_factory, session_scope
     from grader.grading.grader import get_grader
-    from grader.grading.record import needs_review
-    from grader.grading.run import failure_reason
-    from grader.questions.pins import latest_pins
+    from grader.grading.run import run_chunk
+    from grader.keys.principal import CLI
     from grader.settings import get_settings
 
     settings = get_settings()
-    if settings.embedded and settings.database_url.startswith("sqlite"):
-        from grader.db.migrate import upgrade
-
-        upgrade(settings.database_url)  # as `grader serve` does: the default bank comes with the schema
-    grader = get_grader()
-    # The questions of every published bank, each graded against its latest version (as a submission would be).
-    with session_scope(get_session_factory(settings.database_url)) as session:
-        pins = latest_pins(session)
-        plan = grader.plan(session, [(p.question_id, p.content_hash) for p in pins.values()])
-    questions = {qid: plan.references[p.content_hash].question for qid, p in pins.items()}
-    sheet = parse_sheet(data, questions, filename=path.name, max_answer_chars=settings.max_answer_chars)
+    prepare_database(settings)
+    factory = get_session_factory(settings.database_url)
+    queue = _Chunks()
+    with session_scope(factory) as session:
+        questions = gradable_questions(session)
+        sheet = parse_sheet(data, questions, filename=path.name, max_answer_chars=settings.max_answer_chars)
+        batch_id = create_batch(session, sheet, filename=path.name, actor=CLI, queue=queue).id
     errors = [{"row": e.row, "column": e.column, "reason": e.reason} for e in sheet.errors]
     _report(
         {
@@ -105,51 +112,19 @@ def _grade_locally(path: Path, data: bytes, output: Path, fmt: Format) -> None:
         errors,
         len(errors),
     )
-    results: list[AnswerResult] = []
     with _progress() as bar:
         task = bar.add_task("grading", total=len(sheet.answers))
-        for a in sheet.answers:
-            common: dict[str, Any] = {
-                "candidate_id": a.candidate_id,
-                "question_id": a.question_id,
-                "row": a.row,
-                "candidate_name": a.candidate_name,
-                "candidate_email": a.candidate_email,
-                "question": questions.get(a.question_id),
-                "answer": a.answer,
-            }
-            try:
-                r = grader.grade_planned(plan, [(pins[a.question_id].content_hash, a.answer)])[0]
-            except Exception as exc:
-                results.append(AnswerResult(**common, status="failed", error=failure_reason(exc)))
-            else:
-                status = "needs_review" if needs_review(r, settings.review_confidence_below) else "graded"
-                results.append(
-                    AnswerResult(
-                        **common,
-                        status=status,
-                        score=r.score,
-                        confidence=r.confidence,
-                        flags=[f.value for f in r.flags],
-                        missed_key_points=missed_key_points(r.key_points),
-                        feedback=r.feedback,
-                    )
-                )
-            bar.advance(task)
-    # The refused rows too, with their row and reason, in sheet order (as the service's downloads).
-    results += [
-        AnswerResult(
-            candidate_id=e.candidate_id or "",
-            question_id=e.question_id or "",
-            status=REJECTED,
-            row=e.row,
-            question=questions.get(e.question_id or ""),
-            error=e.reason,
-        )
-        for e in sheet.errors
-    ]
-    results.sort(key=lambda r: r.row or 0)
-    _write(results, output, fmt, {"filename": path.name, "content_hash": sheet.content_hash})
+        for ids in queue.chunks:
+            run_chunk(factory, ids, get_grader, settings.review_confidence_below)
+            bar.advance(task, len(ids))
+    view: Literal["answers", "summary"]
+    with session_scope(factory) as session:
+        batch = get_batch(session, batch_id, CLI)
+        for view, target in (("answers", output), ("summary", _summary_path(output))):
+            if view == "summary" and fmt != "csv":
+                break  # xlsx and json carry the summary already
+            target.write_bytes(download(session, batch, fmt, view).body)
+            err.print(f"wrote {target}")
 
 
 def _grade_on_server(

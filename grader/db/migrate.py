@@ -1,14 +1,19 @@
-"""Run the Alembic migrations in `migrations/` (next to `alembic.ini` at the project root)."""
+"""Run the Alembic migrations in `migrations/` (next to `alembic.ini` at the project root), and the one rule
+for when a door migrates by itself (`prepare_database`)."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
 
 from grader.errors import GraderError
+
+if TYPE_CHECKING:
+    from grader.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,3 +68,12 @@ def upgrade(url: str, revision: str = "head") -> None:
         migration_log.setLevel(levels[1])
     if steps.steps:
         log.info("database migrated: %s", ", ".join(steps.steps))
+
+
+def prepare_database(settings: Settings) -> None:
+    """Every door's one rule before it opens a session (`grader serve`, `grader banks`, `grader batch`): the
+    embedded default migrates its SQLite database on first use, so the default bank comes with the schema
+    (migration 0005 loads it; nothing else to sync). With Redis, migrations are `grader db upgrade`'s job
+    (the one-shot `migrate` service in docker-compose), never a server's or a command's."""
+    if settings.embedded and settings.database_url.startswith("sqlite"):
+        upgrade(settings.database_url)

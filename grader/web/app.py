@@ -31,19 +31,13 @@ from grader.web import docs, errors, hardening, health
 log = logging.getLogger(__name__)
 
 
-def _prepare_database(settings: Settings) -> None:
-    # The database holds the question banks (migration 0005 loads the default one): nothing to sync.
-    if settings.embedded and settings.database_url.startswith("sqlite"):
-        from grader.db.migrate import upgrade
-
-        upgrade(settings.database_url)
-
-
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     app.state.sessions = get_session_factory(settings.database_url)
-    _prepare_database(settings)
+    from grader.db.migrate import prepare_database  # alembic, imported only where it may run
+
+    prepare_database(settings)
     app.state.queue = build_queue(settings, app.state.sessions)
     app.state.queue.start()
     try:

@@ -14,7 +14,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
 from grader.db.models import Role
-from grader.db.session import Session
+from grader.db.session import Session, session_scope
 from grader.keys.api_keys import authenticate
 from grader.keys.principal import Principal, require
 from grader.queue.port import Queue
@@ -30,13 +30,8 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 def get_db(request: Request) -> Iterator[Session]:
-    with request.app.state.sessions() as session:
-        try:
-            yield session
-        except BaseException:
-            session.rollback()
-            raise
-        session.commit()
+    with session_scope(request.app.state.sessions) as session:
+        yield session
 
 
 SessionDep = Annotated[Session, Depends(get_db, scope="function")]

@@ -14,7 +14,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from grader.batches.uploads import CHUNK_SIZE
-from grader.db.batch_models import BatchItem
+from grader.db.batch_models import Batch, BatchItem
 from grader.db.models import Grade, Role, Submission
 from grader.db.session import get_session_factory
 from tests.support.processes import Process, grader_env, run
@@ -309,6 +309,9 @@ def test_cli_grades_a_sheet_locally(tmp_path) -> None:
     assert answer["answer"] == "温度越高越随机" and answer["question"]
     assert (refused["row"], refused["status"], refused["error"]) == (3, "rejected", "unknown question 'q99'")
     assert document["summary"][0]["candidate_id"] == "c1"
-    # The banks are read from the embedded database (migrated like `grader serve` does); no answer is stored.
+    # Through the batch use case on the embedded database (migrated as `grader serve` does): the batch and its
+    # graded answer are stored as the server stores them, so they show on the dashboard for review.
     with get_session_factory(f"sqlite:///{tmp_path / 'grader.db'}")() as session:
-        assert session.scalar(select(func.count()).select_from(Submission)) == 0
+        [stored] = session.scalars(select(Submission)).all()
+        assert (stored.question_id, stored.status) == ("q06", answer["status"])
+        assert session.scalar(select(func.count()).select_from(Batch)) == 1
