@@ -7,15 +7,25 @@ makes sure it is never changed afterwards).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from grader.db.models import AuditEntry
-from grader.keys.principal import Principal
 
 
-def audit(session: Session, actor: Principal, action: str, entity_type: str, entity_id: object, **details: Any) -> None:
+class Actor(Protocol):
+    """Who did it, as the trail records it: a `grader.keys.principal.Principal` (the keys feature records
+    its own changes here, so the trail names no feature)."""
+
+    @property
+    def key_id(self) -> int | None: ...
+
+    @property
+    def name(self) -> str: ...
+
+
+def audit(session: Session, actor: Actor, action: str, entity_type: str, entity_id: object, **details: Any) -> None:
     session.add(
         AuditEntry(
             actor_key_id=actor.key_id,

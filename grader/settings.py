@@ -20,7 +20,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from grader.questions.references import DEFAULT_DIR
+# The shipped reference bank and calibration, beside the package (`grader.questions.references` reads it).
+SHIPPED_REFERENCES = Path(__file__).resolve().parents[1] / "reference_answers"
 
 # The placeholder an earlier version accepted in embedded mode; anyone could sign sessions with it, so
 # it is refused everywhere. Kept only to refuse it (and for the test that forges a cookie with it).
@@ -35,8 +36,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./grader.db"
     redis_url: str | None = None
     embedder: str = "use"
-    references_dir: Path = DEFAULT_DIR
-    calibration_file: Path = Field(default=DEFAULT_DIR / "calibration.json")
+    references_dir: Path = SHIPPED_REFERENCES
+    calibration_file: Path = Field(default=SHIPPED_REFERENCES / "calibration.json")
     # Signs the dashboard's session cookies. Unset in the embedded default: a random one is made on first
     # start and kept beside the SQLite file (`embedded_secret`); required with Redis or a database server.
     secret_key: SecretStr | None = None

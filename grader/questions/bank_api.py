@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 
-from grader.batches.parsing import DEFAULT_LIMITS, MB
 from grader.grading.regrade import RegradeReport, regrade
 from grader.questions import banks, calibrations
 from grader.questions.banks import ImportReport, PublishReport
@@ -16,6 +15,7 @@ from grader.questions.drafts import DraftEdit
 from grader.questions.schemas import BankDetail, DraftOut
 from grader.questions.versions import BankDiff
 from grader.scoring.types import Reference
+from grader.tables import DEFAULT_TABLE_LIMITS, MB
 from grader.web.deps import AdminDep, QueueDep, SessionDep
 from grader.web.uploads import read_upload
 
@@ -67,7 +67,7 @@ def list_questions(bank: str, session: SessionDep, _admin: AdminDep) -> list[ban
         **ERRORS,
         200: {"description": "dry run: what the import would do, nothing written"},
         409: {"description": "a concurrent import or publish of the same bank won"},
-        413: {"description": f"file over {DEFAULT_LIMITS.max_bytes // MB} MB"},
+        413: {"description": f"file over {DEFAULT_TABLE_LIMITS.max_bytes // MB} MB"},
         422: {"description": "bad rows: every one listed in details.errors as {row, field, message}"},
     },
 )

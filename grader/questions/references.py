@@ -15,8 +15,9 @@ from pydantic import ValidationError
 
 from grader.errors import ReferenceFileError
 from grader.scoring.types import Reference
+from grader.settings import SHIPPED_REFERENCES
 
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "reference_answers"
+DEFAULT_DIR = SHIPPED_REFERENCES
 # The seed Q&A document the default bank is built from ships with the repository.
 DEFAULT_SEED_DIR = DEFAULT_DIR / "seed"
 

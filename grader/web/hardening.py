@@ -18,13 +18,13 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
-from grader.batches.parsing import DEFAULT_LIMITS
 from grader.dashboard import signin
 from grader.grading import durations
 from grader.keys.api_keys import is_active_key
 from grader.observability import RequestContextMiddleware
 from grader.settings import Settings
 from grader.submissions.reads import count_by_status
+from grader.tables import DEFAULT_TABLE_LIMITS
 from grader.web import prometheus
 from grader.web.errors import error_response
 from grader.web.limits import (
@@ -90,7 +90,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(
         BodyLimitMiddleware,
         default=settings.max_body_bytes,
-        uploads=DEFAULT_LIMITS.max_bytes + MULTIPART_ROOM,
+        uploads=DEFAULT_TABLE_LIMITS.max_bytes + MULTIPART_ROOM,
         # The dashboard's import form takes 1 MB files: its door buffers no more than that and the form.
         dashboard_uploads=DASHBOARD_IMPORT_BYTES + FORM_ROOM,
         idle_seconds=settings.body_idle_timeout_seconds,

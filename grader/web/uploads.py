@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from fastapi import Request, UploadFile
 
-from grader.batches.parsing import DEFAULT_LIMITS, MB
 from grader.errors import UploadTooLarge
+from grader.tables import DEFAULT_TABLE_LIMITS, MB
 
 
 def read_upload(request: Request, file: UploadFile, advice: str = "") -> bytes:
     """The file's bytes; `advice` ends the 413 message ("; split the answers over several files")."""
-    limit = DEFAULT_LIMITS.max_bytes
+    limit = DEFAULT_TABLE_LIMITS.max_bytes
     declared = request.headers.get("content-length")
     # The multipart envelope adds a little; anything far past the cap is refused unread.
     if declared and declared.isdigit() and int(declared) > limit + MB:
