@@ -7,17 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 
-from grader.db.models import Grade, Status, Submission
+from grader.db.models import Status
 from grader.submissions import reads
-from grader.submissions.schemas import (
-    GradeOut,
-    KeyPointGrade,
-    SubmissionCreate,
-    SubmissionOut,
-    SubmissionPage,
-    SubmissionSummary,
-)
-from grader.submissions.submit import submit
+from grader.submissions.schemas import SubmissionCreate, SubmissionOut, SubmissionPage
+from grader.submissions.submit import accept
 from grader.web.deps import QueueDep, ReaderDep, SessionDep, SettingsDep, SubmitterDep
 
 router = APIRouter(prefix="/api/v1/submissions", tags=["submissions"])
@@ -28,38 +21,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "unknown question or submission (or another recruiter's)"},
     422: {"description": "invalid body: empty or over-long answer, malformed JSON, missing field"},
 }
-
-
-def grade_out(grade: Grade) -> GradeOut:
-    return GradeOut(
-        score=grade.score,
-        confidence=grade.confidence,
-        flags=list(grade.flags),
-        feedback=grade.feedback,
-        key_points=[KeyPointGrade.model_validate(kp) for kp in grade.key_points],
-        scoring_version=grade.scoring_version,
-        reference_hash=grade.reference_hash,
-        embedder=grade.embedder,
-        calibration=grade.calibration,
-        graded_at=grade.created_at,
-    )
-
-
-def submission_out(submission: Submission, grade: Grade | None) -> SubmissionOut:
-    return SubmissionOut(
-        id=submission.id,
-        status=Status(submission.status),
-        candidate_id=submission.candidate_id,
-        candidate_name=submission.candidate_name,
-        candidate_email=submission.candidate_email,
-        question_id=submission.question_id,
-        reference_hash=submission.reference_hash,
-        answer=submission.answer,
-        created_at=submission.created_at,
-        updated_at=submission.updated_at,
-        failure_reason=submission.failure_reason,
-        grade=grade_out(grade) if grade is not None else None,
-    )
 
 
 @router.post(
@@ -81,7 +42,7 @@ def create_submission(
     ] = None,
 ) -> SubmissionOut:
     """Accept an answer for grading. Poll the `Location` it returns until `status` is no longer pending."""
-    submission, created = submit(
+    submission, created = accept(
         session,
         data,
         actor=principal,
@@ -90,17 +51,15 @@ def create_submission(
         idempotency_key=idempotency_key,
     )
     response.headers["Location"] = f"{router.prefix}/{submission.id}"
-    grade = None
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
-        grade = reads.latest_grades(session, [submission.id]).get(submission.id)
-    return submission_out(submission, grade)
+    return submission
 
 
 @router.get("/{submission_id}", response_model=SubmissionOut, responses=ERRORS)
 def get_submission(submission_id: uuid.UUID, session: SessionDep, principal: ReaderDep) -> SubmissionOut:
     """The submission's status and, once graded, the full result with its per-key-point breakdown."""
-    return submission_out(*reads.get_submission(session, submission_id, principal))
+    return reads.submission_view(session, submission_id, principal)
 
 
 @router.get("", response_model=SubmissionPage, responses=ERRORS)
@@ -114,22 +73,10 @@ def list_submissions(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> SubmissionPage:
     """Newest first. Recruiters see their own submissions; reviewers and admins see all."""
-    rows, total = reads.list_submissions(
+    return reads.submission_page(
         session,
         principal,
         reads.SubmissionFilter(candidate_id, question_id, status),
         limit=limit,
         offset=offset,
     )
-    items = [
-        SubmissionSummary(
-            id=s.id,
-            status=Status(s.status),
-            candidate_id=s.candidate_id,
-            question_id=s.question_id,
-            created_at=s.created_at,
-            score=g.score if g is not None else None,
-        )
-        for s, g in rows
-    ]
-    return SubmissionPage(items=items, total=total, limit=limit, offset=offset)

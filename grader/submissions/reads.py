@@ -1,5 +1,6 @@
 """Reading submissions back: one (with its latest grade), or a filtered page. A recruiter sees only the
-submissions their own key sent; reviewers and admins see all."""
+submissions their own key sent; reviewers and admins see all. `submission_view` and `submission_page`
+answer as the API shows it (the schemas of `grader.submissions.schemas`), so the endpoints see no ORM row."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 from grader.db.models import Grade, Status, Submission
 from grader.errors import SubmissionNotFound
 from grader.keys.principal import Principal
+from grader.submissions.schemas import GradeOut, KeyPointGrade, SubmissionOut, SubmissionPage, SubmissionSummary
 
 
 def get_submission(session: Session, submission_id: uuid.UUID, actor: Principal) -> tuple[Submission, Grade | None]:
@@ -92,3 +94,62 @@ def count_by_status(session: Session) -> dict[str, int]:
     counts = {status.value: 0 for status in Status}
     counts.update({str(status): int(count) for status, count in rows})
     return counts
+
+
+# --- as the API shows them ---------------------------------------------------------------------------------
+
+
+def grade_out(grade: Grade) -> GradeOut:
+    return GradeOut(
+        score=grade.score,
+        confidence=grade.confidence,
+        flags=list(grade.flags),
+        feedback=grade.feedback,
+        key_points=[KeyPointGrade.model_validate(kp) for kp in grade.key_points],
+        scoring_version=grade.scoring_version,
+        reference_hash=grade.reference_hash,
+        embedder=grade.embedder,
+        calibration=grade.calibration,
+        graded_at=grade.created_at,
+    )
+
+
+def submission_out(submission: Submission, grade: Grade | None) -> SubmissionOut:
+    return SubmissionOut(
+        id=submission.id,
+        status=Status(submission.status),
+        candidate_id=submission.candidate_id,
+        candidate_name=submission.candidate_name,
+        candidate_email=submission.candidate_email,
+        question_id=submission.question_id,
+        reference_hash=submission.reference_hash,
+        answer=submission.answer,
+        created_at=submission.created_at,
+        updated_at=submission.updated_at,
+        failure_reason=submission.failure_reason,
+        grade=grade_out(grade) if grade is not None else None,
+    )
+
+
+def submission_view(session: Session, submission_id: uuid.UUID, actor: Principal) -> SubmissionOut:
+    """One submission with its latest grade, if the actor may see it."""
+    return submission_out(*get_submission(session, submission_id, actor))
+
+
+def submission_page(
+    session: Session, actor: Principal, where: SubmissionFilter, *, limit: int, offset: int
+) -> SubmissionPage:
+    """A page of `list_submissions`, newest first, with each one's latest score."""
+    rows, total = list_submissions(session, actor, where, limit=limit, offset=offset)
+    items = [
+        SubmissionSummary(
+            id=s.id,
+            status=Status(s.status),
+            candidate_id=s.candidate_id,
+            question_id=s.question_id,
+            created_at=s.created_at,
+            score=g.score if g is not None else None,
+        )
+        for s, g in rows
+    ]
+    return SubmissionPage(items=items, total=total, limit=limit, offset=offset)

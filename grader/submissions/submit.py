@@ -22,7 +22,8 @@ from grader.questions.ids import candidates, normalize_question_id
 from grader.questions.pins import latest_pins, question_hint
 from grader.queue.port import Queue
 from grader.submissions.answers import answer_problem
-from grader.submissions.schemas import SubmissionCreate
+from grader.submissions.reads import latest_grades, submission_out
+from grader.submissions.schemas import SubmissionCreate, SubmissionOut
 
 
 def check_answer(answer: str, limit: int) -> None:
@@ -125,3 +126,20 @@ def submit(
     submission_id = submission.id
     on_commit(session, lambda: queue.enqueue(submission_id))
     return submission, True
+
+
+def accept(
+    session: Session,
+    data: SubmissionCreate,
+    *,
+    actor: Principal,
+    max_answer_chars: int,
+    queue: Queue,
+    idempotency_key: str | None = None,
+) -> tuple[SubmissionOut, bool]:
+    """`submit`, answered as the API shows it: a replay comes back with its grade, once it has one."""
+    submission, created = submit(
+        session, data, actor=actor, max_answer_chars=max_answer_chars, queue=queue, idempotency_key=idempotency_key
+    )
+    grade = None if created else latest_grades(session, [submission.id]).get(submission.id)
+    return submission_out(submission, grade), created
