@@ -1,7 +1,8 @@
 """Load: sustained submissions at the rate one worker can grade, then a 10× burst. Loopback only, bounded
 in count and time; stops by itself and removes what it created.
 
-1. Starts `grader serve` (Redis mode, Postgres, default rate limits), one `grader worker --concurrency 1`
+1. Starts `grader serve` (Redis mode, Postgres, default rate limits), one `grader worker` (its default pool,
+   or `--concurrency N`)
    with the default embedder, and `grader beat`, on a throwaway database and a queue of its own.
 2. Warms the worker (model load), then measures its grading rate R on `--calibrate` answers.
 3. Sustained: submits open-loop at R answers/s for `--sustain` seconds (default 300).
@@ -138,6 +139,7 @@ def main() -> None:
     parser.add_argument("--burst", type=float, default=20, help="seconds at factor × that rate")
     parser.add_argument("--factor", type=float, default=10)
     parser.add_argument("--calibrate", type=int, default=150, help="answers used to measure the worker's rate")
+    parser.add_argument("--concurrency", type=int, help="the worker's grading processes (default: its own)")
     parser.add_argument("--keys", type=int, default=4, help="recruiter keys the submissions are spread over")
     parser.add_argument("--drain", type=float, default=900, help="give up waiting for the backlog after this")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "load.json")
@@ -181,9 +183,10 @@ def main() -> None:
         ]
         port = free_port()
         base = f"http://127.0.0.1:{port}"
+        pool_args = [] if args.concurrency is None else ["--concurrency", str(args.concurrency)]
         for label, cmd in (
             ("api", ["serve", "--port", str(port), "--log-level", "warning"]),
-            ("worker", ["worker", "--concurrency", "1", "--log-level", "warning"]),
+            ("worker", ["worker", *pool_args, "--log-level", "warning"]),
             ("beat", ["beat", "--log-level", "warning", "--schedule-file", str(logs / f"load-beat-{queue}")]),
         ):
             procs[label] = subprocess.Popen(
