@@ -4,7 +4,7 @@ A bank to measure against is either the shipped one (`llm`, reference_answers/*.
 read and given key points exactly as `grader banks import` does (`questions.documents` parses it,
 `questions.drafts` generates the drafts; ids the document does not give are derived from the bank name
 and the question, as on import), without a database. `ads` and `le` name the two external sets under
-eval/external/.
+eval/external/, `fe`, `jv` and `ml` the interview banks under eval/interview/.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from grader.questions.references import DEFAULT_DIR, cached_bank
 from grader.scoring.types import Reference
 
 EXTERNAL_DIR = DEFAULT_DIR.parent / "eval" / "external"
+INTERVIEW_DIR = DEFAULT_DIR.parent / "eval" / "interview"
 SHIPPED = "llm"
 
 
@@ -45,14 +46,16 @@ def build_bank_from_file(path: Path, name: str) -> dict[str, Reference]:
 
 
 def load_eval_bank(spec: str | None, references_dir: Path = DEFAULT_DIR) -> dict[str, Reference]:
-    """`llm` (or nothing): the shipped bank; `ads`/`le`: the external sets; else a file path."""
+    """`llm` (or nothing): the shipped bank; `ads`/`le`, `fe`/`jv`/`ml`: the labelled sets; else a file path."""
     if not spec or spec == SHIPPED:
         return dict(cached_bank(references_dir))
     path = Path(spec)
-    if not path.exists() and (EXTERNAL_DIR / spec / "questions.jsonl").exists():
-        path = EXTERNAL_DIR / spec / "questions.jsonl"
+    if not path.exists():
+        named = [d / spec / "questions.jsonl" for d in (EXTERNAL_DIR, INTERVIEW_DIR)]
+        path = next((p for p in named if p.exists()), path)
     if not path.is_file():
         raise InvalidInput(
-            f"bank {spec!r}: not 'llm', an external set name or a bank document (questions.jsonl, bank.md, CSV, XLSX)"
+            f"bank {spec!r}: not 'llm', a labelled set's name (ads, le, fe, jv, ml) or a bank document "
+            "(questions.jsonl, bank.md, CSV, XLSX)"
         )
     return build_bank_from_file(path.resolve(), bank_name(spec))

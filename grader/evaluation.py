@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ValidationError
+from pydantic import AliasChoices, BaseModel, Field, ValidationError
 
 from grader.errors import InvalidInput
 from grader.eval_bank import bank_name, load_eval_bank
@@ -55,7 +55,8 @@ class EvalRow(BaseModel):
     question_id: str
     answer: str
     score: float | None = None
-    label: str | None = None
+    # The kind of answer, for analysis (`kind` in the interview sets); never read by the grader.
+    label: str | None = Field(default=None, validation_alias=AliasChoices("label", "kind"))
 
 
 def read_rows(path: Path) -> list[EvalRow]:
