@@ -34,14 +34,23 @@ from grader.scoring.text import normalise
 from grader.scoring.types import Flag, ScoreResult
 
 EVAL_DIR = DEFAULT_DIR.parent / "eval"
-# (bank, labelled file) the shipped calibration is fitted on, and the sets reported against it.
+# (bank, labelled file) the shipped calibration is fitted on, and the sets reported against it: the
+# curated LLM bank, the three interview banks of generated key points (the product's main use; they have
+# no test split, so they are reported left out of the fit and cross-validated) and the two external
+# short-answer sets (train split fitted, test split reported).
 TRAINING = (
     ("llm", EVAL_DIR / "dev_set.jsonl"),
+    ("fe", EVAL_DIR / "interview/fe/answers.jsonl"),
+    ("jv", EVAL_DIR / "interview/jv/answers.jsonl"),
+    ("ml", EVAL_DIR / "interview/ml/answers.jsonl"),
     ("ads", EVAL_DIR / "external/ads/train.jsonl"),
     ("le", EVAL_DIR / "external/le/train.jsonl"),
 )
 TESTS = (
     ("llm", EVAL_DIR / "dev_set.jsonl"),
+    ("fe", EVAL_DIR / "interview/fe/answers.jsonl"),
+    ("jv", EVAL_DIR / "interview/jv/answers.jsonl"),
+    ("ml", EVAL_DIR / "interview/ml/answers.jsonl"),
     ("ads", EVAL_DIR / "external/ads/test.jsonl"),
     ("le", EVAL_DIR / "external/le/test.jsonl"),
 )

@@ -209,8 +209,9 @@ def calibrate(
 ) -> None:
     """Fit the signal-to-score mapping (cross-validated).
 
-    No FILE and no --bank: the shipped calibration, fitted across the LLM dev set and the ADS and LE
-    train splits (each bank weighing the same), written only where --out or --write-shipped says.
+    No FILE and no --bank: the shipped calibration, fitted across the LLM dev set, the interview banks
+    (fe, jv, ml) and the ADS and LE train splits (each bank weighing the same), written only where --out
+    or --write-shipped says.
     FILE --bank NAME, or --bank NAME --from-reviews: that bank's own calibration (the shipped model
     refitted on its labelled answers, pulled towards it), stored as a new calibration version to publish
     with `grader banks publish-calibration`.

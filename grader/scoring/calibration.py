@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,7 @@ class Calibration(BaseModel):
     mean: list[float]
     scale: list[float]
     coef: list[float]  # [intercept, *features], on standardised features: the linear predictor
+    trees: list[list[list[float]]] = []  # residual trees added to it (`model.fit_trees`)
     level: list[float] = [0.0, 1.0]  # (offset, stretch): ranking score = 100 * sigmoid(offset + stretch * predictor)
     # Per mark 0-10: [intercept, *features, ranking score, its mid-range term] (model.label_design)
     label_coef: list[list[float]]
@@ -101,7 +102,7 @@ class Calibration(BaseModel):
     def ranking_score(self, signals: Signals) -> float:
         """The ranking score (0-100): the fitted model's estimate of the mean mark, placed by its level."""
         z = self.standardised(signals)
-        linear = self.coef[0] + float(np.dot(self.coef[1:], z))
+        linear = self.coef[0] + float(np.dot(self.coef[1:], z)) + float(model.trees_predict(self.trees, z[None, :])[0])
         return 100.0 * model.logistic(self.level[0] + self.level[1] * linear)
 
     def label_probabilities(self, signals: Signals, anchor: float) -> np.ndarray:
@@ -289,13 +290,23 @@ def _fit_score(
     labels: np.ndarray,
     weights: np.ndarray,
     names: Sequence[str],
-    prior: np.ndarray | None,
-) -> np.ndarray:
+    prior: Calibration | None,
+) -> tuple[np.ndarray, list[model.Tree]]:
+    """The linear predictor's coefficients and the residual trees. A bank's own fit keeps the shipped trees
+    and refits only the coefficients around them, pulled towards the shipped ones: a few hundred answers
+    are enough to move a level and a few weights, not to grow trees."""
     if prior is None:
         penalty = _penalties(names, model.SHARED_PENALTY, model.CURATED_PENALTY)
-    else:
-        penalty = np.array([0.0] + [OWN_PENALTY] * len(names))
-    return model.fit_logistic(z, labels / 10.0, weights, penalty, prior)
+        coef = model.fit_logistic(z, labels / 10.0, weights, penalty)
+        return coef, model.fit_trees(z, labels / 10.0, weights, coef[0] + z @ coef[1:])
+    offset = model.trees_predict(prior.trees, z)
+    penalty = np.array([0.0] + [OWN_PENALTY] * len(names))
+    return model.fit_logistic(z, labels / 10.0, weights, penalty, np.array(prior.coef), offset), list(prior.trees)
+
+
+def _predictor(coef: np.ndarray, trees: Sequence[model.Tree], z: np.ndarray) -> np.ndarray:
+    out: np.ndarray = coef[0] + z @ coef[1:] + model.trees_predict(trees, z)
+    return out
 
 
 def _folds(n: int, folds: int, seed: int) -> list[np.ndarray]:
@@ -310,6 +321,7 @@ def _digest(cal: Calibration) -> str:
             "mean",
             "scale",
             "coef",
+            "trees",
             "level",
             "label_coef",
             "decision_pull",
@@ -386,19 +398,19 @@ def _fit(
     bank: str | None,
     folds: int,
     seed: int,
+    bank_share: Mapping[str, float] | None = None,
 ) -> Calibration:
     from grader.scoring.metrics import summarise
 
     names = list(prior.features) if prior else list(model.FEATURES)
     labels = _labels(examples)
-    weights = model.bank_weights(banks)
+    weights = model.bank_weights(banks, bank_share)
     x = model.design(examples, names)
     if prior is None:
         mean, scale = model.standardise(x, weights)
     else:
         mean, scale = np.array(prior.mean), np.array(prior.scale)
     z = (x - mean) / scale
-    start = np.array(prior.coef) if prior else None
     caps = dict(prior.caps) if prior else dict(DEFAULT_CAPS)
     split = _folds(len(examples), folds, seed)
 
@@ -406,8 +418,8 @@ def _fit(
     linear = np.zeros(len(examples))
     for test in split:
         train = np.setdiff1d(np.arange(len(examples)), test)
-        coef = _fit_score(z[train], labels[train], weights[train], names, start)
-        linear[test] = coef[0] + z[test] @ coef[1:]
+        coef, trees = _fit_score(z[train], labels[train], weights[train], names, prior)
+        linear[test] = _predictor(coef, trees, z[test])
     capped = np.array([cap_for_caps(caps, e.flags) == 0.0 for e in examples])
     level = model.fit_level(linear, labels, weights, capped, BIG_ERROR)
     anchors = 100.0 * model.sigmoid(level[0] + level[1] * linear)
@@ -441,7 +453,7 @@ def _fit(
     review_risk_curated = max(by_curated) if by_curated else None
     threshold = np.where(kinds, review_risk_curated if review_risk_curated is not None else review_risk, review_risk)
 
-    coef = _fit_score(z, labels, weights, names, start)
+    coef, trees = _fit_score(z, labels, weights, names, prior)
     label_coef = _fit_labels(x_labels, labels, weights, prior)
     metrics: dict[str, float] = {}
     routed = (risk >= threshold) | flagged
@@ -458,6 +470,7 @@ def _fit(
         mean=[float(v) for v in mean],
         scale=[float(v) for v in scale],
         coef=[float(v) for v in coef],
+        trees=trees,
         level=[float(v) for v in level],
         label_coef=[[float(v) for v in row] for row in label_coef],
         decision_pull=pull,
@@ -480,8 +493,10 @@ def fit(
     fit_command: str,
     folds: int = 5,
     seed: int = 0,
+    bank_share: Mapping[str, float] | None = None,
 ) -> Calibration:
-    """Across banks: each bank weighs the same; `banks[i]` names the bank of `examples[i]`.
+    """Across banks: each bank weighs the same (or as `bank_share` says); `banks[i]` names the bank of
+    `examples[i]`.
 
     `cv_metrics` holds `folds`-fold cross-validated Spearman/QWK/MAE per bank.
     """
@@ -495,6 +510,7 @@ def fit(
         bank=None,
         folds=folds,
         seed=seed,
+        bank_share=bank_share,
     )
 
 

@@ -17,7 +17,7 @@ from functools import cached_property, lru_cache
 import numpy as np
 
 from grader.embeddings import Embedder, Vectors, embed_spans
-from grader.scoring import contradiction, direction, keywords, lexical, model
+from grader.scoring import claims, contradiction, direction, keywords, lexical, model
 from grader.scoring.calibration import (
     Calibration,
     Signals,
@@ -111,6 +111,7 @@ class PreparedReference:
     key_points: list[PreparedKeyPoint]
     answer_vector: np.ndarray
     embedder: str
+    question_vector: np.ndarray
 
     @cached_property
     def canonical(self) -> tuple[re.Pattern[str] | None, dict[str, str]]:
@@ -247,9 +248,9 @@ def prepare_reference(reference: Reference, embedder: Embedder) -> PreparedRefer
                 wrong += [v for v in false_variants if v not in wrong]
                 statements = statements + [v for v in true_variants if v not in statements]
         plans.append((kp, statements, wrong))
-    texts = [reference.reference_answer] + [t for _, st, wr in plans for t in (*st, *wr)]
+    texts = [reference.reference_answer, reference.question] + [t for _, st, wr in plans for t in (*st, *wr)]
     vectors = embedder.encode(texts)
-    prepared, offset = [], 1
+    prepared, offset = [], 2
     for kp, statements, wrong in plans:
         n_s, n_w = len(statements), len(wrong)
         prepared.append(
@@ -262,7 +263,7 @@ def prepare_reference(reference: Reference, embedder: Embedder) -> PreparedRefer
             )
         )
         offset += n_s + n_w
-    return PreparedReference(reference, prepared, vectors[0], embedder.name)
+    return PreparedReference(reference, prepared, vectors[0], embedder.name, vectors[1])
 
 
 def lexical_text(norm: str, hits: Sequence[keywords.Hit]) -> str:
@@ -601,12 +602,16 @@ def _analyse(
     flags = _flags(embedded, answer.norm, reference, bank, measures, precision)
     novel_precision, novel_recall = lexical.novel_overlap(said, lexical_reference, reference.lexical_question)
     groups = [bool(h) for m in measures for h in m.hits.values()]
+    whole = float(embedded.whole @ reference.answer_vector) if embedded.spans else 0.0
+    others = [r.answer_vector for r in bank if r.reference.id != reference.reference.id]
+    nearest_other = float(np.max(np.vstack(others) @ embedded.whole)) if others and embedded.spans else whole
+    checked = claims.check(said, lexical_reference)
     signals = Signals(
         weights=[p.key_point.weight for p in reference.key_points],
         similarities=[m.similarity for m in measures],
         keyword_shares=[m.keyword_share for m in measures],
         contradicted=[m.contradiction is not None for m in measures],
-        whole_similarity=float(embedded.whole @ reference.answer_vector) if embedded.spans else 0.0,
+        whole_similarity=whole,
         flags=[f.value for f in flags],
         curated=[p.key_point.curated for p in reference.key_points],
         keyword_presence=sum(groups) / max(len(groups), 1),
@@ -617,6 +622,14 @@ def _analyse(
         novel_recall=novel_recall,
         opposite_swaps=lexical.opposite_swaps(said, lexical_reference),
         token_recall=lexical.token_recall(said, lexical_reference),
+        term_recall=lexical.term_recall(said, lexical_reference, reference.lexical_question),
+        question_similarity=float(embedded.whole @ reference.question_vector) if embedded.spans else 0.0,
+        own_margin=whole - nearest_other,
+        answer_clauses=len(claims.clauses(said)),
+        claim_clauses=checked.clauses,
+        claim_novel=checked.novel,
+        claim_swapped=len(checked.swapped),
+        claim_negated=len(checked.negated),
         # Lengths in reading units (a CJK character, a Latin word): characters would make an English answer
         # four times as long as its Chinese twin.
         answer_chars=len(lexical.units(said)),

@@ -12,6 +12,7 @@ import logging
 import re
 from collections import Counter
 from functools import lru_cache
+from pathlib import Path
 
 from grader.scoring.text import normalise
 
@@ -171,3 +172,45 @@ def token_recall(answer: str, reference: str) -> float:
         return 0.0
     norm = normalise(answer)
     return sum(1 for t in tokens if t in norm) / len(tokens)
+
+
+@lru_cache(maxsize=1)
+def _idf() -> tuple[dict[str, float], float]:
+    """jieba's IDF table (it ships with jieba) and the weight of a word it does not know.
+
+    A word's IDF says how rare it is in general Chinese text: 区别/执行/完成 weigh little, 宏任务/闭包/
+    正则化 a lot. A word the table lacks (an English term, a new compound) is taken as rare as the table's
+    90th percentile: it is not general vocabulary.
+    """
+    import jieba
+
+    table: dict[str, float] = {}
+    for line in (Path(jieba.__file__).parent / "analyse" / "idf.txt").read_text(encoding="utf-8").splitlines():
+        word, _, value = line.rpartition(" ")
+        if word:
+            table[word] = float(value)
+    values = sorted(table.values())
+    return table, values[int(0.9 * (len(values) - 1))]
+
+
+def rarity(word: str) -> float:
+    table, unknown = _idf()
+    return table.get(word, unknown)
+
+
+@lru_cache(maxsize=256)
+def _novel_terms(reference: str, question: str) -> tuple[tuple[str, float], ...]:
+    """The reference's content words its question does not use, each with its rarity."""
+    asked = normalise(question)
+    return tuple((t, rarity(t)) for t in reference_tokens(reference) if t not in asked)
+
+
+def term_recall(answer: str, reference: str, question: str) -> float:
+    """Share of the reference's content words beyond the question that the answer holds, each weighted by
+    its rarity: naming 宏任务 and 微任务 shows more than naming 执行 and 完成."""
+    terms = _novel_terms(reference, question)
+    total = sum(w for _, w in terms)
+    if not total:
+        return 0.0
+    norm = normalise(answer)
+    return sum(w for t, w in terms if t in norm) / total

@@ -26,6 +26,18 @@ class Signals(BaseModel):
     novel_recall: float = 0.0
     opposite_swaps: int = 0  # reference word pairs the answer holds with one side turned into its opposite
     token_recall: float = 0.0  # share of the reference's content words the answer contains
+    term_recall: float = 0.0  # ... beyond the question's, weighted by rarity (`lexical.term_recall`)
+    # Whole-answer cosine to the question, and to its own reference less the best other question's in the
+    # bank: an answer to another question of the field is closer to that question's reference.
+    question_similarity: float = 0.0
+    own_margin: float = 0.0
+    # The answer's claims against the reference's (`claims.check`): clauses in all, clauses pairing reference
+    # terms, and of those the ones pairing terms no reference clause pairs, swapping a sibling, negating.
+    answer_clauses: int = 0
+    claim_clauses: int = 0
+    claim_novel: int = 0
+    claim_swapped: int = 0
+    claim_negated: int = 0
     answer_chars: int = 0  # lengths in reading units: CJK characters and Latin words (`lexical.units`)
     reference_chars: int = 0
     label: float | None = None

@@ -1,0 +1,161 @@
+"""The answer's claims checked against the reference's, in any bank, curated or generated.
+
+A claim is read as the reference's terms a clause puts together: "程序计数器、虚拟机栈和本地方法栈是线程
+私有的" pairs 虚拟机栈 with 私有. An answer's clause can then
+- put together what the reference never does (a *novel pair*: often a reorganised but correct answer,
+  sometimes a wrong one — the fitted models weigh it),
+- *swap* a term for its sibling: pair 虚拟机栈 with 共享 where the reference pairs it with 私有, or say 微任务
+  where the reference's clause with the same partner says 宏任务. Siblings are the other items of the
+  reference's own enumerations ("堆、栈、方法区") and terms that differ from a reference term by one
+  opposite character or word (宏/微, 私有/共享, 同步/异步),
+- *negate* a pair the reference states without negation ("虚拟机栈则不是线程私有的").
+
+Nothing here names a subject: the terms, lists and pairs all come from the bank's own reference text.
+Counts are measured per answer clause and read by the calibration as features (`model.FEATURES`); a
+clause that swaps or negates a reference claim is also named to the reviewer (`engine`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from grader.scoring import lexical
+from grader.scoring.text import normalise
+
+_CLAUSE = re.compile(r"[，,。；;！!？?\n：:（）()]+|(?<=[a-z\)])\.(?=\s|$)")
+_SENTENCE = re.compile(r"[。；;！!？?\n]+|(?<=[a-z\)])\.(?=\s|$)")
+_ITEM_BREAK = re.compile(r"[、/]|和|与|及|或")
+# Negation cues; 不 in words that do not negate (不同, 不断, 不足 ...) is left out.
+_NEGATION = re.compile(
+    r"不(?!同|断|足|少|仅|管|论|如|过|错|久|一定|超过|到)|没有|无法|并非|未(?!来|知)|非(?!常)|never|not|no(?=\s)"
+)
+# Opposite characters and words: a term turned by one of them names its sibling (宏任务/微任务, 私有/共享).
+_OPPOSITE_CHARS = dict(
+    pair
+    for a, b in zip(
+        "宏大高长多先前上内强快增正显主同私有读深早新", "微小低短少后后下外弱慢减负隐从异公无写浅晚旧", strict=True
+    )
+    for pair in ((a, b), (b, a))
+)
+_OPPOSITE_WORDS = dict(
+    pair
+    for a, b in (
+        ("私有", "共享"),
+        ("同步", "异步"),
+        ("串行", "并行"),
+        ("阻塞", "非阻塞"),
+        ("可变", "不可变"),
+        ("有序", "无序"),
+        ("增加", "减少"),
+        ("提高", "降低"),
+        ("变大", "变小"),
+        ("之前", "之后"),
+        ("上升", "下降"),
+        ("最大", "最小"),
+        ("必须", "不必"),
+        ("可以", "不能"),
+        ("保证", "不保证"),
+    )
+    for pair in ((a, b), (b, a))
+)
+MAX_ITEM_CHARS = 8  # an enumeration's item is a word or two, not a clause
+
+
+def clauses(norm: str) -> list[str]:
+    return [c.strip() for c in _CLAUSE.split(norm) if c.strip()]
+
+
+def _items(sentence: str) -> list[str]:
+    """The items of an enumeration in a clause ("程序计数器、虚拟机栈和本地方法栈是…" -> its three)."""
+    out = []
+    for clause in clauses(sentence):
+        parts = [p.strip() for p in _ITEM_BREAK.split(clause)]
+        if len(parts) >= 2 and all(0 < len(p) <= MAX_ITEM_CHARS for p in parts[:-1]):
+            out.extend(parts[:-1])
+            # The last item runs into the claim ("本地方法栈是线程私有的"): keep its first word.
+            tail = lexical.content_tokens(parts[-1])
+            out.extend(tail[:1])
+    return out
+
+
+def _flips(term: str) -> set[str]:
+    out = {term.replace(a, b, 1) for a, b in _OPPOSITE_WORDS.items() if a in term}
+    out |= {term[:i] + _OPPOSITE_CHARS[ch] + term[i + 1 :] for i, ch in enumerate(term) if ch in _OPPOSITE_CHARS}
+    return out - {term}
+
+
+@dataclass(frozen=True)
+class ClaimIndex:
+    """What a reference claims, as term pairs per clause, with each term's siblings."""
+
+    terms: tuple[str, ...]
+    pairs: frozenset[frozenset[str]]  # pairs of terms some reference clause holds together
+    negated: frozenset[frozenset[str]]  # ... in a clause that negates
+    siblings: dict[str, frozenset[str]]  # term -> terms that would swap for it
+
+
+@lru_cache(maxsize=512)
+def claim_index(reference: str) -> ClaimIndex:
+    norm = normalise(reference)
+    groups = [set(_items(s)) for s in _SENTENCE.split(norm) if s.strip()]
+    terms = list(dict.fromkeys([*lexical.reference_tokens(reference), *(t for g in groups for t in g)]))
+    siblings: dict[str, set[str]] = {t: set() for t in terms}
+    for group in groups:
+        for t in group:
+            siblings.setdefault(t, set()).update(group - {t})
+    for t in list(siblings):
+        siblings[t] |= _flips(t)
+    terms = list(dict.fromkeys([*terms, *(s for group in siblings.values() for s in group)]))
+    pairs, negated = set(), set()
+    for clause in clauses(norm):
+        here = [t for t in terms if t in clause]
+        for a, b in itertools.combinations(here, 2):
+            if a in b or b in a:
+                continue
+            pairs.add(frozenset((a, b)))
+            if _NEGATION.search(clause):
+                negated.add(frozenset((a, b)))
+    return ClaimIndex(
+        tuple(terms), frozenset(pairs), frozenset(negated), {t: frozenset(s) for t, s in siblings.items()}
+    )
+
+
+@dataclass(frozen=True)
+class ClaimCheck:
+    clauses: int  # clauses of the answer holding two or more reference terms
+    novel: int  # ... pairing terms no reference clause pairs
+    swapped: list[str]  # clauses pairing a term with a sibling of the reference's partner
+    negated: list[str]  # clauses negating a pair the reference states without negation
+
+
+def check(answer_norm: str, reference: str) -> ClaimCheck:
+    index = claim_index(reference)
+    found = novel = 0
+    swapped, negated = [], []
+    for clause in clauses(answer_norm):
+        here = [t for t in index.terms if t in clause]
+        pairs = [frozenset((a, b)) for a, b in itertools.combinations(here, 2) if a not in b and b not in a]
+        if not pairs:
+            continue
+        found += 1
+        unknown = [p for p in pairs if p not in index.pairs]
+        if unknown:
+            novel += 1
+        if any(_swapped(p, index) for p in unknown):
+            swapped.append(clause)
+        elif _NEGATION.search(clause) and any(p in index.pairs and p not in index.negated for p in pairs):
+            negated.append(clause)
+    return ClaimCheck(found, novel, swapped, negated)
+
+
+def _swapped(pair: frozenset[str], index: ClaimIndex) -> bool:
+    """A pair the reference never states whose one side, swapped back for a sibling, the reference does."""
+    a, b = tuple(pair)
+    return any(
+        frozenset((keep, sibling)) in index.pairs
+        for keep, turned in ((a, b), (b, a))
+        for sibling in index.siblings.get(turned, ())
+    )
