@@ -22,21 +22,30 @@ import random
 import secrets
 import statistics
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
+from contextlib import ExitStack
 
 import httpx
 import psycopg
-import redis
-from _shared import children, cpu_seconds, free_port, with_path
-from psycopg import sql
+from _shared import GRADER as GRADER  # bench_load.py imports these from here
+from _shared import (
+    REDIS_URL,
+    children,
+    clear_queue,
+    cpu_seconds,
+    make_key,
+    migrate,
+    stack_env,
+    start,
+    start_api,
+    stop,
+    throwaway_database,
+    with_path,
+)
+from _shared import ROOT as ROOT
 
 from grader.questions.references import load_bank
-
-GRADER = str(Path(sys.executable).with_name("grader"))
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def answers(count: int, seed: int = 7) -> list[tuple[str, str]]:
@@ -84,50 +93,19 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600, help="give up after this many seconds")
     args = parser.parse_args()
 
-    admin_url = os.environ.get("GRADER_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    redis_url = with_path(os.environ.get("GRADER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"), "/13")
-    name = f"grader_bench_{secrets.token_hex(4)}"
+    redis_url = with_path(REDIS_URL, "/13")
     queue = f"grader-bench-{secrets.token_hex(4)}"
-    db_url = with_path(admin_url, "/" + name)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_")}
-    env.update(GRADER_DATABASE_URL=db_url, GRADER_REDIS_URL=redis_url, GRADER_CELERY_QUEUE=queue, PYTHONUNBUFFERED="1")
-    # With Redis and Postgres configured the settings refuse the placeholder secret.
-    env["GRADER_SECRET_KEY"] = secrets.token_hex(32)
-    env["GRADER_RATE_LIMIT_PER_SECOND"] = "0"  # the bench is the only client; measure the service
     logs = ROOT / "bench" / "out"
     logs.mkdir(parents=True, exist_ok=True)
     procs: list[subprocess.Popen[bytes]] = []
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    cleanup = ExitStack()
+    db_url = cleanup.enter_context(throwaway_database())
+    env = stack_env(db_url, redis_url, queue)
     try:
-        subprocess.run([GRADER, "db", "upgrade"], env=env, check=True, capture_output=True)
-        key = subprocess.run(
-            [GRADER, "keys", "create", "--role", "recruiter", "--name", "bench"],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        port = free_port()
-        procs.append(
-            subprocess.Popen(
-                [GRADER, "serve", "--port", str(port), "--log-level", "warning"],
-                env=env,
-                stdout=(logs / "api.log").open("wb"),
-                stderr=subprocess.STDOUT,
-            )
-        )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("API did not start; see bench/out/api.log")
-            time.sleep(0.2)
+        migrate(env)
+        key = make_key(env, "recruiter", "bench")
+        api, base = start_api(env, logs / "api.log")
+        procs.append(api)
 
         # --- 1. accepting ----------------------------------------------------------------------------
         payloads = answers(args.requests)
@@ -178,19 +156,10 @@ def main() -> None:
 
         # --- 2. grading by one worker ----------------------------------------------------------------
         # The accept phase's submissions sit in the queue; start from an empty queue and a clean table.
-        r = redis.Redis.from_url(redis_url)
-        for k in r.scan_iter(f"*{queue}*"):
-            r.delete(k)
-        with psycopg.connect(admin_url.rsplit("/", 1)[0] + "/" + name, autocommit=True) as conn:
+        clear_queue(redis_url, queue)
+        with psycopg.connect(db_url, autocommit=True) as conn:
             conn.execute("TRUNCATE grades, submissions, result_day_stats, result_score_counts CASCADE")
-        procs.append(
-            subprocess.Popen(
-                [GRADER, "worker", "--concurrency", "1", "--log-level", "warning"],
-                env=env,
-                stdout=(logs / "worker.log").open("wb"),
-                stderr=subprocess.STDOUT,
-            )
-        )
+        procs.append(start(["worker", "--concurrency", "1", "--log-level", "warning"], env, logs / "worker.log"))
         with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30) as client:
 
             def wait_graded(n: int, limit: float) -> None:
@@ -235,18 +204,9 @@ def main() -> None:
         }
         print(json.dumps({"grade": grade}, ensure_ascii=False), flush=True)
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        r = redis.Redis.from_url(redis_url)
-        for k in r.scan_iter(f"*{queue}*"):
-            r.delete(k)
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        stop(procs)
+        clear_queue(redis_url, queue)
+        cleanup.close()
 
 
 if __name__ == "__main__":

@@ -32,17 +32,28 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import psycopg
-from _shared import children, cpu_seconds, free_port, with_path
-from psycopg import sql
+from _shared import (
+    REDIS_URL,
+    children,
+    clear_queue,
+    cpu_seconds,
+    make_key,
+    migrate,
+    stack_env,
+    start,
+    start_api,
+    stop,
+    throwaway_database,
+    with_path,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-GRADER = str(Path(sys.executable).with_name("grader"))
 
 
 def make_sheet(n: int, seed: int = 7) -> tuple[bytes, list[tuple[str, str]]]:
@@ -108,35 +119,12 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def start_service(env: dict[str, str], tmp: Path, concurrency: int | None) -> tuple[list[subprocess.Popen[bytes]], str]:
-    """`grader serve` and `grader worker` (its default pool unless `concurrency`), once the API answers."""
-    port = free_port()
+    """`grader worker` (its default pool unless `concurrency`) and `grader serve`, once the API answers."""
     label = "default" if concurrency is None else str(concurrency)
-    api = subprocess.Popen(
-        [GRADER, "serve", "--port", str(port), "--log-level", "warning"],
-        env=env,
-        stdout=(tmp / f"api-{label}.log").open("wb"),
-        stderr=subprocess.STDOUT,
-        cwd=tmp,
-    )
     pool = [] if concurrency is None else ["--concurrency", str(concurrency)]
-    worker = subprocess.Popen(
-        [GRADER, "worker", *pool, "--log-level", "warning"],
-        env=env,
-        stdout=(tmp / f"worker-{label}.log").open("wb"),
-        stderr=subprocess.STDOUT,
-        cwd=tmp,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz").status_code == 200:
-                return [api, worker], base
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise SystemExit(f"API did not start; see {tmp}")
-        time.sleep(0.3)
+    worker = start(["worker", *pool, "--log-level", "warning"], env, tmp / f"worker-{label}.log", tmp)
+    api, base = start_api(env, tmp / f"api-{label}.log", tmp)
+    return [api, worker], base
 
 
 def interactive_probe(base: str, key: str, count: int, out: list[tuple[str, float, bool]], batch: list[bool]) -> None:
@@ -230,10 +218,7 @@ def run_batch(
             figures["interactive"] = interactive_latencies(db_url, probes)
         return figures
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(30)
+        stop(procs)
 
 
 def private_mb(pid: int) -> float:
@@ -285,9 +270,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
-    pg_admin = os.environ.get("GRADER_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    redis_url = with_path(os.environ.get("GRADER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"), "/12")
-    names: list[str] = []
+    redis_url = with_path(REDIS_URL, "/12")
+    cleanup = ExitStack()
     queue = f"grader-bench-{secrets.token_hex(4)}"
     tmp = Path(tempfile.mkdtemp(prefix="grader-bench-"))
     sheet, rows = make_sheet(args.answers)
@@ -302,26 +286,10 @@ def main() -> None:
             *((("one process", 1, 0),) if not args.no_single else ()),
             ("default pool", None, args.interactive),
         ):
-            name = f"grader_bench_{secrets.token_hex(4)}"
-            names.append(name)
-            with psycopg.connect(pg_admin, autocommit=True) as admin:
-                admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            db_url = with_path(pg_admin, "/" + name)
-            env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_")}
-            env.update(
-                GRADER_DATABASE_URL=db_url, GRADER_REDIS_URL=redis_url, GRADER_CELERY_QUEUE=queue, PYTHONUNBUFFERED="1"
-            )
-            # With Redis and Postgres configured the settings refuse the placeholder secret.
-            env["GRADER_SECRET_KEY"] = secrets.token_hex(32)
-            env["GRADER_RATE_LIMIT_PER_SECOND"] = "0"  # the bench is the only client; measure the service
-            subprocess.run([GRADER, "db", "upgrade"], env=env, check=True, capture_output=True)
-            key = subprocess.run(
-                [GRADER, "keys", "create", "--role", "recruiter", "--name", "bench"],
-                env=env,
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout.strip()
+            db_url = cleanup.enter_context(throwaway_database())
+            env = stack_env(db_url, redis_url, queue)
+            migrate(env)
+            key = make_key(env, "recruiter", "bench")
             runs[label] = run_batch(env, db_url, tmp, key, sheet, args.answers, concurrency, interactive)
             print(f"{label}: {json.dumps(runs[label])}", file=sys.stderr)
         engine_after, engine_cpu_after = engine_throughput(sample)
@@ -353,14 +321,8 @@ def main() -> None:
         if args.json:
             args.json.write_text(json.dumps(figures, indent=1))
     finally:
-        import redis
-
-        client_redis = redis.Redis.from_url(redis_url)
-        for stale in client_redis.scan_iter(f"*{queue}*"):
-            client_redis.delete(stale)
-        with psycopg.connect(pg_admin, autocommit=True) as admin:
-            for name in names:
-                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        clear_queue(redis_url, queue)
+        cleanup.close()
 
 
 if __name__ == "__main__":

@@ -15,22 +15,18 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import random
 import re
 import secrets
 import statistics
-import subprocess
-import sys
 import time
 import uuid
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import psycopg
-from _shared import free_port, with_path
-from psycopg import sql
+from _shared import REDIS_URL, ROOT, make_key, migrate, stack_env, start_api, stop, throwaway_database, with_path
 from sqlalchemy.orm import Session
 
 from grader.db.session import make_engine
@@ -38,8 +34,6 @@ from grader.questions.references import load_bank
 from grader.review.aggregates import rebuild
 from grader.settings import Settings
 
-GRADER = str(Path(sys.executable).with_name("grader"))
-ROOT = Path(__file__).resolve().parent.parent
 FLAGS = ["off_topic", "keyword_stuffing", "non_answer", "too_short", "copy_of_reference"]
 
 
@@ -279,26 +273,15 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the database (its URL is printed)")
     args = parser.parse_args()
 
-    admin_url = os.environ.get("GRADER_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    redis_url = with_path(os.environ.get("GRADER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"), "/13")
-    name = f"grader_bench_{secrets.token_hex(4)}"
-    db_url = with_path(admin_url, "/" + name)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_")}
-    env.update(
-        GRADER_DATABASE_URL=db_url,
-        GRADER_REDIS_URL=redis_url,
-        PYTHONUNBUFFERED="1",
-        GRADER_CELERY_QUEUE=f"grader-bench-{secrets.token_hex(4)}",
-        GRADER_SECRET_KEY=secrets.token_hex(32),
-        GRADER_RATE_LIMIT_PER_SECOND="0",
-    )  # the bench is the only client: measure the queries
+    redis_url = with_path(REDIS_URL, "/13")
     logs = ROOT / "bench" / "out"
     logs.mkdir(parents=True, exist_ok=True)
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    cleanup = ExitStack()
+    db_url = cleanup.enter_context(throwaway_database(keep=args.keep))
+    env = stack_env(db_url, redis_url, f"grader-bench-{secrets.token_hex(4)}")
     server = None
     try:
-        subprocess.run([GRADER, "db", "upgrade"], env=env, check=True, capture_output=True)
+        migrate(env)
         t0 = time.perf_counter()
         with psycopg.connect(db_url) as conn:
             counts = seed(conn, db_url, args.results, random.Random(5))
@@ -318,31 +301,8 @@ def main() -> None:
                     print(f"-- {label}\n" + "\n".join(row[0] for row in plan), flush=True)
         seeded = round(time.perf_counter() - t0, 1)
         print(json.dumps({"seeded": args.results, "seconds": seeded, **counts}), flush=True)
-        key = subprocess.run(
-            [GRADER, "keys", "create", "--role", "reviewer", "--name", "bench-reviewer"],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        port = free_port()
-        server = subprocess.Popen(
-            [GRADER, "serve", "--port", str(port), "--log-level", "warning"],
-            env=env,
-            stdout=(logs / "review-api.log").open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit("the API did not start; see bench/out/review-api.log")
-            time.sleep(0.2)
+        key = make_key(env, "reviewer", "bench-reviewer")
+        server, base = start_api(env, logs / "review-api.log")
         report: dict[str, object] = {"results": args.results, "requests_per_endpoint": args.requests}
         with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30) as api:
             report["GET /api/v1/results/queue (first page, 50)"] = time_requests(
@@ -373,12 +333,8 @@ def main() -> None:
         if args.keep:
             print(f"kept database: {db_url}")
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(30)
-        if not args.keep:
-            with psycopg.connect(admin_url, autocommit=True) as admin:
-                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        stop([server] if server is not None else [])
+        cleanup.close()
 
 
 if __name__ == "__main__":
