@@ -113,17 +113,23 @@ class InvalidInput(GraderError):
 
 
 class InvalidBankFile(InvalidInput):
-    """`errors` lists every bad row ({"row", "field", "message"}), so one upload shows them all."""
+    """`errors` lists the bad rows ({"row", "field", "message"}), so one upload shows them all: the first
+    ones when there are very many (`total` counts them all, in `details.errors_total`)."""
 
     code = "invalid_bank_file"
 
-    def __init__(self, message: str, errors: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, message: str, errors: list[dict[str, Any]] | None = None, total: int | None = None) -> None:
         errors = errors or []
+        total = len(errors) if total is None else total  # more than listed when the list was capped
         shown = "; ".join(f"row {e['row']}, {e['field']}: {e['message']}" for e in errors[:5])
-        more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+        more = f" (and {total - 5} more)" if total > 5 else ""
         full = f"{message}: {shown}{more}" if errors else message
-        super().__init__(full, details={"errors": errors})
+        details: dict[str, Any] = {"errors": errors}
+        if total > len(errors):
+            details["errors_total"] = total
+        super().__init__(full, details=details)
         self.errors = errors
+        self.total = total
 
 
 class InvalidDraft(InvalidInput):

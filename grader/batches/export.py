@@ -80,19 +80,27 @@ def missed_key_points(key_points: Iterable[KeyPointResult]) -> list[str]:
     return missed
 
 
-# What a spreadsheet may pass over before it decides a cell is a formula: zero-width characters, word
-# joiner and byte-order mark (besides whitespace, ASCII or not).
-_INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff")
+# What a spreadsheet may pass over before it decides a cell is a formula, or a reader would not see:
+# whitespace (ASCII or not), and any character of these categories — format characters (zero-width
+# ones, byte-order mark, soft hyphen, direction marks and overrides, invisible operators, the Mongolian
+# vowel separator), controls, combining marks (the grapheme joiner), separators, unassigned and
+# private-use code points — plus the letters and symbols that draw as blank.
+_INVISIBLE_CATEGORIES = frozenset({"Cf", "Cc", "Cs", "Co", "Cn", "Mn", "Me", "Zs", "Zl", "Zp"})
+_BLANK_LOOKING = frozenset("\u115f\u1160\u3164\uffa0\u2800\u17b4\u17b5")
+
+
+def _invisible(char: str) -> bool:
+    return char.isspace() or char in _BLANK_LOOKING or unicodedata.category(char) in _INVISIBLE_CATEGORIES
 
 
 def escape_cell(value: str) -> str:
     """The one rule for every exported text cell: a leading `'` when the cell could start a formula —
-    an ASCII trigger first, or one behind whitespace or invisible characters, or a full-width
+    an ASCII trigger first, or one behind any run of whitespace or invisible characters, or a full-width
     ＝＋－＠ (NFKC folds it to the ASCII trigger, and so may the spreadsheet)."""
     if value.startswith(FORMULA_TRIGGERS):
         return "'" + value
     index = 0
-    while index < len(value) and (value[index].isspace() or value[index] in _INVISIBLE):
+    while index < len(value) and _invisible(value[index]):
         index += 1
     first = unicodedata.normalize("NFKC", value[index : index + 1])
     return "'" + value if first.startswith(FORMULA_TRIGGERS) else value

@@ -31,9 +31,11 @@ banks_app = typer.Typer(help="Question banks: import, publish, export, diff, re-
 def fail(error: GraderError) -> typer.Exit:
     """The message, then every numbered row problem an import or fit found (exit code 2)."""
     if isinstance(error, InvalidBankFile) and error.errors:
-        err.print(f"[bold red]error:[/] {len(error.errors)} problem(s); nothing was written", highlight=False)
+        err.print(f"[bold red]error:[/] {error.total} problem(s); nothing was written", highlight=False)
         for problem in error.errors:
             err.print(f"  row {problem['row']}, {problem['field']}: {problem['message']}", highlight=False)
+        if error.total > len(error.errors):
+            err.print(f"  … and {error.total - len(error.errors)} more", highlight=False)
     else:
         err.print(f"[bold red]error:[/] {error.message}", highlight=False)
     return typer.Exit(code=2)

@@ -227,7 +227,9 @@ def import_form(
             publish=bool(publish) and not dry_run,
         )
     except InvalidBankFile as exc:
-        problem = f"文件 {file.filename} 有 {len(exc.errors)} 处问题，没有导入任何题目。请改正后重新上传。"
+        problem = f"文件 {file.filename} 有 {exc.total} 处问题，没有导入任何题目。请改正后重新上传。"
+        if exc.total > len(exc.errors):
+            problem += f"（下面列出前 {len(exc.errors)} 处。）"
         return _list_page(
             request, session, db, problem=problem, row_errors=exc.errors, form=form, status_code=exc.status_code
         )

@@ -9,14 +9,23 @@ Formats, chosen by file name (then by content):
 - YAML, as `export_bank` writes it: questions with their key points, imported as they are.
 
 Every row is checked before anything is returned: one bad row makes the whole file fail with
-`InvalidBankFile`, whose `errors` name each bad row, the field and what to do, so a bank is never
-half-imported. Rows are numbered as the author sees them: the line of a `##` header or a JSONL
-object, the sheet row (header = row 1), the position in a YAML `questions` list.
+`InvalidBankFile`, whose `errors` name the bad rows (the first `ERRORS_KEPT`, and how many in all),
+the field and what to do, so a bank is never half-imported.
+
+Budgets decided before the work (issue 18): at most `MAX_QUESTIONS` questions, counted while reading
+(a file with more is refused at the first one over, not after parsing it all); Markdown read in one
+pass; JSON and YAML nested at most `MAX_NESTING` deep (a bank row is flat: an export nests 6 deep),
+refused with a 422 naming the limit, never a RecursionError; YAML at most `MAX_YAML_VALUES` values,
+counted on the parser's events before anything is built.
+
+Rows are numbered as the author sees them: the line of a `##` header or a JSONL object, the sheet row
+(header = row 1), the position in a YAML `questions` list.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 import unicodedata
@@ -29,7 +38,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from grader.errors import GraderError, InvalidBankFile, UnreadableSheet, UploadTooLarge
-from grader.questions.refbuild import _HEADER
 from grader.scoring.types import QUESTION_ID_PATTERN, KeyPoint
 from grader.tables import (
     DEFAULT_TABLE_LIMITS,
@@ -46,6 +54,14 @@ Format = Literal["markdown", "jsonl", "csv", "xlsx", "yaml"]
 
 MAX_QUESTIONS = 5_000
 MAX_TEXT_CHARS = 20_000
+# The errors an upload's answer lists (with the count of all): 1,000 of ~150 bytes stay far under 1 MB.
+ERRORS_KEPT = 1_000
+MAX_NESTING = 32
+MAX_YAML_VALUES = 1_000_000
+# Question lines: `## ` then the question, read with a pattern that cannot backtrack across a line.
+_MD_HEADER = re.compile(r"^##(?!#)(?P<question>[^\n]*)", re.MULTILINE)
+# libyaml when the wheel has it (C, iterative parser): 10x faster than the pure-Python one.
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _ID_RE = re.compile(QUESTION_ID_PATTERN)
 _EXPLICIT_ID = re.compile(r"\s*\{#(?P<id>[^}\s]*)\}\s*$")
 _ID_HELP = "use 1–16 lower-case letters, digits, '-' or '_', starting and ending with a letter or digit (e.g. le-100)"
@@ -82,7 +98,7 @@ class BankRow(BaseModel):
     @classmethod
     def _slug(cls, value: str | None) -> str | None:
         if value is not None and not _ID_RE.fullmatch(value):
-            raise ValueError(f"{value!r} is not a usable question id; {_ID_HELP}")
+            raise ValueError(f"{_clip(value)!r} is not a usable question id; {_ID_HELP}")
         return value
 
 
@@ -112,15 +128,25 @@ def derive_question_id(bank: str, question: str) -> str:
 # Errors, collected over the whole file
 
 
+def _clip(text: str, chars: int = 60) -> str:
+    """A value quoted back in an error, cut: an error list must not carry the upload back."""
+    return text if len(text) <= chars else text[:chars] + "…"
+
+
 class _Errors:
+    """The first `ERRORS_KEPT` errors, and how many there were."""
+
     def __init__(self) -> None:
         self.items: list[dict[str, Any]] = []
+        self.total = 0
 
     def add(self, row: int, field: str, message: str) -> None:
-        self.items.append({"row": row, "field": field, "message": message})
+        self.total += 1
+        if len(self.items) < ERRORS_KEPT:
+            self.items.append({"row": row, "field": _clip(field, 100), "message": _clip(message, 400)})
 
     def from_validation(self, row: int, exc: ValidationError) -> None:
-        for err in exc.errors():
+        for err in exc.errors(include_input=False, include_url=False):
             field = ".".join(str(p) for p in err["loc"]) or "(row)"
             message = err["msg"].removeprefix("Value error, ")
             if err["type"] == "missing":
@@ -163,18 +189,33 @@ def _check_unique(rows: list[BankRow], errors: _Errors) -> None:
 # Formats
 
 
+def _too_many(what: str) -> UploadTooLarge:
+    return UploadTooLarge(
+        f"the {what} holds more than {MAX_QUESTIONS} questions; split the bank", details={"max": MAX_QUESTIONS}
+    )
+
+
 def _markdown(text: str, errors: _Errors) -> list[BankRow]:
-    headers = list(_HEADER.finditer(text))
-    if not headers:
+    """One pass: each header's line number is counted on from the previous header's, and the question
+    cap is checked as headers are found (it was a count from the start per header, after all of them)."""
+    headers = _MD_HEADER.finditer(text)
+    header = next(headers, None)
+    if header is None:
         raise InvalidBankFile(
             "the document holds no '## question' header; write each question as a "
             "'## ' line followed by its reference answer"
         )
     rows: list[BankRow] = []
-    for n, header in enumerate(headers):
-        line = text.count("\n", 0, header.start()) + 1
-        end = headers[n + 1].start() if n + 1 < len(headers) else len(text)
-        question = header.group("question")
+    line, counted_to, count = 1, 0, 0
+    while header is not None:
+        following = next(headers, None)
+        count += 1
+        if count > MAX_QUESTIONS:
+            raise _too_many("document")
+        line += text.count("\n", counted_to, header.start())
+        counted_to = header.start()
+        end = following.start() if following is not None else len(text)
+        question = header.group("question").strip()
         explicit = _EXPLICIT_ID.search(question)
         values: dict[str, Any] = {"question": question, "reference_answer": text[header.end() : end].strip()}
         if explicit:
@@ -182,19 +223,50 @@ def _markdown(text: str, errors: _Errors) -> list[BankRow]:
             values["question_id"] = explicit.group("id")
         if (r := _row(errors, line, values)) is not None:
             rows.append(r)
+        header = following
     return rows
+
+
+def _too_deep(row: int, where: str) -> InvalidBankFile:
+    return InvalidBankFile(
+        f"the file nests deeper than {MAX_NESTING} levels; a bank's rows are flat",
+        [{"row": row, "field": where, "message": f"nests deeper than {MAX_NESTING} levels; write flat rows"}],
+    )
+
+
+def _depth(value: Any) -> int:
+    """How deep lists and objects nest in a parsed value (without recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level > MAX_NESTING:
+                return level
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _jsonl(text: str, errors: _Errors) -> list[BankRow]:
     rows: list[BankRow] = []
-    for line_no, line in enumerate(text.splitlines(), start=1):
+    count = 0
+    # Lazily, one line at a time (splitlines() made a list of every line first: 7 M strings for 20 MB
+    # of `{}`); and on \n, \r\n or \r only, since a JSON string may hold a raw U+2028 or U+0085.
+    for line_no, line in enumerate(io.StringIO(text, newline=None), start=1):
         if not line.strip():
             continue
+        count += 1
+        if count > MAX_QUESTIONS:
+            raise _too_many("file")
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             errors.add(line_no, "(line)", f"is not valid JSON ({exc.msg}); write one JSON object per line")
             continue
+        except RecursionError:  # json's C parser stops (cleanly) at the interpreter's depth
+            raise _too_deep(line_no, "(line)") from None
+        if _depth(obj) > MAX_NESTING:
+            raise _too_deep(line_no, "(line)")
         if not isinstance(obj, dict):
             errors.add(
                 line_no,
@@ -254,14 +326,37 @@ def _known_columns(row: Sequence[str]) -> int:
     return sum(1 for cell in row if header_key(cell) in _COLUMN_INDEX)
 
 
+def _yaml_budget(text: str) -> None:
+    """Nesting and size from the parser's events (an iterative state machine), before any value is
+    built: building recurses once per level (`[` x 900 was a RecursionError, a 500)."""
+    depth = values = 0
+    for event in yaml.parse(text, Loader=_YAML_LOADER):
+        if isinstance(event, yaml.NodeEvent):
+            values += 1
+            if values > MAX_YAML_VALUES:
+                raise UploadTooLarge(
+                    f"the YAML holds more than {MAX_YAML_VALUES:,} values; split the bank",
+                    details={"max_values": MAX_YAML_VALUES},
+                )
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_NESTING:
+                raise _too_deep(event.start_mark.line + 1 if event.start_mark else 0, "(yaml)")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
 def _yaml(text: str, errors: _Errors) -> tuple[list[BankRow], str | None]:
     try:
-        raw = yaml.safe_load(text)
+        _yaml_budget(text)
+        raw = yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
-        raise InvalidBankFile(f"the file is not valid YAML: {exc}") from exc
+        raise InvalidBankFile(f"the file is not valid YAML: {_clip(str(exc), 300)}") from exc
     questions = raw.get("questions") if isinstance(raw, dict) else None
     if not isinstance(questions, list):
         raise InvalidBankFile("a YAML bank needs a 'questions' list, as `export_bank` writes it")
+    if len(questions) > MAX_QUESTIONS:
+        raise _too_many("file")
     rows: list[BankRow] = []
     for n, item in enumerate(questions, start=1):
         if not isinstance(item, dict):
@@ -330,12 +425,14 @@ def parse_bank_document(
     except GraderError as exc:
         raise InvalidBankFile(exc.message) from exc
     if len(rows) > MAX_QUESTIONS:
-        raise UploadTooLarge(f"the file holds {len(rows)} questions, over {MAX_QUESTIONS}; split the bank")
+        raise _too_many("file")
     _check_unique(rows, errors)
-    if errors.items:
+    if errors.total:
         errors.items.sort(key=lambda e: e["row"])
         raise InvalidBankFile(
-            f"{len(errors.items)} problem(s) in the {file_format} file; nothing was imported", errors.items
+            f"{errors.total} problem(s) in the {file_format} file; nothing was imported",
+            errors.items,
+            total=errors.total,
         )
     if not rows:
         raise InvalidBankFile("the file holds no questions")

@@ -391,8 +391,14 @@ class _Dumper(yaml.SafeDumper):
     """Multi-line strings as literal blocks, so the reference answer reads as written."""
 
 
+# Characters YAML reads as line breaks besides \n: in a plain, single-quoted or literal scalar they are
+# folded or normalised on the way back (U+0085 became a space), so such a string is written
+# double-quoted, where the emitter escapes them (\r, \N, \L, \P).
+_OTHER_BREAKS = frozenset("\r\x85\u2028\u2029")
+
+
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
+    style = '"' if not _OTHER_BREAKS.isdisjoint(value) else "|" if "\n" in value else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 

@@ -16,12 +16,13 @@ from openpyxl import load_workbook
 
 from grader.batches.export import FORMULA_TRIGGERS, AnswerResult, to_csv, to_xlsx
 
+PROBE_PREFIXES = ["\u200e", "\u202e\u2061", "\u3164", "\u2800", "\u034f", "\u00ad\u061c"]
 hostile = st.one_of(
     st.text(max_size=30),
     st.builds(lambda t, s: t + s, st.sampled_from(FORMULA_TRIGGERS), st.text(max_size=15)),
     st.builds(
         lambda p, t, s: p + t + s,
-        st.sampled_from(["\n", " ", "\u3000", "\ufeff", "\u200b"]),
+        st.sampled_from(["\n", " ", "\u3000", "\ufeff", "\u200b", *PROBE_PREFIXES]),
         st.sampled_from(FORMULA_TRIGGERS),
         st.text(max_size=10),
     ),
@@ -52,7 +53,11 @@ def rows_strategy():
     return st.lists(one, min_size=1, max_size=4)
 
 
-INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", " ", "\u3000", "\u00a0", "\n"]
+# Issue 18 (the probe's eleven, unconfirmed without a spreadsheet program): direction marks, soft hyphen,
+# Mongolian vowel separator, invisible times, grapheme joiner, embeddings and overrides, Arabic letter
+# mark, Hangul filler, blank Braille. Quoted whatever sits before the trigger, alone or in a run.
+PROBE = ["\u200e", "\u200f", "\u00ad", "\u180e", "\u2061", "\u034f", "\u202a", "\u202e", "\u061c", "\u3164", "\u2800"]
+INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", " ", "\u3000", "\u00a0", "\n", *PROBE, "".join(PROBE)]
 FULL_WIDTH = ["＝", "＋", "－", "＠"]
 
 
@@ -61,7 +66,7 @@ def _live(cell: str) -> bool:
     full-width one (NFKC folds ＝＋－＠ to =+-@)."""
     if cell.startswith(FORMULA_TRIGGERS):
         return True
-    lead = cell.lstrip("".join(INVISIBLE) + " \t\r")
+    lead = cell.lstrip("".join(INVISIBLE) + " \t\r")  # INVISIBLE includes the probe's eleven
     return unicodedata.normalize("NFKC", lead[:1]).startswith(FORMULA_TRIGGERS)
 
 
