@@ -4,6 +4,7 @@ run on Postgres as on SQLite."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import uuid
@@ -155,15 +156,13 @@ def test_two_admins_publishing_at_once_on_postgres_one_gets_a_conflict(bank_pg_u
 def test_upgrade_adopts_the_label_model_into_a_bank_calibration_fitted_before_it(empty_url: str) -> None:
     """A published bank calibration of the earlier shape (two error classifiers, no label model) would no
     longer load, and its bank could not be graded: migration 0007 keeps its ranking model and adopts the
-    shipped label model (as frozen beside the migration)."""
-    from grader.questions.calibrations import bank_calibration, calibration_digest
-    from grader.scoring.calibration import BEFORE_LABEL_MODEL, final_score, load_calibration
+    shipped label model (as frozen beside the migration). The stored calibration is a fixture of that time
+    (`data/calibration_before_label_model.json`), not today's shipped one with its label model taken out."""
+    from grader.questions.calibrations import bank_calibration
+    from grader.scoring.calibration import final_score
 
-    shipped = load_calibration(Path("reference_answers/calibration.json"))
+    old = json.loads((Path(__file__).parent / "data" / "calibration_before_label_model.json").read_text())
     command.upgrade(alembic_config(empty_url), "0006")
-    old = shipped.model_dump(mode="json", exclude={"label_coef", "decision_pull"})
-    old.update({name: [0.0] for name in BEFORE_LABEL_MODEL}, version="1.1+usem3+0123abcd", bank="llm")
-    old["coef"] = [shipped.coef[0] + 1.0, *shipped.coef[1:]]  # the bank's own ranking model, more lenient
     with session_for(empty_url) as session:
         session.execute(
             text(
@@ -178,14 +177,18 @@ def test_upgrade_adopts_the_label_model_into_a_bank_calibration_fitted_before_it
     command.upgrade(alembic_config(empty_url), "head")
     with session_for(empty_url) as session:
         info = bank_calibration(session, "llm")
+        stored = session.execute(text("SELECT params FROM calibration_versions")).scalar_one()
     assert info is not None
     adopted = info.calibration
     assert adopted.coef == old["coef"] and adopted.label_coef == FROZEN_SHIPPED["label_coef"]
     assert adopted.version.startswith("1.1+usem3+") and adopted.version != old["version"]
-    assert info.digest == calibration_digest(adopted)
+    params = json.loads(stored) if isinstance(stored, str) else stored
+    canonical = json.dumps(params, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    assert info.digest == hashlib.sha256(canonical).hexdigest()[:16]  # the digest of what it stored
     assert "adopted from shipped" in adopted.fitted_on
     signals = _an_answer_signals()
-    assert adopted.ranking_score(signals) > shipped.ranking_score(signals) + 5
+    stricter = adopted.model_copy(update={"coef": [adopted.coef[0] - 1.0, *adopted.coef[1:]]})
+    assert adopted.ranking_score(signals) > stricter.ranking_score(signals) + 5  # its own ranking model, kept
     assert 0.0 <= final_score(adopted, signals) <= 100.0
 
 

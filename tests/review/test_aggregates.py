@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from alembic import command
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -78,6 +79,7 @@ def review_regrade_and_check(url: str, grader: Grader, seeded: Seeded) -> None:
         session.rollback()
 
 
+@pytest.mark.services
 def test_sums_follow_grades_reviews_and_regrades_on_postgres(
     clean_db: Settings, grader: Grader, seeded: Seeded
 ) -> None:
@@ -104,6 +106,7 @@ def backfill_matches(url: str, seeded: Seeded) -> None:
         assert sums(session) == kept and sum(s.count for s in question_stats(session)) == len(seeded.ids)
 
 
+@pytest.mark.services
 def test_backfill_sums_the_results_already_there_on_postgres(clean_db: Settings, seeded: Seeded) -> None:
     backfill_matches(clean_db.database_url, seeded)
 
