@@ -93,6 +93,17 @@ class Settings(BaseSettings):
     api_docs: bool = True
     # Submissions by status are counted at most this often (a scrape between two counts reads the last).
     metrics_refresh_seconds: float = 15.0
+    # Webhooks (grader.webhooks). Receivers on loopback, private or link-local addresses are refused
+    # (a key holder must not make the service call into its own network) unless this allows them: tests,
+    # and on-premises receivers inside the same network.
+    webhook_allow_private: bool = False
+    # Seconds to wait before each retry of a delivery that failed; the last retry is about 2 days after
+    # the first attempt (receivers get at least a day to come back), then the delivery is marked failed.
+    webhook_retry_seconds: list[float] = [30, 120, 600, 1800, 3600, 7200, 14400, 28800, 43200, 86400]
+    # One attempt waits this long for the receiver's answer (its worker thread is the only thing held).
+    webhook_timeout_seconds: float = 10.0
+    # How often the dispatcher (on beat) sends due deliveries to the webhooks queue.
+    webhook_dispatch_seconds: float = 5.0
 
     @field_validator("database_url")
     @classmethod

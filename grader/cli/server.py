@@ -76,17 +76,35 @@ def worker(
     ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
     hostname: Annotated[str | None, typer.Option(help="node name, unique per machine")] = None,
+    webhooks: Annotated[
+        bool,
+        typer.Option(
+            "--webhooks",
+            help="deliver webhooks instead of grading: the webhooks queue only, in threads (--concurrency, default 8)",
+        ),
+    ] = False,
 ) -> None:
-    """Run a Celery worker that grades submissions (needs GRADER_REDIS_URL and GRADER_DATABASE_URL)."""
-    celery = _celery_or_exit()
-    from grader.queue.celery_app import pool_size
+    """Run a Celery worker that grades submissions (needs GRADER_REDIS_URL and GRADER_DATABASE_URL).
 
+    Grading workers take only the grading queues; webhook deliveries have a worker of their own
+    (`--webhooks`), so a slow receiver can never hold a grading process."""
+    from grader.queue.celery_app import grading_queues, webhook_queue
+
+    celery = _celery_or_exit()
+    from grader.queue import celery_app
+
+    settings = get_settings()
+    queues = [webhook_queue(settings)] if webhooks else grading_queues(settings)
+    if webhooks:
+        celery_app.load_model_before_fork = False  # deliveries never grade: no model in this worker
     argv = [
         *_quiet(),
         "worker",
         f"--loglevel={log_level.upper()}",
-        f"--concurrency={pool_size(get_settings(), concurrency)}",
-        "--pool=prefork",
+        f"--concurrency={(concurrency or 8) if webhooks else celery_app.pool_size(settings, concurrency)}",
+        # Deliveries wait on the network, not the CPU: threads, and no model is ever loaded there.
+        "--pool=threads" if webhooks else "--pool=prefork",
+        f"--queues={','.join(queues)}",
         "--without-gossip",
         "--without-mingle",
     ]

@@ -190,3 +190,4 @@ from grader.db import bank_models as _bank_models  # noqa: E402, F401
 from grader.db import batch_models as _batch_models  # noqa: E402, F401
 from grader.db import candidate_models as _candidate_models  # noqa: E402, F401
 from grader.db import review_models as _review_models  # noqa: E402, F401
+from grader.db import webhook_models as _webhook_models  # noqa: E402, F401

@@ -35,6 +35,7 @@ from grader.review.results_index import IndexedSubmission, LatestGrade, index_re
 from grader.scoring.calibration import review_flagged
 from grader.scoring.types import ScoreResult
 from grader.submissions.statuses import GRADED, OPEN
+from grader.webhooks import events as webhook_events
 
 # A submission claimed this many times without a grade (worker killed mid-task, poison input) is failed
 # instead of being handed out again: `task_reject_on_worker_lost` would otherwise redeliver it forever.
@@ -167,6 +168,7 @@ def fail(session: Session, submission_id: uuid.UUID, reason: str) -> None:
         raise SubmissionNotFound(submission_id)
     _finish(submission, Status.FAILED, reason)
     audit(session, SYSTEM, "submission.failed", "submission", submission_id, reason=reason)
+    webhook_events.finished(session, [submission_id])  # the last open answer of an interview or batch
 
 
 def claim(
@@ -379,4 +381,7 @@ def _record(
     ]
     if audits:
         session.execute(inserts.audit, audits)
+    # Events for receivers (an outbox row per subscriber, sent later by the webhooks queue) and the
+    # interviews and batches these grades complete.
+    webhook_events.graded(session, [job.submission_id for job, _ in graded if job.submission_id in written])
     return statuses

@@ -25,6 +25,8 @@ GRADE_TASK = "grader.grade_submission"
 SWEEP_TASK = "grader.sweep_stuck"
 BATCH_CHUNK_TASK = "grader.grade_batch_chunk"
 BATCH_SWEEP_TASK = "grader.sweep_batches"
+WEBHOOK_DISPATCH_TASK = "grader.dispatch_webhooks"
+WEBHOOK_DELIVER_TASK = "grader.deliver_webhook"
 
 app = Celery("grader", include=["grader.queue.tasks"])
 log = logging.getLogger(__name__)
@@ -33,6 +35,16 @@ log = logging.getLogger(__name__)
 def batch_queue(settings: Settings) -> str:
     """Batch chunks wait on a queue of their own, so interactive submissions never queue behind them."""
     return f"{settings.celery_queue}.batch"
+
+
+def webhook_queue(settings: Settings) -> str:
+    """Webhook deliveries wait on a queue of their own, consumed by `grader worker --webhooks` only: a
+    slow or absent receiver holds a delivery thread there, never a grading process."""
+    return f"{settings.celery_queue}.webhooks"
+
+
+def grading_queues(settings: Settings) -> list[str]:
+    return [settings.celery_queue, batch_queue(settings)]
 
 
 def configure(celery: Celery, settings: Settings) -> Celery:
@@ -56,8 +68,13 @@ def configure(celery: Celery, settings: Settings) -> Celery:
         task_queues=(
             Queue(settings.celery_queue),  # type: ignore[no-untyped-call]
             Queue(batch_queue(settings)),  # type: ignore[no-untyped-call]
+            Queue(webhook_queue(settings)),  # type: ignore[no-untyped-call]
         ),
-        task_routes={BATCH_CHUNK_TASK: {"queue": batch_queue(settings)}},
+        task_routes={
+            BATCH_CHUNK_TASK: {"queue": batch_queue(settings)},
+            WEBHOOK_DISPATCH_TASK: {"queue": webhook_queue(settings)},
+            WEBHOOK_DELIVER_TASK: {"queue": webhook_queue(settings)},
+        },
         task_serializer="json",
         accept_content=["json"],
         # A request must not hang on an unreachable broker: the row is committed, the sweep catches up.
@@ -72,6 +89,11 @@ def configure(celery: Celery, settings: Settings) -> Celery:
                 # whose lease ran out (a dead worker) is handed on within a lease plus this interval.
                 "schedule": timedelta(seconds=_sweep_every(settings)),
                 "options": {"expires": _sweep_every(settings)},
+            },
+            "dispatch-webhooks": {
+                "task": WEBHOOK_DISPATCH_TASK,
+                "schedule": timedelta(seconds=settings.webhook_dispatch_seconds),
+                "options": {"expires": max(settings.webhook_dispatch_seconds, 1)},
             },
             "sweep-batches": {
                 "task": BATCH_SWEEP_TASK,
@@ -94,12 +116,18 @@ def pool_size(settings: Settings, requested: int | None = None) -> int:
     return wanted if wanted > 0 else max(os.cpu_count() or 1, 1)
 
 
+# False in a `grader worker --webhooks`: it only delivers webhooks and never needs the model.
+load_model_before_fork = True
+
+
 @worker_init.connect  # type: ignore[untyped-decorator]
 def _load_model_before_fork(**_kwargs: Any) -> None:
     """Load the model in the worker's main process, before its pool forks: every grading process then
     starts with it and shares its weights read-only (copy-on-write pages) instead of loading its own copy,
     and the first task of each pays no load. Database connections are still opened after the fork
     (`grader.queue.tasks._sessions`)."""
+    if not load_model_before_fork:
+        return
     from grader.grading.grader import get_grader
 
     started = time.perf_counter()

@@ -22,10 +22,20 @@ from grader.grading import durations
 from grader.grading.record import fail
 from grader.grading.run import run_chunk
 from grader.grading.sweep import sweep_stuck as sweep_stuck_use_case
-from grader.queue.celery_app import BATCH_CHUNK_TASK, BATCH_SWEEP_TASK, GRADE_TASK, SWEEP_TASK, app
+from grader.queue.celery_app import (
+    BATCH_CHUNK_TASK,
+    BATCH_SWEEP_TASK,
+    GRADE_TASK,
+    SWEEP_TASK,
+    WEBHOOK_DELIVER_TASK,
+    WEBHOOK_DISPATCH_TASK,
+    app,
+    webhook_queue,
+)
 from grader.queue.celery_queue import CeleryQueue
 from grader.queue.retry import MAX_RETRIES, with_retries
-from grader.settings import get_settings
+from grader.settings import Settings, get_settings
+from grader.webhooks.delivery import Policy, deliver, dispatch_due
 
 log = logging.getLogger(__name__)
 
@@ -145,3 +155,30 @@ def sweep_batches() -> dict[str, int]:
     if result.redispatched:
         log.warning("batch sweep: re-dispatched %d stalled answers", result.redispatched)
     return {"kept_alive": result.kept_alive, "redispatched": result.redispatched}
+
+
+def _webhook_policy(settings: Settings) -> Policy:
+    return Policy(
+        retry_seconds=settings.webhook_retry_seconds,
+        timeout_seconds=settings.webhook_timeout_seconds,
+        allow_private=settings.webhook_allow_private,
+    )
+
+
+@app.task(name=WEBHOOK_DISPATCH_TASK)  # type: ignore[untyped-decorator]
+def dispatch_webhooks() -> int:
+    """On beat: hand every due delivery (new, or its retry's time has come) to the webhooks queue."""
+    settings = get_settings()
+    with session_scope(_sessions()) as session:
+        ids = dispatch_due(session, _webhook_policy(settings).lease)
+    for delivery_id in ids:  # after the commit: a delivery task never reads a claim that is not there yet
+        deliver_webhook.apply_async(args=[delivery_id], queue=webhook_queue(settings))
+    return len(ids)
+
+
+@app.task(name=WEBHOOK_DELIVER_TASK)  # type: ignore[untyped-decorator]
+def deliver_webhook(delivery_id: int) -> str:
+    # A database error leaves the delivery pending; the dispatcher hands it out again after its lease.
+    outcome = deliver(_sessions(), delivery_id, _webhook_policy(get_settings()))
+    log.info("webhook delivery %s: %s", delivery_id, outcome)
+    return outcome

@@ -26,6 +26,7 @@ from grader.keys.principal import Principal
 from grader.review import aggregates
 from grader.review.feedback import shown_feedback
 from grader.review.schemas import ResultSort, ReviewCreate
+from grader.webhooks import events as webhook_events
 
 QUEUE_SORT: ResultSort = "confidence"
 Ts = TypeVarTuple("Ts")
@@ -235,6 +236,7 @@ def review(session: Session, submission_id: uuid.UUID, data: ReviewCreate, actor
         review_count=row.review_count,
     )
     session.flush()
+    webhook_events.reviewed(session, submission_id, row, actor.name)
     return row
 
 

@@ -27,6 +27,7 @@ from grader.review import api as review
 from grader.settings import Settings, get_settings, with_secret
 from grader.submissions import api as submissions
 from grader.web import docs, errors, hardening, health
+from grader.webhooks import api as webhooks
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = with_secret(settings or get_settings())
     errors.install(app)
     hardening.install(app, app.state.settings)
-    for module in (health, submissions, candidates, questions, banks, keys, batches):
+    for module in (health, submissions, candidates, questions, banks, keys, batches, webhooks):
         extra = {} if module is health else hardening.AUTH_RESPONSES
         app.include_router(module.router, responses={**hardening.COMMON_RESPONSES, **extra})
     app.include_router(review.router)
