@@ -81,7 +81,8 @@ def clean_db(pg_settings: Settings) -> Settings:
     """Empty the tables a test writes (questions and reference versions stay: they mirror the bank)."""
     with get_engine(pg_settings.database_url).begin() as conn:
         conn.exec_driver_sql(
-            "TRUNCATE grades, submissions, audit_log, api_keys, result_day_stats, result_score_counts "
+            "TRUNCATE grades, submissions, audit_log, api_keys, result_day_stats, result_score_counts, "
+            "interviews, webhook_endpoints, webhook_events "
             "RESTART IDENTITY CASCADE"
         )
     return pg_settings

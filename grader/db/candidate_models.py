@@ -34,7 +34,8 @@ class Interview(Base):
     request_hash: Mapped[str | None] = mapped_column(String(64))
     batch_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("batches.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # Set once, when no answer is pending, running or waiting for review: `interview.completed` fires then.
+    # Set when `interview.completed` is raised (no answer pending, running or waiting for review), which is
+    # only checked while some webhook endpoint subscribes to it (grader.webhooks.events).
     completed_at: Mapped[datetime | None]
 
 

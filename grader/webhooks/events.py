@@ -8,6 +8,8 @@
 
 Completion is decided under a lock on the interview (batch) row, so of two transactions finishing its
 last answers at once the later one sees the other's answers finished and raises the event, exactly once.
+The grading path pays one small query per chunk (who subscribes to what) when nobody subscribes; the
+completion checks (two statements each) run only for an event someone subscribed to.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from grader.db.candidate_models import Interview, InterviewItem
 from grader.db.models import Status, Submission
 from grader.db.review_models import ResultRow
 from grader.review.results_index import decode_flags
-from grader.webhooks.outbox import emit, subscribers
+from grader.webhooks.outbox import emit, subscriptions
 
 _INTERVIEW_OPEN = (Status.PENDING.value, Status.RUNNING.value, Status.NEEDS_REVIEW.value)
 _BATCH_OPEN = (Status.PENDING.value, Status.RUNNING.value)
@@ -39,7 +41,10 @@ def graded(session: Session, submission_ids: Sequence[uuid.UUID]) -> None:
     """Grades were written for these submissions (by `record_many`, in its transaction)."""
     if not submission_ids:
         return
-    targets = subscribers(session, "submission.graded")
+    subscribed = subscriptions(session)
+    if not subscribed:
+        return
+    targets = subscribed.get("submission.graded")
     if targets:
         rows = session.execute(
             select(Submission, ResultRow, InterviewItem.interview_id, BatchItem.batch_id)
@@ -70,12 +75,13 @@ def graded(session: Session, submission_ids: Sequence[uuid.UUID]) -> None:
             ],
             endpoints=targets,
         )
-    finished(session, submission_ids)
+    _complete(session, submission_ids, subscribed)
 
 
 def reviewed(session: Session, submission_id: uuid.UUID, row: ResultRow, reviewer: str) -> None:
     """A reviewer decided on the submission (in `review`'s transaction)."""
-    targets = subscribers(session, "submission.reviewed")
+    subscribed = subscriptions(session)
+    targets = subscribed.get("submission.reviewed")
     if targets:
         submission = session.get(Submission, submission_id)
         assert submission is not None
@@ -97,16 +103,22 @@ def reviewed(session: Session, submission_id: uuid.UUID, row: ResultRow, reviewe
             ],
             endpoints=targets,
         )
-    finished(session, [submission_id])
+    _complete(session, [submission_id], subscribed)
 
 
 def finished(session: Session, submission_ids: Sequence[uuid.UUID]) -> None:
-    """These submissions left `pending`/`running` (or the review queue): complete what they finish."""
-    _complete_interviews(session, submission_ids)
-    _complete_batches(session, submission_ids)
+    """These submissions left `pending`/`running` (failed): raise what they complete."""
+    _complete(session, submission_ids, subscriptions(session))
 
 
-def _complete_interviews(session: Session, submission_ids: Sequence[uuid.UUID]) -> None:
+def _complete(session: Session, submission_ids: Sequence[uuid.UUID], subscribed: dict[str, list[int]]) -> None:
+    if subscribed.get("interview.completed"):
+        _complete_interviews(session, submission_ids, subscribed["interview.completed"])
+    if subscribed.get("batch.completed"):
+        _complete_batches(session, submission_ids, subscribed["batch.completed"])
+
+
+def _complete_interviews(session: Session, submission_ids: Sequence[uuid.UUID], targets: list[int]) -> None:
     locked = list(
         session.scalars(
             select(Interview.id)
@@ -135,9 +147,6 @@ def _complete_interviews(session: Session, submission_ids: Sequence[uuid.UUID]) 
         return
     now = utcnow()
     session.execute(update(Interview).where(Interview.id.in_(done)).values(completed_at=now))
-    targets = subscribers(session, "interview.completed")
-    if not targets:
-        return
     answers: dict[uuid.UUID, list[dict[str, Any]]] = {iid: [] for iid in done}
     people: dict[uuid.UUID, tuple[str, str | None]] = {}
     for iid, s, final in session.execute(
@@ -176,7 +185,7 @@ def _complete_interviews(session: Session, submission_ids: Sequence[uuid.UUID]) 
     emit(session, "interview.completed", items, endpoints=targets)
 
 
-def _complete_batches(session: Session, submission_ids: Sequence[uuid.UUID]) -> None:
+def _complete_batches(session: Session, submission_ids: Sequence[uuid.UUID], targets: list[int]) -> None:
     locked = list(
         session.scalars(
             select(Batch.id)
@@ -222,4 +231,5 @@ def _complete_batches(session: Session, submission_ids: Sequence[uuid.UUID]) -> 
             }
             for bid in done
         ],
+        endpoints=targets,
     )

@@ -19,12 +19,20 @@ from grader.db.base import utcnow
 from grader.db.webhook_models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 
+def subscriptions(session: Session) -> dict[str, list[int]]:
+    """Event type → ids of the active endpoints that asked for it (one small query)."""
+    by_type: dict[str, list[int]] = {}
+    for endpoint_id, events in session.execute(
+        select(WebhookEndpoint.id, WebhookEndpoint.events).where(WebhookEndpoint.disabled_at.is_(None))
+    ):
+        for event_type in events:
+            by_type.setdefault(event_type, []).append(endpoint_id)
+    return by_type
+
+
 def subscribers(session: Session, event_type: str) -> list[int]:
     """Ids of the active endpoints that asked for `event_type`."""
-    rows = session.execute(
-        select(WebhookEndpoint.id, WebhookEndpoint.events).where(WebhookEndpoint.disabled_at.is_(None))
-    ).all()
-    return [endpoint_id for endpoint_id, events in rows if event_type in events]
+    return subscriptions(session).get(event_type, [])
 
 
 def envelope(event_id: uuid.UUID, event_type: str, created_at: datetime, data: dict[str, Any]) -> dict[str, Any]:
