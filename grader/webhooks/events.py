@@ -26,7 +26,6 @@ from grader.db.batch_models import Batch, BatchItem
 from grader.db.candidate_models import Interview, InterviewItem
 from grader.db.models import Status, Submission
 from grader.db.review_models import ResultRow
-from grader.review.results_index import decode_flags
 from grader.webhooks.outbox import emit, subscriptions
 
 _INTERVIEW_OPEN = (Status.PENDING.value, Status.RUNNING.value, Status.NEEDS_REVIEW.value)
@@ -65,7 +64,7 @@ def graded(session: Session, submission_ids: Sequence[uuid.UUID]) -> None:
                     "status": s.status,
                     "score": round(r.grader_score, 2),
                     "confidence": round(r.confidence, 3),
-                    "flags": decode_flags(r.flags),
+                    "flags": [f for f in r.flags.split("|") if f],  # stored "|a|b|" (grader.review.results_index)
                     "needs_review": s.status == Status.NEEDS_REVIEW.value,
                     "interview_id": str(iid) if iid else None,
                     "batch_id": str(bid) if bid else None,
