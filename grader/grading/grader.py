@@ -7,6 +7,17 @@ immutable, so they are cached by (bank, version)); `grade_planned` runs the engi
 command-line tools (`grader grade`, `eval`, `calibrate` on the dev set) grade against a fixed bank
 (`Grader.bank`, the curated YAML files), read only when first used: a worker never reads them.
 `get_grader()` keeps one per process; the embedder loads on first use, so a worker loads it after fork.
+
+What an answer's task prepares is bounded by its own question, never by its bank's size (issue 18,
+item 7: the first answer to a 5,000-question bank prepared every question's key points — every
+statement, its reversals and misconceptions embedded — and failed after 111 s, holding the worker).
+The answer's question is prepared in full (once per content hash). The other questions of its bank
+version matter to the engine only for the off-topic check, which reads a question's reference-answer
+vector and keyword groups: they are prepared as *peers*, one reference answer each, embedded together. A
+task embeds at most `PEER_BUDGET` new peers (measured here: ~70 ms a reference answer with the default
+embedder on a loaded 2-core machine, so 5,000 would be ~6 minutes); the others are compared on their
+keywords only until a later task of this process has embedded them (their vector is zero, so the
+similarity half of the check cannot fire for them). A peer already prepared in full is used as it is.
 """
 
 from __future__ import annotations
@@ -16,6 +27,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from grader.embeddings import Embedder, get_embedder
@@ -27,6 +39,7 @@ from grader.questions.references import cached_bank
 from grader.scoring.calibration import Calibration, load_calibration
 from grader.scoring.engine import (
     SCORING_VERSION,
+    PreparedKeyPoint,
     PreparedReference,
     embed_answers,
     prepare_reference,
@@ -34,6 +47,9 @@ from grader.scoring.engine import (
 )
 from grader.scoring.types import Reference, ScoreResult
 from grader.settings import Settings, get_settings
+
+# New peers embedded per grading task (see the module doc): ~2 s here, whatever the bank's size.
+PEER_BUDGET = 32
 
 __all__ = ["SCORING_VERSION", "Grader", "GradingPlan", "LazyGrader", "build_grader", "get_grader"]
 
@@ -59,6 +75,7 @@ class Grader:
         self.embedder = embedder
         self.calibration = calibration
         self._prepared: dict[str, PreparedReference] = {}  # keyed by reference content hash
+        self._peers: dict[str, PreparedReference] = {}  # reference answer and keywords only, by content hash
         self._versions: dict[tuple[str, int], list[Reference]] = {}  # published bank versions never change
         self._lock = threading.Lock()
 
@@ -76,6 +93,36 @@ class Grader:
                     self._prepared[ref.content_hash] = prepare_reference(ref, self.embedder)
                 out.append(self._prepared[ref.content_hash])
             return out
+
+    def peers(self, refs: Sequence[Reference], budget: int | None = None) -> list[PreparedReference]:
+        """The questions an answer is compared with for the off-topic check: each question's reference
+        answer embedded and its keyword groups, without its key points' statements; at most `budget`
+        newly embedded per call (the rest keywords only, not kept). A reference prepared in full is used
+        as it is."""
+        budget = PEER_BUDGET if budget is None else budget
+        with self._lock:
+            missing = list(
+                {
+                    r.content_hash: r
+                    for r in refs
+                    if r.content_hash not in self._prepared and r.content_hash not in self._peers
+                }.values()
+            )
+        chunk = missing[:budget]
+        if chunk:
+            vectors = self.embedder.encode([r.reference_answer for r in chunk])
+            with self._lock:
+                for ref, vector in zip(chunk, vectors, strict=True):
+                    self._peers[ref.content_hash] = _peer(ref, vector, self.embedder.name)
+        with self._lock:
+            known = next(iter({**self._peers, **self._prepared}.values()), None)
+            blank = np.zeros_like(known.answer_vector) if known is not None else np.zeros(1, dtype=np.float32)
+            return [
+                self._prepared.get(r.content_hash)
+                or self._peers.get(r.content_hash)
+                or _peer(r, blank, self.embedder.name)  # keywords only, this time
+                for r in refs
+            ]
 
     def prepared(self) -> list[PreparedReference]:
         """Every reference of the fixed bank embedded, computed once per content hash."""
@@ -126,10 +173,22 @@ class Grader:
         embedded = embed_answers([answer for _, answer in items], self.embedder)
         results = []
         for e, (content_hash, _) in zip(embedded, items, strict=True):
-            peers = self.prepare(plan.peers[content_hash])
-            reference = next(p for p in peers if p.reference.content_hash == content_hash)
+            # Only the answer's own question in full; the rest of its bank as peers (see the module doc).
+            (reference,) = self.prepare([plan.references[content_hash]])
+            peers = [
+                reference if p.reference.content_hash == content_hash else p
+                for p in self.peers(plan.peers[content_hash])
+            ]
             results.append(score_embedded(e, reference, peers, plan.calibrations[content_hash]))
         return results
+
+
+def _peer(ref: Reference, answer_vector: np.ndarray, embedder: str) -> PreparedReference:
+    """A question as the off-topic check reads it: reference-answer vector and keyword groups only."""
+    empty = np.zeros((0, answer_vector.shape[-1]), dtype=answer_vector.dtype)
+    points = [PreparedKeyPoint(kp, [], empty, [], empty) for kp in ref.key_points]
+    # The question's own vector is read only for the answer's own question, which is prepared in full.
+    return PreparedReference(ref, points, answer_vector, embedder, np.zeros_like(answer_vector))
 
 
 def build_grader(settings: Settings, calibration: Calibration | None = None) -> Grader:
