@@ -206,12 +206,15 @@ class _LeftToTheServer:
 def publish_calibration_command(
     bank: Annotated[str, typer.Argument(help="bank name")],
     version: Annotated[int, typer.Argument(help="calibration version (see `grader banks calibrations`)")],
+    confirm: Annotated[
+        str, typer.Option(help="warning codes of the fit you confirm, comma-separated (the refusal names them)")
+    ] = "",
 ) -> None:
-    """Grade the bank with this calibration version from now on."""
+    """Grade the bank with this calibration version from now on (a fit that warned needs --confirm)."""
     from grader.keys.principal import CLI
     from grader.questions.calibrations import publish_calibration
 
-    info = run(lambda s: publish_calibration(s, bank, version, actor=CLI))
+    info = run(lambda s: publish_calibration(s, bank, version, actor=CLI, confirm=confirm.split(",")))
     console.print(f"bank '{bank}' now grades with calibration version {info.version} ({info.calibration.version})")
 
 

@@ -278,15 +278,36 @@ def _calibrate_bank(bank: str, path: Path | None) -> Calibration:
     with session_scope(get_session_factory(settings.database_url)) as session:
         rows = read_labelled(path) if path is not None else reviewed_answers(session, bank)
         report = calibrate_bank(session, build_grader(settings), bank, rows, source=source, command=command, actor=CLI)
-    table = Table("agreement", "before (current: " + report.current + ")", "after (5-fold cross-validated)")
+    measured = (
+        f"on {report.held_back} held-back answers (not fitted on)" if report.held_back else "5-fold cross-validated"
+    )
+    table = Table("agreement", "before (current: " + report.current + ")", f"after ({measured})")
     for metric in report.after:
-        before = report.before.get(metric)  # the review figures exist only for a cross-validated fit
+        before = report.before.get(metric)
         table.add_row(metric, "—" if before is None else f"{before:.3f}", f"{report.after[metric]:.3f}")
-    console.print(f"bank '{bank}': {report.examples} labelled answers")
+    who = ", ".join(f"{name} ({n})" for name, n in report.labels_from.items())
+    console.print(f"bank '{bank}': {report.examples} labelled answers, from {who}", highlight=False)
     console.print(table)
+    for label, figures in (
+        ("the bank's latest graded answers", report.earlier),
+        ("its reference answers", report.references),
+    ):
+        if figures.get("answers"):
+            console.print(
+                f"{label} ({int(figures['answers'])}): median {figures['median_before']:.1f} -> "
+                f"{figures['median_after']:.1f}, mean change {figures['mean_change']:.1f} points, "
+                f"{100 * figures['moved_20_or_more']:.0f}% move 20+ points, "
+                f"Spearman current vs new {figures['spearman_before_after']:.3f}",
+                highlight=False,
+            )
+    for code, why in report.warnings.items():
+        console.print(f"[bold red]WARNING[/] [{code}] {why}", highlight=False)
+    confirm = f" --confirm {','.join(report.warnings)}" if report.warnings else ""
     console.print(
         f"stored as calibration version {report.version} (unpublished); "
-        f"publish it with `grader banks publish-calibration {bank} {report.version}`"
+        f"publish it with `grader banks publish-calibration {bank} {report.version}{confirm}`"
+        + (" only if the warnings above are intended" if report.warnings else ""),
+        highlight=False,
     )
     return report.calibration
 

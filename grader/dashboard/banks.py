@@ -336,6 +336,7 @@ def publish_calibration_form(
     db: SessionDep,
     csrf_token: Annotated[str, Form(max_length=100)] = "",
     confirm: Annotated[str, Form(max_length=10)] = "",
+    confirm_warnings: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     signin.check_csrf(session, csrf_token)
     if (refused := _refuse_non_admin(request, session)) is not None:
@@ -345,7 +346,15 @@ def publish_calibration_form(
         problem = "请先勾选确认框：发布的校准会用于本题库此后的评分。"
         return _bank_page(request, session, db, bank, problem=problem, status_code=422)
     try:
-        bank_admin.atomically(db, calibration_cases.publish_calibration, db, bank, version, actor=session.principal)
+        bank_admin.atomically(
+            db,
+            calibration_cases.publish_calibration,
+            db,
+            bank,
+            version,
+            actor=session.principal,
+            confirm=confirm_warnings.split(","),
+        )
     except Conflict as exc:
         return _bank_page(request, session, db, bank, problem=exc.message, status_code=409)
     except NotFound as exc:

@@ -160,10 +160,21 @@ def list_calibrations(bank: str, session: SessionDep, _admin: AdminDep) -> list[
 @router.post(
     "/{bank}/calibrations/{version}/publish",
     response_model=CalibrationInfo,
-    responses={**ERRORS, 409: {"description": "already published"}},
+    responses={
+        **ERRORS,
+        409: {"description": "already published, or its fit warned and `confirm` does not name every warning"},
+    },
 )
-def publish_calibration(bank: str, version: int, session: SessionDep, admin: AdminDep) -> CalibrationInfo:
-    return calibrations.publish_calibration(session, bank, version, actor=admin)
+def publish_calibration(
+    bank: str,
+    version: int,
+    session: SessionDep,
+    admin: AdminDep,
+    confirm: Annotated[
+        str, Query(max_length=200, description="the warning codes you confirm, comma-separated (see the proposal)")
+    ] = "",
+) -> CalibrationInfo:
+    return calibrations.publish_calibration(session, bank, version, actor=admin, confirm=confirm.split(","))
 
 
 @router.post("/{bank}/regrade", status_code=202, response_model=RegradeReport, responses=ERRORS)

@@ -9,6 +9,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from grader.audit import audit
 from grader.db.bank_models import Bank, CalibrationVersion
 from grader.db.base import utcnow
+from grader.db.models import AuditEntry
 from grader.errors import Conflict, GraderError, NotFound
 from grader.keys.principal import Principal
 from grader.questions.banks import get_bank
@@ -32,6 +34,9 @@ class CalibrationInfo(BaseModel):
     created_at: datetime
     published_at: datetime | None
     calibration: Calibration
+    # What the fit reported: labels_from (reviewer → answers), held_back, before/after, earlier,
+    # references, warnings (code → why) — from the `calibration.added` audit entry.
+    proposal: dict[str, Any] = {}
 
 
 def calibration_digest(calibration: Calibration) -> str:
@@ -39,7 +44,7 @@ def calibration_digest(calibration: Calibration) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
 
-def _info(bank: str, row: CalibrationVersion) -> CalibrationInfo:
+def _info(bank: str, row: CalibrationVersion, proposal: dict[str, Any] | None = None) -> CalibrationInfo:
     try:
         calibration = Calibration.model_validate(row.params)
     except ValidationError as exc:
@@ -52,13 +57,23 @@ def _info(bank: str, row: CalibrationVersion) -> CalibrationInfo:
         created_at=row.created_at,
         published_at=row.published_at,
         calibration=calibration,
+        proposal=proposal or {},
     )
 
 
 def add_calibration(
-    session: Session, bank: str, calibration: Calibration, *, source: str, actor: Principal
+    session: Session,
+    bank: str,
+    calibration: Calibration,
+    *,
+    source: str,
+    actor: Principal,
+    proposal: dict[str, Any] | None = None,
 ) -> CalibrationInfo:
-    """A new, unpublished calibration version for the bank (e.g. fitted on its labelled answers)."""
+    """A new, unpublished calibration version for the bank (e.g. fitted on its labelled answers).
+
+    `proposal` (who the labels came from, the before/after figures, the warnings) goes into the
+    `calibration.added` audit entry: append-only, it is what publishing checks the confirmation against."""
     found = get_bank(session, bank)
     last = session.scalar(
         select(CalibrationVersion.version)
@@ -74,12 +89,43 @@ def add_calibration(
         source=source[:200],
     )
     session.add(row)
-    audit(session, actor, "calibration.added", "bank", bank, version=row.version, digest=row.digest)
+    audit(session, actor, "calibration.added", "bank", bank, version=row.version, digest=row.digest, **(proposal or {}))
     session.flush()
     return _info(bank, row)
 
 
-def publish_calibration(session: Session, bank: str, version: int, *, actor: Principal) -> CalibrationInfo:
+def calibration_proposals(session: Session, bank: str) -> dict[int, dict[str, Any]]:
+    """Version → what its fit reported (labels' sources, figures, warnings)."""
+    entries = session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.entity_type == "bank", AuditEntry.entity_id == bank, AuditEntry.action == "calibration.added")
+        .order_by(AuditEntry.id)
+    )
+    found: dict[int, dict[str, Any]] = {}
+    for entry in entries:
+        version = entry.details.get("version")
+        if isinstance(version, int):
+            found[version] = {k: v for k, v in entry.details.items() if k not in ("version", "digest")}
+    return found
+
+
+def calibration_proposal(session: Session, bank: str, version: int) -> dict[str, Any]:
+    """What the fit of this version reported; {} for none."""
+    return calibration_proposals(session, bank).get(version, {})
+
+
+class CalibrationNeedsConfirmation(Conflict):
+    """The proposal carries warnings: publishing needs a confirmation naming each of their codes."""
+
+    code = "calibration_needs_confirmation"
+
+
+def publish_calibration(
+    session: Session, bank: str, version: int, *, actor: Principal, confirm: Iterable[str] = ()
+) -> CalibrationInfo:
+    """Grade the bank with this version from now on. A version whose fit warned (it disagrees sharply
+    with the calibration grading now, or scores the bank's reference answers low) is published only
+    when `confirm` names every warning's code; the audit entry records what was confirmed."""
     found = get_bank(session, bank)
     row = session.scalar(
         select(CalibrationVersion).where(CalibrationVersion.bank_id == found.id, CalibrationVersion.version == version)
@@ -93,8 +139,32 @@ def publish_calibration(session: Session, bank: str, version: int, *, actor: Pri
             f"calibration version {version} of bank '{bank}' is already published",
             details={"bank": bank, "version": version},
         )
+    proposal = calibration_proposal(session, bank, version)
+    warnings: dict[str, str] = proposal.get("warnings") or {}
+    unconfirmed = sorted(set(warnings) - {c.strip() for c in confirm})
+    if unconfirmed:
+        raise CalibrationNeedsConfirmation(
+            f"calibration version {version} of bank '{bank}' warns: "
+            + "; ".join(f"[{code}] {warnings[code]}" for code in unconfirmed)
+            + ". Publish it only if that is intended, confirming "
+            + ", ".join(unconfirmed)
+            + " (CLI: --confirm "
+            + ",".join(unconfirmed)
+            + ")",
+            details={"warnings": warnings, "confirm": unconfirmed, "labels_from": proposal.get("labels_from", {})},
+        )
     row.published_at, row.published_by = utcnow(), actor.name
-    audit(session, actor, "calibration.published", "bank", bank, version=version, digest=row.digest)
+    audit(
+        session,
+        actor,
+        "calibration.published",
+        "bank",
+        bank,
+        version=version,
+        digest=row.digest,
+        confirmed=sorted(warnings),
+        labels_from=proposal.get("labels_from", {}),
+    )
     session.flush()
     return _info(bank, row)
 
@@ -104,7 +174,8 @@ def list_calibrations(session: Session, bank: str) -> list[CalibrationInfo]:
     rows = session.scalars(
         select(CalibrationVersion).where(CalibrationVersion.bank_id == found.id).order_by(CalibrationVersion.version)
     )
-    return [_info(bank, row) for row in rows]
+    proposals = calibration_proposals(session, bank)
+    return [_info(bank, row, proposals.get(row.version)) for row in rows]
 
 
 def bank_calibration(session: Session, bank: str) -> CalibrationInfo | None:

@@ -96,4 +96,4 @@ def test_calibrate_a_bank_writes_an_unpublished_version_and_never_the_shipped_fi
     outside = tmp_path / "outside.jsonl"
     outside.write_text(json.dumps({"question_id": "q01", "answer": "x", "score": 3}), encoding="utf-8")
     assert "row 1, question_id" in refused(["calibrate", "--bank", "le", str(outside)], env, tmp_path)
-    assert "at least 10" in refused(["calibrate", "--bank", "le", "--from-reviews"], env, tmp_path)
+    assert "40 more reviewed answers" in refused(["calibrate", "--bank", "le", "--from-reviews"], env, tmp_path)
