@@ -235,7 +235,7 @@ def to_csv(results: Sequence[AnswerResult], view: View = "answers") -> bytes:
     return out.getvalue().encode("utf-8-sig")
 
 
-def _xlsx_text(value: str) -> str:
+def xlsx_text(value: str) -> str:
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     # Control characters cannot be stored in the sheet's XML at all; Excel caps a cell's length.
@@ -253,7 +253,7 @@ def to_xlsx(results: Sequence[AnswerResult]) -> bytes:
         header, rows = _table(results, view)
         sheet.append(header)
         for row in rows:
-            sheet.append([_xlsx_text(v) if isinstance(v, str) else v for v in row])
+            sheet.append([xlsx_text(v) if isinstance(v, str) else v for v in row])
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()

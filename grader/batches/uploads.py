@@ -31,8 +31,8 @@ from grader.batches.export import (
     missed_key_points,
     timestamp,
 )
+from grader.batches.interviews import group_sheet_interviews
 from grader.batches.parsing import ParsedSheet
-from grader.candidates.interviews import group_sheet_interviews
 from grader.db.base import utcnow
 from grader.db.batch_models import Batch, BatchItem
 from grader.db.models import Question, Status, Submission

@@ -341,8 +341,10 @@ def _scorecard(
     status = _status(pending, in_review)
     overall = partial if status == "complete" else None
     ranked = sorted((q for q in questions if q.score is not None), key=lambda q: (-(q.score or 0), q.question_id))
-    strongest = [q.question or q.question_id for q in ranked[:2]] if len(ranked) >= 2 else []
-    weakest = [q.question or q.question_id for q in reversed(ranked[-2:])] if len(ranked) >= 2 else []
+    # Up to two each, never the same question on both sides (three questions: one strongest, one weakest).
+    k = min(2, len(ranked) // 2)
+    strongest = [q.question or q.question_id for q in ranked[:k]]
+    weakest = [q.question or q.question_id for q in reversed(ranked[len(ranked) - k :])] if k else []
     first = submissions[0] if submissions else None
     return Scorecard(
         candidate_id=candidate_id,

@@ -439,6 +439,9 @@ def install(app: FastAPI) -> None:
     from grader.dashboard import banks  # imported here: the bank pages build on this module
 
     app.include_router(banks.router)
+    from grader.dashboard import candidates  # the same: built on this module's session and page helpers
+
+    app.include_router(candidates.router)
     app.mount("/dashboard/static", StaticFiles(directory=HERE / "static"), name="dashboard-static")
     app.add_exception_handler(signin.SignInRequired, _sign_in)
     app.add_exception_handler(signin.CsrfRejected, _csrf)
