@@ -17,6 +17,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -33,6 +34,7 @@ from grader.review.schemas import ReviewCreate
 from grader.settings import Settings
 from grader.submissions.schemas import SubmissionCreate
 from grader.submissions.submit import submit
+from tests.support.dashboard import sign_in
 from tests.support.services import ServerThread, make_key, migrated_database
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
@@ -118,6 +120,13 @@ def test_a_poisoned_calibration_is_refused_then_needs_its_warnings_confirmed(set
     with ServerThread(settings) as server, server.client(admin) as client:
         listed = client.get(f"/api/v1/banks/{DEFAULT_BANK}/calibrations").json()
         assert listed[-1]["proposal"]["labels_from"] == {"mallory": 37, "trudy": 23}
+        with httpx.Client(base_url=server.url) as browser:  # the bank page shows it, and refuses it too
+            csrf = sign_in(browser, admin)
+            page = browser.get(f"/dashboard/banks/{DEFAULT_BANK}")
+            assert "mallory（37）" in page.text and 'data-warning="disagrees"' in page.text, page.text[-3000:]
+            form = f"/dashboard/banks/{DEFAULT_BANK}/calibrations/{report.version}/publish"
+            reply = browser.post(form, data={"csrf_token": csrf, "confirm": "yes"})
+            assert reply.status_code == 409 and "disagrees" in reply.text
         url = f"/api/v1/banks/{DEFAULT_BANK}/calibrations/{report.version}/publish"
         refused_reply = client.post(url)
         assert refused_reply.status_code == 409, refused_reply.text
