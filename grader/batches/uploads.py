@@ -270,11 +270,11 @@ def results(session: Session, batch: Batch) -> list[AnswerResult]:
     latest = latest_grades(session, select(BatchItem.submission_id).where(BatchItem.batch_id == batch.id))
     # A reviewer's final score replaces the grader's (grader.review); the audit log keeps both.
     reviewed = {
-        sid: (final, grader_score)
-        for sid, final, grader_score in session.execute(
-            select(ResultRow.submission_id, ResultRow.final_score, ResultRow.grader_score).where(
-                ResultRow.batch_id == batch.id, ResultRow.reviewed.is_(True)
-            )
+        sid: (final, grader_score, comment)
+        for sid, final, grader_score, comment in session.execute(
+            select(
+                ResultRow.submission_id, ResultRow.final_score, ResultRow.grader_score, ResultRow.review_comment
+            ).where(ResultRow.batch_id == batch.id, ResultRow.reviewed.is_(True))
         )
     }
     question_ids = {s.question_id for _, s in items} | {e.get("question_id") or "" for e in batch.row_errors}
@@ -294,6 +294,7 @@ def results(session: Session, batch: Batch) -> list[AnswerResult]:
                 grader_score=decision[1] if decision else grade.score,
                 final_score=decision[0] if decision else None,
                 reviewed=decision is not None,
+                comment=decision[2] if decision else None,
             )
         out.append(
             AnswerResult(

@@ -13,7 +13,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from grader.db.base import Base
@@ -51,6 +51,8 @@ class ResultRow(Base):
     review_count: Mapped[int]
     reviewed_at: Mapped[datetime | None]
     reviewed_by: Mapped[str | None] = mapped_column(String(200))
+    # The latest reviewer's reason, shown with the feedback (grader.review.feedback); all are in the audit log.
+    review_comment: Mapped[str | None] = mapped_column(Text)
     key_point_corrections: Mapped[list[Any]]
     graded_at: Mapped[datetime]
 

@@ -151,7 +151,11 @@ class ResultView:
         """The grader's feedback, its score line showing the final score once reviewed."""
         row = self.row
         return shown_feedback(
-            self.grade.feedback, grader_score=row.grader_score, final_score=row.final_score, reviewed=row.reviewed
+            self.grade.feedback,
+            grader_score=row.grader_score,
+            final_score=row.final_score,
+            reviewed=row.reviewed,
+            comment=row.review_comment,
         )
 
 
@@ -212,6 +216,7 @@ def review(session: Session, submission_id: uuid.UUID, data: ReviewCreate, actor
     row.review_count += 1
     row.reviewed_at = now
     row.reviewed_by = actor.name
+    row.review_comment = data.comment
     row.key_point_corrections = [corrections[k] for k in known if k in corrections]
     if submission.status == Status.NEEDS_REVIEW.value:
         submission.status = Status.GRADED.value  # a person has decided: out of the queue

@@ -22,3 +22,21 @@ def test_feedback_without_a_score_line_gets_one_in_front() -> None:
     assert shown_feedback("回答过短。", grader_score=20, final_score=40, reviewed=True) == (
         "复核后得分 40/100（评分器 20/100）。回答过短。"
     )
+
+
+def test_an_override_with_a_reason_shows_the_reason_and_marks_the_graders_reasoning_overridden() -> None:
+    grader = "得分 30/100。与要点矛盾：候选人说多头共享参数。"
+    shown = shown_feedback(
+        grader, grader_score=30, final_score=80, reviewed=True, comment="候选人说的是分组共享，合理。"
+    )
+    assert shown == (
+        "复核后得分 80/100（评分器 30/100）。审核意见：候选人说的是分组共享，合理。"
+        "评分器原评语（已被复核更正）：与要点矛盾：候选人说多头共享参数。"
+    )
+
+
+def test_a_review_that_keeps_the_score_keeps_the_graders_reasoning_as_is() -> None:
+    grader = "得分 30/100。缺少要点。"
+    assert shown_feedback(grader, grader_score=30, final_score=30, reviewed=True, comment="同意") == (
+        "复核后得分 30/100（评分器 30/100）。缺少要点。"
+    )

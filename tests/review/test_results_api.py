@@ -117,8 +117,10 @@ def test_review_sets_the_final_score_and_appends_history(
         # The feedback tells the final score beside the grader's; the rest is the grader's text.
         grader_line = f"得分 {before['grader_score']:.0f}/100。"
         assert before["feedback"].startswith(grader_line)
+        # The reviewer's reason comes first; the grader's reasoning follows, marked as overridden.
         assert after["feedback"] == (
-            f"复核后得分 12.5/100（评分器 {before['grader_score']:.0f}/100）。" + before["feedback"][len(grader_line) :]
+            f"复核后得分 12.5/100（评分器 {before['grader_score']:.0f}/100）。审核意见：答非所问，但提到了使用经验。"
+            "评分器原评语（已被复核更正）：" + before["feedback"][len(grader_line) :]
         )
         second = client.post(f"/api/v1/results/{target}/review", json={"final_score": 20, "comment": "复核后上调"})
         assert second.status_code == 200 and second.json()["review_count"] == 2
