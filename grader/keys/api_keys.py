@@ -19,6 +19,7 @@ from grader.db.base import utcnow
 from grader.db.models import ApiKey, Role
 from grader.errors import InvalidInput, NotFound, Unauthorized
 from grader.keys.principal import Principal
+from grader.keys.schemas import KeyCreated, KeyOut
 
 KEY_PREFIX = "grd_"
 
@@ -87,3 +88,31 @@ def revoke_key(session: Session, key_id: int, actor: Principal) -> ApiKey:
         ended = end_sessions_of(session, key_id)
         audit(session, actor, "api_key.revoked", "api_key", key_id, name=key.name, sessions_ended=ended)
     return key
+
+
+# --- as `/api/v1/keys` shows them (never the hash) -------------------------------------------------------------
+
+
+def key_out(key: ApiKey) -> KeyOut:
+    return KeyOut(
+        id=key.id,
+        name=key.name,
+        role=Role(key.role),
+        prefix=key.prefix,
+        created_at=key.created_at,
+        revoked_at=key.revoked_at,
+    )
+
+
+def issue_key(session: Session, name: str, role: Role, actor: Principal) -> KeyCreated:
+    """`create_api_key`, with the key itself in the answer: shown this once."""
+    key, raw = create_api_key(session, name, role, actor)
+    return KeyCreated(**key_out(key).model_dump(), key=raw)
+
+
+def key_list(session: Session) -> list[KeyOut]:
+    return [key_out(k) for k in list_keys(session)]
+
+
+def revoked(session: Session, key_id: int, actor: Principal) -> KeyOut:
+    return key_out(revoke_key(session, key_id, actor))
