@@ -43,7 +43,7 @@ class AnswerResult:
     candidate_name: str | None = None
     candidate_email: str | None = None
     question: str | None = None  # the question's text
-    answer: str | None = None  # the answer as submitted (none for a rejected row)
+    answer: str | None = None  # the answer as submitted (a rejected row's up to 2,000 characters)
     score: float | None = None
     confidence: float | None = None
     flags: Sequence[str] = ()
@@ -52,6 +52,7 @@ class AnswerResult:
     error: str | None = None  # why grading failed, or why the row was not imported
     submission_id: str | None = None
     graded_at: datetime | None = None
+    error_code: str | None = None  # a rejected row's RowErrorCode (empty_answer, duplicate, …)
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,8 @@ def summarize(results: Iterable[AnswerResult]) -> list[CandidateSummary]:
         rows = [r for r in all_rows if r.status != REJECTED]
         scored = [r for r in rows if r.status in SCORED_STATUSES and r.score is not None]
         total = round(sum(r.score for r in scored if r.score is not None), 1)
+        # A question left blank scores 0 in the average: 2 of 3 answered averages over 3, not 2.
+        blank = sum(1 for r in all_rows if r.status == REJECTED and r.error_code == "empty_answer")
         summaries.append(
             CandidateSummary(
                 candidate_id=candidate_id,
@@ -128,7 +131,7 @@ def summarize(results: Iterable[AnswerResult]) -> list[CandidateSummary]:
                 pending=sum(r.status in ("pending", "running") for r in rows),
                 rejected=len(all_rows) - len(rows),
                 total=total,
-                average=round(total / len(scored), 1) if scored else None,
+                average=round(total / (len(scored) + blank), 1) if scored else None,
                 per_question={r.question_id: (r.score if r.status in SCORED_STATUSES else None) for r in rows},
             )
         )

@@ -151,6 +151,10 @@ HEADER_ALIASES: dict[Column, tuple[str, ...]] = {
 }
 
 
+# A refused row's answer is kept up to this many characters (shown in the downloads, stored with the batch).
+KEPT_ANSWER_CHARS = 2_000
+
+
 class RowErrorCode(StrEnum):
     UNKNOWN_QUESTION = "unknown_question"
     EMPTY_ANSWER = "empty_answer"
@@ -178,6 +182,9 @@ class RowError:
     column: str | None = None  # the header of the offending cell (wide format)
     candidate_id: str | None = None
     question_id: str | None = None
+    # Kept so a refused row still shows whose it was and what was written (capped: it may be the over-long one).
+    candidate_name: str | None = None
+    answer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -400,7 +407,8 @@ class _Builder:
     ) -> None:
         def fail(code: RowErrorCode, reason: str) -> None:
             question = qid or label or None
-            self.errors.append(RowError(number, code, reason, column, candidate or None, question))
+            kept = answer if len(answer) <= KEPT_ANSWER_CHARS else answer[:KEPT_ANSWER_CHARS] + "…"
+            self.errors.append(RowError(number, code, reason, column, candidate or None, question, name, kept or None))
 
         limits = self.limits
         if not candidate:

@@ -182,6 +182,8 @@ def row_error_json(error: Any) -> dict[str, Any]:
         "column": error.column,
         "candidate_id": error.candidate_id,
         "question_id": error.question_id,
+        "candidate_name": getattr(error, "candidate_name", None),
+        "answer": getattr(error, "answer", None),
     }
 
 
@@ -324,8 +326,11 @@ def results(session: Session, batch: Batch) -> list[AnswerResult]:
                 question_id=qid,
                 status=REJECTED,
                 row=e.get("row"),
+                candidate_name=e.get("candidate_name"),
                 question=questions.get(qid),
+                answer=e.get("answer"),
                 error=e.get("reason"),
+                error_code=e.get("code"),
             )
         )
     # Sheet order; sorted() is stable, so a wide row keeps its answers in column order.

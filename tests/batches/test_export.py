@@ -13,6 +13,7 @@ from openpyxl import load_workbook
 
 from grader.batches.export import (
     FORMULA_TRIGGERS,
+    REJECTED,
     AnswerResult,
     escape_cell,
     missed_key_points,
@@ -251,3 +252,34 @@ def test_xlsx_never_holds_a_formula_or_a_cell_starting_with_a_trigger(candidate,
             for cell in row:
                 assert cell.data_type != "f"
                 assert not (isinstance(cell.value, str) and cell.value.startswith(FORMULA_TRIGGERS))
+
+
+def test_a_blank_answer_counts_as_zero_in_the_candidates_average() -> None:
+    rows = [
+        AnswerResult("c1", "q01", "graded", row=2, score=80.0),
+        AnswerResult("c1", "q02", "graded", row=2, score=60.0),
+        AnswerResult("c1", "q03", REJECTED, row=2, error="the answer is empty", error_code="empty_answer"),
+        AnswerResult("c2", "q01", "graded", row=3, score=50.0),
+        AnswerResult("c2", "q02", REJECTED, row=3, error="duplicate", error_code="duplicate"),
+    ]
+    by_id = {s.candidate_id: s for s in summarize(rows)}
+    assert by_id["c1"].average == round(140 / 3, 1)  # 2 of 3 answered averages over 3
+    assert by_id["c2"].average == 50.0  # a refused duplicate is not a question left blank
+
+
+def test_a_refused_row_keeps_the_candidates_name_and_answer() -> None:
+    from grader.batches.parsing import parse_sheet
+    from tests.support.sheets import QUESTIONS, csv_bytes
+
+    data = csv_bytes(
+        [
+            ("候选人编号", "姓名", "q01", "q02"),
+            ("c-1", "张三", "RLHF 是基于人类反馈的强化学习", ""),
+            ("c-1", "张三", "重复的一行", "x"),
+        ]
+    )
+    sheet = parse_sheet(data, QUESTIONS, filename="s.csv")
+    empty = next(e for e in sheet.errors if e.code == "empty_answer")
+    assert empty.candidate_name == "张三" and empty.answer is None
+    duplicate = next(e for e in sheet.errors if e.code == "duplicate")
+    assert duplicate.candidate_name == "张三" and duplicate.answer == "重复的一行"
