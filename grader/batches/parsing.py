@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from grader.errors import UnreadableSheet, UploadTooLarge
 from grader.questions.ids import normalize_question_id
@@ -197,6 +197,7 @@ class ParsedSheet:
     header_row: int
     columns: dict[str, str]  # header as written -> field or question id it was read as
     ignored_columns: list[str]
+    ignored_reasons: list[dict[str, Any]]
     answers: list[ParsedAnswer]
     errors: list[RowError]
     data_rows: int  # non-blank rows under the header
@@ -248,6 +249,21 @@ class QuestionMatcher:
             self._cache[label] = self._match(label)
         return self._cache[label]
 
+    def why_not(self, label: str) -> tuple[str, list[str]]:
+        """Why a header names no question: the reason, and the questions it could be (shared texts)."""
+        text = unicodedata.normalize("NFKC", label).strip()
+        key = header_key(text)
+        shared = sorted(qid for qid, question in self._texts.items() if question == key and len(key) >= 4)
+        if len(shared) > 1:
+            return (
+                f"its text is the question of {', '.join(shared)}, which several questions share; "
+                "name the column by question id instead",
+                shared,
+            )
+        if _QUESTION_ID_RE.match(key) or _QUESTION_PREFIX_RE.match(text.casefold()):
+            return f"no question '{label}' in any published bank", []
+        return "matches no question of a published bank, by id or by text", []
+
     def _by_number(self, number: str) -> str | None:
         qid = f"q{int(number):02d}"
         return qid if qid in self.questions else None
@@ -296,6 +312,8 @@ class _Layout:
     question_columns: dict[int, str]  # wide: column index -> question id
     columns: dict[str, str]
     ignored: list[str]
+    # Why each ignored column was ignored: {"column", "reason", "questions"} (questions: a shared text's).
+    ignored_reasons: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _read_header(header: Sequence[str], matcher: QuestionMatcher) -> _Layout | None:
@@ -303,6 +321,7 @@ def _read_header(header: Sequence[str], matcher: QuestionMatcher) -> _Layout | N
     question_columns: dict[int, str] = {}
     columns: dict[str, str] = {}
     ignored: list[str] = []
+    reasons: list[dict[str, Any]] = []
     for index, name in enumerate(header):
         if not name.strip():
             continue
@@ -317,23 +336,37 @@ def _read_header(header: Sequence[str], matcher: QuestionMatcher) -> _Layout | N
             columns[name] = qid
         else:
             ignored.append(name)
+            if fld is not None:
+                reasons.append({"column": name, "reason": f"a second {fld.value} column", "questions": []})
+            elif qid is not None:
+                reasons.append({"column": name, "reason": f"a second column for {qid}", "questions": []})
+            else:
+                reason, shared = matcher.why_not(name)
+                reasons.append({"column": name, "reason": reason, "questions": shared})
     has_candidate = bool(fields.keys() & {Column.CANDIDATE_ID, Column.CANDIDATE_NAME, Column.CANDIDATE_EMAIL})
     if not has_candidate:
         return None
     if Column.QUESTION in fields and Column.ANSWER in fields:
         # Long format: question columns in the header are not answers then; report them as ignored.
         ignored += [header[i] for i in question_columns]
+        reasons += [
+            {"column": header[i], "reason": "a long-format sheet reads answers from its answer column", "questions": []}
+            for i in question_columns
+        ]
         for i in question_columns:
             columns.pop(header[i], None)
-        return _Layout("long", fields, {}, columns, ignored)
+        return _Layout("long", fields, {}, columns, ignored, reasons)
     if question_columns:
         # Wide format: a lone question or answer column means nothing; report it as ignored.
         for fld in (Column.QUESTION, Column.ANSWER):
             if fld in fields:
                 name = header[fields.pop(fld)]
                 ignored.append(name)
+                reasons.append(
+                    {"column": name, "reason": f"a lone {fld.value} column in a wide-format sheet", "questions": []}
+                )
                 columns.pop(name, None)
-        return _Layout("wide", fields, question_columns, columns, ignored)
+        return _Layout("wide", fields, question_columns, columns, ignored, reasons)
     return None
 
 
@@ -563,6 +596,7 @@ def parse_sheet(
         header_row=header_row,
         columns=builder.layout.columns,
         ignored_columns=builder.layout.ignored,
+        ignored_reasons=builder.layout.ignored_reasons,
         answers=builder.answers,
         errors=builder.errors,
         data_rows=builder.data_rows,

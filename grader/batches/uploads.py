@@ -104,6 +104,7 @@ def create_batch(
         columns={
             "mapping": sheet.columns,
             "ignored": sheet.ignored_columns,
+            "ignored_reasons": _with_banks(session, sheet.ignored_reasons),
             "header_row": sheet.header_row,
             "delimiter": sheet.delimiter,
         },
@@ -167,6 +168,18 @@ def create_batch(
     batch_id = batch.id
     on_commit(session, lambda: enqueue_chunks(queue, batch_id, ids))
     return batch
+
+
+def _with_banks(session: Session, reasons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each ignored column's reason, with the banks of the questions a shared text could be."""
+    wanted = {qid for r in reasons for qid in r.get("questions", [])}
+    banks = {qid: pin.bank for qid, pin in latest_pins(session, wanted).items()} if wanted else {}
+    out = []
+    for r in reasons:
+        shared = sorted({banks[q] for q in r.get("questions", []) if q in banks})
+        reason = r["reason"] + (f" (banks: {', '.join(shared)})" if shared else "")
+        out.append({**r, "reason": reason, "banks": shared})
+    return out
 
 
 def enqueue_chunks(queue: Queue, batch_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> None:

@@ -52,10 +52,15 @@ def _progress() -> Progress:
 def _report(info: dict[str, Any], errors: list[dict[str, Any]], total_errors: int) -> None:
     encoding = f", encoding {info['encoding']}" if info.get("encoding") else ""
     sheet = f", sheet '{info['sheet_name']}'" if info.get("sheet_name") else ""
+    ignored = (info.get("columns") or {}).get("ignored_reasons") or []
+    dropped = f", {len(ignored)} column{'s' if len(ignored) != 1 else ''} ignored" if ignored else ""
     err.print(
         f"read {info['file_format']} ({info['layout']} format{encoding}{sheet}): "
-        f"{info['accepted']} answers to grade, {total_errors} skipped"
+        f"{info['accepted']} answers to grade, {total_errors} rows skipped{dropped}"
     )
+    # A column the sheet has but nothing reads is said out loud, with why: its answers are not graded.
+    for c in ignored:
+        err.print(f"  column '{c['column']}' ignored: {c['reason']}", style="yellow", markup=False)
     for e in errors[:SHOWN_ROW_ERRORS]:
         where = f" [{e['column']}]" if e.get("column") else ""
         err.print(f"  row {e['row']}{where}: {e['reason']}", style="yellow", markup=False)
@@ -99,7 +104,8 @@ def _grade_locally(path: Path, data: bytes, output: Path, fmt: Format) -> None:
     with session_scope(factory) as session:
         questions = gradable_questions(session)
         sheet = parse_sheet(data, questions, filename=path.name, max_answer_chars=settings.max_answer_chars)
-        batch_id = create_batch(session, sheet, filename=path.name, actor=CLI, queue=queue).id
+        created = create_batch(session, sheet, filename=path.name, actor=CLI, queue=queue)
+        batch_id, columns = created.id, created.columns
     errors = [{"row": e.row, "column": e.column, "reason": e.reason} for e in sheet.errors]
     _report(
         {
@@ -108,6 +114,7 @@ def _grade_locally(path: Path, data: bytes, output: Path, fmt: Format) -> None:
             "encoding": sheet.encoding,
             "sheet_name": sheet.sheet_name,
             "accepted": len(sheet.answers),
+            "columns": columns,
         },
         errors,
         len(errors),

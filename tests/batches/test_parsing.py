@@ -456,3 +456,17 @@ def _understate_size(data: bytes, name: str, declared: int) -> bytes:
             break
         central += 4
     return bytes(buffer)
+
+
+def test_ignored_columns_say_why_and_which_questions_share_a_text() -> None:
+    from grader.batches.parsing import parse_sheet
+    from tests.support.sheets import csv_bytes
+
+    questions = {"q01": "什么是温度系数？", "le-001": "什么是温度系数？", "q02": "什么是位置编码"}
+    data = csv_bytes([("候选人编号", "q02", "Q13", "什么是温度系数？"), ("c-1", "位置编码提供顺序信息", "x", "y")])
+    sheet = parse_sheet(data, questions, filename="s.csv")
+    reasons = {r["column"]: r for r in sheet.ignored_reasons}
+    assert sheet.ignored_columns == ["Q13", "什么是温度系数？"]
+    assert reasons["Q13"]["reason"] == "no question 'Q13' in any published bank"
+    shared = reasons["什么是温度系数？"]
+    assert shared["questions"] == ["le-001", "q01"] and "several questions share" in shared["reason"]
