@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from grader.cli.common import safe_url
+from grader.cli.common import safe_url, shown_time
 from grader.errors import GraderError, InvalidBankFile
 from grader.settings import get_settings
 
@@ -122,7 +122,7 @@ def list_command() -> None:
 
     table = Table("bank", "title", "questions", "version", "published", "pending")
     for b in run(list_banks):
-        published = b.published_at.strftime("%Y-%m-%d %H:%M") if b.published_at else "-"
+        published = shown_time(b.published_at)
         table.add_row(b.name, b.title, str(b.questions), str(b.version or "-"), published, str(b.pending))
     console.print(table)
 
@@ -226,7 +226,7 @@ def calibrations_command(bank: Annotated[str, typer.Argument(help="bank name")])
     table = Table("version", "calibration", "fitted on", "cross-validated", "published")
     for info in run(lambda s: list_calibrations(s, bank)):
         metrics = ", ".join(f"{k.removeprefix('cv_')}={v}" for k, v in info.calibration.cv_metrics.items())
-        published = info.published_at.strftime("%Y-%m-%d %H:%M") if info.published_at else "-"
+        published = shown_time(info.published_at)
         table.add_row(str(info.version), info.calibration.version, info.source, metrics, published)
     console.print(table)
 

@@ -4,6 +4,7 @@ SQLite database (migrated on first use, as `grader serve` does), errors by row a
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -97,3 +98,11 @@ def test_calibrate_a_bank_writes_an_unpublished_version_and_never_the_shipped_fi
     outside.write_text(json.dumps({"question_id": "q01", "answer": "x", "score": 3}), encoding="utf-8")
     assert "row 1, question_id" in refused(["calibrate", "--bank", "le", str(outside)], env, tmp_path)
     assert "40 more reviewed answers" in refused(["calibrate", "--bank", "le", "--from-reviews"], env, tmp_path)
+
+
+def test_bank_listing_times_are_in_the_display_zone_and_say_which(env: dict[str, str], tmp_path: Path) -> None:
+    # The dashboard's zone (GRADER_DISPLAY_TIMEZONE, Asia/Shanghai by default), named as the pages name it.
+    listed = run(["banks", "list"], {**env, "COLUMNS": "200"}, tmp_path).stdout
+    assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} \(UTC\+8\)", listed), listed
+    utc = run(["banks", "list"], {**env, "COLUMNS": "200", "GRADER_DISPLAY_TIMEZONE": "UTC"}, tmp_path).stdout
+    assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} \(UTC\)", utc), utc
