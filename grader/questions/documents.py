@@ -227,6 +227,18 @@ def _markdown(text: str, errors: _Errors) -> list[BankRow]:
     return rows
 
 
+_MD_TITLE = re.compile(r"^#(?!#)[ \t]*(?P<title>\S[^\n]*?)[ \t#]*$", re.MULTILINE)
+
+
+def _markdown_title(text: str) -> str | None:
+    """A `# Title` line above the first question names the bank (it was dropped, and the bank's name shown)."""
+    found = _MD_TITLE.search(text)
+    first_question = _MD_HEADER.search(text)
+    if found is None or (first_question is not None and found.start() > first_question.start()):
+        return None
+    return found.group("title")[:200]
+
+
 def _too_deep(row: int, where: str) -> InvalidBankFile:
     return InvalidBankFile(
         f"the file nests deeper than {MAX_NESTING} levels; a bank's rows are flat",
@@ -416,6 +428,7 @@ def parse_bank_document(
             text, encoding = decode_text(data)
             if file_format == "markdown":
                 rows = _markdown(text, errors)
+                title = _markdown_title(text)
             elif file_format == "jsonl":
                 rows = _jsonl(text, errors)
             else:

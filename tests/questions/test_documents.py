@@ -154,3 +154,14 @@ def test_format_is_recognised_without_a_file_name() -> None:
     assert parse_bank_document(LE.joinpath("questions.jsonl").read_bytes()).file_format == "jsonl"
     assert parse_bank_document(LE.joinpath("bank.md").read_bytes()).file_format == "markdown"
     assert parse_bank_document(json.dumps({"question": "q?", "reference_answer": "a."}).encode()).rows
+
+
+def test_a_markdown_banks_title_line_names_the_bank() -> None:
+    text = (
+        "# 后端工程师面试题\n\n说明文字\n\n## 什么是幂等？\n同一请求执行多次结果相同。\n\n"
+        "## 什么是 CAP？\n一致性、可用性、分区容错。\n"
+    )
+    doc = parse_bank_document(text.encode("utf-8"), "backend.md")
+    assert doc.title == "后端工程师面试题" and len(doc.rows) == 2
+    untitled = parse_bank_document("## 什么是幂等？\n同一请求执行多次结果相同。\n# 不是标题\n".encode(), "b.md")
+    assert untitled.title is None  # a `#` line below the first question is part of an answer
