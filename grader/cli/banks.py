@@ -161,7 +161,9 @@ def diff_command(
 
 
 def _question_line(question: dict[str, Any]) -> str:
-    parts = [f"  {question['change']:9} {question['question_id']}"]
+    text = " ".join((question.get("question") or "").split())
+    label = text if len(text) <= 40 else text[:39] + "…"
+    parts = [f"  {question['change']:9} {question['question_id']}" + (f" {label}" if label else "")]
     if question["fields"]:
         parts.append("fields: " + ", ".join(c["field"] for c in question["fields"]))
     if question["key_points"]:

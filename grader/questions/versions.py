@@ -36,6 +36,7 @@ class KeyPointDiff(BaseModel):
 
 class QuestionDiff(BaseModel):
     question_id: str
+    question: str | None = None  # its text (the new one, or the removed one's), so a diff reads without ids
     change: str  # added | removed | changed
     old_hash: str | None
     new_hash: str | None
@@ -80,6 +81,7 @@ def _question_diff(qid: str, old: Reference | None, new: Reference | None) -> Qu
     change = "added" if old is None else "removed" if new is None else "changed"
     diff = QuestionDiff(
         question_id=qid,
+        question=new.question if new is not None else old.question if old is not None else None,
         change=change,
         old_hash=old.content_hash if old else None,
         new_hash=new.content_hash if new else None,

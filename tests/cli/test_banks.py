@@ -106,3 +106,13 @@ def test_bank_listing_times_are_in_the_display_zone_and_say_which(env: dict[str,
     assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} \(UTC\+8\)", listed), listed
     utc = run(["banks", "list"], {**env, "COLUMNS": "200", "GRADER_DISPLAY_TIMEZONE": "UTC"}, tmp_path).stdout
     assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} \(UTC\)", utc), utc
+
+
+def test_a_banks_diff_names_each_question_by_its_text_not_only_its_id(env: dict[str, str], tmp_path: Path) -> None:
+    doc = tmp_path / "ops.md"
+    doc.write_text("# 运维面试\n\n## 什么是蓝绿发布？\n两套环境切换流量。\n", encoding="utf-8")
+    run(["banks", "import", str(doc), "--bank", "ops"], env, tmp_path)
+    said = " ".join(run(["banks", "diff", "ops"], {**env, "COLUMNS": "200"}, tmp_path).stdout.split())
+    assert "added" in said and "什么是蓝绿发布？" in said
+    listed = run(["banks", "list"], {**env, "COLUMNS": "200"}, tmp_path).stdout
+    assert "运维面试" in listed  # the document's title line
