@@ -207,6 +207,8 @@ def queue_page(request: Request, session: ReviewerSession, db: SessionDep) -> HT
             "total": total,
             "pages": pages,
             "questions": questions,
+            # A short label beside each id: an imported bank's ids are hashes (db-3d849a31) nobody recognises.
+            "question_texts": dict(questions),
             "nav": "queue",
             "here": _here(request),
         },

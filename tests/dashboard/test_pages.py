@@ -138,6 +138,8 @@ def test_queue_filters_live_in_the_url(api: Server, clean_db: Settings, seeded: 
         page = client.get("/dashboard/queue", params={"view": "all", "question": "q01", "sort": "-score"})
         assert page.status_code == 200
         assert "c-004" in page.text and "c-005" in page.text and "c-001" not in page.text
+        # Each question carries a short label of its text beside the id (an imported bank's ids are hashes).
+        assert 'class="muted qlabel" title="说一下 chatgpt 的优缺点">说一下 chatgpt 的优缺点</span>' in page.text
         lenient = client.get("/dashboard/queue", params={"view": "all", "score_min": "abc", "batch": "nope"})
         assert lenient.status_code == 200 and "已忽略“abc”" in lenient.text
 
