@@ -73,6 +73,17 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/banks/{bank}/calibrations"): Rule(ADMINS),
     ("POST", "/api/v1/banks/{bank}/calibrations/{version}/publish"): Rule(ADMINS),
     ("POST", "/api/v1/banks/{bank}/regrade"): Rule(ADMINS),
+    ("POST", "/api/v1/interviews"): Rule(SUBMITTERS),
+    ("GET", "/api/v1/interviews/{interview_id}"): Rule(EVERYONE, owned=True),
+    ("GET", "/api/v1/candidates"): Rule(EVERYONE, owned=True),
+    ("GET", "/api/v1/candidates/{candidate_id}"): Rule(EVERYONE, owned=True),
+    ("POST", "/api/v1/webhooks"): Rule(ADMINS),
+    ("GET", "/api/v1/webhooks"): Rule(ADMINS),
+    ("GET", "/api/v1/webhooks/{endpoint_id}"): Rule(ADMINS),
+    ("DELETE", "/api/v1/webhooks/{endpoint_id}"): Rule(ADMINS),
+    ("GET", "/api/v1/webhooks/{endpoint_id}/deliveries"): Rule(ADMINS),
+    ("GET", "/api/v1/webhooks/deliveries/{delivery_id}"): Rule(ADMINS),
+    ("POST", "/api/v1/webhooks/deliveries/{delivery_id}/replay"): Rule(ADMINS),
 }
 # A small bank of the matrix's own (question ids az-01, az-02), imported and published in `world`.
 AUTHZ_BANK = "authz"
@@ -92,6 +103,22 @@ class World:
     revoked: str
     submission_id: str
     batch_id: str
+    interview_id: str
+    endpoint_id: str
+    delivery_id: str
+
+
+PUBLIC_RECEIVER = "https://93.184.215.14/hooks"  # a public address: registration needs no setting
+
+
+def _endpoint(client: httpx.Client, admin_key: str) -> str:
+    created = client.post(
+        "/api/v1/webhooks",
+        headers={"X-API-Key": admin_key},
+        json={"url": PUBLIC_RECEIVER, "events": ["batch.completed"]},
+    )
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
 
 
 @pytest.fixture(scope="module")
@@ -117,10 +144,25 @@ def world(open_api: Server, keys: Keys, pg_settings: Settings) -> World:
             files={"file": ("authz.jsonl", AUTHZ_FILE)},
         )
         assert imported.status_code in (201, 409), imported.text  # 409: published by an earlier module
+        interview = client.post(
+            "/api/v1/interviews",
+            headers=own,
+            json={"candidate_id": "authz-3", "answers": [{"question_id": "q02", "answer": "编码器解码器"}]},
+        ).json()
+        endpoint_id = _endpoint(client, keys.admin)
+    from grader.webhooks.outbox import emit
+
+    with session_scope(get_session_factory(pg_settings.database_url)) as session:
+        emit(session, "batch.completed", [{"batch_id": "authz"}], endpoints=[int(endpoint_id)])
+        from sqlalchemy import func, select
+
+        from grader.db.webhook_models import WebhookDelivery
+
+        delivery_id = str(session.scalar(select(func.max(WebhookDelivery.id))))
     # Graded in-process (no worker in these tests), so the reviewers' endpoints have a result to show.
     grader = build_grader(Settings(embedder="hash"))
     run_grading(get_session_factory(pg_settings.database_url), uuid.UUID(submission["id"]), lambda: grader, 0.5)
-    return World(keys, revoked, submission["id"], batch["id"])
+    return World(keys, revoked, submission["id"], batch["id"], interview["id"], endpoint_id, delivery_id)
 
 
 def _request(method: str, path: str, world: World, pg_settings: Settings) -> dict[str, Any]:
@@ -129,7 +171,23 @@ def _request(method: str, path: str, world: World, pg_settings: Settings) -> dic
         "batch_id": world.batch_id,
         "question_id": "az-01" if "/banks/" in path else "q01",
         "bank": AUTHZ_BANK,
+        "interview_id": world.interview_id,
+        "candidate_id": "authz-3",
+        "endpoint_id": world.endpoint_id,
+        "delivery_id": world.delivery_id,
     }
+    if (method, path) == ("DELETE", "/api/v1/webhooks/{endpoint_id}"):  # a fresh one each time
+        from grader.webhooks.endpoints import register
+        from grader.webhooks.schemas import EndpointCreate
+
+        with session_scope(get_session_factory(pg_settings.database_url)) as session:
+            created = register(
+                session,
+                EndpointCreate(url=PUBLIC_RECEIVER, events=["batch.completed"]),
+                Principal(None, "authz-matrix", Role.ADMIN),
+                allow_private=False,
+            )
+            params["endpoint_id"] = str(created.id)
     actor = Principal(None, "authz-matrix", Role.ADMIN)
     if path.endswith("/publish") and "/calibrations/" not in path:  # something to publish for each caller
         with session_scope(get_session_factory(pg_settings.database_url)) as session:
@@ -152,6 +210,13 @@ def _request(method: str, path: str, world: World, pg_settings: Settings) -> dic
     body: dict[str, Any] = {}
     if (method, path) == ("POST", "/api/v1/submissions"):
         body["json"] = {"candidate_id": f"authz-{uuid.uuid4().hex[:6]}", "question_id": "q01", "answer": "RLHF"}
+    elif (method, path) == ("POST", "/api/v1/interviews"):
+        body["json"] = {
+            "candidate_id": f"authz-{uuid.uuid4().hex[:6]}",
+            "answers": [{"question_id": "q01", "answer": "RLHF"}],
+        }
+    elif (method, path) == ("POST", "/api/v1/webhooks"):
+        body["json"] = {"url": PUBLIC_RECEIVER, "events": ["interview.completed"]}
     elif (method, path) == ("POST", "/api/v1/keys"):
         body["json"] = {"name": f"sec-new-{uuid.uuid4().hex[:6]}", "role": "recruiter"}
     elif (method, path) == ("POST", "/api/v1/batches"):
@@ -214,7 +279,10 @@ def test_authorization_matrix(method: str, path: str, open_api: Server, world: W
                     assert response.status_code == 404, (caller, response.text)
                 else:
                     items = response.json()["items"]
-                    assert response.status_code == 200 and all(i["id"] != world.submission_id for i in items)
+                    # Submissions by id; candidates by the owner's candidate id.
+                    assert response.status_code == 200
+                    assert all(i.get("id") != world.submission_id for i in items)
+                    assert all(i.get("candidate_id") not in ("authz-1", "authz-3") for i in items)
                 continue
             assert response.status_code in want, (method, path, caller, response.status_code, response.text)
             if response.status_code >= 400:
