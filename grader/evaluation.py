@@ -23,7 +23,7 @@ import numpy as np
 from pydantic import AliasChoices, BaseModel, Field, ValidationError
 
 from grader.errors import InvalidInput
-from grader.eval_bank import bank_name, load_eval_bank
+from grader.eval_bank import load_eval_bank
 from grader.grading.grader import Grader
 from grader.questions.references import DEFAULT_DIR
 from grader.scoring import calibration as cal
@@ -283,21 +283,6 @@ def fit_across(template: Grader, sets: Sequence[tuple[str, Path]], *, command: s
         banks += [bank] * len(rows)
     fitted_on = ", ".join(f"{b}: {_shown(p)}" for b, p in sets)
     return cal.fit(examples, banks, version=_version(template), fitted_on=fitted_on, fit_command=command)
-
-
-def fit_bank(template: Grader, bank: str | None, path: Path, *, command: str) -> cal.Calibration:
-    """A bank's own calibration, fitted on its labelled answers and pulled towards the shipped one."""
-    rows = read_rows(path)
-    _labelled(rows)
-    examples = measure(grader_for(bank, template), rows)
-    return cal.fit_own(
-        examples,
-        template.calibration,
-        bank=bank_name(bank),
-        version=_version(template),
-        fitted_on=_shown(path),
-        fit_command=command,
-    )
 
 
 def _shown(path: Path) -> str:

@@ -2,7 +2,7 @@
 
 Evidence spans are character offsets into the answer as submitted (`Span`), and spans of different key
 points may overlap, so the answer is cut at every span boundary and each run carries every key point
-over it; its colour is the most serious state among them (contradicted, then covered, then partial).
+over it; its colour is the most serious state among them (contradicted, disputed, covered, partial).
 Spans of missed key points are not marked: the grader found nothing there worth showing.
 """
 
@@ -11,15 +11,25 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from grader.scoring.feedback import COVERED_CREDIT, PARTIAL_CREDIT
 
-State = Literal["covered", "partial", "missed", "contradicted"]
-_RANK: dict[State, int] = {"contradicted": 3, "covered": 2, "partial": 1, "missed": 0}
+State = Literal["covered", "partial", "missed", "contradicted", "disputed"]
+_RANK: dict[State, int] = {"contradicted": 4, "disputed": 3, "covered": 2, "partial": 1, "missed": 0}
+_STATES: frozenset[str] = frozenset(_RANK)
 
 
-def state_of(credit: float, contradicted: bool) -> State:
+def state_of(kp: Mapping[str, Any]) -> State:
+    """The key point's state as the engine decided it; grades recorded before states existed derive it from
+    their credit and contradiction flag."""
+    recorded = kp.get("state")
+    if isinstance(recorded, str) and recorded in _STATES:
+        return cast(State, recorded)
+    return _derived(float(kp.get("credit", 0)), bool(kp.get("contradicted")))
+
+
+def _derived(credit: float, contradicted: bool) -> State:
     if contradicted:
         return "contradicted"
     if credit >= COVERED_CREDIT:
@@ -38,7 +48,7 @@ def segments(answer: str, key_points: Iterable[Mapping[str, Any]]) -> list[Run]:
     spans: list[tuple[int, int, str, State]] = []
     for kp in key_points:
         evidence = kp.get("evidence")
-        state = state_of(float(kp.get("credit", 0)), bool(kp.get("contradicted")))
+        state = state_of(kp)
         if not evidence or state == "missed":
             continue
         start, end = int(evidence["start"]), int(evidence["end"])

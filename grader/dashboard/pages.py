@@ -229,7 +229,7 @@ def _detail_context(db: SessionDep, submission_id: uuid.UUID) -> dict[str, Any]:
                 "ref": ref,
                 "kp": kp,
                 "credit": credit,
-                "state": state_of(credit, bool(kp.get("contradicted"))),
+                "state": state_of(kp),
                 "correction": corrections.get(ref["id"]),
             }
         )

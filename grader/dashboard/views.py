@@ -37,8 +37,15 @@ FLAG_LABELS = {
     Flag.TOO_SHORT.value: "回答过短",
     Flag.COPY_OF_REFERENCE.value: "疑似照抄",
     Flag.REPETITIVE.value: "重复凑字",
+    Flag.CONFLICT.value: "疑似矛盾",
 }
-STATE_LABELS = {"covered": "已覆盖", "partial": "部分覆盖", "missed": "遗漏", "contradicted": "矛盾"}
+STATE_LABELS = {
+    "covered": "已覆盖",
+    "partial": "部分覆盖",
+    "missed": "遗漏",
+    "contradicted": "矛盾",
+    "disputed": "疑似矛盾（待复核）",
+}
 ACTION_LABELS = {
     "submission.created": "提交答案",
     "submission.graded": "机器评分",

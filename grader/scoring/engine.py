@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
 
 import numpy as np
@@ -27,10 +27,21 @@ from grader.scoring.calibration import (
     coverage,
     credits,
 )
-from grader.scoring.feedback import write_feedback
+from grader.scoring.feedback import COVERED_CREDIT, PARTIAL_CREDIT, write_feedback
 from grader.scoring.normalize import Normalised, normalise_answer
 from grader.scoring.text import TextSpan, clause_count, content_length, normalise, spans
-from grader.scoring.types import Flag, KeyPoint, KeyPointResult, Provenance, Reference, ScoreResult, Span
+from grader.scoring.types import (
+    Conflict,
+    ConflictRule,
+    Flag,
+    KeyPoint,
+    KeyPointResult,
+    KeyPointState,
+    Provenance,
+    Reference,
+    ScoreResult,
+    Span,
+)
 
 # 1.1: answers normalised before grading (normalize.py), direction reversals, repetitive.
 # 1.2: the score placed and its confidence read by the label model (calibration.py, model.decide).
@@ -50,6 +61,8 @@ DISTINCTIVE_SHARE = 0.7
 CANONICAL_TERM_CHARS = 6
 # A keyword counts only inside a span at least this close to its key point.
 KEYWORD_CONTEXT = 0.4
+# A span this close to a key point that holds any of its terms (not only one no other point uses) shows it.
+CLOSE_SPAN = 0.6
 
 # Off-topic: the answer is far from its own reference and holds few of its terms, while another
 # question's reference fits it better (by cosine or by share of terms present).
@@ -81,6 +94,12 @@ STUFFING_REPEAT_COVERAGE = 0.5  # ... and those terms make up this share of the 
 COPY_CONTAINMENT = 0.6
 COPY_COVERAGE = 0.5
 COPY_MIN_REFERENCE_CHARS = 40
+# A conflict found in an answer that scores at least STRONG_ELSEWHERE without it, and loses CONFLICT_DROP or
+# more points with it, is disputed rather than trusted: the score shown is halfway between the two readings
+# and the grade's confidence at most CONFLICT_CONFIDENCE (below the review threshold).
+STRONG_ELSEWHERE = 60.0
+CONFLICT_DROP = 25.0
+CONFLICT_CONFIDENCE = 0.45
 
 _WORD_UNIT = re.compile(r"[a-z][a-z0-9_\-]*|[\u4e00-\u9fff]")
 _CONNECTIVE = re.compile(
@@ -317,23 +336,12 @@ def embed_answers(answers: Sequence[str], embedder: Embedder) -> list[Embedded]:
     return [Embedded(r.text, sp, v[0], v[1:], r) for r, sp, v in zip(read, cut, vectors, strict=True)]
 
 
-def score(
-    answer: str,
-    reference: PreparedReference,
-    bank: Sequence[PreparedReference],
-    embedder: Embedder,
-    calibration: Calibration,
-) -> ScoreResult:
-    (embedded,) = embed_answers([answer], embedder)
-    return score_embedded(embedded, reference, bank, calibration)
-
-
 @dataclass(frozen=True)
 class _PointMeasure:
     similarity: float
     best_span: int | None
     hits: dict[str, list[keywords.Hit]]
-    contradiction: str | None
+    contradiction: Conflict | None
     context: dict[str, float]  # per keyword: similarity to the key point of the best span holding a hit
 
     @property
@@ -408,7 +416,7 @@ def _measure_point(answer: _Answer, point: PreparedKeyPoint) -> _PointMeasure:
     return _PointMeasure(float(per_span[best]), best, hits, verdict, context)
 
 
-def _negation(answer: _Answer, term_positions: list[tuple[int, int]]) -> str | None:
+def _negation(answer: _Answer, point: KeyPoint, term_positions: list[tuple[int, int]]) -> Conflict | None:
     """A key term the answer negates where no correct statement of the reference negates or
     suppresses it ("V 不旋转" is right when a statement says "value 不旋转")."""
     for start, end in contradiction.negated_terms(answer.norm, term_positions):
@@ -416,7 +424,9 @@ def _negation(answer: _Answer, term_positions: list[tuple[int, int]]) -> str | N
         if _clause_around(answer.norm, start, end) in "\n".join(answer.reference.own_texts):
             continue  # the reference says these very words
         if not any(contradiction.denied_or_suppressed(s, term) for s in answer.reference.normalised_statements):
-            return f"否定了「{answer.embedded.original_span(start, end).text}」"
+            return Conflict(
+                rule=ConflictRule.NEGATION, claim=point.text, span=answer.embedded.original_span(start, end)
+            )
     return None
 
 
@@ -428,7 +438,7 @@ def _clause_around(text: str, start: int, end: int) -> str:
 
 def _contradiction(
     answer: _Answer, point: PreparedKeyPoint, hits: dict[str, list[keywords.Hit]], per_span: np.ndarray
-) -> str | None:
+) -> Conflict | None:
     """The misconception or cue the answer asserts against this key point, if any.
 
     A span is compared with every correct statement of the whole reference: a span that states
@@ -440,7 +450,11 @@ def _contradiction(
     # 插入删除时用顺序表") -- on the ADS set the cue fired on 14% of answers with a human mean of 8.4/10.
     # A term matched by its sound may be another word altogether (结点 for 节点): not negated on a guess.
     negated = (
-        _negation(answer, [(h.start, h.end) for term_hits in hits.values() for h in term_hits if not h.by_sound])
+        _negation(
+            answer,
+            point.key_point,
+            [(h.start, h.end) for term_hits in hits.values() for h in term_hits if not h.by_sound],
+        )
         if point.key_point.curated
         else None
     )
@@ -448,7 +462,9 @@ def _contradiction(
         return negated
     turned = direction.reversed_in(answer.norm, point.key_point, hits)
     if turned is not None:
-        return f"方向相反：「{answer.embedded.original_span(*turned).text.strip()}」"
+        return Conflict(
+            rule=ConflictRule.DIRECTION, claim=point.key_point.text, span=answer.embedded.original_span(*turned)
+        )
     if not point.misconceptions:
         return None
     reference = answer.reference
@@ -471,7 +487,11 @@ def _contradiction(
             if held < MISCONCEPTION_CONTAINMENT:
                 continue
             if float(to_wrong[i, j]) + LEXICAL_WEIGHT * held - answer.correctness(i) > CONTRADICTION_MARGIN:
-                return wrong_text
+                return Conflict(
+                    rule=ConflictRule.MISCONCEPTION,
+                    claim=wrong_text,
+                    span=answer.embedded.original_span(span.start, span.end),
+                )
     return None
 
 
@@ -639,16 +659,46 @@ def _analyse(
 
 
 def measure_signals(embedded: Embedded, reference: PreparedReference, bank: Sequence[PreparedReference]) -> Signals:
-    """The calibration inputs alone, for fitting (`grader calibrate`)."""
-    return _analyse(embedded, reference, bank)[2]
+    """The calibration inputs alone, for fitting (`grader calibrate`): conflicts taken as found."""
+    measures, _, signals = _analyse(embedded, reference, bank)
+    return _counted(signals, _states(signals, measures, reference, disputed=False))
 
 
 def _evidenced(measure: _PointMeasure, distinctive: frozenset[str]) -> bool:
-    """Whether the answer shows this key point: one of its own terms in a span about it, or a span
-    that reads as a paraphrase of it."""
+    """Whether the answer shows this key point: one of its own terms in a span about it, a span close to
+    it holding any of its terms, or a span that reads as a paraphrase of it."""
     if measure.similarity >= model.SIM_CEILING:
         return True
-    return any(measure.hits.get(t) and measure.context.get(t, 0.0) >= KEYWORD_CONTEXT for t in distinctive)
+    in_context = [t for t, h in measure.hits.items() if h and measure.context.get(t, 0.0) >= KEYWORD_CONTEXT]
+    return any(t in distinctive for t in in_context) or (bool(in_context) and measure.similarity >= CLOSE_SPAN)
+
+
+def _states(
+    signals: Signals, measures: Sequence[_PointMeasure], reference: PreparedReference, *, disputed: bool
+) -> list[KeyPointState]:
+    """Each key point's state: covered or partial only with evidence in the answer (its credit, and one of its
+    own terms in a span about it or a paraphrase of it); a conflict found makes it contradicted, or disputed
+    when the answer is otherwise strong (`disputed`)."""
+    states = []
+    cleared = signals.model_copy(update={"contradicted": [False] * len(measures)})
+    for point, measure, credit in zip(reference.key_points, measures, credits(cleared), strict=True):
+        if measure.contradiction is not None:
+            states.append(KeyPointState.DISPUTED if disputed else KeyPointState.CONTRADICTED)
+        elif not _evidenced(measure, reference.distinctive_terms[point.key_point.id]) or credit < PARTIAL_CREDIT:
+            states.append(KeyPointState.MISSED)
+        else:
+            states.append(KeyPointState.COVERED if credit >= COVERED_CREDIT else KeyPointState.PARTIAL)
+    return states
+
+
+def _counted(signals: Signals, states: Sequence[KeyPointState]) -> Signals:
+    """Signals as the calibration reads them: a missed or contradicted key point adds nothing to the score."""
+    return signals.model_copy(
+        update={
+            "counted": [s in (KeyPointState.COVERED, KeyPointState.PARTIAL, KeyPointState.DISPUTED) for s in states],
+            "contradicted": [s is KeyPointState.CONTRADICTED for s in states],
+        }
+    )
 
 
 def score_embedded(
@@ -657,46 +707,59 @@ def score_embedded(
     bank: Sequence[PreparedReference],
     calibration: Calibration,
 ) -> ScoreResult:
-    measures, flags, signals = _analyse(embedded, reference, bank)
+    measures, flags, found = _analyse(embedded, reference, bank)
+    states = _states(found, measures, reference, disputed=False)
+    signals = _counted(found, states)
     assessed = assess(calibration, signals)
+    if any(m.contradiction is not None for m in measures):
+        # One key point read as contradicted must not sink an otherwise strong answer at high confidence (the
+        # check reads words, and can be wrong): where the answer scores well without it, it is scored so and
+        # goes to a person with the conflict named.
+        disputed_states = _states(found, measures, reference, disputed=True)
+        otherwise = assess(calibration, _counted(found, disputed_states))
+        if otherwise.score >= STRONG_ELSEWHERE and otherwise.score - assessed.score >= CONFLICT_DROP:
+            # Shown halfway between the two readings: neither trusted, a person decides.
+            halfway = round((otherwise.score + assessed.score) / 2, 1)
+            states, signals = disputed_states, _counted(found, disputed_states)
+            assessed = replace(otherwise, score=halfway)
+            flags = [*flags, Flag.CONFLICT]
     total = assessed.score
     point_credits = credits(signals)
-    if Flag.NON_ANSWER in flags:
-        point_credits = [0.0] * len(point_credits)
     results = []
-    for point, measure, credit in zip(reference.key_points, measures, point_credits, strict=True):
+    for point, measure, credit, state in zip(reference.key_points, measures, point_credits, states, strict=True):
         kp = point.key_point
         evidence = None
         if measure.best_span is not None:
             span = embedded.spans[measure.best_span]
             evidence = embedded.original_span(span.start, span.end)
+        shown = (
+            0.0 if state in (KeyPointState.MISSED, KeyPointState.CONTRADICTED) or Flag.NON_ANSWER in flags else credit
+        )
         results.append(
             KeyPointResult(
                 id=kp.id,
                 text=kp.text,
                 weight=kp.weight,
-                credit=round(min(max(credit, 0.0), 1.0), 3),
+                credit=round(min(max(shown, 0.0), 1.0), 3),
                 similarity=round(measure.similarity, 4),
                 keywords_hit=[t for t, h in measure.hits.items() if h],
                 keywords_missed=[t for t, h in measure.hits.items() if not h],
                 evidence=evidence,
-                contradicted=measure.contradiction is not None,
-                contradiction=measure.contradiction,
+                contradicted=state is KeyPointState.CONTRADICTED,
+                contradiction=measure.contradiction.describe() if measure.contradiction else None,
+                state=state,
+                conflict=measure.contradiction,
             )
         )
     cap = cap_for(calibration, signals.flags)
-    evidenced = {
-        point.key_point.id
-        for point, measure in zip(reference.key_points, measures, strict=True)
-        if _evidenced(measure, reference.distinctive_terms[point.key_point.id])
-    }
+    confidence = min(assessed.confidence, CONFLICT_CONFIDENCE) if Flag.CONFLICT in flags else assessed.confidence
     return ScoreResult(
         question_id=reference.reference.id,
         score=total,
         key_points=results,
         flags=flags,
-        confidence=assessed.confidence,
-        feedback=write_feedback(results, flags, total, evidenced),
+        confidence=confidence,
+        feedback=write_feedback(results, flags, total),
         provenance=Provenance(
             scoring_version=SCORING_VERSION,
             embedder=reference.embedder,

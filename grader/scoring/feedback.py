@@ -1,15 +1,15 @@
 """Written feedback in Chinese for the candidate's reviewer: what was covered, missed, contradicted.
 
-It never says the answer made a point it did not make: a key point is named as covered or partly
-covered only with evidence in the answer (`evidenced`: one of the point's own terms in a span about
-it, or a span that paraphrases it), and the words quoted are the answer's own, as submitted.
+It never says the answer made a point it did not make: it reads each key point's state, which the engine
+decides once (covered or partly covered only with evidence in the answer), and the words quoted are the
+answer's own, as submitted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 
-from grader.scoring.types import Flag, KeyPointResult
+from grader.scoring.types import ConflictRule, Flag, KeyPointResult, KeyPointState
 
 COVERED_CREDIT = 0.6
 PARTIAL_CREDIT = 0.25
@@ -22,9 +22,8 @@ _FLAG_TEXT = {
     Flag.TOO_SHORT: "回答过短，难以体现对要点的理解。",
     Flag.COPY_OF_REFERENCE: "回答与参考答案高度重合，疑似照抄，请人工复核。",
     Flag.REPETITIVE: "回答反复重复同样的句子，重复部分只按一次计分，请人工复核。",
+    Flag.CONFLICT: "回答整体较好，但有一处可能与要点矛盾，得分取两种判读之间，已送人工复核。",
 }
-# Contradiction reasons that quote the answer itself; the others name the misconception it is close to.
-_QUOTES_ANSWER = ("否定了", "方向相反")
 
 
 def _quote(point: KeyPointResult) -> str:
@@ -34,23 +33,16 @@ def _quote(point: KeyPointResult) -> str:
     return f"（回答：「{text if len(text) <= QUOTE_CHARS else text[:QUOTE_CHARS] + '…'}」）"
 
 
-def write_feedback(
-    points: Sequence[KeyPointResult],
-    flags: Sequence[Flag],
-    score: float,
-    evidenced: Collection[str] | None = None,
-) -> str:
+def write_feedback(points: Sequence[KeyPointResult], flags: Sequence[Flag], score: float) -> str:
+    """From each key point's state, decided once by the engine: covered and partial only with evidence, a
+    contradicted point never called covered, a disputed one named for the reviewer."""
     lines = [f"得分 {score:.0f}/100。"]
     lines += [_FLAG_TEXT[f] for f in flags]
     if Flag.NON_ANSWER in flags or Flag.OFF_TOPIC in flags:
         return "".join(lines)
-    shown = {p.id for p in points} if evidenced is None else set(evidenced)
-    covered = [p for p in points if not p.contradicted and p.credit >= COVERED_CREDIT and p.id in shown]
-    partial = [
-        p for p in points if not p.contradicted and p.credit >= PARTIAL_CREDIT and p.id in shown and p not in covered
-    ]
-    missed = [p for p in points if not p.contradicted and p not in covered and p not in partial]
-    wrong = [p for p in points if p.contradicted]
+    covered = [p for p in points if p.state is KeyPointState.COVERED]
+    partial = [p for p in points if p.state is KeyPointState.PARTIAL]
+    missed = [p for p in points if p.state is KeyPointState.MISSED]
     if Flag.KEYWORD_STUFFING in flags:
         # Terms without explanation: the point is named, not shown to be understood.
         named = covered + partial
@@ -63,10 +55,20 @@ def write_feedback(
             lines.append("部分提及：" + "；".join(p.text + _quote(p) for p in partial) + "。")
     if missed:
         lines.append("遗漏要点：" + "；".join(p.text for p in missed) + "。")
-    for p in wrong:
-        reason = p.contradiction or ""
-        if reason.startswith(_QUOTES_ANSWER):
-            lines.append(f"与要点矛盾：{p.text}（{reason}）。")
-        else:
-            lines.append(f"与要点矛盾：{p.text}{_quote(p)}，接近错误说法“{reason}”。")
+    for p in points:
+        if p.state is KeyPointState.CONTRADICTED:
+            lines.append(f"与要点矛盾：{p.text}{_conflict(p)}。")
+        elif p.state is KeyPointState.DISPUTED:
+            lines.append(f"可能与要点矛盾，待人工复核：{p.text}{_conflict(p)}。")
     return "".join(lines)
+
+
+def _conflict(point: KeyPointResult) -> str:
+    conflict = point.conflict
+    if conflict is None:
+        return ""
+    if conflict.rule is ConflictRule.MISCONCEPTION:
+        text = " ".join(conflict.span.text.split())
+        quoted = text if len(text) <= QUOTE_CHARS else text[:QUOTE_CHARS] + "…"
+        return f"（回答：「{quoted}」），接近错误说法“{conflict.claim}”"
+    return f"（{conflict.describe()}）"

@@ -36,9 +36,10 @@ SIM_FLOOR, SIM_CEILING = 0.4, 0.75
 def _weighted(signals: Signals, values: Sequence[float], curated: bool | None) -> float:
     total = 0.0
     marks = signals.curated or [False] * len(signals.weights)
-    for weight, value, bad, is_curated in zip(signals.weights, values, signals.contradicted, marks, strict=True):
+    counts = signals.counted or [not bad for bad in signals.contradicted]
+    for weight, value, counted, is_curated in zip(signals.weights, values, counts, marks, strict=True):
         if curated is None or is_curated == curated:
-            total += weight * (0.0 if bad else value)
+            total += weight * (value if counted else 0.0)
     return total
 
 

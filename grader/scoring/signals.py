@@ -17,6 +17,9 @@ class Signals(BaseModel):
     whole_similarity: float
     flags: list[str]
     curated: list[bool] = []  # key points a person curated (their keywords, statements, misconceptions)
+    # Key points that add to the score (covered, partial or disputed; not missed or contradicted). Empty in
+    # signals measured before states existed: then every point not contradicted counts.
+    counted: list[bool] = []
     # Lexical overlap with the reference answer and lengths: they mean the same in any bank.
     keyword_presence: float = 0.0  # share of keyword groups present anywhere in the answer
     bigram_precision: float = 0.0

@@ -96,6 +96,19 @@ class Flag(StrEnum):
     TOO_SHORT = "too_short"
     COPY_OF_REFERENCE = "copy_of_reference"
     REPETITIVE = "repetitive"  # the same clauses said over and over: read once, shown to a person
+    # A key point read as contradicted in an answer that is otherwise strong: the check may be wrong, so the
+    # answer is scored halfway between both readings and goes to a person with the conflict named.
+    CONFLICT = "conflict"
+
+
+class KeyPointState(StrEnum):
+    """What the grader decided about one key point, read by feedback, the dashboard and the API."""
+
+    COVERED = "covered"
+    PARTIAL = "partial"
+    MISSED = "missed"  # adds nothing to the score
+    CONTRADICTED = "contradicted"  # the answer states the opposite: adds nothing, named in the feedback
+    DISPUTED = "disputed"  # read as contradicted in an otherwise strong answer: counted, sent to review
 
 
 class Span(BaseModel):
@@ -106,6 +119,29 @@ class Span(BaseModel):
     start: int
     end: int
     text: str
+
+
+class ConflictRule(StrEnum):
+    MISCONCEPTION = "misconception"  # the answer reads like one of the key point's misconceptions
+    NEGATION = "negation"  # it negates one of the key point's terms (curated key points)
+    DIRECTION = "direction"  # it reverses a direction or comparison the key point states
+
+
+class Conflict(BaseModel):
+    """Which claim of the key point the answer contradicts, where, and by which rule."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rule: ConflictRule
+    claim: str  # the misconception matched, or the key point's own text for a negation or reversal
+    span: Span  # the answer's words, as submitted
+
+    def describe(self) -> str:
+        if self.rule is ConflictRule.NEGATION:
+            return f"否定了「{self.span.text.strip()}」"
+        if self.rule is ConflictRule.DIRECTION:
+            return f"方向相反：「{self.span.text.strip()}」"
+        return self.claim
 
 
 class KeyPointResult(BaseModel):
@@ -119,8 +155,10 @@ class KeyPointResult(BaseModel):
     keywords_hit: list[str]
     keywords_missed: list[str]
     evidence: Span | None
-    contradicted: bool
-    contradiction: str | None = None  # the misconception or cue that triggered it
+    contradicted: bool  # state is contradicted (kept for readers of earlier grades)
+    contradiction: str | None = None  # the conflict described (`Conflict.describe`), contradicted or disputed
+    state: KeyPointState = KeyPointState.MISSED
+    conflict: Conflict | None = None
 
 
 class Provenance(BaseModel):

@@ -49,7 +49,11 @@ class KeyPointGrade(BaseModel):
     keywords_missed: list[str]
     evidence: dict[str, Any] | None
     contradicted: bool
-    contradiction: str | None = None
+    contradiction: str | None = None  # the conflict, described
+    # covered, partial, missed, contradicted, or disputed (read as contradicted in an otherwise strong answer:
+    # counted, and sent to review); absent in grades recorded before states existed.
+    state: str | None = None
+    conflict: dict[str, Any] | None = None  # rule (misconception, negation, direction), claim, span
 
 
 class GradeOut(BaseModel):

@@ -20,11 +20,16 @@ def kp(kp_id: str, credit: float, start: int | None = None, end: int | None = No
     return {"id": kp_id, "credit": credit, "contradicted": contradicted, "evidence": evidence}
 
 
-def test_states_follow_the_feedback_thresholds() -> None:
-    assert state_of(0.9, False) == "covered"
-    assert state_of(0.3, False) == "partial"
-    assert state_of(0.1, False) == "missed"
-    assert state_of(0.9, True) == "contradicted"
+def test_a_recorded_state_is_shown_as_the_engine_decided_it() -> None:
+    assert state_of({**kp("kp1", 0.9), "state": "disputed"}) == "disputed"
+    assert state_of({**kp("kp1", 0.9), "state": "missed"}) == "missed"
+
+
+def test_grades_recorded_before_states_existed_derive_theirs_from_the_feedback_thresholds() -> None:
+    assert state_of(kp("kp1", 0.9)) == "covered"
+    assert state_of(kp("kp1", 0.3)) == "partial"
+    assert state_of(kp("kp1", 0.1)) == "missed"
+    assert state_of(kp("kp1", 0.9, contradicted=True)) == "contradicted"
 
 
 def test_segments_cover_the_answer_exactly_and_mark_overlaps_by_severity() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from grader.grading.grader import SCORING_VERSION, Grader
 from grader.grading.record import needs_review
-from grader.scoring.types import Flag
+from grader.scoring.types import Flag, KeyPointState
 
 GOOD_TEMPERATURE = (
     "温度系数是采样时的超参数，控制输出的随机性和创造性。它作用在最后的 softmax：先把 logits 除以温度 T 再算概率。"
@@ -34,9 +34,13 @@ def test_evidence_spans_are_offsets_into_the_answer_as_submitted(grader: Grader)
 def test_a_reversed_direction_is_caught_as_a_contradiction_and_loses_credit(grader: Grader) -> None:
     good = grader.grade("q06", GOOD_TEMPERATURE)
     reversed_ = grader.grade("q06", REVERSED_TEMPERATURE)
-    contradicted = {kp.id for kp in reversed_.key_points if kp.contradicted}
-    assert contradicted, "swapping the direction of temperature must contradict a key point"
+    conflicts = {
+        kp.id for kp in reversed_.key_points if kp.state in (KeyPointState.CONTRADICTED, KeyPointState.DISPUTED)
+    }
+    assert conflicts, "swapping the direction of temperature must contradict a key point"
     assert all(kp.credit == 0 for kp in reversed_.key_points if kp.contradicted)
+    if Flag.CONFLICT in reversed_.flags:  # an otherwise strong answer: disputed, sent to a person
+        assert reversed_.confidence < 0.5
     assert reversed_.score < good.score - 30
     assert "矛盾" in reversed_.feedback
 
@@ -46,7 +50,7 @@ def test_negating_a_key_term_contradicts_the_key_point(grader: Grader) -> None:
     correct = grader.grade("q07", mechanism + "它是相对位置编码，比正余弦绝对位置编码更适合长上下文。")
     negated = grader.grade("q07", mechanism + "它不是相对位置编码，而是绝对位置编码，不适合长上下文。")
     assert not any(kp.contradicted for kp in correct.key_points)
-    assert any(kp.contradicted for kp in negated.key_points)
+    assert any(kp.state in (KeyPointState.CONTRADICTED, KeyPointState.DISPUTED) for kp in negated.key_points)
     assert negated.score < correct.score
 
 
