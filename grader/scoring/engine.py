@@ -45,7 +45,9 @@ from grader.scoring.types import (
 
 # 1.1: answers normalised before grading (normalize.py), direction reversals, repetitive.
 # 1.2: the score placed and its confidence read by the label model (calibration.py, model.decide).
-SCORING_VERSION = "1.2"
+# 1.3: fitted on the interview banks too, with claims, rarity-weighted term recall, residual trees; key points
+#      carry states (a missed point adds nothing) and a conflict in an otherwise strong answer is disputed.
+SCORING_VERSION = "1.3"
 
 # Spans this close to a key point (cosine) are checked for contradicting it even without its terms.
 ABOUT_SIMILARITY = 0.55
