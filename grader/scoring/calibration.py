@@ -21,6 +21,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,10 @@ class Calibration(BaseModel):
         z: np.ndarray = (x - np.array(self.mean)) / np.array(self.scale)
         return z
 
+    @cached_property
+    def compiled_trees(self) -> model.CompiledTrees:
+        return model.compile_trees(self.trees)
+
     def threshold(self, signals: Signals) -> float:
         """The review threshold of big-error risk for this answer: set by the banks of its kind (curated or
         generated key points), so the bank with the most big errors does not set the queue of the others."""
@@ -102,7 +107,7 @@ class Calibration(BaseModel):
     def ranking_score(self, signals: Signals) -> float:
         """The ranking score (0-100): the fitted model's estimate of the mean mark, placed by its level."""
         z = self.standardised(signals)
-        linear = self.coef[0] + float(np.dot(self.coef[1:], z)) + float(model.trees_predict(self.trees, z[None, :])[0])
+        linear = self.coef[0] + float(np.dot(self.coef[1:], z)) + float(self.compiled_trees.predict(z[None, :])[0])
         return 100.0 * model.logistic(self.level[0] + self.level[1] * linear)
 
     def label_probabilities(self, signals: Signals, anchor: float) -> np.ndarray:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -295,12 +296,65 @@ def _tree_predict(tree: Tree, z: np.ndarray, node: int = 0) -> np.ndarray:
     return mixed
 
 
+@dataclass(frozen=True)
+class CompiledTrees:
+    """Trees as arrays, for grading: every split's soft share computed at once, then each leaf's weight as the
+    product of the shares along its path (walking 150 small trees node by node cost 17 ms an answer)."""
+
+    features: np.ndarray  # per split
+    thresholds: np.ndarray
+    paths: np.ndarray  # (leaves, depth): split indices along each leaf's path; -1 pads a shorter path
+    right: np.ndarray  # (leaves, depth): whether the path turns right there
+    values: np.ndarray  # per leaf, times the learning rate
+
+    def predict(self, z: np.ndarray) -> np.ndarray:
+        if not len(self.values):
+            return np.zeros(len(z))
+        share = sigmoid((z[:, self.features] - self.thresholds[None, :]) / SOFTNESS)  # (rows, splits)
+        padded = np.hstack([share, np.ones((len(z), 1))])  # index -1: a share of 1 on the right
+        taken = padded[:, self.paths]  # (rows, leaves, depth)
+        weight = np.where(self.right[None, :, :], taken, 1.0 - taken).prod(axis=2)
+        out: np.ndarray = weight @ self.values
+        return out
+
+
+def compile_trees(trees: Sequence[Tree]) -> CompiledTrees:
+    features: list[int] = []
+    thresholds: list[float] = []
+    paths: list[list[int]] = []
+    turns: list[list[bool]] = []
+    values: list[float] = []
+    for tree in trees:
+        split_index: dict[int, int] = {}
+        for node, (feature, threshold, *_rest) in enumerate(tree):
+            if feature >= 0:
+                split_index[node] = len(features)
+                features.append(int(feature))
+                thresholds.append(threshold)
+        stack: list[tuple[int, list[int], list[bool]]] = [(0, [], [])]
+        while stack:
+            node, path, turn = stack.pop()
+            feature, _, left, right, value = tree[node]
+            if feature < 0:
+                paths.append(path)
+                turns.append(turn)
+                values.append(TREE_RATE * value)
+                continue
+            stack.append((int(left), [*path, split_index[node]], [*turn, False]))
+            stack.append((int(right), [*path, split_index[node]], [*turn, True]))
+    depth = max((len(p) for p in paths), default=0)
+    return CompiledTrees(
+        np.array(features, dtype=int),
+        np.array(thresholds, dtype=float),
+        np.array([p + [-1] * (depth - len(p)) for p in paths], dtype=int).reshape(len(paths), depth),
+        np.array([t + [True] * (depth - len(t)) for t in turns], dtype=bool).reshape(len(turns), depth),
+        np.array(values, dtype=float),
+    )
+
+
 def trees_predict(trees: Sequence[Tree], z: np.ndarray) -> np.ndarray:
     """The trees' sum (in the logit of the score), one value per row of standardised features."""
-    out = np.zeros(len(z))
-    for tree in trees:
-        out += TREE_RATE * _tree_predict(tree, z)
-    return out
+    return compile_trees(trees).predict(z)
 
 
 def _cuts(z: np.ndarray) -> list[np.ndarray]:
