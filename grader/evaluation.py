@@ -11,13 +11,10 @@ with the human mean where it did, the review share and the share of answers off 
 from __future__ import annotations
 
 import json
-import logging
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from pydantic import AliasChoices, BaseModel, Field, ValidationError
@@ -189,20 +186,9 @@ def baselines(grader: Grader, rows: Sequence[EvalRow]) -> dict[str, list[float]]
     }
 
 
-@lru_cache(maxsize=1)
-def _jieba() -> Any:
-    """The baseline's own jieba tokenizer (default dictionary), as the lexical signals build theirs."""
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    tokenizer = jieba.Tokenizer()
-    tokenizer.initialize()
-    return tokenizer
-
-
 def _jieba_recall(answer: str, reference: str) -> float:
     """Share of the reference's distinct jieba tokens (punctuation aside) found among the answer's."""
-    tokenizer = _jieba()
+    tokenizer = lexical.tokenizer()
 
     def tokens(text: str) -> set[str]:
         # A token counts when it holds a unit (a CJK character, a Latin word or a number), not punctuation.

@@ -13,6 +13,7 @@ import re
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from grader.scoring.text import normalise
 
@@ -139,19 +140,19 @@ def opposite_swaps(answer: str, reference: str) -> int:
 
 
 @lru_cache(maxsize=1)
-def _tokenizer() -> object:
+def tokenizer() -> Any:
+    """jieba's tokenizer with its default dictionary, built once (read-only once initialised)."""
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
-    tokenizer = jieba.Tokenizer()
-    tokenizer.initialize()
-    return tokenizer
+    built = jieba.Tokenizer()
+    built.initialize()
+    return built
 
 
 def content_tokens(text: str) -> tuple[str, ...]:
     """The reference's distinct content words (jieba), single CJK characters and stopwords left out."""
-    tokenizer = _tokenizer()
-    words = tokenizer.lcut(normalise(text))  # type: ignore[attr-defined]
+    words = tokenizer().lcut(normalise(text))
     out = dict.fromkeys(
         w.strip()
         for w in words
