@@ -125,7 +125,8 @@ def claim_index(reference: str) -> ClaimIndex:
 
 @dataclass(frozen=True)
 class ClaimCheck:
-    clauses: int  # clauses of the answer holding two or more reference terms
+    answer_clauses: int  # clauses of the answer
+    clauses: int  # ... holding two or more reference terms
     novel: int  # ... pairing terms no reference clause pairs
     swapped: list[str]  # clauses pairing a term with a sibling of the reference's partner
     negated: list[str]  # clauses negating a pair the reference states without negation
@@ -135,7 +136,8 @@ def check(answer_norm: str, reference: str) -> ClaimCheck:
     index = claim_index(reference)
     found = novel = 0
     swapped, negated = [], []
-    for clause in clauses(answer_norm):
+    read = clauses(answer_norm)
+    for clause in read:
         here = [t for t in index.terms if t in clause]
         pairs = [frozenset((a, b)) for a, b in itertools.combinations(here, 2) if a not in b and b not in a]
         if not pairs:
@@ -148,7 +150,7 @@ def check(answer_norm: str, reference: str) -> ClaimCheck:
             swapped.append(clause)
         elif _NEGATION.search(clause) and any(p in index.pairs and p not in index.negated for p in pairs):
             negated.append(clause)
-    return ClaimCheck(found, novel, swapped, negated)
+    return ClaimCheck(len(read), found, novel, swapped, negated)
 
 
 def _swapped(pair: frozenset[str], index: ClaimIndex) -> bool:

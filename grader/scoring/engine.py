@@ -647,7 +647,7 @@ def _analyse(
         term_recall=lexical.term_recall(said, lexical_reference, reference.lexical_question),
         question_similarity=float(embedded.whole @ reference.question_vector) if embedded.spans else 0.0,
         own_margin=whole - nearest_other,
-        answer_clauses=len(claims.clauses(said)),
+        answer_clauses=checked.answer_clauses,
         claim_clauses=checked.clauses,
         claim_novel=checked.novel,
         claim_swapped=len(checked.swapped),
@@ -718,11 +718,12 @@ def score_embedded(
         # check reads words, and can be wrong): where the answer scores well without it, it is scored so and
         # goes to a person with the conflict named.
         disputed_states = _states(found, measures, reference, disputed=True)
-        otherwise = assess(calibration, _counted(found, disputed_states))
+        disputed_signals = _counted(found, disputed_states)
+        otherwise = assess(calibration, disputed_signals)
         if otherwise.score >= STRONG_ELSEWHERE and otherwise.score - assessed.score >= CONFLICT_DROP:
             # Shown halfway between the two readings: neither trusted, a person decides.
             halfway = round((otherwise.score + assessed.score) / 2, 1)
-            states, signals = disputed_states, _counted(found, disputed_states)
+            states, signals = disputed_states, disputed_signals
             assessed = replace(otherwise, score=halfway)
             flags = [*flags, Flag.CONFLICT]
     total = assessed.score
