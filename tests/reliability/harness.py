@@ -85,6 +85,17 @@ def kill(process: Process) -> None:
     process.proc.wait(10)
 
 
+def freeze(process: Process) -> None:
+    """SIGSTOP the whole process group, so what the database shows stays true until it is killed or thawed."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.proc.pid, signal.SIGSTOP)
+
+
+def thaw(process: Process) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(process.proc.pid, signal.SIGCONT)
+
+
 def drop_queues(url: str, queue: str) -> None:
     import redis
 

@@ -8,7 +8,18 @@ import pytest
 from grader.db.models import Role
 from tests.support.services import make_key, wait_until
 
-from .harness import Stack, answers_csv, key_id_of, kill, outcome, report, upload, wait_all_finished
+from .harness import (
+    Stack,
+    answers_csv,
+    freeze,
+    key_id_of,
+    kill,
+    outcome,
+    report,
+    thaw,
+    upload,
+    wait_all_finished,
+)
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -30,7 +41,18 @@ def test_worker_killed_mid_batch_then_restarted_grades_every_answer_once(stack: 
             state = outcome(stack.settings, key_id)
             return state.finished >= ANSWERS // 5 and state.by_status.get("running", 0) > 0
 
-        assert wait_until(mid_chunk, 90, interval=0.02), stack.logs()
+        # The worker is frozen before the state is read: a chunk can finish between a read and a kill, so a
+        # kill decided on an unfrozen read may land between chunks and test nothing.
+        def frozen_mid_chunk() -> bool:
+            if not mid_chunk():
+                return False
+            freeze(first)
+            if outcome(stack.settings, key_id).by_status.get("running", 0) > 0:
+                return True
+            thaw(first)
+            return False
+
+        assert wait_until(frozen_mid_chunk, 90, interval=0.02), stack.logs()
         kill(first)
         at_kill = outcome(stack.settings, key_id)
         assert at_kill.by_status.get("running", 0) > 0 and at_kill.open > ANSWERS // 2, at_kill
