@@ -134,6 +134,14 @@ def crosses_sentences(text: str) -> bool:
     return _SENTENCE.search(text.strip("。；;！!？?\n ")) is not None
 
 
+def parallel_clauses(text: str) -> bool:
+    """Whether two of the text's clauses open with the same words: "温度越大输出越随机，温度越小输出越保守"
+    states two claims, one per clause, and a window over both pairs the first one's subject with the
+    second one's predicate, a claim neither clause makes."""
+    openings = [tuple(_UNIT.findall(clause)[:2]) for clause in _CLAUSE.split(text) if clause.strip()]
+    return len(set(openings)) < len(openings)
+
+
 def fold_signs(text: str) -> str:
     return _SIGN_PATTERN.sub(lambda m: "⊕" if _SIGN_OF[m.group(0)] == "+" else "⊖", normalise(text))
 

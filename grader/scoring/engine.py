@@ -49,8 +49,11 @@ from grader.scoring.types import (
 #      carry states (a missed point adds nothing) and a conflict in an otherwise strong answer is disputed.
 SCORING_VERSION = "1.3"
 
-# Spans this close to a key point (cosine) are checked for contradicting it even without its terms.
+# Spans this close to a key point (cosine) are checked for contradicting it even without its terms; so are
+# spans this close to one of its misconceptions: "温度越小输出越随机" is about the point it gets wrong though it
+# names none of that point's terms.
 ABOUT_SIMILARITY = 0.55
+ECHOES_MISCONCEPTION = 0.85
 # A span contradicts a key point when it reads this much more like a misconception than like any
 # correct statement (cosine + LEXICAL_WEIGHT x character overlap), and holds most of the
 # misconception's characters.
@@ -472,11 +475,12 @@ def _contradiction(
     reference = answer.reference
     to_wrong = answer.embedded.vectors @ point.misconception_vectors.T
     carries_term = answer.spans_holding(term_positions)
+    about = carries_term | (per_span >= ABOUT_SIMILARITY) | (to_wrong.max(axis=1) >= ECHOES_MISCONCEPTION)
     for i, span in enumerate(answer.embedded.spans):
-        if span.level == 0 or not (carries_term[i] or per_span[i] >= ABOUT_SIMILARITY):
+        if span.level == 0 or not about[i]:
             continue
-        if contradiction.crosses_sentences(span.text):
-            continue  # a window over two sentences mixes two claims ("调高更平均；调低更确定")
+        if contradiction.crosses_sentences(span.text) or contradiction.parallel_clauses(span.text):
+            continue  # a window over two sentences, or parallel clauses, mixes two claims ("调高更平均；调低更确定")
         span_grams = answer.span_grams(i)
         if span_grams <= reference.own_grams:
             continue  # every word pair of the span is in the reference's own correct texts

@@ -165,6 +165,23 @@ def test_swapping_which_model_does_what_contradicts_both_key_points(grader: Grad
     assert swapped.score <= 20
 
 
+def test_parallel_clauses_are_two_claims_not_one_misconception(grader: Grader) -> None:
+    # Issue 17: "温度越大输出越随机，温度越小输出越保守" was read as the misconception "温度越低输出越随机" across its
+    # comma (2/100 at confidence 0.96). Each clause states its own claim; the reversed answer still contradicts.
+    correct = grader.grade("q06", "温度系数作用在 softmax 上。温度越大输出越随机，温度越小输出越保守、越稳定。")
+    reversed_ = grader.grade("q06", "温度系数作用在 softmax 上。温度越小输出越随机，温度越大输出越保守、越稳定。")
+    assert not any(kp.contradicted for kp in correct.key_points)
+    assert [kp.id for kp in reversed_.key_points if kp.contradicted] == ["kp4"]
+    assert reversed_.score <= 10 < correct.score - 20
+
+
+def test_a_clause_that_echoes_a_misconception_contradicts_without_the_key_points_terms(grader: Grader) -> None:
+    # "温度越小输出越随机" names none of kp4's keywords and is not close to its statements, yet it is its
+    # misconception almost word for word.
+    result = grader.grade("q06", "温度越小输出越随机，温度越大输出越保守。")
+    assert any(kp.id == "kp4" and kp.contradicted for kp in result.key_points)
+
+
 def test_a_negation_inside_a_condition_is_not_a_contradiction(grader: Grader) -> None:
     correct = grader.grade(
         "q10", "如果没有位置编码，模型就无法区分词的位置，“我爱你”和“你爱我”的注意力权重会一模一样。"
