@@ -168,7 +168,7 @@ def grams(text: str) -> frozenset[str]:
         units = [u for u in _UNIT.findall(sentence) if u not in _FILLER]
         for i, left in enumerate(units):
             for right in units[i + 2 : i + 1 + PAIR_WINDOW]:
-                out.add("~".join(sorted((left, right))))
+                out.add(f"{left}~{right}" if left <= right else f"{right}~{left}")  # the pair in either order
     return frozenset(out)
 
 
