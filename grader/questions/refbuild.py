@@ -30,7 +30,7 @@ import yaml
 
 from grader.errors import ReferenceFileError
 from grader.questions.references import load_reference
-from grader.scoring import aliases
+from grader.scoring import aliases, lexical
 from grader.scoring.types import KeyPoint, Reference
 
 # Weights are written in thousandths so they add up to exactly 1.0 in the file.
@@ -39,6 +39,7 @@ _WEIGHT_SUM_PROBLEM = "weights must add up to 1.0"  # grader.scoring.types.Refer
 _MIN_FRAGMENT = 8  # content characters; shorter pieces ("encoder：", "重复 N 次") join a neighbour
 _MAX_FRAGMENT = 45  # longer sentences are cut at commas into pieces of up to about this size
 _MAX_KEYWORDS = 5
+GENERAL_WORD_IDF = 5.5  # jieba IDF below which a word is general vocabulary (使用 4.5, 执行 5.6 stays)
 
 _HEADER = re.compile(r"^##(?!#)\s*(?P<question>.*?)\s*$", re.MULTILINE)
 _SENTENCE_END = re.compile(r"(?<=[。！？!?；;])")
@@ -234,7 +235,26 @@ def split_key_points(answer: str) -> list[str]:
             for sentence in _SENTENCE_END.split(item):
                 pieces.extend(_split_long(sentence))
     cleaned = [_clean(p) for p in pieces]
-    return [_clean(p) for p in _merge_tiny([p for p in cleaned if p])]
+    return _join_fragments([_clean(p) for p in _merge_tiny([p for p in cleaned if p])])
+
+
+# A piece that opens without a subject of its own ("都可能导致 OOM", "只是服务于 native 方法") finishes the claim
+# before it; one that ends on 是/为/如下 ("处理流程是") announces the claim after it.
+_CONTINUES = re.compile(r"^(?:都|只是|也|并且|而且|同样|还|从而|进而|即)")
+_ANNOUNCES = ("是", "为", "如下", "包括")
+
+
+def _join_fragments(pieces: list[str]) -> list[str]:
+    """One claim per key point: fragments join the claim they belong to."""
+    joined: list[str] = []
+    for piece in pieces:
+        if joined and joined[-1].endswith(_ANNOUNCES):
+            joined[-1] = f"{joined[-1]}：{piece}"
+        elif joined and _CONTINUES.match(piece):
+            joined[-1] = f"{joined[-1]}，{piece}"
+        else:
+            joined.append(piece)
+    return joined
 
 
 class _Corpus:
@@ -260,8 +280,37 @@ def _keyword(term: str) -> dict[str, Any]:
     return {"term": forms[0], "aliases": forms[1:]}
 
 
+# An enumeration's items ("程序计数器、虚拟机栈和本地方法栈是线程私有的"): the words that open its first item
+# and close its last one are not part of them.
+_ITEM_BREAK = re.compile(r"、|以及|和|与|及|或")
+_ITEM_LEAD_IN = re.compile(
+    r"^.*(?:其中|包括|包含|分为|分成|分别是|出现|导致|存放|支持|提供|有|如|比如|例如|像|即|是|为|：|:)"
+)
+_ITEM_TAIL = re.compile(r"(?:是|的|等|都|会|这|在|共|均|[一二三四五六七八九十两几]+(?:个|种|部分|块|类|大)).*$")
+MAX_ITEM_UNITS = 8  # CJK characters and Latin words: 程序计数器 5, MessageChannel 1
+MAX_LIST_KEYWORDS = 8  # a list point's items are its keywords, up to this many
+
+
+def enumeration_items(text: str) -> list[str]:
+    """The items of the enumerations ("A、B 和 C") in a key point's text, each a word or a short term."""
+    items: list[str] = []
+    for clause in re.split(r"[，,。；;（）()\n]", text):
+        if "、" not in clause:
+            continue
+        parts = [p.strip() for p in _ITEM_BREAK.split(clause)]
+        if len(parts) < 3:
+            continue
+        parts[0] = _ITEM_LEAD_IN.sub("", parts[0]).strip()
+        parts[-1] = _ITEM_TAIL.sub("", parts[-1]).strip()
+        items += [
+            p for p in parts if len(p) >= 2 and len(lexical.units(p)) <= MAX_ITEM_UNITS and p.lower() not in _GENERIC
+        ]
+    return list(dict.fromkeys(items))
+
+
 def extract_keywords(text: str, corpus: _Corpus) -> list[dict[str, Any]]:
-    """ASCII terms first (RLHF, softmax, QKV), then jieba TF-IDF tags weighted by corpus rarity."""
+    """ASCII terms first (RLHF, softmax, QKV), then the items of the point's enumerations, then jieba TF-IDF
+    tags weighted by corpus rarity."""
     segmenter = _segmenter()
     seen: set[str] = set()
     terms: list[str] = []
@@ -275,14 +324,21 @@ def extract_keywords(text: str, corpus: _Corpus) -> list[dict[str, Any]]:
     for match in _ASCII_TERM.finditer(text):
         if len(match.group()) >= 2:
             take(match.group())
+    for item in enumeration_items(text):
+        if not any(item in term or term in item for term in terms):  # "Java 虚拟机栈" holds the ASCII "Java"
+            take(item)
+    limit = max(_MAX_KEYWORDS, min(len(terms), MAX_LIST_KEYWORDS))
     tags = segmenter.tags(text, top=12)
     ranked = sorted(tags, key=lambda tw: (-tw[1] * corpus.idf(tw[0]), tw[0]))
-    for tag, _ in ranked:
-        if not _ASCII_TERM.fullmatch(tag) and len(tag) >= 2:
-            take(tag)
+    chinese = [tag for tag, _ in ranked if not _ASCII_TERM.fullmatch(tag) and len(tag) >= 2]
+    # General vocabulary (使用, 可能, 执行, 情况: common in any Chinese text, by jieba's IDF table) shows no
+    # understanding of a point; it is a keyword only where the fragment has nothing rarer to offer.
+    specific = [tag for tag in chinese if lexical.rarity(tag) >= GENERAL_WORD_IDF]
+    for tag in specific or chinese:
+        take(tag)
     if not terms:  # a fragment of stopwords only: fall back to its longest token
         terms = [max(segmenter.tokens(text), key=len, default=text)]
-    found = [_keyword(t) for t in terms[:_MAX_KEYWORDS]]
+    found = [_keyword(t) for t in terms[:limit]]
     for kw in found:  # English forms for a Chinese-only term: the document's brackets, the glossary
         if not aliases.has_english([kw["term"], *kw["aliases"]]):
             kw["aliases"] += [a for a in aliases.english_for(kw["term"], corpus.pairs) if a not in kw["aliases"]]

@@ -15,6 +15,7 @@ from grader.questions.refbuild import (
     build_bank,
     build_reference,
     dump_reference,
+    enumeration_items,
     read_seed,
     refs_build_command,
     split_key_points,
@@ -101,6 +102,58 @@ def test_numbered_list_items_become_separate_key_points():
     assert len(points) == 3
     assert points[0].startswith("预训练")
     assert points[2].startswith("训练奖励模型")
+
+
+def test_the_items_of_an_enumeration_are_read_without_the_words_around_the_list():
+    assert enumeration_items("其中程序计数器、虚拟机栈和本地方法栈是线程私有的，生命周期与线程相同") == [
+        "程序计数器",
+        "虚拟机栈",
+        "本地方法栈",
+    ]
+    assert enumeration_items(
+        "宏任务（macrotask），如整体 script、setTimeout、setInterval、I/O、UI 事件、MessageChannel"
+    )[1:] == [
+        "setTimeout",
+        "setInterval",
+        "I/O",
+        "UI 事件",
+        "MessageChannel",
+    ]
+    assert enumeration_items("堆和方法区是所有线程共享的") == []  # two items joined by 和 are no enumeration
+
+
+def _keywords(answer: str) -> list[list[str]]:
+    reference = build_reference("t1", "问题", answer, None)
+    return [[kw["term"] for kw in kp["keywords"]] for kp in reference["key_points"]]
+
+
+def test_a_list_point_takes_its_items_as_keywords():
+    answer = "SQL 标准定义了四种隔离级别，从低到高依次是读未提交、读已提交、可重复读和串行化。串行化的并发性能最差。"
+    first = _keywords(answer)[0]
+    assert {"读未提交", "读已提交", "可重复读", "串行化"} <= set(first)
+
+
+def test_general_words_are_not_keywords_where_the_point_has_rarer_terms():
+    # 使用 / 可能 / 情况 are general Chinese (jieba IDF below GENERAL_WORD_IDF); the point has technical terms.
+    terms = {
+        t for kws in _keywords("在这种情况下可能使用乐观锁，通过版本号检测并发冲突，冲突时重试事务。") for t in kws
+    }
+    assert not terms & {"使用", "可能", "情况"}
+    assert "版本号" in terms
+
+
+def test_a_fragment_without_a_subject_joins_the_claim_before_it():
+    points = split_key_points(
+        "FixedThreadPool 使用无界的 LinkedBlockingQueue，任务堆积时内存会一直增长。都可能导致 OOM。"
+    )
+    assert points[-1].endswith("，都可能导致 OOM") and not any(p.startswith("都") for p in points)
+
+
+def test_a_piece_that_announces_a_list_joins_the_claim_it_announces():
+    points = split_key_points(
+        "任务提交后的处理流程是：当前线程数小于 corePoolSize 时，直接创建新的核心线程执行该任务。"
+    )
+    assert points[0].startswith("任务提交后的处理流程是：当前线程数")
 
 
 def test_tiny_fragments_are_merged_into_a_neighbour():

@@ -87,7 +87,7 @@ def test_a_bare_keyword_list_is_stuffing_scored_low_and_sent_to_review(grader: G
     # the score is low on its merits and the flag routes the answer to a person.
     result = grader.grade("q05", "RLHF、PPO、奖励模型、SFT、人类反馈、策略梯度、InstructGPT、排序。")
     assert Flag.KEYWORD_STUFFING in result.flags
-    assert result.score <= 20
+    assert result.score <= 25  # dev keyword_dump answers: human mean 1.9/10
     assert "cap" not in result.signals and needs_review(result, review_confidence_below=0.5)
 
 

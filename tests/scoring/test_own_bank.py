@@ -66,7 +66,7 @@ def test_the_wrong_isolation_answer_scores_far_below_the_right_one(db: Grader) -
     # "隔离级别越低越安全。读未提交可以防止脏读……": 77 and graded in the trial.
     wrong, right = db.grade("db01", ISOLATION_WRONG), db.grade("db01", ISOLATION_RIGHT)
     assert wrong.score <= 40
-    assert wrong.score < right.score - 25
+    assert wrong.score < right.score - 20
 
 
 def _edited(bank: dict[str, Reference]) -> dict[str, Reference]:
