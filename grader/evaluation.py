@@ -25,8 +25,9 @@ from grader.grading.grader import Grader
 from grader.questions.references import DEFAULT_DIR
 from grader.scoring import calibration as cal
 from grader.scoring import lexical
-from grader.scoring.engine import SCORING_VERSION, embed_answers, measure_signals
+from grader.scoring.engine import SCORING_VERSION, measure_signals
 from grader.scoring.metrics import spearman, summarise
+from grader.scoring.reading import embed_answers
 from grader.scoring.text import normalise
 from grader.scoring.types import Flag, ScoreResult
 

@@ -40,8 +40,9 @@ from grader.keys.principal import Principal
 from grader.questions.banks import published_references
 from grader.questions.calibrations import add_calibration, bank_calibration, fit_bank_calibration
 from grader.scoring.calibration import Calibration, Signals, final_score
-from grader.scoring.engine import embed_answers, measure_signals
+from grader.scoring.engine import measure_signals
 from grader.scoring.metrics import spearman, summarise
+from grader.scoring.reading import embed_answers
 
 MIN_EXAMPLES = 10  # five folds of at least two answers
 MIN_REVIEWED = 40

@@ -37,14 +37,9 @@ from grader.questions.calibrations import bank_calibrations
 from grader.questions.pins import pin_versions
 from grader.questions.references import cached_bank
 from grader.scoring.calibration import Calibration, check_profile, load_calibration
-from grader.scoring.engine import (
-    SCORING_VERSION,
-    PreparedKeyPoint,
-    PreparedReference,
-    embed_answers,
-    prepare_reference,
-    score_embedded,
-)
+from grader.scoring.engine import SCORING_VERSION, score_embedded
+from grader.scoring.prepared import PreparedKeyPoint, PreparedReference, prepare_reference
+from grader.scoring.reading import embed_answers
 from grader.scoring.types import Reference, ScoreResult
 from grader.settings import Settings, get_settings
 

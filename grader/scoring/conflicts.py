@@ -1,0 +1,155 @@
+"""Stage 3, check claims: whether the answer contradicts a key point — a misconception it reads like, a term of
+a curated point it negates, a direction it reverses — as a structured `Conflict` (rule, claim, span)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from grader.scoring import contradiction, direction, keywords
+from grader.scoring.prepared import PreparedKeyPoint, PreparedReference
+from grader.scoring.reading import Embedded
+from grader.scoring.text import normalise
+from grader.scoring.types import Conflict, ConflictRule, KeyPoint
+
+# Spans this close to a key point (cosine) are checked for contradicting it even without its terms; so are
+# spans this close to one of its misconceptions: "温度越小输出越随机" is about the point it gets wrong though it
+# names none of that point's terms.
+ABOUT_SIMILARITY = 0.55
+ECHOES_MISCONCEPTION = 0.85
+# A span contradicts a key point when it reads this much more like a misconception than like any
+# correct statement (cosine + LEXICAL_WEIGHT x character overlap), and holds most of the
+# misconception's characters.
+CONTRADICTION_MARGIN = 0.05
+LEXICAL_WEIGHT = 1.0
+MISCONCEPTION_CONTAINMENT = 0.5
+# ... and at least this share of what sets the misconception apart from the nearest correct statement.
+DISTINCTIVE_SHARE = 0.7
+
+
+@dataclass
+class AnswerView:
+    """One answer under examination against one reference, with what is shared across key points."""
+
+    embedded: Embedded
+    norm: str
+    reference: PreparedReference
+    to_correct: np.ndarray  # (spans, every correct statement of the reference)
+    _canonical: dict[int, str]
+    _correctness: dict[int, float]
+    _grams: dict[int, frozenset[str]]
+
+    @classmethod
+    def of(cls, embedded: Embedded, reference: PreparedReference) -> AnswerView:
+        to_correct = embedded.vectors @ reference.statement_vectors.T
+        return cls(embedded, normalise(embedded.answer), reference, to_correct, {}, {}, {})
+
+    def canonical_span(self, i: int) -> str:
+        if i not in self._canonical:
+            self._canonical[i] = self.reference.canonicalise(self.embedded.spans[i].text)
+        return self._canonical[i]
+
+    def spans_holding(self, positions: list[tuple[int, int]]) -> np.ndarray:
+        """For each span, whether it holds any of these (start, end) character ranges."""
+        if not positions:
+            return np.zeros(len(self.embedded.spans), dtype=bool)
+        bounds = np.array([(s.start, s.end) for s in self.embedded.spans]).reshape(-1, 2)
+        terms = np.array(positions)
+        inside = (bounds[:, :1] <= terms[None, :, 0]) & (terms[None, :, 1] <= bounds[:, 1:])
+        return np.asarray(inside.any(axis=1), dtype=bool)
+
+    def correctness(self, i: int) -> float:
+        """How much span i reads like the closest correct statement of the reference."""
+        if i not in self._correctness:
+            held = self.span_grams(i)
+            self._correctness[i] = max(
+                float(self.to_correct[i, j]) + LEXICAL_WEIGHT * contradiction.containment(held, claim)
+                for j, claim in self.reference.canonical_claims
+            )
+        return self._correctness[i]
+
+    def span_grams(self, i: int) -> frozenset[str]:
+        if i not in self._grams:
+            self._grams[i] = contradiction.grams(self.canonical_span(i))
+        return self._grams[i]
+
+
+def _negation(answer: AnswerView, point: KeyPoint, term_positions: list[tuple[int, int]]) -> Conflict | None:
+    """A key term the answer negates where no correct statement of the reference negates or
+    suppresses it ("V 不旋转" is right when a statement says "value 不旋转")."""
+    for start, end in contradiction.negated_terms(answer.norm, term_positions):
+        term = answer.norm[start:end]
+        if _clause_around(answer.norm, start, end) in "\n".join(answer.reference.own_texts):
+            continue  # the reference says these very words
+        if not any(contradiction.denied_or_suppressed(s, term) for s in answer.reference.normalised_statements):
+            return Conflict(
+                rule=ConflictRule.NEGATION, claim=point.text, span=answer.embedded.original_span(start, end)
+            )
+    return None
+
+
+def _clause_around(text: str, start: int, end: int) -> str:
+    left = max(text.rfind(ch, 0, start) for ch in "，,。；;！!？?\n") + 1
+    rights = [i for i in (text.find(ch, end) for ch in "，,。；;！!？?\n") if i >= 0]
+    return text[left : min(rights, default=len(text))].strip()
+
+
+def find_conflict(
+    answer: AnswerView, point: PreparedKeyPoint, hits: dict[str, list[keywords.Hit]], per_span: np.ndarray
+) -> Conflict | None:
+    """The misconception or cue the answer asserts against this key point, if any.
+
+    A span is compared with every correct statement of the whole reference: a span that states
+    another key point correctly is not contradicting this one.
+    """
+    term_positions = [(h.start, h.end) for term_hits in hits.values() for h in term_hits]
+    # The negation cue needs statements a person has checked: a generated key point is a cut of the
+    # reference text, and answers that negate its terms are as often right ("不考虑栈的溢出", "不需要
+    # 插入删除时用顺序表") -- on the ADS set the cue fired on 14% of answers with a human mean of 8.4/10.
+    # A term matched by its sound may be another word altogether (结点 for 节点): not negated on a guess.
+    negated = (
+        _negation(
+            answer,
+            point.key_point,
+            [(h.start, h.end) for term_hits in hits.values() for h in term_hits if not h.by_sound],
+        )
+        if point.key_point.curated
+        else None
+    )
+    if negated:
+        return negated
+    turned = direction.reversed_in(answer.norm, point.key_point, hits)
+    if turned is not None:
+        return Conflict(
+            rule=ConflictRule.DIRECTION, claim=point.key_point.text, span=answer.embedded.original_span(*turned)
+        )
+    if not point.misconceptions:
+        return None
+    reference = answer.reference
+    to_wrong = answer.embedded.vectors @ point.misconception_vectors.T
+    carries_term = answer.spans_holding(term_positions)
+    about = carries_term | (per_span >= ABOUT_SIMILARITY) | (to_wrong.max(axis=1) >= ECHOES_MISCONCEPTION)
+    for i, span in enumerate(answer.embedded.spans):
+        if span.level == 0 or not about[i]:
+            continue
+        if contradiction.crosses_sentences(span.text) or contradiction.parallel_clauses(span.text):
+            continue  # a window over two sentences, or parallel clauses, mixes two claims ("调高更平均；调低更确定")
+        span_grams = answer.span_grams(i)
+        if span_grams <= reference.own_grams:
+            continue  # every word pair of the span is in the reference's own correct texts
+        wrong_claims = reference.canonical_misconceptions[point.key_point.id]
+        for j, (wrong_text, (claim, distinctive)) in enumerate(zip(point.misconceptions, wrong_claims, strict=True)):
+            # No distinctive grams: lexically the same as a correct statement, nothing to tell apart.
+            if not distinctive or len(distinctive & span_grams) / len(distinctive) < DISTINCTIVE_SHARE:
+                continue  # the span does not say what sets the misconception apart
+            held = contradiction.containment(span_grams, claim)
+            if held < MISCONCEPTION_CONTAINMENT:
+                continue
+            if float(to_wrong[i, j]) + LEXICAL_WEIGHT * held - answer.correctness(i) > CONTRADICTION_MARGIN:
+                return Conflict(
+                    rule=ConflictRule.MISCONCEPTION,
+                    claim=wrong_text,
+                    span=answer.embedded.original_span(span.start, span.end),
+                )
+    return None
