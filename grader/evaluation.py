@@ -24,7 +24,7 @@ from grader.eval_bank import load_eval_bank
 from grader.grading.grader import Grader
 from grader.questions.references import DEFAULT_DIR
 from grader.scoring import calibration as cal
-from grader.scoring import lexical
+from grader.scoring import fitting, lexical
 from grader.scoring.engine import SCORING_VERSION, measure_signals
 from grader.scoring.metrics import spearman, summarise
 from grader.scoring.reading import embed_answers
@@ -269,7 +269,7 @@ def fit_across(template: Grader, sets: Sequence[tuple[str, Path]], *, command: s
         examples += measure(grader_for(bank, template), rows)
         banks += [bank] * len(rows)
     fitted_on = ", ".join(f"{b}: {_shown(p)}" for b, p in sets)
-    return cal.fit(examples, banks, version=_version(template), fitted_on=fitted_on, fit_command=command)
+    return fitting.fit(examples, banks, version=_version(template), fitted_on=fitted_on, fit_command=command)
 
 
 def _shown(path: Path) -> str:
@@ -287,7 +287,7 @@ class LoboLine:
 
 
 def _fit_sets(parts: Sequence[tuple[str, Sequence[cal.Signals]]], version: str) -> cal.Calibration:
-    return cal.fit(
+    return fitting.fit(
         [s for _, signals in parts for s in signals],
         [b for b, signals in parts for _ in signals],
         version=version,
@@ -317,7 +317,7 @@ def _cross_validated(
         test = order[f::folds]
         train = [signals[i] for i in np.setdiff1d(np.arange(len(rows)), test)]
         shipped = _fit_sets([(bank, train), *others.items()], "cv")
-        own = cal.fit_own(train, shipped, bank=bank, version="cv-own", fitted_on="", fit_command="")
+        own = fitting.fit_own(train, shipped, bank=bank, version="cv-own", fitted_on="", fit_command="")
         for name, calibration in (("shipped", shipped), ("own", own)):
             scores, confidences = scored[name]
             for i in test:
@@ -357,7 +357,9 @@ def leave_one_bank_out(template: Grader, *, review_below: float = 0.5) -> list[L
             for name, report in _cross_validated(rows, test_signals, bank, others, base, review_below).items():
                 lines.append(LoboLine(bank, f"{name} ({CV_FOLDS}-fold CV)", report))
             continue
-        own = cal.fit_own(signals[bank], template.calibration, bank=bank, version="own", fitted_on="", fit_command="")
+        own = fitting.fit_own(
+            signals[bank], template.calibration, bank=bank, version="own", fitted_on="", fit_command=""
+        )
         for name, calibration in (("shipped", template.calibration), ("own", own)):
             lines.append(LoboLine(bank, name, report_from_signals(rows, test_signals, calibration, base, review_below)))
     return lines

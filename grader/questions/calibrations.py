@@ -22,8 +22,9 @@ from grader.db.models import AuditEntry
 from grader.errors import Conflict, GraderError, NotFound
 from grader.keys.principal import Principal
 from grader.questions.banks import get_bank
-from grader.scoring.calibration import Calibration, Signals, fit_own
+from grader.scoring.calibration import Calibration, Signals
 from grader.scoring.engine import SCORING_VERSION
+from grader.scoring.fitting import fit_own
 
 
 class CalibrationInfo(BaseModel):

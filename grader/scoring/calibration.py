@@ -1,4 +1,5 @@
-"""The fitted mapping from signals to a 0–100 score and a confidence, and how it is fitted.
+"""The fitted mapping from signals to a 0–100 score and a confidence, as grading reads it (fitting it:
+`grader.scoring.fitting`).
 
 A `Calibration` is plain numbers (see `grader.scoring.model` for the features and the models):
 standardisation, the ranking model's coefficients and level, the label model's coefficients, how
@@ -19,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -45,8 +46,6 @@ __all__ = [
     "coverage",
     "credits",
     "final_score",
-    "fit",
-    "fit_own",
     "load_calibration",
     "save_calibration",
     "unfitted",
@@ -55,16 +54,7 @@ __all__ = [
 DEFAULT_CAPS = {"non_answer": 0.0}
 # Flags that route to review without capping (all flags do in the service; listed for reports).
 KEYWORD_CREDIT_SHARE = 0.5  # of a key point's displayed credit, the rest from its similarity
-LABEL_PENALTY = 10.0  # L2 of the label model's slopes, on standardised inputs (each bank weighing the same)
-# Candidate pulls towards the ranking score (`model.decide`), weakest first; a fit takes the weakest that
-# keeps every bank's cross-validated Spearman within SPEARMAN_SLACK of the ranking score's own.
-PULLS = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
-SPEARMAN_SLACK = 0.01
-OWN_PENALTY = 2.0  # pull of a bank's own fit towards the shipped coefficients
 BIG_ERROR = 3.0  # points on the 0-10 scale: an error a reviewer must catch
-# Of each bank's answers the fit saw, at most this share is routed to review (flagged, or the highest
-# big-error risk). The bar is 30% on every set; 2 points are kept as a margin.
-REVIEW_SHARE = 0.28
 
 
 class Calibration(BaseModel):
@@ -193,7 +183,7 @@ def adopt_label_model(params: dict[str, Any], shipped: Calibration) -> Calibrati
         }
     )
     base = adopted.version.rsplit("+", 1)[0] if "+" in adopted.version else adopted.version
-    return adopted.model_copy(update={"version": f"{base}+{_digest(adopted)}"})
+    return adopted.model_copy(update={"version": f"{base}+{digest(adopted)}"})
 
 
 def save_calibration(calibration: Calibration, path: Path) -> None:
@@ -240,7 +230,7 @@ def _place(cal: Calibration, signals: Signals) -> tuple[float, np.ndarray, float
     """(ranking score, label probabilities, shown score): the label model evaluated once for an answer."""
     anchor = cal.ranking_score(signals)
     probabilities = cal.label_probabilities(signals, anchor)
-    shown = float(_decisions(probabilities[None, :], np.array([anchor]), [signals], cal.caps, cal.decision_pull)[0])
+    shown = float(decisions(probabilities[None, :], np.array([anchor]), [signals], cal.caps, cal.decision_pull)[0])
     return anchor, probabilities, shown
 
 
@@ -265,11 +255,11 @@ def assess(cal: Calibration, signals: Signals) -> Assessment:
     separate functions below each evaluate it again)."""
     anchor, probabilities, shown = _place(cal, signals)
     score = round(shown, 1)
-    risk = float(_outside(probabilities[None, :], np.array([score / 10.0]))[0])
+    risk = float(outside(probabilities[None, :], np.array([score / 10.0]))[0])
     return Assessment(anchor, score, risk, _confidence(cal, signals, score, risk))
 
 
-def _outside(probabilities: np.ndarray, scores: np.ndarray) -> np.ndarray:
+def outside(probabilities: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """P(off by >= BIG_ERROR points) of each score (0-10): the probability of marks outside its window."""
     inside = (probabilities * model.within(scores, BIG_ERROR)).sum(axis=1)
     risk: np.ndarray = np.clip(1.0 - inside, 0.0, 1.0)
@@ -279,7 +269,7 @@ def _outside(probabilities: np.ndarray, scores: np.ndarray) -> np.ndarray:
 def big_error_risk(cal: Calibration, signals: Signals, score: float) -> float:
     """The fitted probability that `score` (0-100) is off by 3 points or more (0-10 scale) from a person's."""
     probabilities = cal.label_probabilities(signals, cal.ranking_score(signals))
-    return float(_outside(probabilities[None, :], np.array([score / 10.0]))[0])
+    return float(outside(probabilities[None, :], np.array([score / 10.0]))[0])
 
 
 def confidence(cal: Calibration, signals: Signals, score: float) -> float:
@@ -297,50 +287,7 @@ def _confidence(cal: Calibration, signals: Signals, score: float, risk: float) -
     return round(1.0 / (1.0 + odds), 3)
 
 
-# -- fitting ---------------------------------------------------------------------------------------
-
-
-def _penalties(names: Sequence[str], shared: float, curated: float) -> np.ndarray:
-    return np.array([0.0] + [shared if model.FEATURES[n][1] else curated for n in names])
-
-
-def _labels(examples: Sequence[Signals]) -> np.ndarray:
-    missing = [i for i, e in enumerate(examples) if e.label is None]
-    if missing:
-        raise GraderError(f"fitting needs a label on every example; {len(missing)} have none")
-    return np.array([float(e.label or 0.0) for e in examples])
-
-
-def _fit_score(
-    z: np.ndarray,
-    labels: np.ndarray,
-    weights: np.ndarray,
-    names: Sequence[str],
-    prior: Calibration | None,
-) -> tuple[np.ndarray, list[model.Tree]]:
-    """The linear predictor's coefficients and the residual trees. A bank's own fit keeps the shipped trees
-    and refits only the coefficients around them, pulled towards the shipped ones: a few hundred answers
-    are enough to move a level and a few weights, not to grow trees."""
-    if prior is None:
-        penalty = _penalties(names, model.SHARED_PENALTY, model.CURATED_PENALTY)
-        coef = model.fit_logistic(z, labels / 10.0, weights, penalty)
-        return coef, model.fit_trees(z, labels / 10.0, weights, coef[0] + z @ coef[1:])
-    offset = model.trees_predict(prior.trees, z)
-    penalty = np.array([0.0] + [OWN_PENALTY] * len(names))
-    return model.fit_logistic(z, labels / 10.0, weights, penalty, np.array(prior.coef), offset), list(prior.trees)
-
-
-def _predictor(coef: np.ndarray, trees: Sequence[model.Tree], z: np.ndarray) -> np.ndarray:
-    out: np.ndarray = coef[0] + z @ coef[1:] + model.trees_predict(trees, z)
-    return out
-
-
-def _folds(n: int, folds: int, seed: int) -> list[np.ndarray]:
-    order = np.random.default_rng(seed).permutation(n)
-    return [order[f::folds] for f in range(folds)]
-
-
-def _digest(cal: Calibration) -> str:
+def digest(cal: Calibration) -> str:
     fitted = cal.model_dump_json(
         include={
             "features",
@@ -359,30 +306,7 @@ def _digest(cal: Calibration) -> str:
     return hashlib.sha256(fitted.encode()).hexdigest()[:8]
 
 
-def review_threshold(risk: np.ndarray, flagged: np.ndarray, weights: np.ndarray, share: float) -> float:
-    """The lowest risk at which the routed share (risk at or above it, or flagged), weighted, stays <= share."""
-    order = np.argsort(-risk, kind="stable")
-    base = float(weights[flagged].sum())
-    extra = np.cumsum(np.where(flagged[order], 0.0, weights[order]))
-    routed = (base + extra) / weights.sum()
-    allowed = np.flatnonzero(routed <= share)
-    if not len(allowed):
-        return 1.0  # the flags alone fill the queue
-    k = int(allowed[-1])
-    # Ties: a risk equal to the threshold is routed, so stop before a tie that would overflow.
-    while k >= 0 and k + 1 < len(order) and risk[order[k + 1]] == risk[order[k]]:
-        k -= 1
-    return float(np.nextafter(risk[order[k]], -1.0)) if k >= 0 else 1.0
-
-
-def _fit_labels(x: np.ndarray, labels: np.ndarray, weights: np.ndarray, prior: Calibration | None) -> np.ndarray:
-    """The label model; a bank's own is pulled towards the shipped one's coefficients."""
-    prior_coef = np.array(prior.label_coef) if prior else None
-    coef: np.ndarray = model.fit_multinomial(x, labels, weights, LABEL_PENALTY, prior_coef)
-    return coef
-
-
-def _decisions(
+def decisions(
     probabilities: np.ndarray, anchors: np.ndarray, examples: Sequence[Signals], caps: dict[str, float], pull: float
 ) -> np.ndarray:
     """Shown scores (0-100) from label probabilities and ranking scores (0-100), capped like `final_score`."""
@@ -390,176 +314,3 @@ def _decisions(
     caps_of = [cap_for_caps(caps, e.flags) for e in examples]
     capped: np.ndarray = np.minimum(decided, np.array([math.inf if c is None else c for c in caps_of]))
     return capped
-
-
-def _pull(
-    probabilities: np.ndarray,
-    anchors: np.ndarray,
-    examples: Sequence[Signals],
-    labels: np.ndarray,
-    banks: Sequence[str],
-    caps: dict[str, float],
-) -> float:
-    """The weakest pull towards the ranking that keeps each bank's Spearman within SPEARMAN_SLACK of the
-    ranking score's (cross-validated): the decision may move scores to where marks are, not reorder them."""
-    from grader.scoring.metrics import spearman
-
-    rows = {name: np.array([b == name for b in banks]) for name in sorted(set(banks))}
-    ranking = {name: spearman(list(anchors[r]), list(labels[r])) for name, r in rows.items()}
-    for pull in PULLS:
-        shown = _decisions(probabilities, anchors, examples, caps, pull)
-        if all(spearman(list(shown[r]), list(labels[r])) >= ranking[name] - SPEARMAN_SLACK for name, r in rows.items()):
-            return pull
-    return PULLS[-1]
-
-
-def _fit(
-    examples: Sequence[Signals],
-    banks: Sequence[str],
-    *,
-    version: str,
-    fitted_on: str,
-    fit_command: str,
-    prior: Calibration | None,
-    bank: str | None,
-    folds: int,
-    seed: int,
-    bank_share: Mapping[str, float] | None = None,
-) -> Calibration:
-    from grader.scoring.metrics import summarise
-
-    names = list(prior.features) if prior else list(model.FEATURES)
-    labels = _labels(examples)
-    weights = model.bank_weights(banks, bank_share)
-    x = model.design(examples, names)
-    if prior is None:
-        mean, scale = model.standardise(x, weights)
-    else:
-        mean, scale = np.array(prior.mean), np.array(prior.scale)
-    z = (x - mean) / scale
-    caps = dict(prior.caps) if prior else dict(DEFAULT_CAPS)
-    split = _folds(len(examples), folds, seed)
-
-    # Cross-validated ranking scores: what the level and the label model learn from.
-    linear = np.zeros(len(examples))
-    for test in split:
-        train = np.setdiff1d(np.arange(len(examples)), test)
-        coef, trees = _fit_score(z[train], labels[train], weights[train], names, prior)
-        linear[test] = _predictor(coef, trees, z[test])
-    capped = np.array([cap_for_caps(caps, e.flags) == 0.0 for e in examples])
-    level = model.fit_level(linear, labels, weights, capped, BIG_ERROR)
-    anchors = 100.0 * model.sigmoid(level[0] + level[1] * linear)
-    x_labels = model.label_design(z, anchors / 100.0)
-
-    # Cross-validated label probabilities: the pull, the review thresholds and the reported metrics.
-    probabilities = np.zeros((len(examples), len(model.LABELS)))
-    for test in split:
-        train = np.setdiff1d(np.arange(len(examples)), test)
-        probabilities[test] = model.label_probabilities(
-            _fit_labels(x_labels[train], labels[train], weights[train], prior), x_labels[test]
-        )
-    pull = _pull(probabilities, anchors, examples, labels, banks, caps)
-    predictions = _decisions(probabilities, anchors, examples, caps, pull)
-    risk = _outside(probabilities, predictions / 10.0)
-    big = np.abs(predictions / 10.0 - labels) >= BIG_ERROR
-    flagged = np.array([review_flagged(e.flags, caps) for e in examples])
-    # The lowest threshold at which no bank sends more than REVIEW_SHARE of its answers to review
-    # (a threshold on the pooled share let the bank with the most big errors take 33%), one for banks of
-    # curated key points and one for generated ones: with one threshold for all, the curated LLM bank (6% big
-    # errors) filled its queue first and held the generated banks (ADS: 19% big errors) at 23-25%.
-    kinds = np.array([curated(e) for e in examples])
-    per_bank = {
-        name: review_threshold(risk[rows], flagged[rows], weights[rows], REVIEW_SHARE)
-        for name, rows in ((n, np.array([b == n for b in banks])) for n in sorted(set(banks)))
-    }
-    kind_of = {name: bool(kinds[[i for i, b in enumerate(banks) if b == name]].mean() >= 0.5) for name in per_bank}
-    generated = [t for n, t in per_bank.items() if not kind_of[n]]
-    by_curated = [t for n, t in per_bank.items() if kind_of[n]]
-    review_risk = max(generated or by_curated)
-    review_risk_curated = max(by_curated) if by_curated else None
-    threshold = np.where(kinds, review_risk_curated if review_risk_curated is not None else review_risk, review_risk)
-
-    coef, trees = _fit_score(z, labels, weights, names, prior)
-    label_coef = _fit_labels(x_labels, labels, weights, prior)
-    metrics: dict[str, float] = {}
-    routed = (risk >= threshold) | flagged
-    for name in sorted(set(banks)):
-        rows = [i for i, b in enumerate(banks) if b == name]
-        summary = summarise(predictions[rows].tolist(), labels[rows].tolist())
-        metrics.update({f"cv_{name}_{k}": round(v, 4) for k, v in summary.items()})
-        metrics[f"cv_{name}_review_share"] = round(float(routed[rows].mean()), 4)
-        metrics[f"cv_{name}_big_not_routed"] = round(float((big[rows] & ~routed[rows]).mean()), 4)
-    fitted = Calibration(
-        version=version,
-        bank=bank,
-        features=names,
-        mean=[float(v) for v in mean],
-        scale=[float(v) for v in scale],
-        coef=[float(v) for v in coef],
-        trees=trees,
-        level=[float(v) for v in level],
-        label_coef=[[float(v) for v in row] for row in label_coef],
-        decision_pull=pull,
-        review_risk=review_risk,
-        review_risk_curated=review_risk_curated,
-        caps=caps,
-        fitted_on=fitted_on,
-        fit_command=fit_command,
-        cv_metrics=metrics,
-    )
-    return fitted.model_copy(update={"version": f"{version}+{_digest(fitted)}"})
-
-
-def fit(
-    examples: Sequence[Signals],
-    banks: Sequence[str],
-    *,
-    version: str,
-    fitted_on: str,
-    fit_command: str,
-    folds: int = 5,
-    seed: int = 0,
-    bank_share: Mapping[str, float] | None = None,
-) -> Calibration:
-    """Across banks: each bank weighs the same (or as `bank_share` says); `banks[i]` names the bank of
-    `examples[i]`.
-
-    `cv_metrics` holds `folds`-fold cross-validated Spearman/QWK/MAE per bank.
-    """
-    return _fit(
-        examples,
-        banks,
-        version=version,
-        fitted_on=fitted_on,
-        fit_command=fit_command,
-        prior=None,
-        bank=None,
-        folds=folds,
-        seed=seed,
-        bank_share=bank_share,
-    )
-
-
-def fit_own(
-    examples: Sequence[Signals],
-    shipped: Calibration,
-    *,
-    bank: str,
-    version: str,
-    fitted_on: str,
-    fit_command: str,
-    folds: int = 5,
-    seed: int = 0,
-) -> Calibration:
-    """A bank's own calibration: the shipped model refitted on its labelled answers, pulled towards it."""
-    return _fit(
-        examples,
-        [bank] * len(examples),
-        version=version,
-        fitted_on=fitted_on,
-        fit_command=fit_command,
-        prior=shipped,
-        bank=bank,
-        folds=folds,
-        seed=seed,
-    )

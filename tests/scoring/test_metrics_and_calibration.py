@@ -16,12 +16,10 @@ from grader.scoring.calibration import (
     big_error_risk,
     confidence,
     final_score,
-    fit,
-    fit_own,
     load_calibration,
-    review_threshold,
     save_calibration,
 )
+from grader.scoring.fitting import fit, fit_own, review_threshold
 from grader.scoring.metrics import quadratic_weighted_kappa, spearman, summarise
 from grader.scoring.types import Flag
 
