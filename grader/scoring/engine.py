@@ -65,8 +65,7 @@ def _analyse(
     novel_precision, novel_recall = lexical.novel_overlap(said, lexical_reference, reference.lexical_question)
     groups = [bool(h) for m in measures for h in m.hits.values()]
     whole = float(embedded.whole @ reference.answer_vector) if embedded.spans else 0.0
-    others = [r.answer_vector for r in bank if r.reference.id != reference.reference.id]
-    nearest_other = float(np.max(np.vstack(others) @ embedded.whole)) if others and embedded.spans else whole
+    nearest_other = _nearest_other(bank, reference, embedded) if embedded.spans else whole
     checked = claims.check(said, lexical_reference)
     signals = Signals(
         weights=[p.key_point.weight for p in reference.key_points],
@@ -98,6 +97,34 @@ def _analyse(
         reference_chars=len(lexical.units(lexical_reference)),
     )
     return measures, flags, signals
+
+
+class _BankVectors:
+    """The bank's reference-answer vectors stacked once and reused while the same bank is graded: stacking
+    them for every answer cost a copy of the whole bank per answer (5,000 questions: ~10 MB). The cache is
+    one tuple, replaced whole, so threads grading different banks never read a mix of two."""
+
+    def __init__(self) -> None:
+        self._last: tuple[tuple[PreparedReference, ...], list[str], np.ndarray] = ((), [], np.zeros((0, 0)))
+
+    def of(self, bank: Sequence[PreparedReference]) -> tuple[list[str], np.ndarray]:
+        last = self._last
+        if len(bank) != len(last[0]) or any(a is not b for a, b in zip(bank, last[0], strict=True)):
+            matrix = np.vstack([r.answer_vector for r in bank]) if bank else np.zeros((0, 0))
+            last = (tuple(bank), [r.reference.id for r in bank], matrix)
+            self._last = last
+        return last[1], last[2]
+
+
+_STACKED = _BankVectors()
+
+
+def _nearest_other(bank: Sequence[PreparedReference], reference: PreparedReference, embedded: Embedded) -> float:
+    """The answer's best cosine to another question's reference in the bank (an answer to that question)."""
+    ids, matrix = _STACKED.of(bank)
+    cosines = matrix @ embedded.whole if len(ids) else np.zeros(0)
+    others = [c for qid, c in zip(ids, cosines, strict=True) if qid != reference.reference.id]
+    return float(max(others)) if others else float(embedded.whole @ reference.answer_vector)
 
 
 def measure_signals(embedded: Embedded, reference: PreparedReference, bank: Sequence[PreparedReference]) -> Signals:
