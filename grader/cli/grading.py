@@ -268,16 +268,19 @@ def _calibrate_shipped() -> Calibration:
 
 def _calibrate_bank(bank: str, path: Path | None) -> Calibration:
     from grader.db.session import get_session_factory, session_scope
-    from grader.grading.calibrate import calibrate_bank, read_labelled, reviewed_answers
+    from grader.grading.calibrate import calibrate_bank, fit_from_reviews, read_labelled
     from grader.grading.grader import build_grader
     from grader.keys.principal import CLI
 
-    source = path.name if path is not None else f"reviews of bank {bank}"
-    command = f"grader calibrate --bank {shlex.quote(bank)} " + (shlex.quote(path.name) if path else "--from-reviews")
     settings = get_settings()
     with session_scope(get_session_factory(settings.database_url)) as session:
-        rows = read_labelled(path) if path is not None else reviewed_answers(session, bank)
-        report = calibrate_bank(session, build_grader(settings), bank, rows, source=source, command=command, actor=CLI)
+        grader = build_grader(settings)
+        if path is None:
+            report = fit_from_reviews(session, grader, bank, actor=CLI)
+        else:
+            command = f"grader calibrate --bank {shlex.quote(bank)} {shlex.quote(path.name)}"
+            rows = read_labelled(path)
+            report = calibrate_bank(session, grader, bank, rows, source=path.name, command=command, actor=CLI)
     measured = (
         f"on {report.held_back} held-back answers (not fitted on)" if report.held_back else "5-fold cross-validated"
     )

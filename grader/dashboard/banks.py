@@ -3,6 +3,13 @@
 (questions, versions, the drafts' diff against the latest version, publish, calibrations, audit
 trail) and the key-point editor of one question's draft.
 
+A bank's first days: until it has a calibration of its own, the bank page says what grades it (the
+shipped calibration and its threshold for banks of generated key points) and how far its reviewed
+answers are from the minimums a fit of its own needs (`grader.questions.reviewed`); once there are
+enough, an admin may fit one here, the same fit as `grader calibrate --bank NAME --from-reviews`
+(`grader.grading.calibrate.fit_from_reviews`), run in this process. The fit only adds an unpublished
+version with its before/after figures and warnings: publishing it stays the separate admin act below it.
+
 Who: admins change banks (import, edit, publish); reviewers may read every bank page, because they
 judge answers against these key points, but see no forms (the editor shows its fields disabled) and
 every POST refuses them. Recruiters cannot sign in to the dashboard at all. Every POST checks the
@@ -16,6 +23,8 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -26,13 +35,17 @@ from grader.batches.parsing import MB
 from grader.dashboard import signin
 from grader.dashboard.pages import ReviewerSession, _page, templates
 from grader.db.models import Role
-from grader.errors import Conflict, GraderError, InvalidBankFile, InvalidDraft, NotFound
+from grader.errors import BankNotFound, Conflict, GraderError, InvalidBankFile, InvalidDraft, NotFound
+from grader.grading.calibrate import fit_from_reviews
+from grader.grading.grader import build_grader
 from grader.questions import bank_admin
 from grader.questions import banks as bank_cases
 from grader.questions import calibrations as calibration_cases
 from grader.questions.drafts import DraftEdit, KeyPointEdit
+from grader.questions.reviewed import CalibrationReadiness, calibration_readiness
+from grader.scoring.calibration import Calibration, load_calibration
 from grader.scoring.types import Keyword, Reference
-from grader.web.deps import SessionDep
+from grader.web.deps import SessionDep, SettingsDep, get_settings
 
 router = APIRouter(prefix="/dashboard/banks", include_in_schema=False)
 
@@ -243,17 +256,94 @@ def import_form(
 
 @router.get("/{bank}")
 def bank_page(
-    request: Request, bank: str, session: ReviewerSession, db: SessionDep, published: int = 0, calibrated: int = 0
+    request: Request,
+    bank: str,
+    session: ReviewerSession,
+    db: SessionDep,
+    published: int = 0,
+    calibrated: int = 0,
+    fitted: int = 0,
 ) -> HTMLResponse:
-    return _bank_page(request, session, db, bank, notice=_notice(published, calibrated))
+    return _bank_page(request, session, db, bank, notice=_notice(published, calibrated, fitted))
 
 
-def _notice(published: int, calibrated: int) -> str | None:
+def _notice(published: int, calibrated: int, fitted: int = 0) -> str | None:
     if published:
         return f"已发布为第 {published} 版。"
     if calibrated:
         return f"校准第 {calibrated} 版已发布，本题库此后按它评分。"
+    if fitted:
+        return f"已拟合校准第 {fitted} 版（未发布）。请核对下表中它的前后对比和警告；发布之前，本题库仍按现行校准评分。"
     return None
+
+
+@lru_cache(maxsize=4)
+def _shipped_calibration(path: Path, modified: int) -> Calibration:
+    """The shipped calibration, read again only when its file changes (`modified`: its mtime)."""
+    return load_calibration(path)
+
+
+def shipped_calibration(request: Request) -> Calibration | None:
+    """The calibration a bank without one of its own grades with; None if its file cannot be read (the
+    page still shows, the grading itself reports the file)."""
+    path = get_settings(request).calibration_file
+    try:
+        return _shipped_calibration(path, path.stat().st_mtime_ns)
+    except (OSError, GraderError):
+        return None
+
+
+def missing_reviews(readiness: CalibrationReadiness) -> list[str]:
+    """What a fit of the bank's own calibration still lacks, in the page's words; [] when nothing."""
+    missing = []
+    if readiness.usable < readiness.min_reviewed:
+        text = f"还差 {readiness.min_reviewed - readiness.usable} 条可计入的复核答案"
+        short = list(readiness.short_questions.items())
+        if short:
+            text += (
+                f"（每题至少 {readiness.min_per_question} 条复核才计入；共复核 {readiness.reviewed} 条，"
+                + "、".join(f"{q} 还差 {n} 条" for q, n in short[:10])
+                + ("等" if len(short) > 10 else "")
+                + "）"
+            )
+        missing.append(text)
+    if len(readiness.reviewers) < readiness.min_reviewers:
+        who = "、".join(readiness.reviewers) or "无"
+        missing.append(f"还需要至少 {readiness.min_reviewers} 位复核人的复核（现在：{who}）")
+    return missing
+
+
+def readiness_view(readiness: CalibrationReadiness, shipped: Calibration | None) -> dict[str, Any]:
+    """The bank page's notice about the bank's own calibration: what grades it now, how far its reviewed
+    answers are from a fit of its own, whether one can be fitted."""
+    counts = (
+        f"已复核 {readiness.usable} 条（需 ≥ {readiness.min_reviewed} 条，来自 ≥ {readiness.min_reviewers} 位复核人）"
+    )
+    if readiness.own_version is not None:
+        headline = f"本题库按自己的校准第 {readiness.own_version} 版评分。{counts}。"
+        grading = ""
+    else:
+        headline = f"本题库尚无自己的校准：{counts}。"
+        version = f"（{shipped.version}）" if shipped is not None else ""
+        grading = f"在有自己的校准之前，评分使用系统自带的校准参数{version}"
+        if shipped is not None:
+            grading += f"，按其中为自动生成要点的题库拟合的复核阈值送复核（大错风险 ≥ {shipped.review_risk:.2f}"
+            if shipped.review_risk_curated is not None:
+                grading += f"；人工修订过的要点按人工题库的阈值 {shipped.review_risk_curated:.2f}"
+            grading += "）"
+        grading += "。"
+    if readiness.enough:
+        who = f"{len(readiness.reviewers)} 位复核人（{'、'.join(readiness.reviewers)}）"
+        enough = f"复核已足够拟合本题库自己的校准：{readiness.usable} 条，来自 {who}。"
+    else:
+        enough = ""
+    return {
+        "headline": headline,
+        "grading": grading,
+        "enough": enough,
+        "missing": missing_reviews(readiness),
+        "ready": readiness.enough,
+    }
 
 
 def _bank_page(
@@ -273,6 +363,7 @@ def _bank_page(
         return _not_found(request, session, exc)
     assert found is not None
     versions = bank_cases.list_versions(db, bank)
+    readiness = readiness_view(calibration_readiness(db, bank), shipped_calibration(request))
     return _page(
         request,
         session,
@@ -286,6 +377,7 @@ def _bank_page(
             "token": drafts_token(questions),
             "next_version": (versions[-1].version + 1) if versions else 1,
             "calibrations": list(reversed(calibration_cases.list_calibrations(db, bank))),
+            "readiness": readiness,
             "history": bank_admin.bank_history(db, bank),
             "can_edit": _is_admin(session),
             "notice": notice,
@@ -360,6 +452,35 @@ def publish_calibration_form(
     except NotFound as exc:
         return _not_found(request, session, exc)
     return RedirectResponse(f"/dashboard/banks/{quote(bank)}?calibrated={version}", status_code=303)
+
+
+@router.post("/{bank}/calibrations/fit")
+def fit_calibration_form(
+    request: Request,
+    bank: str,
+    session: ReviewerSession,
+    db: SessionDep,
+    settings: SettingsDep,
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """Fit the bank's own calibration from its reviews, as the CLI does: a new unpublished version."""
+    signin.check_csrf(session, csrf_token)
+    if (refused := _refuse_non_admin(request, session)) is not None:
+        return refused
+    assert session.principal is not None
+    try:
+        grader = build_grader(settings)
+        report = bank_admin.atomically(db, fit_from_reviews, db, grader, bank, actor=session.principal)
+    except BankNotFound as exc:
+        return _not_found(request, session, exc)
+    except GraderError as exc:
+        missing = missing_reviews(calibration_readiness(db, bank))
+        if missing:  # the usual refusal: say what is missing in the page's words
+            problem, status = "没有拟合：" + "；".join(missing) + "。", 422
+        else:
+            problem, status = f"拟合失败，没有新增校准版本：{exc.message}", exc.status_code
+        return _bank_page(request, session, db, bank, problem=problem, status_code=status)
+    return RedirectResponse(f"/dashboard/banks/{quote(bank)}?fitted={report.version}", status_code=303)
 
 
 # --- the key-point editor ---------------------------------------------------------------------------

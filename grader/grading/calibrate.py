@@ -8,7 +8,8 @@ version of the bank for an admin to publish. Takes the caller's session and neve
 Safe to publish (issue 18, items 2 and 12: 14 overrides by one reviewer inverted a bank; 24 reviewed
 answers of 5 questions were fitted without a word about the sample):
 - from reviews, the fit needs `MIN_REVIEWED` reviewed answers in all, counting only questions with at
-  least `MIN_PER_QUESTION` each, from at least `MIN_REVIEWERS` reviewers; the refusal says how many more;
+  least `MIN_PER_QUESTION` each, from at least `MIN_REVIEWERS` reviewers (`grader.questions.reviewed`,
+  which the bank page reads too); the refusal says how many more;
 - every fifth answer is held back from the fit: before/after figures are on those answers, not on the
   ones fitted; the bank's earlier grades (the latest `EARLIER_SAMPLE`) are scored by both calibrations,
   and so are the bank's own reference answers;
@@ -23,6 +24,7 @@ answers of 5 questions were fitted without a word about the sample):
 from __future__ import annotations
 
 import json
+import shlex
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,26 +41,17 @@ from grader.grading.grader import Grader
 from grader.keys.principal import Principal
 from grader.questions.banks import published_references
 from grader.questions.calibrations import add_calibration, bank_calibration, fit_bank_calibration
+from grader.questions.reviewed import LabelledAnswer, enough_reviews, reviewed_labels
 from grader.scoring.calibration import Calibration, Signals, final_score
 from grader.scoring.engine import measure_signals
 from grader.scoring.metrics import spearman, summarise
 from grader.scoring.reading import embed_answers
 
 MIN_EXAMPLES = 10  # five folds of at least two answers
-MIN_REVIEWED = 40
-MIN_PER_QUESTION = 5
-MIN_REVIEWERS = 2
 HOLD_BACK_EVERY = 5  # every fifth labelled answer is held back from the fit, to measure it
 EARLIER_SAMPLE = 200
 SHARP_DISAGREEMENT = 0.3
 REFERENCE_LOW = 50.0
-
-
-class LabelledAnswer(BaseModel):
-    question_id: str
-    answer: str = Field(min_length=1)
-    score: float = Field(ge=0, le=10)  # the interviewer's (or reviewer's) score, 0–10
-    reviewer: str | None = None  # who gave the score, for reviewed answers
 
 
 class CalibrationReport(BaseModel):
@@ -98,55 +91,28 @@ def read_labelled(path: Path) -> list[LabelledAnswer]:
 
 
 def reviewed_answers(session: Session, bank: str) -> list[LabelledAnswer]:
-    """The reviewers' final scores (0–100, stored per result) of the bank's questions, as 0–10 labels,
-    with who gave them; refused (with how many more are needed) below the minimums."""
-    questions = list(published_references(session, bank).references)
-    rows = session.execute(
-        select(Submission.question_id, Submission.answer, ResultRow.final_score, ResultRow.reviewed_by)
-        .join(ResultRow, ResultRow.submission_id == Submission.id)
-        .where(ResultRow.reviewed.is_(True), Submission.question_id.in_(questions))
-        .order_by(Submission.created_at, Submission.id)
+    """The reviewers' final scores of the bank's questions, as 0–10 labels, with who gave them; refused
+    (with how many more are needed) below the minimums."""
+    return enough_reviews(bank, reviewed_labels(session, bank))
+
+
+def fit_from_reviews(session: Session, grader: Grader, bank: str, *, actor: Principal) -> CalibrationReport:
+    """The bank's own calibration fitted on its reviewers' scores, as a new unpublished version: what
+    `grader calibrate --bank NAME --from-reviews` and the dashboard's bank page both run."""
+    return calibrate_bank(
+        session,
+        grader,
+        bank,
+        reviewed_answers(session, bank),
+        source=f"reviews of bank {bank}",
+        command=from_reviews_command(bank),
+        actor=actor,
     )
-    labelled = [LabelledAnswer(question_id=q, answer=a, score=round(s / 10, 2), reviewer=by) for q, a, s, by in rows]
-    return enough_reviews(bank, labelled)
 
 
-def enough_reviews(bank: str, rows: Sequence[LabelledAnswer]) -> list[LabelledAnswer]:
-    """The reviewed answers of questions with at least `MIN_PER_QUESTION` each; InvalidInput saying what
-    is missing unless there are `MIN_REVIEWED` of them from `MIN_REVIEWERS` reviewers or more."""
-    per_question = Counter(r.question_id for r in rows)
-    usable = [r for r in rows if per_question[r.question_id] >= MIN_PER_QUESTION]
-    reviewers = Counter(r.reviewer or "(unknown)" for r in usable)
-    problems = []
-    if len(usable) < MIN_REVIEWED:
-        short = {q: MIN_PER_QUESTION - n for q, n in sorted(per_question.items()) if n < MIN_PER_QUESTION}
-        detail = (
-            "; questions under "
-            + str(MIN_PER_QUESTION)
-            + " reviewed answers do not count ("
-            + ", ".join(f"{q} needs {n} more" for q, n in list(short.items())[:10])
-            + (", …" if len(short) > 10 else "")
-            + ")"
-            if short
-            else ""
-        )
-        problems.append(
-            f"{MIN_REVIEWED - len(usable)} more reviewed answers (it has {len(usable)} usable of the "
-            f"{MIN_REVIEWED} needed, {len(rows)} reviewed in all){detail}"
-        )
-    if len(reviewers) < MIN_REVIEWERS:
-        who = ", ".join(reviewers) or "nobody"
-        problems.append(f"reviews from at least {MIN_REVIEWERS} reviewers (all are from {who})")
-    if problems:
-        raise InvalidInput(
-            f"fitting bank '{bank}' from reviews needs " + " and ".join(problems) + "; nothing was fitted",
-            details={
-                "min_reviewed": MIN_REVIEWED,
-                "min_per_question": MIN_PER_QUESTION,
-                "min_reviewers": MIN_REVIEWERS,
-            },
-        )
-    return usable
+def from_reviews_command(bank: str) -> str:
+    """The command that reproduces a fit from reviews (the calibration's `fit_command`), whichever door ran it."""
+    return f"grader calibrate --bank {shlex.quote(bank)} --from-reviews"
 
 
 def earlier_answers(session: Session, bank: str, limit: int = EARLIER_SAMPLE) -> list[tuple[str, str]]:

@@ -193,6 +193,19 @@ def published_references(session: Session, bank: str, version: int | None = None
     )
 
 
+def published_question_ids(session: Session, bank: str, version: int | None = None) -> list[str]:
+    """The question ids a published version holds (the latest when `version` is None), in order; what
+    `published_references` returns without rebuilding each reference."""
+    found = _version(session, get_bank(session, bank), version)
+    return list(
+        session.scalars(
+            select(BankVersionQuestion.question_id)
+            .where(BankVersionQuestion.bank_version_id == found.id)
+            .order_by(BankVersionQuestion.position)
+        )
+    )
+
+
 def references_by_hash(session: Session, versions: Iterable[tuple[str, str]]) -> dict[str, Reference]:
     """Pinned reference versions, (question id, content hash) → `Reference` keyed by content hash:
     what grading a pinned submission (or re-grading) needs, whatever version is now the latest."""

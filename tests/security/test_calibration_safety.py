@@ -24,11 +24,12 @@ from sqlalchemy import select
 from grader.db.models import AuditEntry, Role
 from grader.db.session import get_session_factory, session_scope
 from grader.errors import InvalidInput
-from grader.grading.calibrate import MIN_REVIEWED, calibrate_bank, reviewed_answers
+from grader.grading.calibrate import calibrate_bank, reviewed_answers
 from grader.grading.grader import build_grader
 from grader.grading.run import run_grading
 from grader.keys.principal import CLI, Principal
 from grader.questions.banks import DEFAULT_BANK, published_references
+from grader.questions.reviewed import MIN_REVIEWED
 from grader.review.results import review
 from grader.review.schemas import ReviewCreate
 from grader.settings import Settings
