@@ -17,7 +17,7 @@ from grader.questions.reviewed import (
 
 
 def labels(per_question: dict[str, int], reviewers: list[str]) -> list[LabelledAnswer]:
-    rows = []
+    rows: list[LabelledAnswer] = []
     for question_id, count in per_question.items():
         for n in range(count):
             who = reviewers[len(rows) % len(reviewers)]
