@@ -469,17 +469,18 @@ def fit_calibration_form(
         return refused
     assert session.principal is not None
     try:
-        grader = build_grader(settings)
-        report = bank_admin.atomically(db, fit_from_reviews, db, grader, bank, actor=session.principal)
+        missing = missing_reviews(calibration_readiness(db, bank))
     except BankNotFound as exc:
         return _not_found(request, session, exc)
-    except GraderError as exc:
-        missing = missing_reviews(calibration_readiness(db, bank))
-        if missing:  # the usual refusal: say what is missing in the page's words
-            problem, status = "没有拟合：" + "；".join(missing) + "。", 422
-        else:
-            problem, status = f"拟合失败，没有新增校准版本：{exc.message}", exc.status_code
-        return _bank_page(request, session, db, bank, problem=problem, status_code=status)
+    if missing:  # said in the page's words, before the embedder is loaded for nothing
+        problem = "没有拟合：" + "；".join(missing) + "。"
+        return _bank_page(request, session, db, bank, problem=problem, status_code=422)
+    try:
+        grader = build_grader(settings)
+        report = bank_admin.atomically(db, fit_from_reviews, db, grader, bank, actor=session.principal)
+    except GraderError as exc:  # the fit's own refusals (an embedder the calibration was not fitted with, …)
+        problem = f"拟合失败，没有新增校准版本：{exc.message}"
+        return _bank_page(request, session, db, bank, problem=problem, status_code=exc.status_code)
     return RedirectResponse(f"/dashboard/banks/{quote(bank)}?fitted={report.version}", status_code=303)
 
 

@@ -321,6 +321,7 @@ DASHBOARD_POLICY: dict[tuple[str, str], str] = {
     ("GET", "/dashboard/banks/{bank}"): "reviewer",
     ("POST", "/dashboard/banks/{bank}/publish"): "admin form",
     ("POST", "/dashboard/banks/{bank}/calibrations/{version}/publish"): "admin form",
+    ("POST", "/dashboard/banks/{bank}/calibrations/fit"): "admin form",
     ("GET", "/dashboard/banks/{bank}/questions/{question_id}"): "reviewer",
     ("POST", "/dashboard/banks/{bank}/questions/{question_id}"): "admin form",
 }
