@@ -96,9 +96,15 @@ def reviewed_labels(session: Session, bank: str) -> list[LabelledAnswer]:
     return [LabelledAnswer(question_id=q, answer=a, score=round(s / 10, 2), reviewer=by) for q, a, s, by in rows]
 
 
+def _usable(rows: Sequence[LabelledAnswer]) -> list[LabelledAnswer]:
+    """The answers of questions with at least `MIN_PER_QUESTION` reviewed answers: what a fit is given."""
+    per_question = Counter(r.question_id for r in rows)
+    return [r for r in rows if per_question[r.question_id] >= MIN_PER_QUESTION]
+
+
 def count_reviews(bank: str, rows: Sequence[LabelledAnswer]) -> ReviewCounts:
     per_question = Counter(r.question_id for r in rows)
-    usable = [r for r in rows if per_question[r.question_id] >= MIN_PER_QUESTION]
+    usable = _usable(rows)
     reviewers = Counter(r.reviewer or UNKNOWN_REVIEWER for r in usable)
     return ReviewCounts(
         bank=bank,
@@ -124,8 +130,7 @@ def enough_reviews(bank: str, rows: Sequence[LabelledAnswer]) -> list[LabelledAn
                 "reviewers": counts.reviewers,
             },
         )
-    per_question = Counter(r.question_id for r in rows)
-    return [r for r in rows if per_question[r.question_id] >= MIN_PER_QUESTION]
+    return _usable(rows)
 
 
 def calibration_readiness(session: Session, bank: str) -> CalibrationReadiness:
