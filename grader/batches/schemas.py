@@ -1,4 +1,4 @@
-"""What `/api/v1/batches` returns, built from rows by `grader.batches.api`, never the ORM classes."""
+"""What `/api/v1/batches` returns, built from rows by the use cases in `grader.batches.uploads`, not ORM classes."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+PATH = "/api/v1/batches"  # the endpoints' prefix, which `results_url` names
 
 
 class RowErrorOut(BaseModel):

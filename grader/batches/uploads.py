@@ -32,7 +32,8 @@ from grader.batches.export import (
     timestamp,
 )
 from grader.batches.interviews import group_sheet_interviews
-from grader.batches.parsing import ParsedSheet
+from grader.batches.parsing import ParsedSheet, content_hash, parse_sheet
+from grader.batches.schemas import PATH, BatchCounts, BatchOut, RowErrorOut
 from grader.db.base import utcnow
 from grader.db.batch_models import Batch, BatchItem
 from grader.db.models import Question, Status, Submission
@@ -200,6 +201,27 @@ def row_error_json(error: Any) -> dict[str, Any]:
     }
 
 
+def upload(
+    session: Session,
+    data: bytes,
+    *,
+    filename: str | None,
+    actor: Principal,
+    queue: Queue,
+    max_answer_chars: int,
+    force: bool,
+) -> BatchOut:
+    """The `POST /api/v1/batches` use case: the caller's earlier batch from the same bytes unless `force`
+    (`created` false), else the sheet parsed against the published questions and stored as a new batch."""
+    if not force:
+        existing = find_existing(session, actor, content_hash(data))
+        if existing is not None:
+            return batch_view(session, existing, created=False)
+    sheet = parse_sheet(data, gradable_questions(session), filename=filename, max_answer_chars=max_answer_chars)
+    batch = create_batch(session, sheet, filename=filename, actor=actor, queue=queue)
+    return batch_view(session, batch, created=True)
+
+
 # --- reading -----------------------------------------------------------------------------------------------
 
 
@@ -270,6 +292,38 @@ def progress(session: Session, batch: Batch, now: datetime | None = None) -> Pro
         rate,
         eta if eta is None else round(eta, 1),
         batch.finished_at,
+    )
+
+
+def batch_status(session: Session, batch_id: uuid.UUID, actor: Principal, *, errors_limit: int) -> BatchOut:
+    """The `GET /api/v1/batches/{id}` use case: the batch with its first `errors_limit` row errors."""
+    return batch_view(session, get_batch(session, batch_id, actor), created=False, errors_limit=errors_limit)
+
+
+def batch_view(session: Session, batch: Batch, *, created: bool, errors_limit: int | None = None) -> BatchOut:
+    """The batch as the API shows it: counts and progress so far, the first `errors_limit` row errors (all if None)."""
+    now = progress(session, batch)
+    errors = batch.row_errors if errors_limit is None else batch.row_errors[:errors_limit]
+    return BatchOut(
+        id=batch.id,
+        created=created,
+        status=now.status,
+        filename=batch.filename,
+        file_format=batch.file_format,
+        layout=batch.layout,
+        encoding=batch.encoding,
+        sheet_name=batch.sheet_name,
+        columns=batch.columns,
+        content_hash=batch.content_hash,
+        counts=BatchCounts(rows=batch.data_rows, accepted=batch.accepted, rejected=batch.rejected, **now.counts),
+        progress=round(now.progress, 4),
+        answers_per_second=now.answers_per_second,
+        eta_seconds=now.eta_seconds,
+        created_at=batch.created_at,
+        finished_at=now.finished_at,
+        row_errors=[RowErrorOut.model_validate(e) for e in errors],
+        row_errors_total=batch.rejected,
+        results_url=f"{PATH}/{batch.id}/results",
     )
 
 
@@ -383,3 +437,8 @@ def download(session: Session, batch: Batch, fmt: Format, view: View) -> Downloa
     body = export(results(session, batch), fmt, view, batch=meta)
     suffix = f"-{view}" if fmt == "csv" and view == "summary" else ""
     return Download(body, MEDIA_TYPES[fmt], f"batch-{batch.id}-results{suffix}.{fmt}")
+
+
+def batch_download(session: Session, batch_id: uuid.UUID, actor: Principal, fmt: Format, view: View) -> Download:
+    """The `GET /api/v1/batches/{id}/results` use case: the caller's batch's results as a file."""
+    return download(session, get_batch(session, batch_id, actor), fmt, view)

@@ -9,20 +9,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from grader.db.models import Status
+from grader.submissions.schemas import storable_text
 
 MAX_INTERVIEW_ANSWERS = 100
-
-
-def _storable(value: str | None) -> str | None:
-    # JSON can carry NUL and lone surrogates ("\u0000", "\ud800"); no text column can store them.
-    if value is not None:
-        if "\x00" in value:
-            raise ValueError("text must not contain NUL (\\u0000) characters")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("text must be valid Unicode (no lone surrogate code points)") from None
-    return value
 
 
 class InterviewAnswer(BaseModel):
@@ -32,7 +21,7 @@ class InterviewAnswer(BaseModel):
     # Checked on submit against GRADER_MAX_ANSWER_CHARS, so the per-item error names the limit.
     answer: str
 
-    _text = field_validator("question_id", "answer")(_storable)
+    _text = field_validator("question_id", "answer")(storable_text)
 
 
 class InterviewCreate(BaseModel):
@@ -44,7 +33,7 @@ class InterviewCreate(BaseModel):
     bank: Annotated[str | None, Field(min_length=1, max_length=64, description="every question must be in it")] = None
     answers: Annotated[list[InterviewAnswer], Field(min_length=1, max_length=MAX_INTERVIEW_ANSWERS)]
 
-    _text = field_validator("candidate_id", "candidate_name", "candidate_email", "bank")(_storable)
+    _text = field_validator("candidate_id", "candidate_name", "candidate_email", "bank")(storable_text)
 
 
 class InterviewSubmission(BaseModel):

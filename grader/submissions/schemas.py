@@ -12,6 +12,19 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from grader.db.models import Status
 
 
+def storable_text(value: str | None) -> str | None:
+    """A pydantic validator for text bound for a column (submissions and interviews alike)."""
+    # JSON can carry NUL and lone surrogates ("\u0000", "\ud800"); no text column can store them.
+    if value is not None:
+        if "\x00" in value:
+            raise ValueError("text must not contain NUL (\\u0000) characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("text must be valid Unicode (no lone surrogate code points)") from None
+    return value
+
+
 class SubmissionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -23,18 +36,7 @@ class SubmissionCreate(BaseModel):
     # message names the limit.
     answer: str = Field(examples=["RAG 先检索相关文档，再把检索结果放进提示词里让模型生成答案……"])
 
-    @field_validator("candidate_id", "candidate_name", "candidate_email", "question_id", "answer")
-    @classmethod
-    def _storable(cls, value: str | None) -> str | None:
-        # JSON can carry NUL and lone surrogates ("\u0000", "\ud800"); no text column can store them.
-        if value is not None:
-            if "\x00" in value:
-                raise ValueError("text must not contain NUL (\\u0000) characters")
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                raise ValueError("text must be valid Unicode (no lone surrogate code points)") from None
-        return value
+    _text = field_validator("candidate_id", "candidate_name", "candidate_email", "question_id", "answer")(storable_text)
 
 
 class KeyPointGrade(BaseModel):
