@@ -228,14 +228,35 @@ def _table(results: Sequence[AnswerResult], view: View) -> tuple[list[str], list
     return _summary_header(question_ids), [_summary_cells(s, question_ids) for s in summaries]
 
 
-def to_csv(results: Sequence[AnswerResult], view: View = "answers") -> bytes:
-    header, rows = _table(results, view)
+def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
+    """A CSV file a spreadsheet opens as written: UTF-8 with BOM, CRLF, formula-like cells escaped.
+    Every CSV download (batch results, candidate rankings) is written here."""
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(header)
     for row in rows:
         writer.writerow(["" if v is None else escape_cell(v) if isinstance(v, str) else v for v in row])
     return out.getvalue().encode("utf-8-sig")
+
+
+def xlsx_bytes(sheets: Iterable[tuple[str, Sequence[str], Iterable[Sequence[object]]]]) -> bytes:
+    """A workbook of (name, header, rows) sheets, text cells made safe (`xlsx_text`). Every XLSX download is
+    written here."""
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    for name, header, rows in sheets:
+        sheet = workbook.create_sheet(name)
+        sheet.append(list(header))
+        for row in rows:
+            sheet.append([xlsx_text(v) if isinstance(v, str) else v for v in row])
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def to_csv(results: Sequence[AnswerResult], view: View = "answers") -> bytes:
+    return csv_bytes(*_table(results, view))
 
 
 def xlsx_text(value: str) -> str:
@@ -248,18 +269,7 @@ def xlsx_text(value: str) -> str:
 
 def to_xlsx(results: Sequence[AnswerResult]) -> bytes:
     """One workbook, two sheets: `answers` and `summary`."""
-    from openpyxl import Workbook
-
-    workbook = Workbook(write_only=True)
-    for view in ("answers", "summary"):
-        sheet = workbook.create_sheet(view)
-        header, rows = _table(results, view)
-        sheet.append(header)
-        for row in rows:
-            sheet.append([xlsx_text(v) if isinstance(v, str) else v for v in row])
-    out = io.BytesIO()
-    workbook.save(out)
-    return out.getvalue()
+    return xlsx_bytes((view, *_table(results, view)) for view in ("answers", "summary"))
 
 
 def to_json(results: Sequence[AnswerResult], batch: dict[str, Any] | None = None) -> bytes:

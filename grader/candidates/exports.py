@@ -3,11 +3,9 @@ or answer label that starts like a formula is written as text)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Literal
 
-from grader.batches.export import escape_cell, timestamp, xlsx_text
+from grader.batches.export import csv_bytes, timestamp, xlsx_bytes
 from grader.candidates.schemas import CandidatePage, Scorecard
 
 Format = Literal["csv", "xlsx"]
@@ -94,23 +92,7 @@ def ranking_table(page: CandidatePage) -> Table:
 
 def render(table: Table, fmt: Format, sheet: str) -> bytes:
     header, rows = table
-    if fmt == "csv":
-        out = io.StringIO(newline="")
-        writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow(header)
-        for row in rows:
-            writer.writerow(["" if v is None else escape_cell(v) if isinstance(v, str) else v for v in row])
-        return out.getvalue().encode("utf-8-sig")
-    from openpyxl import Workbook
-
-    workbook = Workbook(write_only=True)
-    ws = workbook.create_sheet(sheet)
-    ws.append(header)
-    for row in rows:
-        ws.append([xlsx_text(v) if isinstance(v, str) else v for v in row])
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+    return csv_bytes(header, rows) if fmt == "csv" else xlsx_bytes([(sheet, header, rows)])
 
 
 MEDIA = {"csv": "text/csv; charset=utf-8", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}

@@ -8,8 +8,6 @@ same Idempotency-Key and body gets the same interview and submission ids back.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +29,7 @@ from grader.questions.ids import candidates, normalize_question_id
 from grader.questions.pins import latest_pins, question_hint
 from grader.queue.port import Queue
 from grader.submissions.answers import answer_problem
+from grader.submissions.submit import check_idempotency_key, fingerprint
 
 
 class InvalidInterview(InvalidInput):
@@ -52,11 +51,6 @@ class AcceptedInterview:
     interview: Interview
     submissions: list[Submission]  # in the request's order
     created: bool
-
-
-def fingerprint(data: InterviewCreate) -> str:
-    canonical = json.dumps(data.model_dump(mode="json"), ensure_ascii=False, sort_keys=True)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def interview_submissions(session: Session, interview_id: uuid.UUID) -> list[Submission]:
@@ -105,8 +99,7 @@ def submit_interview(
     )
     request_hash = fingerprint(data)
     if idempotency_key is not None:
-        if not 1 <= len(idempotency_key) <= 200:
-            raise InvalidInput("Idempotency-Key must be 1 to 200 characters")
+        check_idempotency_key(idempotency_key)
         existing = _by_key(session, actor, idempotency_key)
         if existing is not None:
             return _replay(session, existing, request_hash, idempotency_key)

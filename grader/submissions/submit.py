@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -40,9 +41,16 @@ def check_answer(answer: str, limit: int) -> None:
         )
 
 
-def fingerprint(data: SubmissionCreate) -> str:
+def fingerprint(data: BaseModel) -> str:
+    """The request body's digest: a retry under the same Idempotency-Key must send the same body
+    (submissions and interviews alike)."""
     canonical = json.dumps(data.model_dump(mode="json"), ensure_ascii=False, sort_keys=True)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def check_idempotency_key(key: str) -> None:
+    if not 1 <= len(key) <= 200:
+        raise InvalidInput("Idempotency-Key must be 1 to 200 characters")
 
 
 def _by_idempotency_key(session: Session, actor: Principal, key: str) -> Submission | None:
@@ -80,8 +88,7 @@ def submit(
     data = data.model_copy(update={"question_id": normalize_question_id(data.question_id, pins)})
     request_hash = fingerprint(data)
     if idempotency_key is not None:
-        if not 1 <= len(idempotency_key) <= 200:
-            raise InvalidInput("Idempotency-Key must be 1 to 200 characters")
+        check_idempotency_key(idempotency_key)
         existing = _by_idempotency_key(session, actor, idempotency_key)
         if existing is not None:  # a replay keeps its pin, even if its question has left the bank since
             return _replay(existing, request_hash, idempotency_key), False
