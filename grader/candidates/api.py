@@ -9,16 +9,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Response
 
 from grader.candidates import scorecards
-from grader.candidates.interviews import submit_interview
+from grader.candidates.interviews import accept_interview
 from grader.candidates.schemas import (
     CandidatePage,
     CandidateStatus,
     InterviewCreate,
     InterviewCreated,
-    InterviewSubmission,
     Scorecard,
 )
-from grader.db.models import Status
 from grader.errors import InvalidInput
 from grader.web.deps import QueueDep, ReaderDep, SessionDep, SettingsDep, SubmitterDep
 
@@ -55,7 +53,7 @@ def create_interview(
 ) -> InterviewCreated:
     """Accept a candidate's answers to several questions of one bank. Each answer is a submission of its
     own (poll `/api/v1/submissions/{id}`); the scorecard is at `/api/v1/interviews/{id}`."""
-    accepted = submit_interview(
+    interview, created = accept_interview(
         session,
         data,
         actor=principal,
@@ -63,20 +61,10 @@ def create_interview(
         queue=queue,
         idempotency_key=idempotency_key,
     )
-    interview = accepted.interview
     response.headers["Location"] = f"/api/v1/interviews/{interview.id}"
-    if not accepted.created:
+    if not created:
         response.headers["Idempotent-Replayed"] = "true"
-    return InterviewCreated(
-        id=interview.id,
-        candidate_id=interview.candidate_id,
-        bank=interview.bank,
-        created_at=interview.created_at,
-        submissions=[
-            InterviewSubmission(index=i, id=s.id, question_id=s.question_id, status=Status(s.status))
-            for i, s in enumerate(accepted.submissions)
-        ],
-    )
+    return interview
 
 
 @router.get("/api/v1/interviews/{interview_id}", response_model=Scorecard, responses=ERRORS)

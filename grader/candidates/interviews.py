@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from grader.audit import audit
-from grader.candidates.schemas import InterviewCreate
+from grader.candidates.schemas import InterviewCreate, InterviewCreated, InterviewSubmission
 from grader.db.base import utcnow
 from grader.db.candidate_models import Interview, InterviewItem
 from grader.db.models import Status, Submission
@@ -186,6 +186,37 @@ def submit_interview(
     ids = [s.id for s in submissions]
     on_commit(session, lambda: _enqueue(queue, ids))
     return AcceptedInterview(interview, submissions, True)
+
+
+def interview_created(accepted: AcceptedInterview) -> InterviewCreated:
+    """The accepted interview as `POST /api/v1/interviews` answers: its id and each answer's submission."""
+    interview = accepted.interview
+    return InterviewCreated(
+        id=interview.id,
+        candidate_id=interview.candidate_id,
+        bank=interview.bank,
+        created_at=interview.created_at,
+        submissions=[
+            InterviewSubmission(index=i, id=s.id, question_id=s.question_id, status=Status(s.status))
+            for i, s in enumerate(accepted.submissions)
+        ],
+    )
+
+
+def accept_interview(
+    session: Session,
+    data: InterviewCreate,
+    *,
+    actor: Principal,
+    max_answer_chars: int,
+    queue: Queue,
+    idempotency_key: str | None = None,
+) -> tuple[InterviewCreated, bool]:
+    """`submit_interview`, answered as the API shows it, and whether it is new (not a replay)."""
+    accepted = submit_interview(
+        session, data, actor=actor, max_answer_chars=max_answer_chars, queue=queue, idempotency_key=idempotency_key
+    )
+    return interview_created(accepted), accepted.created
 
 
 def _enqueue(queue: Queue, ids: Sequence[uuid.UUID]) -> None:

@@ -11,25 +11,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from grader.db.models import AuditEntry, Status
+from grader.db.models import Status
 from grader.review import results as review
 from grader.review import stats as review_stats
-from grader.review.results_index import decode_flags
+from grader.review import views
 from grader.review.schemas import (
     HistoryEntry,
-    KeyPointCorrection,
-    ReferenceKeyPoint,
     ResultDetail,
     ResultPage,
     ResultSort,
     ResultStatus,
-    ResultSummary,
     ReviewCreate,
     StatsOut,
 )
-from grader.review.schemas import QuestionStats as QuestionStatsOut
 from grader.scoring.types import Flag
-from grader.submissions.schemas import KeyPointGrade
 from grader.web.deps import ReviewerDep, SessionDep
 
 router = APIRouter(prefix="/api/v1", tags=["review"])
@@ -75,54 +70,6 @@ Limit = Annotated[int, Query(ge=1, le=200)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 
 
-def summary_out(item: review.ResultItem) -> ResultSummary:
-    row = item.row
-    return ResultSummary(
-        submission_id=row.submission_id,
-        question_id=row.question_id,
-        candidate_id=row.candidate_id,
-        candidate_name=item.candidate_name,
-        batch_id=row.batch_id,
-        status=Status(row.status),
-        grader_score=row.grader_score,
-        final_score=row.final_score,
-        confidence=row.confidence,
-        flags=decode_flags(row.flags),
-        reviewed=row.reviewed,
-        overridden=row.overridden,
-        review_count=row.review_count,
-        reviewed_at=row.reviewed_at,
-        reviewed_by=row.reviewed_by,
-        graded_at=row.graded_at,
-    )
-
-
-def detail_out(view: review.ResultView) -> ResultDetail:
-    summary = summary_out(review.ResultItem(view.row, view.submission.candidate_name))
-    grade = view.grade
-    return ResultDetail(
-        **summary.model_dump(),
-        question=view.question,
-        answer=view.submission.answer,
-        feedback=view.feedback,
-        key_points=[KeyPointGrade.model_validate(kp) for kp in grade.key_points],
-        reference_key_points=[
-            ReferenceKeyPoint(id=kp["id"], text=kp["text"], weight=kp["weight"]) for kp in view.reference_key_points
-        ],
-        key_point_corrections=[KeyPointCorrection.model_validate(c) for c in view.row.key_point_corrections],
-        scoring_version=grade.scoring_version,
-        reference_hash=grade.reference_hash,
-    )
-
-
-def history_out(entry: AuditEntry) -> HistoryEntry:
-    return HistoryEntry(id=entry.id, at=entry.at, actor=entry.actor, action=entry.action, details=entry.details)
-
-
-def page_out(items: list[review.ResultItem], total: int, limit: int, offset: int, sort: ResultSort) -> ResultPage:
-    return ResultPage(items=[summary_out(i) for i in items], total=total, limit=limit, offset=offset, sort=sort)
-
-
 @router.get("/results", response_model=ResultPage, responses=ERRORS)
 def list_results(
     session: SessionDep,
@@ -133,8 +80,7 @@ def list_results(
     offset: Offset = 0,
 ) -> ResultPage:
     """Graded results, filtered and sorted (`-` for descending). Scores filter on the final score."""
-    items, total = review.list_results(session, filters, sort=sort, limit=limit, offset=offset)
-    return page_out(items, total, limit, offset, sort)
+    return views.list_results(session, filters, sort=sort, limit=limit, offset=offset)
 
 
 @router.get("/results/queue", response_model=ResultPage, responses=ERRORS)
@@ -142,15 +88,14 @@ def review_queue(
     session: SessionDep, _principal: ReviewerDep, filters: FilterDep, limit: Limit = 50, offset: Offset = 0
 ) -> ResultPage:
     """The review queue: results in `needs_review`, least confident first (any `status` given is ignored)."""
-    items, total = review.review_queue(session, filters, limit=limit, offset=offset)
-    return page_out(items, total, limit, offset, review.QUEUE_SORT)
+    return views.review_queue(session, filters, limit=limit, offset=offset)
 
 
 @router.get("/results/{submission_id}", response_model=ResultDetail, responses=ERRORS)
 def get_result(submission_id: uuid.UUID, session: SessionDep, _principal: ReviewerDep) -> ResultDetail:
     """The answer, the grader's breakdown with evidence spans (character offsets into `answer`), the
     reference key points, and the reviewer's decision so far."""
-    return detail_out(review.get_result(session, submission_id))
+    return views.get_result(session, submission_id)
 
 
 @router.post(
@@ -163,14 +108,13 @@ def review_result(
 ) -> ResultDetail:
     """Set the final score, optionally correct key points, with a required comment. Appends an audit entry
     (who, when, old and new decision, reason); earlier reviews stay in the history."""
-    review.review(session, submission_id, data, principal)
-    return detail_out(review.get_result(session, submission_id))
+    return views.review_result(session, submission_id, data, principal)
 
 
 @router.get("/results/{submission_id}/history", response_model=list[HistoryEntry], responses=ERRORS)
 def result_history(submission_id: uuid.UUID, session: SessionDep, _principal: ReviewerDep) -> list[HistoryEntry]:
     """The submission's audit trail, oldest first: created, graded, each review with old, new and reason."""
-    return [history_out(e) for e in review.history(session, submission_id)]
+    return views.history(session, submission_id)
 
 
 @router.get("/stats", response_model=StatsOut, responses=ERRORS)
@@ -184,9 +128,4 @@ def stats(
 ) -> StatsOut:
     """Per question: count, mean, median, histogram of final scores, share flagged / reviewed / overridden,
     and mean |final − grader| over reviewed results."""
-    rows = review_stats.question_stats(session, review_stats.StatsFilter(question_id, batch_id, graded_from, graded_to))
-    return StatsOut(
-        total=sum(r.count for r in rows),
-        bin_edges=review_stats.BIN_EDGES,
-        questions=[QuestionStatsOut(**r.__dict__) for r in rows],
-    )
+    return views.stats(session, review_stats.StatsFilter(question_id, batch_id, graded_from, graded_to))

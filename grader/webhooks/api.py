@@ -7,9 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from grader.web.deps import AdminDep, SessionDep, SettingsDep
-from grader.webhooks import delivery, endpoints
+from grader.webhooks import views
 from grader.webhooks.schemas import (
-    AttemptOut,
     DeliveryOut,
     DeliveryPage,
     EndpointCreate,
@@ -26,40 +25,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def endpoint_out(e: Any) -> dict[str, Any]:
-    return {
-        "id": e.id,
-        "url": e.url,
-        "events": list(e.events),
-        "description": e.description,
-        "created_by": e.created_by,
-        "created_at": e.created_at,
-        "disabled_at": e.disabled_at,
-    }
-
-
-def delivery_out(view: delivery.DeliveryView) -> DeliveryOut:
-    d = view.delivery
-    return DeliveryOut(
-        id=d.id,
-        endpoint_id=d.endpoint_id,
-        event_id=d.event_id,
-        event_type=view.event.type,
-        status=d.status,
-        attempts=d.attempts,
-        next_attempt_at=d.next_attempt_at,
-        last_attempt_at=d.last_attempt_at,
-        delivered_at=d.delivered_at,
-        replay_of=d.replay_of,
-        created_at=d.created_at,
-        attempt_log=[
-            AttemptOut(at=a.at, status_code=a.status_code, error=a.error, duration_ms=round(a.duration_ms, 1))
-            for a in view.attempts
-        ],
-        payload=delivery.event_body(view),
-    )
-
-
 @router.post(
     "",
     status_code=201,
@@ -70,24 +35,23 @@ def create_endpoint(
     data: EndpointCreate, session: SessionDep, principal: AdminDep, settings: SettingsDep
 ) -> EndpointCreated:
     """Register a receiver for some events. The response carries its signing secret: shown this once."""
-    endpoint = endpoints.register(session, data, principal, allow_private=settings.webhook_allow_private)
-    return EndpointCreated(**endpoint_out(endpoint), secret=endpoint.secret)
+    return views.register(session, data, principal, allow_private=settings.webhook_allow_private)
 
 
 @router.get("", response_model=list[EndpointOut], responses=ERRORS)
 def list_endpoints(session: SessionDep, principal: AdminDep) -> list[EndpointOut]:
-    return [EndpointOut(**endpoint_out(e)) for e in endpoints.list_endpoints(session)]
+    return views.list_endpoints(session)
 
 
 @router.get("/{endpoint_id}", response_model=EndpointOut, responses=ERRORS)
 def get_endpoint(endpoint_id: int, session: SessionDep, principal: AdminDep) -> EndpointOut:
-    return EndpointOut(**endpoint_out(endpoints.get_endpoint(session, endpoint_id)))
+    return views.get_endpoint(session, endpoint_id)
 
 
 @router.delete("/{endpoint_id}", response_model=EndpointOut, responses=ERRORS)
 def disable_endpoint(endpoint_id: int, session: SessionDep, principal: AdminDep) -> EndpointOut:
     """Stop sending to it; deliveries still waiting are marked failed (each can be replayed)."""
-    return EndpointOut(**endpoint_out(endpoints.disable(session, endpoint_id, principal)))
+    return views.disable(session, endpoint_id, principal)
 
 
 @router.get("/{endpoint_id}/deliveries", response_model=DeliveryPage, responses=ERRORS)
@@ -101,20 +65,15 @@ def list_deliveries(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> DeliveryPage:
     """Newest first, each with every attempt (time, HTTP status or error, duration)."""
-    endpoints.get_endpoint(session, endpoint_id)
-    views, total = delivery.list_deliveries(
-        session, endpoint_id, status=status, event_type=event, limit=limit, offset=offset
-    )
-    return DeliveryPage(items=[delivery_out(v) for v in views], total=total, limit=limit, offset=offset)
+    return views.delivery_page(session, endpoint_id, status=status, event_type=event, limit=limit, offset=offset)
 
 
 @router.get("/deliveries/{delivery_id}", response_model=DeliveryOut, responses=ERRORS)
 def get_delivery(delivery_id: int, session: SessionDep, principal: AdminDep) -> DeliveryOut:
-    return delivery_out(delivery.get_delivery(session, delivery_id))
+    return views.get_delivery(session, delivery_id)
 
 
 @router.post("/deliveries/{delivery_id}/replay", status_code=202, response_model=DeliveryOut, responses=ERRORS)
 def replay_delivery(delivery_id: int, session: SessionDep, principal: AdminDep) -> DeliveryOut:
     """Send the delivery's event again (same event id) as a new delivery, due now."""
-    again = delivery.replay(session, delivery_id, principal)
-    return delivery_out(delivery.get_delivery(session, again.id))
+    return views.replay(session, delivery_id, principal)
