@@ -12,6 +12,7 @@ from scipy.stats import spearmanr
 from grader.errors import GraderError
 from grader.grading.grader import Grader
 from grader.scoring.calibration import (
+    Calibration,
     Signals,
     big_error_risk,
     confidence,
@@ -66,6 +67,12 @@ def _examples(n: int, seed: int = 1) -> list[Signals]:
     return [_signals(q, label=round(10 * q)) for q in rng.uniform(size=n)]
 
 
+@pytest.fixture(scope="module")
+def one_bank_fit() -> Calibration:
+    """One fit shared by the tests that read a calibration without changing it (a fit takes seconds)."""
+    return fit(_examples(80), ["a"] * 80, version="t", fitted_on="synthetic", fit_command="test")
+
+
 def test_fitting_recovers_a_monotone_mapping_and_reports_cross_validated_metrics_per_bank() -> None:
     examples = _examples(120)
     banks = ["a"] * 60 + ["b"] * 60
@@ -76,16 +83,18 @@ def test_fitting_recovers_a_monotone_mapping_and_reports_cross_validated_metrics
     assert fitted.version.startswith("t+")  # the digest of the fitted numbers
 
 
-def test_only_a_non_answer_caps_the_score_other_flags_send_it_to_review() -> None:
-    fitted = fit(_examples(80), ["a"] * 80, version="t", fitted_on="synthetic", fit_command="test")
+def test_only_a_non_answer_caps_the_score_other_flags_send_it_to_review(one_bank_fit: Calibration) -> None:
+    fitted = one_bank_fit
     assert final_score(fitted, _signals(1.0, flags=["non_answer"])) == 0.0
     # keyword_stuffing, off_topic and too_short were wrong on 25-100% of their firings in ADS/LE.
     for flag in ("keyword_stuffing", "off_topic", "too_short"):
         assert final_score(fitted, _signals(1.0, flags=[flag])) == final_score(fitted, _signals(1.0))
 
 
-def test_confidence_is_below_one_half_exactly_when_the_big_error_risk_passes_the_review_threshold() -> None:
-    fitted = fit(_examples(80), ["a"] * 80, version="t", fitted_on="synthetic", fit_command="test")
+def test_confidence_is_below_one_half_exactly_when_the_big_error_risk_passes_the_review_threshold(
+    one_bank_fit: Calibration,
+) -> None:
+    fitted = one_bank_fit
     sides = set()
     for q in np.linspace(0.0, 1.0, 11):
         score = final_score(fitted, _signals(q))
@@ -112,8 +121,10 @@ def test_the_review_threshold_fills_the_queue_up_to_its_share_flagged_answers_fi
     assert review_threshold(risk, np.zeros(10, dtype=bool), weights, 0.3) > 0.8
 
 
-def test_a_banks_own_calibration_is_keyed_by_the_bank_and_serialisable(tmp_path: Path) -> None:
-    shipped = fit(_examples(80), ["a"] * 80, version="t", fitted_on="synthetic", fit_command="test")
+def test_a_banks_own_calibration_is_keyed_by_the_bank_and_serialisable(
+    tmp_path: Path, one_bank_fit: Calibration
+) -> None:
+    shipped = one_bank_fit
     # This bank's teachers are more lenient: the same answers score two points higher.
     lenient = [e.model_copy(update={"label": min(10.0, (e.label or 0) + 2)}) for e in _examples(80, seed=2)]
     own = fit_own(lenient, shipped, bank="lenient", version="t", fitted_on="synthetic", fit_command="test")
