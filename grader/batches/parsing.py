@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from grader.errors import UnreadableSheet, UploadTooLarge
-from grader.questions.ids import normalize_question_id
+from grader.questions.ids import normalise_question_id
 from grader.submissions.answers import answer_problem
 from grader.tables import MB, TableLimits, csv_records, file_kind, header_key, worksheets
 
@@ -273,7 +273,7 @@ class QuestionMatcher:
         if not text:
             return None
         # The id rule every door shares (`q3`, ` Q03 `, `LE-005`); then the sheet's own ways of naming one.
-        typed = normalize_question_id(text, self.questions)
+        typed = normalise_question_id(text, self.questions)
         if typed in self.questions:
             return typed
         key = header_key(text)

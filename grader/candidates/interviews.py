@@ -25,7 +25,7 @@ from grader.db.models import Status, Submission
 from grader.db.session import on_commit
 from grader.errors import Conflict, InvalidInput
 from grader.keys.principal import Principal
-from grader.questions.ids import candidates, normalize_question_id
+from grader.questions.ids import candidates, normalise_question_id
 from grader.questions.pins import latest_pins, question_hint
 from grader.queue.port import Queue
 from grader.submissions.answers import answer_problem
@@ -93,7 +93,7 @@ def submit_interview(
     data = data.model_copy(
         update={
             "answers": [
-                a.model_copy(update={"question_id": normalize_question_id(a.question_id, pins)}) for a in data.answers
+                a.model_copy(update={"question_id": normalise_question_id(a.question_id, pins)}) for a in data.answers
             ]
         }
     )

@@ -105,12 +105,12 @@ def _key_point_lines(kp: KeyPointResult) -> str:
 def _grade_published(session: Session, question_id: str, answer: str) -> ScoreResult:
     from grader.errors import QuestionNotFound
     from grader.grading.grader import get_grader
-    from grader.questions.ids import candidates, normalize_question_id
+    from grader.questions.ids import candidates, normalise_question_id
     from grader.questions.pins import latest_pins, question_hint
 
     # `q6`, ` Q06 ` and `q06` are one question, as at the REST submit and in batch sheets.
     pins = latest_pins(session, candidates(question_id))
-    question_id = normalize_question_id(question_id, pins)
+    question_id = normalise_question_id(question_id, pins)
     pin = pins.get(question_id)
     if pin is None:
         raise QuestionNotFound(question_id, question_hint(session))

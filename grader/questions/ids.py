@@ -16,7 +16,7 @@ _NUMBERED = re.compile(r"q0*(\d{1,3})")
 
 
 def candidates(typed: str) -> list[str]:
-    """Every id `typed` could name, for a lookup that fetches only those (then `normalize_question_id`)."""
+    """Every id `typed` could name, for a lookup that fetches only those (then `normalise_question_id`)."""
     text = unicodedata.normalize("NFKC", typed).strip()
     found = [text, text.lower()]
     numbered = _NUMBERED.fullmatch(text.lower())
@@ -25,7 +25,7 @@ def candidates(typed: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def normalize_question_id(typed: str, known: Container[str]) -> str:
+def normalise_question_id(typed: str, known: Container[str]) -> str:
     """The bank id that `typed` names, or `typed` trimmed and lower-cased when none does."""
     # NFKC: a full-width `ｑ０３` typed with a Chinese input method is `q03`.
     text = unicodedata.normalize("NFKC", typed).strip()

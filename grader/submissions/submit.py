@@ -19,7 +19,7 @@ from grader.db.models import Status, Submission
 from grader.db.session import on_commit
 from grader.errors import Conflict, InvalidInput, QuestionNotFound
 from grader.keys.principal import Principal
-from grader.questions.ids import candidates, normalize_question_id
+from grader.questions.ids import candidates, normalise_question_id
 from grader.questions.pins import latest_pins, question_hint
 from grader.queue.port import Queue
 from grader.submissions.answers import answer_problem
@@ -85,7 +85,7 @@ def submit(
     check_answer(data.answer, max_answer_chars)
     # `q3`, ` Q03 ` and `q03` are one question: stored (and fingerprinted) under the bank's id.
     pins = latest_pins(session, candidates(data.question_id))
-    data = data.model_copy(update={"question_id": normalize_question_id(data.question_id, pins)})
+    data = data.model_copy(update={"question_id": normalise_question_id(data.question_id, pins)})
     request_hash = fingerprint(data)
     if idempotency_key is not None:
         check_idempotency_key(idempotency_key)
