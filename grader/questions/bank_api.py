@@ -8,13 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 
 from grader.grading.regrade import RegradeReport, regrade
-from grader.questions import banks, calibrations
+from grader.questions import bank_views, banks, calibrations
 from grader.questions.banks import ImportReport, PublishReport
 from grader.questions.calibrations import CalibrationInfo
 from grader.questions.drafts import DraftEdit
 from grader.questions.schemas import BankDetail, DraftOut
 from grader.questions.versions import BankDiff
-from grader.scoring.types import Reference
 from grader.tables import DEFAULT_TABLE_LIMITS, MB
 from grader.web.deps import AdminDep, QueueDep, SessionDep
 from grader.web.uploads import read_upload
@@ -28,17 +27,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _draft_out(bank: str, ref: Reference) -> DraftOut:
-    return DraftOut(
-        bank=bank,
-        question_id=ref.id,
-        draft_hash=ref.content_hash,
-        question=ref.question,
-        reference_answer=ref.reference_answer,
-        key_points=list(ref.key_points),
-    )
-
-
 @router.get("", response_model=list[banks.BankSummary], responses=ERRORS)
 def list_banks(session: SessionDep, _admin: AdminDep) -> list[banks.BankSummary]:
     return banks.list_banks(session)
@@ -47,11 +35,7 @@ def list_banks(session: SessionDep, _admin: AdminDep) -> list[banks.BankSummary]
 @router.get("/{bank}", response_model=BankDetail, responses=ERRORS)
 def get_bank(bank: str, session: SessionDep, _admin: AdminDep) -> BankDetail:
     """The bank, its questions (draft and published hashes, pending edits) and its published versions."""
-    banks.get_bank(session, bank)  # BankNotFound names the known banks
-    summary = next(b for b in banks.list_banks(session) if b.name == bank)
-    return BankDetail(
-        bank=summary, questions=banks.list_questions(session, bank), versions=banks.list_versions(session, bank)
-    )
+    return bank_views.bank_detail(session, bank)
 
 
 @router.get("/{bank}/questions", response_model=list[banks.QuestionSummary], responses=ERRORS)
@@ -106,7 +90,7 @@ def publish_bank(bank: str, session: SessionDep, admin: AdminDep) -> PublishRepo
 
 @router.get("/{bank}/questions/{question_id}/draft", response_model=DraftOut, responses=ERRORS)
 def get_draft(bank: str, question_id: str, session: SessionDep, _admin: AdminDep) -> DraftOut:
-    return _draft_out(bank, banks.get_draft(session, bank, question_id))
+    return bank_views.get_draft(session, bank, question_id)
 
 
 @router.put(
@@ -117,7 +101,7 @@ def get_draft(bank: str, question_id: str, session: SessionDep, _admin: AdminDep
 def edit_draft(bank: str, question_id: str, edit: DraftEdit, session: SessionDep, admin: AdminDep) -> DraftOut:
     """Change key point text, weight, keywords with aliases, statements or misconceptions; edited key
     points become curated (later imports keep them). Publish to grade with it."""
-    return _draft_out(bank, banks.edit_draft(session, bank, question_id, edit, actor=admin))
+    return bank_views.edit_draft(session, bank, question_id, edit, actor=admin)
 
 
 @router.get("/{bank}/diff", response_model=BankDiff, responses=ERRORS)
