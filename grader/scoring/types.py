@@ -180,4 +180,6 @@ class ScoreResult(BaseModel):
     confidence: Annotated[float, Field(ge=0, le=1)]
     feedback: str
     provenance: Provenance
-    signals: dict[str, float] = Field(default_factory=dict)  # raw inputs to calibration, for review
+    # For the people reading a grade, not the calibration's inputs (those are `Signals`): whole-answer cosine,
+    # coverage, contradicted weight, the ranking score, the big-error risk and a cap when one applied.
+    signals: dict[str, float] = Field(default_factory=dict)
