@@ -219,8 +219,10 @@ def test_batches_are_private_to_their_recruiter(api: Server, worker: Process, re
 def test_an_interactive_submission_is_not_stuck_behind_a_batch(api: Server, worker: Process, recruiter: str) -> None:
     # Judged on the server's own grading times, not on what a poll happened to see: with a fast worker a
     # 150-answer batch could finish between the walk-in's grade and the next look (`'done' == 'running'`).
-    # Five chunks, so that two or more are still queued behind the one in hand when the walk-in comes.
-    size = 5 * CHUNK_SIZE
+    # Twenty chunks, so that two or more are still queued behind the ones in hand when the walk-in comes: on
+    # an idle machine a chunk takes a fifth of a second and the pool grades two at once, so five chunks could
+    # be nearly done before the walk-in is sent (CI saw 25 graded after it).
+    size = 20 * CHUNK_SIZE
     with api.client(recruiter) as client:
         batch_id = upload(client, answers_sheet(size, "big")).json()["id"]
 
