@@ -37,21 +37,12 @@ from grader.submissions.schemas import SubmissionCreate
 from grader.submissions.submit import submit
 from tests.dashboard.test_bank_pages import small_bank
 from tests.support.dashboard import csrf_of, sign_in
+from tests.support.seed import NoQueue
 from tests.support.services import Server, ServerThread, make_key, migrated_database
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 BAD = "我不知道，这个没有了解过（{n}）。"
-
-
-class _NoQueue:
-    """Answers are graded here, by `run_grading`; nothing goes to a worker."""
-
-    def enqueue(self, *args: object, **kwargs: object) -> None:
-        return None
-
-    def enqueue_batch(self, *args: object, **kwargs: object) -> None:
-        return None
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +83,7 @@ def grade(settings: Settings, grader: Grader, question_id: str, answer: str) -> 
             SubmissionCreate(candidate_id=f"c-{uuid.uuid4().hex[:8]}", question_id=question_id, answer=answer),
             actor=CLI,
             max_answer_chars=10_000,
-            queue=_NoQueue(),  # type: ignore[arg-type]
+            queue=NoQueue(),
         )
     run_grading(sessions, submission.id, lambda: grader, 0.5)
     return submission.id

@@ -10,7 +10,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from grader.grading.run import run_chunk
 from grader.keys.principal import CLI
 from grader.settings import Settings
 from tests.support.processes import Process, grader_env
-from tests.support.seed import ANSWERS
+from tests.support.seed import ANSWERS, NoQueue
 from tests.support.services import free_port, make_key
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
@@ -35,14 +35,6 @@ pytestmark = [pytest.mark.services, pytest.mark.slow]
 CHROMIUM = os.environ.get("GRADER_TEST_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 NASTY = '=HYPERLINK("http://x")'  # a name a spreadsheet would run as a formula
-
-
-class _NoQueue:
-    def enqueue(self, submission_id: uuid.UUID) -> None:
-        pass
-
-    def enqueue_chunk(self, batch_id: uuid.UUID, submission_ids: Sequence[uuid.UUID]) -> None:
-        pass
 
 
 def _interview(settings: Settings, candidate: str, name: str, answers: list[tuple[str, str]]) -> list[uuid.UUID]:
@@ -58,7 +50,7 @@ def _interview(settings: Settings, candidate: str, name: str, answers: list[tupl
             ),
             actor=CLI,
             max_answer_chars=10_000,
-            queue=_NoQueue(),
+            queue=NoQueue(),
         )
         return [s.id for s in accepted.submissions]
 

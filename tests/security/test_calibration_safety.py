@@ -36,19 +36,12 @@ from grader.settings import Settings
 from grader.submissions.schemas import SubmissionCreate
 from grader.submissions.submit import submit
 from tests.support.dashboard import sign_in
+from tests.support.seed import NoQueue
 from tests.support.services import ServerThread, make_key, migrated_database
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 BAD = "我不知道，这个没有了解过，{n}。"
-
-
-class _NoQueue:
-    def enqueue(self, *args: object, **kwargs: object) -> None:
-        return None
-
-    def enqueue_batch(self, *args: object, **kwargs: object) -> None:
-        return None
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +70,7 @@ def graded_answers(settings: Settings, per_question: int, questions: int) -> lis
                     ),
                     actor=CLI,
                     max_answer_chars=10_000,
-                    queue=_NoQueue(),  # type: ignore[arg-type]
+                    queue=NoQueue(),
                 )
             run_grading(sessions, submission.id, lambda: grader, 0.5)
             made.append((submission.id, good))

@@ -51,8 +51,8 @@ class Seeded:
     by_candidate: dict[str, uuid.UUID]
 
 
-class _NoQueue:
-    """Graded synchronously below instead."""
+class NoQueue:
+    """A queue that takes nothing: the tests that use it grade the answers themselves (`run_grading`)."""
 
     def enqueue(self, submission_id: uuid.UUID) -> None:
         pass
@@ -73,7 +73,7 @@ def seed_graded(settings: Settings, grader: Grader, review_confidence_below: flo
                 ),
                 actor=CLI,
                 max_answer_chars=10_000,
-                queue=_NoQueue(),
+                queue=NoQueue(),
             )
             ids[candidate] = submission.id
         run_grading(sessions, ids[candidate], lambda: grader, review_confidence_below)
