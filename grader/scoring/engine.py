@@ -3,7 +3,7 @@
 read (`reading`: normalise, spans, embed) -> measure each key point (`measure`) -> check its claims
 (`conflicts`) -> flags (`flags`) -> key point states, score and confidence (here, with `calibration`)
 -> feedback (`feedback`). The reference side is prepared once (`prepared`). Same input, same output:
-nothing here is random or stateful.
+nothing here is random, and the one cache (the bank's stacked vectors) is keyed by content.
 """
 
 from __future__ import annotations
@@ -101,17 +101,21 @@ def _analyse(
 
 class _BankVectors:
     """The bank's reference-answer vectors stacked once and reused while the same bank is graded: stacking
-    them for every answer cost a copy of the whole bank per answer (5,000 questions: ~10 MB). The cache is
-    one tuple, replaced whole, so threads grading different banks never read a mix of two."""
+    them for every answer cost a copy of the whole bank per answer (5,000 questions: ~10 MB). Keyed by what
+    the vectors are (each reference's content hash and embedder), not by the objects: a batch passes each
+    answer a new list of peers with its own question prepared in full. One tuple, replaced whole, so threads
+    grading different banks never read a mix of two."""
 
     def __init__(self) -> None:
-        self._last: tuple[tuple[PreparedReference, ...], list[str], np.ndarray] = ((), [], np.zeros((0, 0)))
+        self._last: tuple[tuple[tuple[str, str], ...], np.ndarray, np.ndarray] = ((), np.zeros(0), np.zeros((0, 0)))
 
-    def of(self, bank: Sequence[PreparedReference]) -> tuple[list[str], np.ndarray]:
+    def of(self, bank: Sequence[PreparedReference]) -> tuple[np.ndarray, np.ndarray]:
+        """(question ids, their reference-answer vectors stacked)."""
+        key = tuple((r.reference.content_hash, r.embedder) for r in bank)
         last = self._last
-        if len(bank) != len(last[0]) or any(a is not b for a, b in zip(bank, last[0], strict=True)):
+        if key != last[0]:
             matrix = np.vstack([r.answer_vector for r in bank]) if bank else np.zeros((0, 0))
-            last = (tuple(bank), [r.reference.id for r in bank], matrix)
+            last = (key, np.array([r.reference.id for r in bank]), matrix)
             self._last = last
         return last[1], last[2]
 
@@ -122,9 +126,10 @@ _STACKED = _BankVectors()
 def _nearest_other(bank: Sequence[PreparedReference], reference: PreparedReference, embedded: Embedded) -> float:
     """The answer's best cosine to another question's reference in the bank (an answer to that question)."""
     ids, matrix = _STACKED.of(bank)
-    cosines = matrix @ embedded.whole if len(ids) else np.zeros(0)
-    others = [c for qid, c in zip(ids, cosines, strict=True) if qid != reference.reference.id]
-    return float(max(others)) if others else float(embedded.whole @ reference.answer_vector)
+    others = ids != reference.reference.id
+    if not others.any():
+        return float(embedded.whole @ reference.answer_vector)
+    return float((matrix @ embedded.whole)[others].max())
 
 
 def measure_signals(embedded: Embedded, reference: PreparedReference, bank: Sequence[PreparedReference]) -> Signals:
