@@ -296,8 +296,8 @@ def shipped_calibration(request: Request) -> Calibration | None:
 def missing_reviews(readiness: CalibrationReadiness) -> list[str]:
     """What a fit of the bank's own calibration still lacks, in the page's words; [] when nothing."""
     missing = []
-    if readiness.usable < readiness.min_reviewed:
-        text = f"还差 {readiness.min_reviewed - readiness.usable} 条可计入的复核答案"
+    if readiness.answers_missing:
+        text = f"还差 {readiness.answers_missing} 条可计入的复核答案"
         short = list(readiness.short_questions.items())
         if short:
             text += (
@@ -307,7 +307,7 @@ def missing_reviews(readiness: CalibrationReadiness) -> list[str]:
                 + "）"
             )
         missing.append(text)
-    if len(readiness.reviewers) < readiness.min_reviewers:
+    if readiness.reviewers_missing:
         who = "、".join(readiness.reviewers) or "无"
         missing.append(f"还需要至少 {readiness.min_reviewers} 位复核人的复核（现在：{who}）")
     return missing

@@ -51,13 +51,23 @@ class ReviewCounts(BaseModel):
     min_reviewers: int = MIN_REVIEWERS
 
     @property
+    def answers_missing(self) -> int:
+        """Usable reviewed answers still needed (0 when there are enough)."""
+        return max(0, self.min_reviewed - self.usable)
+
+    @property
+    def reviewers_missing(self) -> bool:
+        return len(self.reviewers) < self.min_reviewers
+
+    @property
     def enough(self) -> bool:
-        return self.usable >= self.min_reviewed and len(self.reviewers) >= self.min_reviewers
+        return not self.answers_missing and not self.reviewers_missing
 
     def problems(self) -> list[str]:
-        """What is missing, one sentence a problem; [] when there is enough."""
+        """What is missing, one sentence a problem; [] when there is enough (the fit's refusal; the bank page
+        words the same facts in Chinese)."""
         problems = []
-        if self.usable < self.min_reviewed:
+        if self.answers_missing:
             short = list(self.short_questions.items())
             detail = (
                 f"; questions under {self.min_per_question} reviewed answers do not count ("
@@ -68,10 +78,10 @@ class ReviewCounts(BaseModel):
                 else ""
             )
             problems.append(
-                f"{self.min_reviewed - self.usable} more reviewed answers (it has {self.usable} usable of the "
+                f"{self.answers_missing} more reviewed answers (it has {self.usable} usable of the "
                 f"{self.min_reviewed} needed, {self.reviewed} reviewed in all){detail}"
             )
-        if len(self.reviewers) < self.min_reviewers:
+        if self.reviewers_missing:
             who = ", ".join(self.reviewers) or "nobody"
             problems.append(f"reviews from at least {self.min_reviewers} reviewers (all are from {who})")
         return problems
