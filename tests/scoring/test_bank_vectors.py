@@ -30,7 +30,8 @@ def test_two_banks_of_the_same_questions_graded_in_turn_each_keep_their_own_marg
     own = {p.reference.id: p for p in bank}["q06"]
     alone = measure_signals(answer, own, bank).own_margin
     measure_signals(answer, own, other)  # a bank with the same ids and hashes but other vectors, in between
-    assert measure_signals(answer, own, bank).own_margin == alone
+    # Within float32 rounding: a re-stacked matrix may sit at another alignment and sum in another order.
+    assert abs(measure_signals(answer, own, bank).own_margin - alone) < 1e-6
     # ... and the other bank's margin is its own, not the first bank's.
     expected = float(answer.whole @ own.answer_vector) - max(
         float(p.answer_vector @ answer.whole) for p in other if p.reference.id != "q06"
