@@ -1,5 +1,6 @@
 """Stage 3, check claims: whether the answer contradicts a key point — a misconception it reads like, a term of
-a curated point it negates, a direction it reverses — as a structured `Conflict` (rule, claim, span)."""
+a curated point it negates, a direction it reverses, a verdict it turns round — as a structured `Conflict`
+(rule, claim, span)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grader.scoring import contradiction, direction, keywords
+from grader.scoring import contradiction, direction, keywords, verdict
 from grader.scoring.prepared import PreparedKeyPoint, PreparedReference
 from grader.scoring.reading import Embedded
 from grader.scoring.text import normalise
@@ -103,6 +104,11 @@ def find_conflict(
     A span is compared with every correct statement of the whole reference: a span that states
     another key point correctly is not contradicting this one.
     """
+    opposite = verdict.turned(answer.norm, point.key_point.text)
+    if opposite is not None:
+        return Conflict(
+            rule=ConflictRule.VERDICT, claim=point.key_point.text, span=answer.embedded.original_span(*opposite)
+        )
     term_positions = [(h.start, h.end) for term_hits in hits.values() for h in term_hits]
     # The negation cue needs statements a person has checked: a generated key point is a cut of the
     # reference text, and answers that negate its terms are as often right ("不考虑栈的溢出", "不需要

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from grader.scoring import claims, lexical, model
+from grader.scoring import claims, lexical, model, verdict
 from grader.scoring.calibration import (
     Calibration,
     Signals,
@@ -41,7 +41,8 @@ from grader.scoring.types import (
 # 1.2: the score placed and its confidence read by the label model (calibration.py, model.decide).
 # 1.3: fitted on the interview banks too, with claims, rarity-weighted term recall, residual trees; key points
 #      carry states (a missed point adds nothing) and a conflict in an otherwise strong answer is disputed.
-SCORING_VERSION = "1.3"
+# 1.4: a verdict turned round is a conflict (`verdict`); verdict agreement and formula precision are features.
+SCORING_VERSION = "1.4"
 
 # A conflict found in an answer that scores at least STRONG_ELSEWHERE without it, and loses CONFLICT_DROP or
 # more points with it, is disputed rather than trusted: the score shown is halfway between the two readings
@@ -91,6 +92,8 @@ def _analyse(
         claim_novel=checked.novel,
         claim_swapped=len(checked.swapped),
         claim_negated=len(checked.negated),
+        verdict=verdict.agreement(answer.norm, reference.reference.reference_answer),
+        expression_precision=lexical.expression_precision(said, lexical_reference),
         # Lengths in reading units (a CJK character, a Latin word): characters would make an English answer
         # four times as long as its Chinese twin.
         answer_chars=len(lexical.units(said)),

@@ -215,3 +215,40 @@ def term_recall(answer: str, reference: str, question: str) -> float:
         return 0.0
     norm = normalise(answer)
     return sum(w for t, w in terms if t in norm) / total
+
+
+# Formulas, counts and complexities ("2^(n-1)", "(2n+1)/3", "O(1)", "TP/(TP+FP)"): a terse answer that states
+# the reference's result ("共2^(n-1)个") shares few words with a reference that derives it, and the words it
+# shares say nothing of whether the result is right. Runs of Latin letters, digits and operators are read
+# with the spaces around operators dropped and a few operator spellings folded; only runs holding a digit, an
+# operator or a function's bracket count (a plain English word is for the other overlaps).
+_EXPRESSION = re.compile(r"[a-z0-9_^()\[\]+\-*/<>.|!]+")
+_OPERATOR_SPACE = re.compile(r"\s*([\^+\-*/<>()=])\s*")
+_EXPRESSION_FOLD = str.maketrans({"×": "*", "·": "*", "−": "-", "–": "-", "÷": "/", "（": "(", "）": ")"})
+_OPERATOR_OR_DIGIT = re.compile(r"[0-9^+\-*/<>]|[a-z]\(")  # a digit, an operator or a function: O(n)
+
+
+def _expression_text(text: str) -> str:
+    """Operators folded and the spaces around them dropped; "=" splits a formula into its sides."""
+    return _OPERATOR_SPACE.sub(r"\1", normalise(text.translate(_EXPRESSION_FOLD))).replace("=", " ")
+
+
+def expressions(text: str) -> frozenset[str]:
+    """The formulas and numbers a text states, spaces dropped, trailing full stops left out."""
+    found = (m.group(0).strip(".") for m in _EXPRESSION.finditer(_expression_text(text)))
+    return frozenset(e for e in found if _OPERATOR_OR_DIGIT.search(e) and e.strip("()[]"))
+
+
+@lru_cache(maxsize=256)
+def _reference_expression_text(reference: str) -> str:
+    return _expression_text(reference)
+
+
+def expression_precision(answer: str, reference: str) -> float:
+    """Share of the answer's formulas and numbers that the reference states (looked up as written, spaces
+    around operators dropped); 0 where the answer states none."""
+    mine = expressions(answer)
+    if not mine:
+        return 0.0
+    theirs = _reference_expression_text(reference)
+    return sum(1 for e in mine if e in theirs) / len(mine)

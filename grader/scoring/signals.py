@@ -41,6 +41,10 @@ class Signals(BaseModel):
     claim_novel: int = 0
     claim_swapped: int = 0
     claim_negated: int = 0
+    # +1 where the answer opens with the verdict the reference opens with (错误 … / 正确 …), -1 the opposite.
+    verdict: int = 0
+    # Share of the answer's formulas and numbers the reference states (`lexical.expression_precision`).
+    expression_precision: float = 0.0
     answer_chars: int = 0  # lengths in reading units: CJK characters and Latin words (`lexical.units`)
     reference_chars: int = 0
     label: float | None = None

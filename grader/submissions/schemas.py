@@ -55,7 +55,7 @@ class KeyPointGrade(BaseModel):
     # covered, partial, missed, contradicted, or disputed (read as contradicted in an otherwise strong answer:
     # counted, and sent to review); absent in grades recorded before states existed.
     state: str | None = None
-    conflict: dict[str, Any] | None = None  # rule (misconception, negation, direction), claim, span
+    conflict: dict[str, Any] | None = None  # rule (misconception, negation, direction, verdict), claim, span
 
 
 class GradeOut(BaseModel):
