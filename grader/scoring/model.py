@@ -142,13 +142,28 @@ def fit_logistic(
     centre = np.zeros(design_matrix.shape[1]) if prior is None else np.asarray(prior, dtype=float)
     coef = centre.copy()
     ridge = np.diag(penalty)
+    shift = 0.0 if offset is None else offset
+
+    def objective(c: np.ndarray) -> float:
+        logit = design_matrix @ c + shift
+        # Cross-entropy written with logaddexp: no log(0) where a fit separates the labels.
+        loss = weights @ (np.logaddexp(0.0, logit) - target * logit)
+        return float(loss) + 0.5 * float((c - centre) @ ridge @ (c - centre))
+
+    current = objective(coef)
     for _ in range(100):
-        p = sigmoid(design_matrix @ coef + (0.0 if offset is None else offset))
+        p = sigmoid(design_matrix @ coef + shift)
         gradient = design_matrix.T @ (weights * (p - target)) + ridge @ (coef - centre)
         hessian = (design_matrix * (weights * p * (1 - p))[:, None]).T @ design_matrix + ridge
         step = np.linalg.solve(hessian + 1e-9 * np.eye(len(coef)), gradient)
-        coef = coef - step
-        if float(np.abs(step).max()) < 1e-9:
+        # Halve the step until the objective falls: where the labels separate (a bank's own fit on answers
+        # marked against every signal) and the intercept is free, a full Newton step ran off to 2e10.
+        size = 1.0
+        while size > 1e-4 and objective(coef - size * step) > current:
+            size /= 2
+        coef = coef - size * step
+        current = objective(coef)
+        if float(np.abs(size * step).max()) < 1e-9:
             break
     return coef
 

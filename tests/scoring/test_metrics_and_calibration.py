@@ -202,3 +202,18 @@ def test_a_grade_records_its_ranking_score_and_big_error_risk_for_reviewers(grad
         assert result.confidence < 0.5
     else:
         assert (result.confidence < 0.5) == (result.signals["big_error_risk"] > threshold)
+
+
+def test_a_logistic_fit_on_labels_that_separate_stays_finite_with_a_free_intercept() -> None:
+    # A bank's own fit on answers marked against every signal (the poisoned-calibration probe): trees kept as a
+    # fixed offset, slopes pulled to a prior, the intercept free. Undamped Newton steps ran the intercept to 2e10.
+    from grader.scoring.model import fit_logistic, sigmoid
+
+    rng = np.random.default_rng(3)
+    z = np.vstack([rng.normal(1.0, 0.1, (24, 3)), rng.normal(-1.0, 0.1, (24, 3))])
+    target = np.array([0.0] * 24 + [1.0] * 24)  # the strong answers marked 0, the empty ones full marks
+    offset = np.where(target == 0.0, 6.0, -6.0)  # the kept trees say the opposite, loudly
+    coef = fit_logistic(z, target, np.ones(48), np.array([0.0, 2.0, 2.0, 2.0]), np.zeros(4), offset)
+    assert np.all(np.isfinite(coef)) and float(np.abs(coef).max()) < 100
+    fitted = sigmoid(np.hstack([np.ones((48, 1)), z]) @ coef + offset)
+    assert fitted[24:].mean() > fitted[:24].mean()  # it still learns what it can from the labels
