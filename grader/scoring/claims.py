@@ -161,3 +161,66 @@ def _swapped(pair: frozenset[str], index: ClaimIndex) -> bool:
         for keep, turned in ((a, b), (b, a))
         for sibling in index.siblings.get(turned, ())
     )
+
+
+# -- a claim said the other way round -------------------------------------------------------------------
+# An answer that follows the reference's own wording and turns one quality into its opposite ("货物处于动态储存
+# 方式" for "货物处于静态储存方式", "无重量限制" for "有重量限制") contradicts that claim. Read only where the
+# alignment is plain: the answer's clause, with the character turned back, is mostly made of the claim clause's
+# character pairs and covers most of them; the reference never says it the answer's way; the claim clause
+# negates nothing ("不小于" says what "大于等于" says); the answer's clause does not hold both sides ("一大一小").
+ALIGNED_IN_CLAIM = 0.6  # share of the turned-back clause's character pairs the claim clause holds
+ALIGNED_OF_CLAIM = 0.5  # share of the claim clause's character pairs the turned-back clause holds
+MIN_CLAUSE_UNITS = 4
+
+
+def _unit_pairs(found: list[str]) -> set[str]:
+    return {a + "\x1f" + b for a, b in itertools.pairwise(found)}
+
+
+@lru_cache(maxsize=1024)
+def _claim_clauses(text: str) -> tuple[frozenset[str], ...]:
+    """The character pairs of each clause of a key point's text long enough to align with and negating nothing."""
+    out = []
+    for clause in clauses(normalise(text)):
+        found = lexical.units(clause)
+        if len(found) >= MIN_CLAUSE_UNITS and not _NEGATION.search(clause):
+            out.append(frozenset(_unit_pairs(found)))
+    return tuple(out)
+
+
+@lru_cache(maxsize=256)
+def _reference_pairs(reference: str) -> frozenset[str]:
+    return frozenset(p for clause in clauses(normalise(reference)) for p in _unit_pairs(lexical.units(clause)))
+
+
+def turned_round(answer_norm: str, claim: str, reference: str) -> tuple[int, int] | None:
+    """(start, end) in the answer of its clause that says `claim` (a key point's text) as the reference does
+    with one quality turned into its opposite; None when there is none."""
+    wanted = _claim_clauses(claim)
+    if not wanted:
+        return None
+    said = _reference_pairs(reference)
+    for piece in re.finditer(r"[^，,。；;！!？?\n：:（）()、]+", answer_norm):
+        matches = list(lexical.UNIT.finditer(piece.group(0)))
+        found = [m.group(0) for m in matches]
+        if len(found) < MIN_CLAUSE_UNITS:
+            continue
+        written = _unit_pairs(found)
+        for i, unit in enumerate(found):
+            opposite = lexical.OPPOSITE_CHARS.get(unit)
+            if opposite is None or opposite in found:
+                continue
+            around = {found[j] + "\x1f" + found[j + 1] for j in (i - 1, i) if 0 <= j < len(found) - 1}
+            if around & said:
+                continue  # the reference says it this way somewhere
+            back = _unit_pairs([*found[:i], opposite, *found[i + 1 :]])
+            for pairs in wanted:
+                inside = len(back & pairs) / len(back)
+                if (
+                    inside >= ALIGNED_IN_CLAIM
+                    and len(back & pairs) / len(pairs) >= ALIGNED_OF_CLAIM
+                    and inside > len(written & pairs) / len(written)
+                ):
+                    return piece.start(), piece.end()
+    return None

@@ -1,5 +1,5 @@
 """Stage 3, check claims: whether the answer contradicts a key point — a misconception it reads like, a term of
-a curated point it negates, a direction it reverses, a verdict it turns round — as a structured `Conflict`
+a curated point it negates, a direction it reverses, a quality or a verdict it turns round — as a structured `Conflict`
 (rule, claim, span)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grader.scoring import contradiction, direction, keywords, verdict
+from grader.scoring import claims, contradiction, direction, keywords, verdict
 from grader.scoring.prepared import PreparedKeyPoint, PreparedReference
 from grader.scoring.reading import Embedded
 from grader.scoring.text import normalise
@@ -129,6 +129,11 @@ def find_conflict(
     if turned is not None:
         return Conflict(
             rule=ConflictRule.DIRECTION, claim=point.key_point.text, span=answer.embedded.original_span(*turned)
+        )
+    turned_round = claims.turned_round(answer.norm, point.key_point.text, answer.reference.reference.reference_answer)
+    if turned_round is not None:
+        return Conflict(
+            rule=ConflictRule.OPPOSITE, claim=point.key_point.text, span=answer.embedded.original_span(*turned_round)
         )
     if not point.misconceptions:
         return None

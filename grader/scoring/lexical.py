@@ -17,7 +17,7 @@ from typing import Any
 
 from grader.scoring.text import normalise
 
-_UNIT = re.compile(r"[a-z0-9]+|[^\W\d_a-z]", re.UNICODE)
+UNIT = re.compile(r"[a-z0-9]+|[^\W\d_a-z]", re.UNICODE)  # a Latin word or number, or one CJK character
 # Function words that say nothing about content ("的", "是", "the").
 _STOP = frozenset(
     """的 了 是 在 和 与 就 也 都 而 及 或 被 把 这 那 个 一 种 时 会 能 要 有 为 以 对 中 上 下 等 其 之 所 即
@@ -28,7 +28,7 @@ _STOP = frozenset(
 
 def units(text: str) -> list[str]:
     """CJK characters one by one, Latin words and numbers whole, punctuation dropped."""
-    return _UNIT.findall(normalise(text))
+    return UNIT.findall(normalise(text))
 
 
 def bigrams(text: str) -> Counter[str]:
@@ -88,7 +88,7 @@ def novel_overlap(answer: str, reference: str, question: str) -> tuple[float, fl
 # Only opposite qualities: pairs that name two operations or two things (进栈/出栈, 先进先出/后进先出,
 # 内存/外存, 单链表/双链表, 需要/不需要 移动) fired on correct ADS answers (human mean 8+).
 _OPPOSITE_PAIRS = "高低长短大小多少有无动静快慢强弱难易增减升降正负真假轻重宽窄厚薄早晚远近新旧深浅粗细密疏"
-_OPPOSITE_CHARS = {
+OPPOSITE_CHARS = {
     **dict(zip(_OPPOSITE_PAIRS[::2], _OPPOSITE_PAIRS[1::2], strict=True)),
     **dict(zip(_OPPOSITE_PAIRS[1::2], _OPPOSITE_PAIRS[::2], strict=True)),
 }
@@ -117,8 +117,8 @@ def _opposites(reference: str) -> tuple[tuple[tuple[str, tuple[str, ...]], ...],
         if "\x1f" not in gram:
             continue
         left, right = gram.split("\x1f")
-        flipped = [f"{_OPPOSITE_CHARS[left]}\x1f{right}"] if left in _OPPOSITE_CHARS else []
-        flipped += [f"{left}\x1f{_OPPOSITE_CHARS[right]}"] if right in _OPPOSITE_CHARS else []
+        flipped = [f"{OPPOSITE_CHARS[left]}\x1f{right}"] if left in OPPOSITE_CHARS else []
+        flipped += [f"{left}\x1f{OPPOSITE_CHARS[right]}"] if right in OPPOSITE_CHARS else []
         flipped = [f for f in flipped if f not in theirs]
         if flipped:
             grams.append((gram, tuple(flipped)))
@@ -156,7 +156,7 @@ def content_tokens(text: str) -> tuple[str, ...]:
     out = dict.fromkeys(
         w.strip()
         for w in words
-        if w.strip() and w.strip() not in _STOP and (len(w.strip()) >= 2 or w.strip().isascii()) and _UNIT.search(w)
+        if w.strip() and w.strip() not in _STOP and (len(w.strip()) >= 2 or w.strip().isascii()) and UNIT.search(w)
     )
     return tuple(out)
 

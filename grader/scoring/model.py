@@ -49,9 +49,10 @@ def _curated_share(s: Signals) -> float:
     return sum(w for w, c in zip(s.weights, marks, strict=True) if c)
 
 
-def _contradicted(s: Signals) -> float:
+def _contradicted(s: Signals, curated: bool = True) -> float:
+    """Weight of the key points found contradicted, of those a person curated (or of the generated ones)."""
     marks = s.curated or [False] * len(s.weights)
-    return sum(w for w, bad, c in zip(s.weights, s.contradicted, marks, strict=True) if bad and c)
+    return sum(w for w, bad, c in zip(s.weights, s.contradicted, marks, strict=True) if bad and c == curated)
 
 
 def _f1(precision: float, recall: float) -> float:
@@ -65,6 +66,7 @@ def _flag(name: str) -> Callable[[Signals], float]:
 # name -> (function, shared?). Shared features are strongly regularised, curated ones lightly.
 FEATURES: dict[str, tuple[Callable[[Signals], float], bool]] = {
     "keywords_generated": (lambda s: _weighted(s, s.keyword_shares, False), True),
+    "contradicted_generated": (lambda s: _contradicted(s, curated=False), True),
     "whole_similarity": (lambda s: s.whole_similarity, True),
     "bigram_recall": (lambda s: s.bigram_recall, True),
     "token_recall": (lambda s: s.token_recall, True),

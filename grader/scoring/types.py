@@ -125,6 +125,7 @@ class ConflictRule(StrEnum):
     MISCONCEPTION = "misconception"  # the answer reads like one of the key point's misconceptions
     NEGATION = "negation"  # it negates one of the key point's terms (curated key points)
     DIRECTION = "direction"  # it reverses a direction or comparison the key point states
+    OPPOSITE = "opposite"  # it says a claim in the reference's words with one quality turned round (动态 for 静态)
     VERDICT = "verdict"  # it opens with the opposite of the verdict the key point opens with (正确 for 错误)
 
 
@@ -142,6 +143,8 @@ class Conflict(BaseModel):
             return f"否定了「{self.span.text.strip()}」"
         if self.rule is ConflictRule.DIRECTION:
             return f"方向相反：「{self.span.text.strip()}」"
+        if self.rule is ConflictRule.OPPOSITE:
+            return f"说反了：「{self.span.text.strip()}」"
         if self.rule is ConflictRule.VERDICT:
             return f"判断相反：「{self.span.text.strip()}」"
         return self.claim

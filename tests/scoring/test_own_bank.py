@@ -63,12 +63,10 @@ def test_an_answer_about_another_subject_scores_low_with_nothing_covered(db: Gra
 
 
 def test_the_wrong_isolation_answer_scores_far_below_the_right_one(db: Grader) -> None:
-    # "隔离级别越低越安全。读未提交可以防止脏读……": 77 and graded in the trial. No claim of it is caught as
-    # contradicting (its errors are not the reference's words turned round), so it rests on the fit: 39 against
-    # 64 under calibration 1.3, 41 against 61 under 1.4. The bar for such answers is a mean of 40.
+    # "隔离级别越低越安全。读未提交可以防止脏读……": 77 and graded in the trial.
     wrong, right = db.grade("db01", ISOLATION_WRONG), db.grade("db01", ISOLATION_RIGHT)
-    assert wrong.score <= 45
-    assert wrong.score <= right.score - 15
+    assert wrong.score <= 40
+    assert wrong.score < right.score - 20
 
 
 def _edited(bank: dict[str, Reference]) -> dict[str, Reference]:
