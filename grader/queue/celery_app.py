@@ -120,20 +120,42 @@ def pool_size(settings: Settings, requested: int | None = None) -> int:
 load_model_before_fork = True
 
 
+def blas_threads(processes: int) -> int:
+    """BLAS threads for each of a worker's grading processes: the machine's cores shared among them.
+
+    OpenBLAS starts a thread per core in every process, and its threads spin while they wait: two grading
+    processes on two cores ran four, and the worker spent 322 s of CPU on a 10,000-answer sheet that one process
+    graded with 195 s (`bench/bench_batch.py`). One thread each, the engine grades 107 answers per CPU second
+    against 70 with two (`OPENBLAS_NUM_THREADS=1|2 bench/bench_engine.py`)."""
+    return max(1, (os.cpu_count() or 1) // max(processes, 1))
+
+
+def limit_blas(threads: int) -> None:
+    """Cap this process's BLAS threads (inherited by the processes it forks)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads, user_api="blas")
+
+
 @worker_init.connect  # type: ignore[untyped-decorator]
-def _load_model_before_fork(**_kwargs: Any) -> None:
+def _load_model_before_fork(sender: Any = None, **_kwargs: Any) -> None:
     """Load the model in the worker's main process, before its pool forks: every grading process then
     starts with it and shares its weights read-only (copy-on-write pages) instead of loading its own copy,
     and the first task of each pays no load. Database connections are still opened after the fork
-    (`grader.queue.tasks._sessions`)."""
+    (`grader.queue.tasks._sessions`). The pool's processes share the cores' BLAS threads (`blas_threads`)."""
     if not load_model_before_fork:
         return
+    threads = blas_threads(int(getattr(sender, "concurrency", None) or 1))
+    limit_blas(threads)
     from grader.grading.grader import get_grader
 
     started = time.perf_counter()
     grader = get_grader()
     grader.embedder.encode(["预热"])  # the weights read and the model built, not only imported
-    _preloaded.append(f"{getattr(grader.embedder, 'name', '?')} in {time.perf_counter() - started:.1f} s")
+    _preloaded.append(
+        f"{getattr(grader.embedder, 'name', '?')} in {time.perf_counter() - started:.1f} s, "
+        f"{threads} BLAS thread(s) per grading process"
+    )
 
 
 _preloaded: list[str] = []
