@@ -127,6 +127,19 @@ def standardise(x: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndar
     return mean, np.where(scale > 1e-9, scale, 1.0)
 
 
+def _damped_step(
+    objective: Callable[[np.ndarray], float], coef: np.ndarray, step: np.ndarray, current: float
+) -> tuple[np.ndarray, float, float]:
+    """A Newton step halved until the objective falls (at most to 1e-4 of it): (new coefficients, their
+    objective, the largest change made)."""
+    size = 1.0
+    while size > 1e-4 and objective(coef - size * step) > current:
+        size /= 2
+    moved = size * step
+    updated = coef - moved
+    return updated, objective(updated), float(np.abs(moved).max())
+
+
 def fit_logistic(
     z: np.ndarray,
     target: np.ndarray,
@@ -158,14 +171,10 @@ def fit_logistic(
         gradient = design_matrix.T @ (weights * (p - target)) + ridge @ (coef - centre)
         hessian = (design_matrix * (weights * p * (1 - p))[:, None]).T @ design_matrix + ridge
         step = np.linalg.solve(hessian + 1e-9 * np.eye(len(coef)), gradient)
-        # Halve the step until the objective falls: where the labels separate (a bank's own fit on answers
-        # marked against every signal) and the intercept is free, a full Newton step ran off to 2e10.
-        size = 1.0
-        while size > 1e-4 and objective(coef - size * step) > current:
-            size /= 2
-        coef = coef - size * step
-        current = objective(coef)
-        if float(np.abs(size * step).max()) < 1e-9:
+        # Where the labels separate (a bank's own fit on answers marked against every signal) and the intercept
+        # is free, a full Newton step ran off to 2e10.
+        coef, current, moved = _damped_step(objective, coef, step, current)
+        if moved < 1e-9:
             break
     return coef
 
@@ -237,13 +246,9 @@ def fit_multinomial(
         )
         hessian = blocks.transpose(0, 2, 1, 3).reshape(k * d, k * d) + np.diag(ridge.ravel()) + 1e-9 * np.eye(k * d)
         step = np.linalg.solve(hessian, gradient.ravel()).reshape(k, d)
-        # Halve the step until the objective falls: a full Newton step can overshoot where few answers got a mark.
-        size = 1.0
-        while size > 1e-4 and objective(coef - size * step) > current:
-            size /= 2
-        coef = coef - size * step
-        current = objective(coef)
-        if float(np.abs(size * step).max()) < 1e-7:
+        # A full Newton step can overshoot where few answers got a mark.
+        coef, current, moved = _damped_step(objective, coef, step, current)
+        if moved < 1e-7:
             break
     return coef
 
