@@ -11,6 +11,7 @@ verdict was marked 8.9/10 on average (153 answers), with the opposite one 0.0 (4
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from grader.scoring.text import normalise
 
@@ -43,9 +44,15 @@ def opening(text: str) -> tuple[int, int, int] | None:
     return None
 
 
+@lru_cache(maxsize=1024)
+def _own(text: str) -> tuple[int, int, int] | None:
+    """The verdict a reference or key point opens with: read once, every answer to it compares with it."""
+    return opening(normalise(text))
+
+
 def agreement(answer_norm: str, reference: str) -> int:
     """+1 where the answer opens with the verdict the reference opens with, -1 with the opposite one, else 0."""
-    own, theirs = opening(normalise(reference)), opening(answer_norm)
+    own, theirs = _own(reference), opening(answer_norm)
     if own is None or theirs is None:
         return 0
     return 1 if own[0] == theirs[0] else -1
@@ -53,8 +60,10 @@ def agreement(answer_norm: str, reference: str) -> int:
 
 def turned(answer_norm: str, point_text: str) -> tuple[int, int] | None:
     """Where the answer opens with the verdict opposite to the one the key point opens with, if it does."""
-    own = opening(normalise(point_text))
+    own = _own(point_text)
+    if own is None:
+        return None
     theirs = opening(answer_norm)
-    if own is None or theirs is None or own[0] == theirs[0]:
+    if theirs is None or own[0] == theirs[0]:
         return None
     return theirs[1], theirs[2]
