@@ -43,9 +43,13 @@ GENERAL_WORD_IDF = 5.5  # jieba IDF below which a word is general vocabulary (�
 
 _HEADER = re.compile(r"^##(?!#)\s*(?P<question>.*?)\s*$", re.MULTILINE)
 _SENTENCE_END = re.compile(r"(?<=[。！？!?；;])")
-_CLAUSE_CHARS = "，,、：:"
+# Where a long sentence may be cut. Not at 、: that separates an enumeration's items, and a list cut in two
+# ("宏任务，如 script、setTimeout" | "setInterval、I/O、UI 事件") leaves a point of items without the claim they
+# belong to.
+_CLAUSE_CHARS = "，,：:"
 _OPEN, _CLOSE = "【（([", "】）)]"
-# "1. 预训练" / "2、" at a line start or after a space; "一是…二是…" after punctuation.
+# "1. 预训练" / "2、" at a line start or after a space; "一是…二是…" after punctuation. Not inside brackets:
+# "setTimeout(fn, 0)" holds no list item "0)".
 _LIST_ITEM = re.compile(
     r"(?:^|(?<=[\s：:]))\d{1,2}\s*[.．、)）](?!\d)"  # 1. / 2、 / 3)
     r"|(?<=[，。；,;])(?=[一二三四五六七八九十]是)"  # 一是 / 二是
@@ -200,7 +204,9 @@ def _split_long(sentence: str) -> list[str]:
     pieces: list[str] = []
     current = ""
     for clause in _clauses(sentence):
-        if current and _content_length(current + clause) > _MAX_FRAGMENT:
+        # Never right after a colon: what it announces ("有三种状态：pending、fulfilled 和 rejected") is the claim.
+        announced = current.endswith(("：", ":"))
+        if current and not announced and _content_length(current + clause) > _MAX_FRAGMENT:
             pieces.append(current)
             current = ""
         current += clause
@@ -209,10 +215,16 @@ def _split_long(sentence: str) -> list[str]:
     return pieces
 
 
+_PREDICATE = re.compile(r"^(?:是|为|即)")
+
+
 def _merge_tiny(pieces: list[str]) -> list[str]:
     merged: list[str] = []
     carry = ""
     for piece in pieces:
+        if _content_length(piece) < _MIN_FRAGMENT and merged and not carry and _PREDICATE.match(piece):
+            merged[-1] = f"{merged[-1]}，{piece}"  # "是高 bias": the predicate of the claim before it
+            continue
         piece = carry + piece
         carry = ""
         if _content_length(piece) < _MIN_FRAGMENT:
@@ -227,20 +239,33 @@ def _merge_tiny(pieces: list[str]) -> list[str]:
     return merged
 
 
+def _list_items(line: str) -> list[str]:
+    """The line cut at each list marker that stands outside brackets, the markers ("2. ") left out."""
+    items, start = [], 0
+    for marker in _LIST_ITEM.finditer(line):
+        before = line[: marker.start()]
+        if sum(before.count(c) for c in _OPEN) <= sum(before.count(c) for c in _CLOSE):
+            items.append(line[start : marker.start()])
+            start = marker.end()
+    return [*items, line[start:]]
+
+
 def split_key_points(answer: str) -> list[str]:
     """Candidate key points: list items and sentences, long ones cut at commas, tiny ones merged."""
     pieces: list[str] = []
     for line in answer.splitlines():
-        for item in _LIST_ITEM.split(line):
+        for item in _list_items(line):
             for sentence in _SENTENCE_END.split(item):
                 pieces.extend(_split_long(sentence))
     cleaned = [_clean(p) for p in pieces]
     return _join_fragments([_clean(p) for p in _merge_tiny([p for p in cleaned if p])])
 
 
-# A piece that opens without a subject of its own ("都可能导致 OOM", "只是服务于 native 方法") finishes the claim
-# before it; one that ends on 是/为/如下 ("处理流程是") announces the claim after it.
-_CONTINUES = re.compile(r"^(?:都|只是|也|并且|而且|同样|还|从而|进而|即)")
+# A piece that opens without a subject of its own ("都可能导致 OOM", "只是服务于 native 方法", "导致不必要的更新")
+# or with the example or list it gives ("例如 Word2Vec、BERT 等", "以及所消费的 Context") finishes the claim before
+# it — 如果 opens a condition, a claim of its own; one that ends on 是/为/如下 ("处理流程是") announces the claim
+# after it.
+_CONTINUES = re.compile(r"^(?:都|只是|也|并且|而且|同样|还|从而|进而|即|以及|如(?!果|何)|比如|例如|导致|的)")
 _ANNOUNCES = ("是", "为", "如下", "包括")
 
 

@@ -315,3 +315,49 @@ def test_curated_weights_above_one_stop_the_build_naming_the_file(seed, tmp_path
     assert str(path) in str(excinfo.value)
     assert "field 'key_points'" in str(excinfo.value)
     assert "add up to 1.300" in str(excinfo.value)
+
+
+def test_a_list_is_not_cut_between_its_items_nor_from_the_claim_it_belongs_to():
+    points = split_key_points(
+        "任务分为两类：宏任务（macrotask），如整体 script、setTimeout、setInterval、I/O、UI 事件、MessageChannel；"
+        "微任务（microtask），如 Promise.then/catch/finally、await 之后的代码、queueMicrotask、MutationObserver。"
+    )
+    assert points == [
+        "任务分为两类：宏任务（macrotask），如整体 script、setTimeout、setInterval、I/O、UI 事件、MessageChannel",
+        "微任务（microtask），如 Promise.then/catch/finally、await 之后的代码、queueMicrotask、MutationObserver",
+    ]
+
+
+def test_what_a_colon_announces_stays_with_it():
+    points = split_key_points("Promise 是表示异步操作最终结果的对象，有三种状态：pending、fulfilled 和 rejected。")
+    assert points == ["Promise 是表示异步操作最终结果的对象，有三种状态：pending、fulfilled 和 rejected"]
+
+
+def test_a_number_in_brackets_is_no_list_item():
+    points = split_key_points("因此同一轮注册的 Promise.then 回调总是先于 setTimeout(fn, 0) 的回调执行。")
+    assert points == ["因此同一轮注册的 Promise.then 回调总是先于 setTimeout(fn, 0) 的回调执行"]
+
+
+def test_an_example_joins_its_claim_but_a_condition_starts_a_new_one():
+    example = split_key_points(
+        "另一类是用自监督目标预训练，例如 Word2Vec（Skip-gram 用中心词预测上下文，CBOW 用上下文预测中心词）、"
+        "Item2Vec、双塔模型的对比学习、BERT 等"
+    )
+    assert len(example) == 1
+    condition = split_key_points(
+        "注意求最大的 K 个用小顶堆，求最小的 K 个用大顶堆，因为堆顶保存的是当前 K 个里最小或最大的那个元素，"
+        "如果数据能全部放进内存，也可以用基于快排 partition 的快速选择（Quick Select）"
+    )
+    assert condition == [
+        "注意求最大的 K 个用小顶堆，求最小的 K 个用大顶堆，因为堆顶保存的是当前 K 个里最小或最大的那个元素",
+        "如果数据能全部放进内存，也可以用基于快排 partition 的快速选择（Quick Select）",
+    ]
+
+
+def test_a_short_predicate_finishes_the_claim_before_it():
+    points = split_key_points(
+        "实践中可以比较训练误差和验证误差，或者画 learning curve：训练误差和验证误差都很高且接近，是高 bias；"
+        "训练误差低但验证误差明显更高、两者差距大，是高 variance"
+    )
+    assert points[0].endswith("都很高且接近，是高 bias")
+    assert points[1].startswith("训练误差低")
