@@ -305,6 +305,13 @@ TREE_MIN_LEAF = 20  # answers (weighted count) a leaf must hold
 TREE_BINS = 16
 SOFTNESS = 0.15
 LEAF_PENALTY = 1.0  # L2 on leaf values (Newton step denominators)
+# Each tree is grown on a random share of the answers (stochastic gradient boosting), drawn from a fixed seed so
+# a fit is repeatable. Grown on all of them, the trees followed ties in the training banks: a 0.1-std change
+# in one feature of other banks moved ml's left-out Spearman by 0.02. Averaged over three CV seeds of the fit,
+# 0.7 of the answers per tree: ml left out 0.788 -> 0.817, jv 0.819 -> 0.828, fe 0.824 -> 0.816, ADS 0.656 ->
+# 0.649, LE 0.894 -> 0.896 (docs/grading.md).
+TREE_SUBSAMPLE = 0.7
+TREE_SEED = 0
 
 # A tree is a list of nodes [feature, threshold, left, right, value]; feature -1 marks a leaf.
 Tree = list[list[float]]
@@ -440,11 +447,14 @@ def fit_trees(z: np.ndarray, target: np.ndarray, weights: np.ndarray, base: np.n
     binned = np.column_stack([np.searchsorted(c, z[:, f], side="left") for f, c in enumerate(cuts)])
     logit = base.astype(float).copy()
     trees: list[Tree] = []
+    rng = np.random.default_rng(TREE_SEED)
+    grown_on = max(int(TREE_SUBSAMPLE * len(z)), 1)
     for _ in range(TREES):
         p = sigmoid(logit)
         g, h = weights * (target - p), weights * p * (1 - p)
+        rows = np.sort(rng.choice(len(z), grown_on, replace=False))
         tree: Tree = []
-        _grow(binned, cuts, g, h, weights, np.arange(len(z)), TREE_DEPTH, tree)
+        _grow(binned, cuts, g, h, weights, rows, TREE_DEPTH, tree)
         trees.append(tree)
         logit += TREE_RATE * _tree_predict(tree, z)
     return trees

@@ -106,7 +106,9 @@ def test_lowering_the_temperature_earns_nothing_for_raising_it(grader: Grader, a
     kp2 = _point(result, "kp2")
     # Contradicted (no credit), or disputed in an otherwise strong answer (scored halfway and sent to review).
     assert (kp2.contradicted and kp2.credit == 0) or (kp2.state is KeyPointState.DISPUTED and result.confidence < 0.5)
-    assert result.score < grader.grade("q12", Q12_RAISE_ZH).score - 30
+    # A disputed answer is shown halfway between its two readings (35 against 65 for raising it in the 1.4 fit
+    # with stochastic trees): 30 points below, and in the review queue.
+    assert result.score <= grader.grade("q12", Q12_RAISE_ZH).score - 30
 
 
 def test_an_answer_that_says_both_directions_is_not_a_reversal(grader: Grader) -> None:
