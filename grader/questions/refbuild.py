@@ -60,14 +60,6 @@ _ASCII_TERM = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[_&\-][A-Za-z0-9]+)*")
 _TAG_POS = ("n", "nz", "vn", "v", "l", "i", "eng", "a", "an", "nr", "ns")
 _TRAILING_PUNCT = "，,。；;：:、 \t"
 
-# Words too general to show that a point is understood.
-_GENERIC = frozenset(
-    """模型 数据 输出 输入 进行 通过 基于 一个 这个 那个 可以 能够 需要 就是 还是 比如 然后 接着 首先
-    最后 过程 问题 结果 方法 本来 以及 变为 加入 引入 得到 使得 实际上 原本 直接 虽然 但是 所以 因为
-    应为 应该 作为 采用 关注 一步 一次 两次 再次 仍然 最终 接下来 部分 传统 板块 模块
-    and the of to is are in for with""".split()  # noqa: SIM905 (a word list reads better as text)
-)
-
 # Spellings of the same term, so a generated keyword already matches how candidates write it.
 # Curated files carry their own, fuller alias lists.
 _GLOSSARY: tuple[tuple[str, ...], ...] = (
@@ -305,32 +297,7 @@ def _keyword(term: str) -> dict[str, Any]:
     return {"term": forms[0], "aliases": forms[1:]}
 
 
-# An enumeration's items ("程序计数器、虚拟机栈和本地方法栈是线程私有的"): the words that open its first item
-# and close its last one are not part of them.
-_ITEM_BREAK = re.compile(r"、|以及|和|与|及|或")
-_ITEM_LEAD_IN = re.compile(
-    r"^.*(?:其中|包括|包含|分为|分成|分别是|出现|导致|存放|支持|提供|有|如|比如|例如|像|即|是|为|：|:)"
-)
-_ITEM_TAIL = re.compile(r"(?:是|的|等|都|会|这|在|共|均|[一二三四五六七八九十两几]+(?:个|种|部分|块|类|大)).*$")
-MAX_ITEM_UNITS = 8  # CJK characters and Latin words: 程序计数器 5, MessageChannel 1
 MAX_LIST_KEYWORDS = 8  # a list point's items are its keywords, up to this many
-
-
-def enumeration_items(text: str) -> list[str]:
-    """The items of the enumerations ("A、B 和 C") in a key point's text, each a word or a short term."""
-    items: list[str] = []
-    for clause in re.split(r"[，,。；;（）()\n]", text):
-        if "、" not in clause:
-            continue
-        parts = [p.strip() for p in _ITEM_BREAK.split(clause)]
-        if len(parts) < 3:
-            continue
-        parts[0] = _ITEM_LEAD_IN.sub("", parts[0]).strip()
-        parts[-1] = _ITEM_TAIL.sub("", parts[-1]).strip()
-        items += [
-            p for p in parts if len(p) >= 2 and len(lexical.units(p)) <= MAX_ITEM_UNITS and p.lower() not in _GENERIC
-        ]
-    return list(dict.fromkeys(items))
 
 
 def extract_keywords(text: str, corpus: _Corpus) -> list[dict[str, Any]]:
@@ -342,14 +309,14 @@ def extract_keywords(text: str, corpus: _Corpus) -> list[dict[str, Any]]:
 
     def take(term: str) -> None:
         key = _ALIASES.get(term.lower(), (term, ()))[0].lower()
-        if key not in seen and term.lower() not in _GENERIC and not term.isdigit():
+        if key not in seen and term.lower() not in lexical.GENERAL_WORDS and not term.isdigit():
             seen.add(key)
             terms.append(term)
 
     for match in _ASCII_TERM.finditer(text):
         if len(match.group()) >= 2:
             take(match.group())
-    for item in enumeration_items(text):
+    for item in lexical.enumeration_items(text):
         if not any(item in term or term in item for term in terms):  # "Java 虚拟机栈" holds the ASCII "Java"
             take(item)
     limit = max(_MAX_KEYWORDS, min(len(terms), MAX_LIST_KEYWORDS))

@@ -27,7 +27,6 @@ from grader.scoring.text import normalise
 
 _CLAUSE = re.compile(r"[，,。；;！!？?\n：:（）()]+|(?<=[a-z\)])\.(?=\s|$)")
 _SENTENCE = re.compile(r"[。；;！!？?\n]+|(?<=[a-z\)])\.(?=\s|$)")
-_ITEM_BREAK = re.compile(r"[、/]|和|与|及|或")
 # Negation cues; 不 in words that do not negate (不同, 不断, 不足 ...) is left out.
 _NEGATION = re.compile(
     r"不(?!同|断|足|少|仅|管|论|如|过|错|久|一定|超过|到)|没有|无法|并非|未(?!来|知)|非(?!常)|never|not|no(?=\s)"
@@ -61,24 +60,10 @@ _OPPOSITE_WORDS = dict(
     )
     for pair in ((a, b), (b, a))
 )
-MAX_ITEM_CHARS = 8  # an enumeration's item is a word or two, not a clause
 
 
 def clauses(norm: str) -> list[str]:
     return [c.strip() for c in _CLAUSE.split(norm) if c.strip()]
-
-
-def _items(sentence: str) -> list[str]:
-    """The items of an enumeration in a clause ("程序计数器、虚拟机栈和本地方法栈是…" -> its three)."""
-    out = []
-    for clause in clauses(sentence):
-        parts = [p.strip() for p in _ITEM_BREAK.split(clause)]
-        if len(parts) >= 2 and all(0 < len(p) <= MAX_ITEM_CHARS for p in parts[:-1]):
-            out.extend(parts[:-1])
-            # The last item runs into the claim ("本地方法栈是线程私有的"): keep its first word.
-            tail = lexical.content_tokens(parts[-1])
-            out.extend(tail[:1])
-    return out
 
 
 def _flips(term: str) -> set[str]:
@@ -100,7 +85,7 @@ class ClaimIndex:
 @lru_cache(maxsize=512)
 def claim_index(reference: str) -> ClaimIndex:
     norm = normalise(reference)
-    groups = [set(_items(s)) for s in _SENTENCE.split(norm) if s.strip()]
+    groups = [set(lexical.enumeration_items(s)) for s in _SENTENCE.split(norm) if s.strip()]
     terms = list(dict.fromkeys([*lexical.reference_tokens(reference), *(t for g in groups for t in g)]))
     siblings: dict[str, set[str]] = {t: set() for t in terms}
     for group in groups:

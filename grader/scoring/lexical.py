@@ -26,6 +26,43 @@ _STOP = frozenset(
 )
 
 
+# Words too general to show that a point is understood: not a keyword of a drafted key point, not an item of a
+# reference's enumeration.
+GENERAL_WORDS = frozenset(
+    """模型 数据 输出 输入 进行 通过 基于 一个 这个 那个 可以 能够 需要 就是 还是 比如 然后 接着 首先
+    最后 过程 问题 结果 方法 本来 以及 变为 加入 引入 得到 使得 实际上 原本 直接 虽然 但是 所以 因为
+    应为 应该 作为 采用 关注 一步 一次 两次 再次 仍然 最终 接下来 部分 传统 板块 模块
+    and the of to is are in for with""".split()  # noqa: SIM905 (a word list reads better as text)
+)
+
+# An enumeration's items ("程序计数器、虚拟机栈和本地方法栈是线程私有的"): the words that open its first item
+# and close its last one are not part of them.
+_ITEM_BREAK = re.compile(r"、|以及|和|与|及|或")
+_ITEM_LEAD_IN = re.compile(
+    r"^.*(?:其中|包括|包含|分为|分成|分别是|出现|导致|存放|支持|提供|有|如|比如|例如|像|即|是|为|：|:)"
+)
+_ITEM_TAIL = re.compile(r"(?:是|的|等|都|会|这|在|共|均|[一二三四五六七八九十两几]+(?:个|种|部分|块|类|大)).*$")
+MAX_ITEM_UNITS = 8  # CJK characters and Latin words: 程序计数器 5, MessageChannel 1
+
+
+def enumeration_items(text: str) -> list[str]:
+    """The items of the enumerations ("A、B 和 C": three or more, one 、 at least) in a text, each a word or a
+    short term: a drafted key point's keywords, and the siblings a claim can be swapped for (`claims`)."""
+    items: list[str] = []
+    for clause in re.split(r"[，,。；;（）()\n]", text):
+        if "、" not in clause:
+            continue
+        parts = [p.strip() for p in _ITEM_BREAK.split(clause)]
+        if len(parts) < 3:
+            continue
+        parts[0] = _ITEM_LEAD_IN.sub("", parts[0]).strip()
+        parts[-1] = _ITEM_TAIL.sub("", parts[-1]).strip()
+        items += [
+            p for p in parts if len(p) >= 2 and len(units(p)) <= MAX_ITEM_UNITS and p.lower() not in GENERAL_WORDS
+        ]
+    return list(dict.fromkeys(items))
+
+
 def units(text: str) -> list[str]:
     """CJK characters one by one, Latin words and numbers whole, punctuation dropped."""
     return UNIT.findall(normalise(text))

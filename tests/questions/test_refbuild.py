@@ -15,12 +15,12 @@ from grader.questions.refbuild import (
     build_bank,
     build_reference,
     dump_reference,
-    enumeration_items,
     read_seed,
     refs_build_command,
     split_key_points,
 )
 from grader.questions.references import DEFAULT_DIR, DEFAULT_SEED_DIR, load_bank, load_reference
+from grader.scoring import lexical
 from grader.scoring.types import KeyPoint, Keyword, Reference
 
 SEED_DIR = Path(os.environ.get("GRADER_SEED_DIR", str(DEFAULT_SEED_DIR)))
@@ -105,12 +105,12 @@ def test_numbered_list_items_become_separate_key_points():
 
 
 def test_the_items_of_an_enumeration_are_read_without_the_words_around_the_list():
-    assert enumeration_items("其中程序计数器、虚拟机栈和本地方法栈是线程私有的，生命周期与线程相同") == [
+    assert lexical.enumeration_items("其中程序计数器、虚拟机栈和本地方法栈是线程私有的，生命周期与线程相同") == [
         "程序计数器",
         "虚拟机栈",
         "本地方法栈",
     ]
-    assert enumeration_items(
+    assert lexical.enumeration_items(
         "宏任务（macrotask），如整体 script、setTimeout、setInterval、I/O、UI 事件、MessageChannel"
     )[1:] == [
         "setTimeout",
@@ -119,7 +119,7 @@ def test_the_items_of_an_enumeration_are_read_without_the_words_around_the_list(
         "UI 事件",
         "MessageChannel",
     ]
-    assert enumeration_items("堆和方法区是所有线程共享的") == []  # two items joined by 和 are no enumeration
+    assert lexical.enumeration_items("堆和方法区是所有线程共享的") == []  # two items joined by 和 are no enumeration
 
 
 def _keywords(answer: str) -> list[list[str]]:
