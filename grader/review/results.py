@@ -116,12 +116,34 @@ class ResultItem:
     candidate_name: str | None
 
 
+# A page says how many results match, counting up to COUNT_CAP: past it the count is "more than COUNT_CAP".
+# Counting every match cost a scan of them per page (at 10,000,000 results: 0.2 s for the queue's first page,
+# 1.4 s filtered); nobody pages through more than 200 pages of 50, and a total past that is read off the
+# statistics, which keep running sums.
+COUNT_CAP = 10_000
+
+
+@dataclass(frozen=True)
+class Matching:
+    """How many results a filter matches: `count` exactly, or at least `count` where `exact` is false."""
+
+    count: int
+    exact: bool
+
+
+def count_matching(session: Session, f: ResultFilter, cap: int = COUNT_CAP) -> Matching:
+    """Counts the first `cap` + 1 matches only: the database stops there, whatever the number of results."""
+    first = where(select(ResultRow.submission_id), f).limit(cap + 1).subquery()
+    found = session.scalar(select(func.count()).select_from(first)) or 0
+    return Matching(min(found, cap), found <= cap)
+
+
 def list_results(
     session: Session, f: ResultFilter, *, sort: ResultSort, limit: int, offset: int
-) -> tuple[list[ResultItem], int]:
+) -> tuple[list[ResultItem], Matching]:
     if f.score_min is not None and f.score_max is not None and f.score_min > f.score_max:
         raise InvalidInput(f"score_min {f.score_min:g} is above score_max {f.score_max:g}")
-    total = session.scalar(where(select(func.count()).select_from(ResultRow), f)) or 0
+    total = count_matching(session, f)
     query = where(
         select(ResultRow, Submission.candidate_name).join(Submission, Submission.id == ResultRow.submission_id), f
     )
@@ -129,7 +151,7 @@ def list_results(
     return [ResultItem(row, name) for row, name in rows], total
 
 
-def review_queue(session: Session, f: ResultFilter, *, limit: int, offset: int) -> tuple[list[ResultItem], int]:
+def review_queue(session: Session, f: ResultFilter, *, limit: int, offset: int) -> tuple[list[ResultItem], Matching]:
     """Results waiting for a reviewer, least confident first."""
     f = ResultFilter(**{**f.__dict__, "status": Status.NEEDS_REVIEW})
     return list_results(session, f, sort=QUEUE_SORT, limit=limit, offset=offset)

@@ -60,7 +60,11 @@ class ResultSummary(BaseModel):
 
 class ResultPage(BaseModel):
     items: list[ResultSummary]
-    total: int
+    total: int = Field(
+        description="Results matching the filters, counted up to 10,000; past that `total` is 10,000 and "
+        "`total_exact` false (the statistics endpoints give full counts)."
+    )
+    total_exact: bool = Field(True, description="Whether `total` is the full count or a lower bound.")
     limit: int
     offset: int
     sort: ResultSort

@@ -71,8 +71,17 @@ def history_out(entry: AuditEntry) -> HistoryEntry:
     return HistoryEntry(id=entry.id, at=entry.at, actor=entry.actor, action=entry.action, details=entry.details)
 
 
-def page_out(items: list[review.ResultItem], total: int, limit: int, offset: int, sort: ResultSort) -> ResultPage:
-    return ResultPage(items=[summary_out(i) for i in items], total=total, limit=limit, offset=offset, sort=sort)
+def page_out(
+    items: list[review.ResultItem], total: review.Matching, limit: int, offset: int, sort: ResultSort
+) -> ResultPage:
+    return ResultPage(
+        items=[summary_out(i) for i in items],
+        total=total.count,
+        total_exact=total.exact,
+        limit=limit,
+        offset=offset,
+        sort=sort,
+    )
 
 
 def list_results(
