@@ -24,6 +24,9 @@ class ResultRow(Base):
     __table_args__ = (
         # The review queue: needs_review, least confident first (ties by id for a stable page order).
         Index(None, "status", "confidence", "submission_id"),
+        # ... of one question, the filter reviewers use most: without it Postgres intersects the two indexes
+        # above and below (10,000,000 results: 180 ms a page for q05's least confident).
+        Index(None, "status", "question_id", "confidence", "submission_id"),
         Index(None, "question_id", "graded_at"),
         Index(None, "graded_at"),
         Index(None, "candidate_id"),
