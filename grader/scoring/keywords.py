@@ -29,6 +29,15 @@ def _with_de(word: str) -> str:
     return "的?".join(word)
 
 
+# A quality named with 性 is also said with its adjective: "输出越随机" speaks of 随机性, "不够稳定" of 稳定性.
+# Only for terms of three characters or more, so the stem left is a word of its own (not 线 for 线性).
+_QUALITY_SUFFIX = "性"
+
+
+def _quality_stem_optional(pattern: str) -> str:
+    return pattern.removesuffix("的?" + _QUALITY_SUFFIX) + f"(?:的?{_QUALITY_SUFFIX})?"
+
+
 def _inflected(word: str) -> str:
     if word.endswith("e"):
         return word[:-1] + "(?:e|es|ed|ing)"
@@ -42,7 +51,10 @@ def form_pattern(form: str) -> re.Pattern[str]:
     parts = [re.escape(p) for p in _SEPARATORS.split(normalise(form).strip()) if p]
     if parts and _ENGLISH_WORD.fullmatch(parts[-1]):
         parts[-1] = _inflected(parts[-1])
+    quality = bool(parts) and bool(_CJK_WORD.fullmatch(parts[-1])) and parts[-1].endswith(_QUALITY_SUFFIX)
     parts = [_with_de(p) if _CJK_WORD.fullmatch(p) else p for p in parts]
+    if quality:
+        parts[-1] = _quality_stem_optional(parts[-1])
     body = r"[\s\-_]*".join(parts)
     if re.match(r"[a-z0-9]", parts[0][:1] if parts else ""):
         body = r"(?<![a-z0-9])" + body

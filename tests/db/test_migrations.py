@@ -8,8 +8,9 @@ import json
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -17,7 +18,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from psycopg import sql
-from sqlalchemy import inspect, text
+from sqlalchemy import Row, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from grader.db.base import Base
@@ -107,29 +108,54 @@ def test_migrations_import_no_grader_code() -> None:
 
 def test_a_database_built_from_the_migrations_alone_holds_the_frozen_default_bank(tmp_path: Path) -> None:
     """Built from a copy of alembic.ini and migrations/ with no reference_answers/ beside them, the
-    database holds bank `llm` version 1 exactly as frozen in 0005_banks.json."""
+    database holds bank `llm` version 1 exactly as frozen in 0005_banks.json, and version 2 (0013: q06's
+    new key points) exactly as frozen in 0013_llm_bank_v2.json, which the drafts hold too."""
     root = tmp_path / "root"
     root.mkdir()
     shutil.copy(PROJECT_ROOT / "alembic.ini", root / "alembic.ini")
     shutil.copytree(PROJECT_ROOT / "migrations", root / "migrations", ignore=shutil.ignore_patterns("__pycache__"))
     url = f"sqlite:///{tmp_path / 'grader.db'}"
     command.upgrade(alembic_config(url, root=root), "head")
-    frozen = json.loads((VERSIONS / "0005_banks.json").read_text(encoding="utf-8"))
+    v1 = json.loads((VERSIONS / "0005_banks.json").read_text(encoding="utf-8"))
+    v2_change = json.loads((VERSIONS / "0013_llm_bank_v2.json").read_text(encoding="utf-8"))
+    fields = ("id", "question", "reference_answer", "key_points", "content_hash")
+    changed = {k: v2_change["question"][k] for k in fields}
+    v2_questions = [changed if q["id"] == "q06" else q for q in v1["questions"]]
+    v2 = {**v1, "digest": v2_change["digest"], "questions": v2_questions}
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            digest = conn.execute(text("SELECT digest FROM bank_versions WHERE version = 1")).scalar_one()
-            rows = conn.execute(
+            published = {}
+            for version in (1, 2):
+                digest = conn.execute(
+                    text("SELECT digest FROM bank_versions WHERE version = :v"), {"v": version}
+                ).scalar_one()
+                rows = conn.execute(
+                    text(
+                        "SELECT r.question_id, r.question, r.reference_answer, r.key_points, m.content_hash "
+                        "FROM bank_version_questions m JOIN bank_versions v ON v.id = m.bank_version_id "
+                        "JOIN reference_versions r "
+                        "ON r.question_id = m.question_id AND r.content_hash = m.content_hash "
+                        "WHERE v.version = :v ORDER BY m.position"
+                    ),
+                    {"v": version},
+                ).all()
+                published[version] = (digest, _questions(rows))
+            drafts = conn.execute(
                 text(
-                    "SELECT q.question_id, q.question, q.reference_answer, q.key_points, m.content_hash "
-                    "FROM bank_questions q JOIN bank_version_questions m ON m.question_id = q.question_id "
-                    "ORDER BY m.position"
+                    "SELECT question_id, question, reference_answer, key_points, draft_hash AS content_hash "
+                    "FROM bank_questions ORDER BY position"
                 )
             ).all()
     finally:
         engine.dispose()
-    assert digest == frozen["digest"]
-    assert [
+    assert published[1] == (v1["digest"], v1["questions"])
+    assert published[2] == (v2["digest"], v2["questions"])
+    assert _questions(drafts) == v2["questions"]
+
+
+def _questions(rows: Sequence[Row[Any]]) -> list[dict[str, object]]:
+    return [
         {
             "id": r.question_id,
             "question": r.question,
@@ -138,4 +164,4 @@ def test_a_database_built_from_the_migrations_alone_holds_the_frozen_default_ban
             "content_hash": r.content_hash,
         }
         for r in rows
-    ] == frozen["questions"]
+    ]

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from grader.db.migrate import PROJECT_ROOT, alembic_config
 from grader.db.models import Submission
-from grader.errors import Conflict, InvalidBankFile
+from grader.errors import Conflict, InvalidBankFile, NothingToPublish
 from grader.keys.principal import CLI
 from grader.questions import banks
 from grader.scoring.signals import Signals
@@ -37,6 +37,12 @@ DEFAULT = {
     for q in FROZEN_BANK["questions"]
 }
 FROZEN_HASHES = {q["id"]: q["content_hash"] for q in FROZEN_BANK["questions"]}
+# What 0013 publishes as version 2 over an untouched version 1: q06's new key points, frozen beside it.
+FROZEN_V2 = json.loads((VERSIONS / "0013_llm_bank_v2.json").read_text(encoding="utf-8"))
+Q06_V2 = Reference.model_validate(
+    {k: FROZEN_V2["question"][k] for k in ("id", "question", "reference_answer", "key_points")}
+)
+DEFAULT_V2 = {**DEFAULT, "q06": Q06_V2}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.services)])
@@ -82,7 +88,7 @@ def test_upgrade_on_a_database_that_graded_before_banks(empty_url: str) -> None:
 
     command.upgrade(alembic_config(empty_url), "head")
     with session_for(empty_url) as session:
-        assert banks.published_references(session, "llm").references == DEFAULT
+        assert banks.published_references(session, "llm").references == DEFAULT_V2
         submission = session.scalars(select(Submission)).one()
         assert submission.reference_hash is None  # submitted before pinning
         submission.reference_hash = q01_hash  # pinning names an existing version...
@@ -94,6 +100,44 @@ def test_upgrade_on_a_database_that_graded_before_banks(empty_url: str) -> None:
 
     command.downgrade(alembic_config(empty_url), "0004")
     command.upgrade(alembic_config(empty_url), "head")
+
+
+def test_the_untouched_default_bank_gets_version_2_and_gives_it_back_on_downgrade(empty_url: str) -> None:
+    command.upgrade(alembic_config(empty_url), "head")
+    with session_for(empty_url) as session:
+        assert [(v.version, v.published_by) for v in banks.list_versions(session, "llm")] == [
+            (1, "migration 0005"),
+            (2, "migration 0013"),
+        ]
+        published = banks.published_references(session, "llm")
+        assert published.references == DEFAULT_V2 and published.references["q06"].content_hash == Q06_V2.content_hash
+        assert not any(q.pending for q in banks.list_questions(session, "llm"))
+        with pytest.raises(NothingToPublish):  # the drafts are version 2: nothing pending
+            banks.publish_bank(session, "llm", actor=CLI)
+        session.rollback()
+    command.downgrade(alembic_config(empty_url), "0012")
+    with session_for(empty_url) as session:
+        assert [v.version for v in banks.list_versions(session, "llm")] == [1]
+        assert banks.published_references(session, "llm").references == DEFAULT
+        assert not any(q.pending for q in banks.list_questions(session, "llm"))
+        with pytest.raises(NothingToPublish):  # the drafts went back with it
+            banks.publish_bank(session, "llm", actor=CLI)
+
+
+def test_a_default_bank_an_admin_changed_is_left_as_they_left_it(empty_url: str) -> None:
+    command.upgrade(alembic_config(empty_url), "0012")
+    with session_for(empty_url) as session:  # an admin edits q06 in the drafts without publishing
+        session.execute(
+            text("UPDATE bank_questions SET key_points = :kps, draft_hash = 'edited' WHERE question_id = 'q06'"),
+            {"kps": json.dumps([])},
+        )
+        session.commit()
+    command.upgrade(alembic_config(empty_url), "head")
+    with session_for(empty_url) as session:
+        assert [v.version for v in banks.list_versions(session, "llm")] == [1]
+        assert banks.published_references(session, "llm").references == DEFAULT
+        draft = session.execute(text("SELECT draft_hash FROM bank_questions WHERE question_id = 'q06'")).scalar_one()
+        assert draft == "edited"
 
 
 @pytest.mark.services

@@ -175,6 +175,23 @@ def test_parallel_clauses_are_two_claims_not_one_misconception(grader: Grader) -
     assert reversed_.score <= 10 < correct.score - 20
 
 
+def test_the_readme_example_scores_as_the_half_answer_it_is(grader: Grader) -> None:
+    # Issue 17: where the temperature acts and one direction, no mechanism, no other direction: about half of
+    # q06's rubric. It scored 11, then 21, while "越大"/"越平" were not among the direction points' terms.
+    result = grader.grade("q06", "温度系数作用在 softmax 上，T 越大输出越随机")
+    assert 30 <= result.score <= 70
+    assert not any(kp.contradicted for kp in result.key_points)
+
+
+def test_saying_larger_and_smaller_temperature_credits_both_direction_points(grader: Grader) -> None:
+    # A dev-set answer marked 8/10 scored 49: "T 越大分布越平 … T 越小越尖" named neither direction in the
+    # rubric's words (大于 1 / 越高, 更平 / 尖锐), so the mechanism point read as missed.
+    result = grader.grade("q06", "softmax 前 logits 除以 T；T 越大分布越平、越随机，T 越小越尖、越确定。")
+    credit = {kp.id: kp.credit for kp in result.key_points}
+    assert credit["kp3"] >= 0.5 and credit["kp4"] >= 0.5
+    assert result.score >= 60
+
+
 def test_a_clause_that_echoes_a_misconception_contradicts_without_the_key_points_terms(grader: Grader) -> None:
     # "温度越小输出越随机" names none of kp4's keywords and is not close to its statements, yet it is its
     # misconception almost word for word.

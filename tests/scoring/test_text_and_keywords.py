@@ -42,6 +42,14 @@ def test_aliases_match_across_languages_and_spellings() -> None:
     assert [h.keyword for h in find(normalise("MHA"), mha)] == ["多头注意力"]
 
 
+def test_a_quality_named_with_xing_is_found_where_the_answer_uses_its_adjective() -> None:
+    # "温度越大输出越随机" says the temperature governs 随机性; a keyword of two characters keeps its 性.
+    assert find(normalise("温度越大输出越随机"), Keyword(term="随机性"))
+    assert find(normalise("保证了数据的一致"), Keyword(term="一致性"))
+    assert find(normalise("随机性很强"), Keyword(term="随机性"))
+    assert not find(normalise("线的长度"), Keyword(term="线性"))
+
+
 def test_echoing_the_question_is_no_overlap_with_what_the_reference_answers() -> None:
     question = "信息的特征有哪些？"
     reference = "信息的特征：客观性、传递性、时效性、价值性、不对称性、共享性。"
