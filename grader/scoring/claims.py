@@ -25,7 +25,9 @@ from functools import lru_cache
 from grader.scoring import lexical
 from grader.scoring.text import normalise
 
-_CLAUSE = re.compile(r"[，,。；;！!？?\n：:（）()]+|(?<=[a-z\)])\.(?=\s|$)")
+# A space between two Chinese characters is a pause, not a word gap: speech transcribed without punctuation
+# ("从里往外是 content 然后 padding 嗯 标准盒模型 …") is otherwise one clause pairing every term it names.
+_CLAUSE = re.compile(r"[，,。；;！!？?\n：:（）()]+|(?<=[a-z\)])\.(?=\s|$)|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
 _SENTENCE = re.compile(r"[。；;！!？?\n]+|(?<=[a-z\)])\.(?=\s|$)")
 # Negation cues; 不 in words that do not negate (不同, 不断, 不足 ...) is left out.
 _NEGATION = re.compile(
@@ -139,8 +141,12 @@ def check(answer_norm: str, reference: str) -> ClaimCheck:
 
 
 def _swapped(pair: frozenset[str], index: ClaimIndex) -> bool:
-    """A pair the reference never states whose one side, swapped back for a sibling, the reference does."""
+    """A pair the reference never states whose one side, swapped back for a sibling, the reference does.
+
+    Two siblings side by side are a list ("content、padding、border、margin"), not a claim about either."""
     a, b = tuple(pair)
+    if b in index.siblings.get(a, ()) or a in index.siblings.get(b, ()):
+        return False
     return any(
         frozenset((keep, sibling)) in index.pairs
         for keep, turned in ((a, b), (b, a))

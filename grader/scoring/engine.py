@@ -42,7 +42,8 @@ from grader.scoring.types import (
 # 1.3: fitted on the interview banks too, with claims, rarity-weighted term recall, residual trees; key points
 #      carry states (a missed point adds nothing) and a conflict in an otherwise strong answer is disputed.
 # 1.4: a verdict turned round is a conflict (`verdict`); verdict agreement and formula precision are features.
-# 1.5: a keyword naming a quality with 性 (随机性) is found where the answer says its adjective (越随机).
+# 1.5: a keyword naming a quality with 性 (随机性) is found where the answer says its adjective (越随机); claims
+#      are read at the pauses of unpunctuated speech, and a list of siblings is no swap.
 SCORING_VERSION = "1.5"
 
 # A conflict found in an answer that scores at least STRONG_ELSEWHERE without it, and loses CONFLICT_DROP or
