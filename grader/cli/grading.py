@@ -152,10 +152,6 @@ def evaluate(
         console.print(f"graded {len(report.rows)} rows (no 'score' field: no metrics)")
         return
     print_report(report, f"{path.name} · bank {bank or 'llm'} · calibration {grader.calibration.version}")
-    by_label = Table("label", "mean score (0-100)")
-    for label, mean in report.mean_by_label().items():
-        by_label.add_row(label, f"{mean:.1f}")
-    console.print(by_label)
 
 
 def print_report(report: Report, title: str) -> None:
@@ -178,6 +174,11 @@ def print_report(report: Report, title: str) -> None:
     for name, (rate, mean) in report.flag_table().items():
         flags.add_row(name, f"{100 * rate:.1f}%", "" if mean is None else f"{mean:.2f}")
     console.print(flags)
+    if any(row.label for row in report.rows):  # the kind of answer each row is (excellent, off_topic, …)
+        by_label = Table("label", "mean score (0-100)")
+        for label, mean in report.mean_by_label().items():
+            by_label.add_row(label, f"{mean:.1f}")
+        console.print(by_label)
     big, missed = report.big_errors()
     console.print(
         f"review share {100 * report.review_share():.1f}%  ·  off by >= 3 points {100 * big:.1f}%  ·  "
