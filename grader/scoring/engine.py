@@ -43,7 +43,8 @@ from grader.scoring.types import (
 #      carry states (a missed point adds nothing) and a conflict in an otherwise strong answer is disputed.
 # 1.4: a verdict turned round is a conflict (`verdict`); verdict agreement and formula precision are features.
 # 1.5: a keyword naming a quality with 性 (随机性) is found where the answer says its adjective (越随机); claims
-#      are read at the pauses of unpunctuated speech, and a list of siblings is no swap.
+#      are read at the pauses of unpunctuated speech, and a list of siblings is no swap; the share of the
+#      answer in the script its reference does not use is a feature (overlaps undercount English answers).
 SCORING_VERSION = "1.5"
 
 # A conflict found in an answer that scores at least STRONG_ELSEWHERE without it, and loses CONFLICT_DROP or
@@ -98,6 +99,7 @@ def _analyse(
         expression_precision=lexical.expression_precision(said, lexical_reference),
         # Lengths in reading units (a CJK character, a Latin word): characters would make an English answer
         # four times as long as its Chinese twin.
+        other_script=lexical.other_script_share(said, lexical_reference),
         answer_chars=len(lexical.units(said)),
         reference_chars=len(lexical.units(lexical_reference)),
     )

@@ -68,6 +68,19 @@ def units(text: str) -> list[str]:
     return UNIT.findall(normalise(text))
 
 
+def _latin_share(found: list[str]) -> float:
+    words = [u for u in found if not u.isdigit()]
+    return sum(u[0].isascii() for u in words) / len(words) if words else 0.0
+
+
+def other_script_share(answer: str, reference: str) -> float:
+    """Share of the answer's words written in the script its reference mostly does not use: English words in
+    an answer to a Chinese reference, Chinese characters in one to an English reference (numbers count as
+    neither). The lexical overlaps undercount such an answer, whatever it says; the fit can weigh them less."""
+    latin = _latin_share(units(answer))
+    return latin if _latin_share(units(reference)) < 0.5 else 1.0 - latin
+
+
 def bigrams(text: str) -> Counter[str]:
     found = units(text)
     if len(found) == 1:

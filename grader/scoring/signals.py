@@ -45,6 +45,7 @@ class Signals(BaseModel):
     verdict: int = 0
     # Share of the answer's formulas and numbers the reference states (`lexical.expression_precision`).
     expression_precision: float = 0.0
+    other_script: float = 0.0  # share of the answer's words in the script the reference mostly does not use
     answer_chars: int = 0  # lengths in reading units: CJK characters and Latin words (`lexical.units`)
     reference_chars: int = 0
     label: float | None = None

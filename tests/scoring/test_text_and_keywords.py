@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from grader.scoring.keywords import find
-from grader.scoring.lexical import bigram_overlap, novel_overlap, opposite_swaps
+from grader.scoring.lexical import bigram_overlap, novel_overlap, opposite_swaps, other_script_share
 from grader.scoring.text import normalise, spans
 from grader.scoring.types import Keyword
 
@@ -48,6 +48,14 @@ def test_a_quality_named_with_xing_is_found_where_the_answer_uses_its_adjective(
     assert find(normalise("保证了数据的一致"), Keyword(term="一致性"))
     assert find(normalise("随机性很强"), Keyword(term="随机性"))
     assert not find(normalise("线的长度"), Keyword(term="线性"))
+
+
+def test_the_share_of_an_answer_in_the_other_script_is_measured_against_the_reference_s_script() -> None:
+    chinese_reference = "随机森林用 bagging 并行训练多棵树，XGBoost 用 boosting 串行拟合残差。"
+    assert other_script_share("Random forest trains its trees in parallel, 用 bagging。", chinese_reference) == 8 / 9
+    assert other_script_share("随机森林并行训练，XGBoost 串行。", chinese_reference) == 1 / 11
+    assert other_script_share("随机森林并行训练", "Random forest trains trees in parallel.") == 1.0
+    assert other_script_share("2024 年", chinese_reference) == 0.0  # numbers are neither script
 
 
 def test_echoing_the_question_is_no_overlap_with_what_the_reference_answers() -> None:
