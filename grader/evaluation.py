@@ -296,7 +296,7 @@ def _fit_sets(parts: Sequence[tuple[str, Sequence[cal.Signals]]], version: str) 
     )
 
 
-def _cross_validated(
+def cross_validated(
     rows: Sequence[EvalRow],
     signals: Sequence[cal.Signals],
     bank: str,
@@ -340,7 +340,7 @@ def _cross_validated(
 def leave_one_bank_out(template: Grader, *, review_below: float = 0.5) -> list[LoboLine]:
     """Each bank's test set under a calibration fitted without that bank (LOBO), the shipped one and its own
     (fitted on its train split). The LLM dev set is both a training and a test set: its shipped and own
-    lines are 5-fold cross-validated (`_cross_validated`), never graded by a fit that saw the same answer."""
+    lines are 5-fold cross-validated (`cross_validated`), never graded by a fit that saw the same answer."""
     train = {bank: (read_rows(path), None) for bank, path in TRAINING}
     signals = {bank: measure(grader_for(bank, template), rows) for bank, (rows, _) in train.items()}
     lines = []
@@ -354,7 +354,7 @@ def leave_one_bank_out(template: Grader, *, review_below: float = 0.5) -> list[L
         lobo = _fit_sets(list(others.items()), "lobo")
         lines.append(LoboLine(bank, "lobo", report_from_signals(rows, test_signals, lobo, base, review_below)))
         if in_training:
-            for name, report in _cross_validated(rows, test_signals, bank, others, base, review_below).items():
+            for name, report in cross_validated(rows, test_signals, bank, others, base, review_below).items():
                 lines.append(LoboLine(bank, f"{name} ({CV_FOLDS}-fold CV)", report))
             continue
         own = fitting.fit_own(
