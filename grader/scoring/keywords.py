@@ -74,7 +74,9 @@ class Hit:
 @lru_cache(maxsize=4096)
 def forms_pattern(forms: tuple[str, ...]) -> re.Pattern[str]:
     """Every form in one pattern, longest first, so one scan finds them all."""
-    ordered = sorted(set(forms), key=len, reverse=True)
+    # Longest first; equal lengths in a fixed order, not the set's (which changes with the process's hash seed:
+    # two worker processes matched q06's overlapping forms differently and measured different signals).
+    ordered = sorted(set(forms), key=lambda f: (-len(f), f))
     return re.compile("|".join(f"(?:{form_pattern(f).pattern})" for f in ordered))
 
 
@@ -108,7 +110,7 @@ def hit_chars(hits: dict[str, list[Hit]]) -> int:
 
 def canonicaliser(all_keywords: list[Keyword]) -> re.Pattern[str] | None:
     """One pattern for every alias of these keywords, longest first (see `canonicalise`)."""
-    forms = sorted({a for kw in all_keywords for a in kw.aliases}, key=len, reverse=True)
+    forms = sorted({a for kw in all_keywords for a in kw.aliases}, key=lambda f: (-len(f), f))
     if not forms:
         return None
     return re.compile("|".join(form_pattern(f).pattern for f in forms))

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 from grader.scoring.keywords import find
 from grader.scoring.lexical import bigram_overlap, novel_overlap, opposite_swaps, other_script_share
 from grader.scoring.text import normalise, spans
@@ -78,3 +82,26 @@ def test_turning_the_references_wording_into_its_opposite_is_counted_restating_i
     assert opposite_swaps("优点是运费低、可靠性高、持续性长。", reference) == 0
     # Paired operations are not opposite claims: "后进先出" beside a reference that says "先进先出".
     assert opposite_swaps("栈是后进先出，队列是先进先出。", "队列的特点是先进先出。") == 0
+
+
+def test_keyword_matching_does_not_depend_on_the_process_hash_seed() -> None:
+    # Equal-length forms were ordered as a set iterates, which changes with PYTHONHASHSEED: two worker processes
+    # matched q06's overlapping forms differently and measured different signals for the same answer.
+    program = (
+        "from grader.scoring.keywords import canonicaliser, forms_pattern\n"
+        "from grader.scoring.types import Keyword\n"
+        "forms = ('越大', '调大', '越高', '升高', '增大', 'T>1', '大于1', '越平', '变平', '平坦', '更平')\n"
+        "kws = [Keyword(term='大于 1', aliases=list(forms))]\n"
+        "print(forms_pattern(forms).pattern, canonicaliser(kws).pattern)\n"
+    )
+    seen = {
+        subprocess.run(
+            [sys.executable, "-c", program],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in range(6)
+    }
+    assert len(seen) == 1
