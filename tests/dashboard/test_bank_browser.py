@@ -148,7 +148,10 @@ def test_a_reviewer_reads_the_default_bank(page: Any, pg_settings: Settings) -> 
     page.get_by_label("API 密钥").fill(make_key(pg_settings, Role.REVIEWER, "审核员赵六"))
     page.get_by_role("button", name="登录").click()
     expect(page.locator("#questions tbody tr")).to_have_count(12)
-    expect(page.locator("#versions tbody tr").first).to_contain_text("第 1 版")
+    # The seed's bank is version 1; migration 0013 published version 2 (q06's direction words) over it.
+    expect(page.locator("#versions tbody tr")).to_have_count(2)
+    expect(page.locator("#versions tbody tr").first).to_contain_text("第 2 版")
+    expect(page.locator("#versions tbody tr").first).to_contain_text("migration 0013")
     expect(page.locator("#publish-form")).to_have_count(0)
     page.locator('#questions tr[data-question="q06"] a').click()
     expect(page.locator("#k0_text")).to_be_disabled()
