@@ -325,6 +325,12 @@ def main() -> None:
             report["GET /api/v1/results?sort=-graded_at&offset=5000"] = time_requests(
                 api, "/api/v1/results", {"sort": "-graded_at", "offset": "5000"}, args.requests
             )
+            # The same depth by keyset: the cursor after row 5,000, taken once from an offset page.
+            page = api.get("/api/v1/results", params={"sort": "-graded_at", "offset": "4950", "limit": "50"})
+            cursor = page.json()["next_cursor"]
+            report["GET /api/v1/results?sort=-graded_at&cursor=<after row 5000>"] = time_requests(
+                api, "/api/v1/results", {"sort": "-graded_at", "cursor": cursor}, args.requests
+            )
         with httpx.Client(base_url=base, timeout=30) as browser:
             form = browser.get("/dashboard/login").text
             token = re.search(r'name="csrf_token" value="([^"]+)"', form)

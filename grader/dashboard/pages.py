@@ -193,7 +193,8 @@ def home() -> Response:
 @router.get("/queue")
 def queue_page(request: Request, session: ReviewerSession, db: SessionDep) -> HTMLResponse:
     query = parse_queue(dict(request.query_params), display_zone_of(request))
-    items, total = review.list_results(db, query.filters, sort=query.sort, limit=PAGE_SIZE, offset=query.offset)
+    page = review.list_results(db, query.filters, sort=query.sort, limit=PAGE_SIZE, offset=query.offset)
+    items, total = page.items, page.total
     pages = max((total.count + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     questions = question_choices(db)
     rows = [{"item": i, "flags": decode_flags(i.row.flags)} for i in items]

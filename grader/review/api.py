@@ -68,6 +68,13 @@ def result_filter(
 FilterDep = Annotated[review.ResultFilter, Depends(result_filter)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+Cursor = Annotated[
+    str | None,
+    Query(
+        max_length=2000,
+        description="the previous page's next_cursor: the page after it, as fast deep in the list as at its start",
+    ),
+]
 
 
 @router.get("/results", response_model=ResultPage, responses=ERRORS)
@@ -78,17 +85,26 @@ def list_results(
     sort: ResultSort = "-graded_at",
     limit: Limit = 50,
     offset: Offset = 0,
+    cursor: Cursor = None,
 ) -> ResultPage:
-    """Graded results, filtered and sorted (`-` for descending). Scores filter on the final score."""
-    return views.list_results(session, filters, sort=sort, limit=limit, offset=offset)
+    """Graded results, filtered and sorted (`-` for descending). Scores filter on the final score. Page on
+    with `cursor=<next_cursor>` (keyset: the same cost on any page); `offset` also works but walks past the
+    rows it skips."""
+    return views.list_results(session, filters, sort=sort, limit=limit, offset=offset, cursor=cursor)
 
 
 @router.get("/results/queue", response_model=ResultPage, responses=ERRORS)
 def review_queue(
-    session: SessionDep, _principal: ReviewerDep, filters: FilterDep, limit: Limit = 50, offset: Offset = 0
+    session: SessionDep,
+    _principal: ReviewerDep,
+    filters: FilterDep,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    cursor: Cursor = None,
 ) -> ResultPage:
-    """The review queue: results in `needs_review`, least confident first (any `status` given is ignored)."""
-    return views.review_queue(session, filters, limit=limit, offset=offset)
+    """The review queue: results in `needs_review`, least confident first (any `status` given is ignored).
+    Page on with `cursor=<next_cursor>`."""
+    return views.review_queue(session, filters, limit=limit, offset=offset, cursor=cursor)
 
 
 @router.get("/results/{submission_id}", response_model=ResultDetail, responses=ERRORS)

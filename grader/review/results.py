@@ -23,7 +23,7 @@ from grader.db.models import AuditEntry, Grade, Question, ReferenceVersion, Stat
 from grader.db.review_models import ResultRow
 from grader.errors import Conflict, InvalidInput, ResultNotFound
 from grader.keys.principal import Principal
-from grader.review import aggregates
+from grader.review import aggregates, cursors
 from grader.review.feedback import shown_feedback
 from grader.review.schemas import ResultSort, ReviewCreate
 from grader.webhooks import events as webhook_events
@@ -71,16 +71,27 @@ def check_instants(**instants: datetime | None) -> dict[str, datetime | None]:
     return checked
 
 
-_SORTS: dict[str, tuple[Any, ...]] = {
-    "confidence": (ResultRow.confidence.asc(),),
-    "-confidence": (ResultRow.confidence.desc(),),
-    "score": (ResultRow.final_score.asc(),),
-    "-score": (ResultRow.final_score.desc(),),
-    "graded_at": (ResultRow.graded_at.asc(),),
-    "-graded_at": (ResultRow.graded_at.desc(),),
-    "candidate": (ResultRow.candidate_id.asc(), ResultRow.question_id.asc()),
-    "question": (ResultRow.question_id.asc(), ResultRow.final_score.desc()),
+# Each sort's columns, descending or not. Ties are broken by submission_id in the direction of the last column,
+# so every page order is total and a cursor names one position in it.
+_SORTS: dict[str, tuple[tuple[Any, bool], ...]] = {
+    "confidence": ((ResultRow.confidence, False),),
+    "-confidence": ((ResultRow.confidence, True),),
+    "score": ((ResultRow.final_score, False),),
+    "-score": ((ResultRow.final_score, True),),
+    "graded_at": ((ResultRow.graded_at, False),),
+    "-graded_at": ((ResultRow.graded_at, True),),
+    "candidate": ((ResultRow.candidate_id, False), (ResultRow.question_id, False)),
+    "question": ((ResultRow.question_id, False), (ResultRow.final_score, True)),
 }
+
+
+def _sort_keys(sort: ResultSort) -> list[tuple[Any, bool]]:
+    keys = list(_SORTS[sort])
+    return [*keys, (ResultRow.submission_id, keys[-1][1])]
+
+
+def _order_by(sort: ResultSort) -> list[Any]:
+    return [column.desc() if descending else column.asc() for column, descending in _sort_keys(sort)]
 
 
 def where(query: Select[*Ts], f: ResultFilter) -> Select[*Ts]:
@@ -138,23 +149,45 @@ def count_matching(session: Session, f: ResultFilter, cap: int = COUNT_CAP) -> M
     return Matching(min(found, cap), found <= cap)
 
 
+@dataclass(frozen=True)
+class Page:
+    """One page of results, how many match, and the cursor of the page after it (None on the last page)."""
+
+    items: list[ResultItem]
+    total: Matching
+    next_cursor: str | None
+
+
 def list_results(
-    session: Session, f: ResultFilter, *, sort: ResultSort, limit: int, offset: int
-) -> tuple[list[ResultItem], Matching]:
+    session: Session, f: ResultFilter, *, sort: ResultSort, limit: int, offset: int = 0, cursor: str | None = None
+) -> Page:
+    """A page by `offset` (the n-th match on: the database walks past the `offset` before it) or by `cursor`
+    (the matches after the last row of the page that gave it: as cheap at the millionth result as at the
+    first, and stable while results are added)."""
     if f.score_min is not None and f.score_max is not None and f.score_min > f.score_max:
         raise InvalidInput(f"score_min {f.score_min:g} is above score_max {f.score_max:g}")
+    if cursor is not None and offset:
+        raise InvalidInput("give either cursor or offset, not both: a cursor already says where the page starts")
     total = count_matching(session, f)
     query = where(
         select(ResultRow, Submission.candidate_name).join(Submission, Submission.id == ResultRow.submission_id), f
     )
-    rows = session.execute(query.order_by(*_SORTS[sort], ResultRow.submission_id).limit(limit).offset(offset))
-    return [ResultItem(row, name) for row, name in rows], total
+    if cursor is not None:
+        query = query.where(cursors.after(_sort_keys(sort), cursors.decode(cursor, sort, f)))
+    # One row past the page says whether there is a next one without counting.
+    found = list(session.execute(query.order_by(*_order_by(sort)).limit(limit + 1).offset(offset)))
+    items = [ResultItem(row, name) for row, name in found[:limit]]
+    following = None
+    if len(found) > limit:
+        last = items[-1].row
+        following = cursors.encode([getattr(last, column.key) for column, _ in _sort_keys(sort)], sort, f)
+    return Page(items, total, following)
 
 
-def review_queue(session: Session, f: ResultFilter, *, limit: int, offset: int) -> tuple[list[ResultItem], Matching]:
+def review_queue(session: Session, f: ResultFilter, *, limit: int, offset: int = 0, cursor: str | None = None) -> Page:
     """Results waiting for a reviewer, least confident first."""
     f = ResultFilter(**{**f.__dict__, "status": Status.NEEDS_REVIEW})
-    return list_results(session, f, sort=QUEUE_SORT, limit=limit, offset=offset)
+    return list_results(session, f, sort=QUEUE_SORT, limit=limit, offset=offset, cursor=cursor)
 
 
 # --- one result --------------------------------------------------------------------------------------------

@@ -68,6 +68,10 @@ class ResultPage(BaseModel):
     limit: int
     offset: int
     sort: ResultSort
+    next_cursor: str | None = Field(
+        None,
+        description="pass as `cursor` for the next page (same sort and filters); null on the last page",
+    )
 
 
 class ReferenceKeyPoint(BaseModel):

@@ -71,29 +71,36 @@ def history_out(entry: AuditEntry) -> HistoryEntry:
     return HistoryEntry(id=entry.id, at=entry.at, actor=entry.actor, action=entry.action, details=entry.details)
 
 
-def page_out(
-    items: list[review.ResultItem], total: review.Matching, limit: int, offset: int, sort: ResultSort
-) -> ResultPage:
+def page_out(page: review.Page, limit: int, offset: int, sort: ResultSort) -> ResultPage:
     return ResultPage(
-        items=[summary_out(i) for i in items],
-        total=total.count,
-        total_exact=total.exact,
+        items=[summary_out(i) for i in page.items],
+        total=page.total.count,
+        total_exact=page.total.exact,
         limit=limit,
         offset=offset,
         sort=sort,
+        next_cursor=page.next_cursor,
     )
 
 
 def list_results(
-    session: Session, filters: review.ResultFilter, *, sort: ResultSort, limit: int, offset: int
+    session: Session,
+    filters: review.ResultFilter,
+    *,
+    sort: ResultSort,
+    limit: int,
+    offset: int = 0,
+    cursor: str | None = None,
 ) -> ResultPage:
-    items, total = review.list_results(session, filters, sort=sort, limit=limit, offset=offset)
-    return page_out(items, total, limit, offset, sort)
+    page = review.list_results(session, filters, sort=sort, limit=limit, offset=offset, cursor=cursor)
+    return page_out(page, limit, offset, sort)
 
 
-def review_queue(session: Session, filters: review.ResultFilter, *, limit: int, offset: int) -> ResultPage:
-    items, total = review.review_queue(session, filters, limit=limit, offset=offset)
-    return page_out(items, total, limit, offset, review.QUEUE_SORT)
+def review_queue(
+    session: Session, filters: review.ResultFilter, *, limit: int, offset: int = 0, cursor: str | None = None
+) -> ResultPage:
+    page = review.review_queue(session, filters, limit=limit, offset=offset, cursor=cursor)
+    return page_out(page, limit, offset, review.QUEUE_SORT)
 
 
 def get_result(session: Session, submission_id: uuid.UUID) -> ResultDetail:

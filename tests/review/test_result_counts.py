@@ -33,11 +33,11 @@ def test_a_count_is_exact_up_to_its_cap_and_a_lower_bound_past_it(clean_db: Sett
 @pytest.mark.services
 def test_pages_carry_the_count_of_every_match_not_of_the_page(clean_db: Settings, seeded: Seeded) -> None:
     with session_scope(get_session_factory(clean_db.database_url)) as session:
-        items, total = list_results(session, ResultFilter(), sort="candidate", limit=2, offset=2)
-        assert len(items) == 2 and total == Matching(6, exact=True)
-        queued, waiting = review_queue(session, ResultFilter(), limit=50, offset=0)
-        assert waiting == count_matching(session, ResultFilter(status=Status.NEEDS_REVIEW))
-        assert waiting.count == len(queued) >= 1
+        page = list_results(session, ResultFilter(), sort="candidate", limit=2, offset=2)
+        assert len(page.items) == 2 and page.total == Matching(6, exact=True)
+        queue = review_queue(session, ResultFilter(), limit=50, offset=0)
+        assert queue.total == count_matching(session, ResultFilter(status=Status.NEEDS_REVIEW))
+        assert queue.total.count == len(queue.items) >= 1
 
 
 def test_the_queue_page_shows_a_capped_total_as_a_lower_bound() -> None:
