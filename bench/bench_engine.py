@@ -1,11 +1,12 @@
 """Grading throughput of the engine with a warm model, against the embedder's raw encode speed.
 
-    .venv/bin/python bench/bench_engine.py [--answers 1000] [--batch 50]
+    .venv/bin/python bench/bench_engine.py [--answers 1000] [--batch 50] [--cprofile out.prof]
 
 Answers are the dev set's 120, repeated to `--answers` (dev-like length and language mix). Rates are
 per CPU second of this process (the model runs single-threaded), so they hold on a busy machine;
 wall-clock rates are printed beside them. Prints:
-raw encode throughput (each answer embedded whole, one batch call per `--batch`), grading throughput
+raw encode throughput (each answer embedded whole, one batch call per `--batch`), the engine's embedding
+stage alone (each answer's spans, as `grade_many` embeds them: the ceiling of its rate), grading throughput
 in batches (`Grader.grade_many`, what batch grading uses) and one at a time (`Grader.grade`, what an
 interactive submission uses), their ratio to the raw encode, peak RSS, and the cold start of the
 `grader grade` command (fresh process: imports, model load, reference embedding, one grade).
@@ -14,6 +15,7 @@ interactive submission uses), their ratio to the raw encode, peak RSS, and the c
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import resource
 import subprocess
@@ -42,9 +44,11 @@ def main() -> None:
     parser.add_argument("--answers", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--cold-runs", type=int, default=3)
+    parser.add_argument("--cprofile", type=Path, help="write a cProfile of the grade_many pass to this file")
     args = parser.parse_args()
 
     from grader.grading.grader import build_grader
+    from grader.scoring.reading import embed_answers
     from grader.settings import Settings
 
     rows = [json.loads(line) for line in DEV_SET.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -57,7 +61,16 @@ def main() -> None:
     grader.grade_many(items[:20])  # warm: model loaded, caches filled
 
     encode_wall, encode_cpu = timed(lambda: [grader.embedder.encode([a for _, a in c]) for c in chunks])
+    # The engine's own embedding stage alone (each answer's spans, one model pass per answer): a ceiling for
+    # grade_many, which adds the per-key-point scoring to it.
+    _, spans_cpu = timed(lambda: [embed_answers([a for _, a in c], grader.embedder) for c in chunks])
+    profile = cProfile.Profile() if args.cprofile else None
+    if profile:
+        profile.enable()
     batch_wall, batch_cpu = timed(lambda: [grader.grade_many(c) for c in chunks])
+    if profile:
+        profile.disable()
+        profile.dump_stats(args.cprofile)  # read with: python -m pstats FILE, then `sort cumulative`, `stats 40`
     single = items[: min(300, len(items))]
     single_wall, single_cpu = timed(lambda: [grader.grade(q, a) for q, a in single])
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -78,6 +91,8 @@ def main() -> None:
     report = {
         "answers": len(items),
         "raw_encode_answers_per_cpu_s": round(encode_rate, 1),
+        "embed_spans_answers_per_cpu_s": round(rate(len(items), spans_cpu), 1),
+        "embed_spans_ratio_to_encode": round(rate(len(items), spans_cpu) / encode_rate, 2),
         "grade_many_answers_per_cpu_s": round(batch_rate, 1),
         "grade_many_ratio_to_encode": round(batch_rate / encode_rate, 2),
         "grade_one_at_a_time_answers_per_cpu_s": round(single_rate, 1),
