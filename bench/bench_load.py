@@ -143,6 +143,9 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=4, help="recruiter keys the submissions are spread over")
     parser.add_argument("--drain", type=float, default=900, help="give up waiting for the backlog after this")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "load.json")
+    parser.add_argument(
+        "--worker-log-level", default="warning", help="info logs each task and the answers graded together"
+    )
     args = parser.parse_args()
 
     admin_url = os.environ.get("GRADER_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -186,7 +189,7 @@ def main() -> None:
         pool_args = [] if args.concurrency is None else ["--concurrency", str(args.concurrency)]
         for label, cmd in (
             ("api", ["serve", "--port", str(port), "--log-level", "warning"]),
-            ("worker", ["worker", *pool_args, "--log-level", "warning"]),
+            ("worker", ["worker", *pool_args, "--log-level", args.worker_log_level]),
             ("beat", ["beat", "--log-level", "warning", "--schedule-file", str(logs / f"load-beat-{queue}")]),
         ):
             procs[label] = subprocess.Popen(
