@@ -189,7 +189,7 @@ def may_hold(units: frozenset[str], needed: Sequence[frozenset[str]], share: flo
     needed: False (no share of nothing is held)."""
     if not needed:
         return False
-    return sum(1 for gram in needed if gram <= units) / len(needed) >= share
+    return sum(map(units.issuperset, needed)) / len(needed) >= share
 
 
 # Claims (statements, misconceptions) recur for every answer; spans almost never do, so only claims

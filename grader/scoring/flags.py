@@ -103,8 +103,13 @@ def unrelated(similarity: float, keyword_share: float, length: int) -> bool:
 
 @lru_cache(maxsize=64)  # a reference's grams are needed for every answer to it
 def _char_grams(text: str, n: int = 5) -> frozenset[str]:
-    compact = "".join(ch for ch in normalise(text) if ch.isalnum())
+    compact = "".join(filter(str.isalnum, normalise(text)))
     return frozenset(compact[i : i + n] for i in range(len(compact) - n + 1))
+
+
+@lru_cache(maxsize=256)  # once per reference
+def _reference_length(reference_answer: str) -> int:
+    return content_length(reference_answer)
 
 
 def _spaced_items(norm: str) -> int:
@@ -175,7 +180,7 @@ def raise_flags(
         flags.append(Flag.REPETITIVE)
     answer_grams = _char_grams(answer)
     reference_answer = reference.reference.reference_answer
-    if len(answer_grams) >= 20 and content_length(reference_answer) >= COPY_MIN_REFERENCE_CHARS:
+    if len(answer_grams) >= 20 and _reference_length(reference_answer) >= COPY_MIN_REFERENCE_CHARS:
         reference_grams = _char_grams(reference_answer)
         shared = len(answer_grams & reference_grams)
         if shared >= COPY_CONTAINMENT * len(answer_grams) and shared >= COPY_COVERAGE * len(reference_grams):
