@@ -5,6 +5,7 @@ a curated point it negates, a direction it reverses, a quality or a verdict it t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -37,7 +38,6 @@ class AnswerView:
     embedded: Embedded
     norm: str
     reference: PreparedReference
-    to_correct: np.ndarray  # (spans, every correct statement of the reference)
     _canonical: dict[int, str]
     _correctness: dict[int, float]
     _grams: dict[int, frozenset[str]]
@@ -48,9 +48,15 @@ class AnswerView:
 
     @classmethod
     def of(cls, embedded: Embedded, reference: PreparedReference) -> AnswerView:
-        to_correct = embedded.vectors @ reference.statement_vectors.T
         bounds = np.array([(s.start, s.end) for s in embedded.spans]).reshape(-1, 2)
-        return cls(embedded, normalise(embedded.answer), reference, to_correct, {}, {}, {}, bounds, {})
+        return cls(embedded, normalise(embedded.answer), reference, {}, {}, {}, bounds, {})
+
+    @cached_property
+    def to_correct(self) -> np.ndarray:
+        """(spans, every correct statement of the reference): read only for the few spans that may assert a
+        misconception (`correctness`), so made only when one does."""
+        product: np.ndarray = self.embedded.vectors @ self.reference.statement_vectors.T
+        return product
 
     def canonical_span(self, i: int) -> str:
         if i not in self._canonical:
