@@ -6,7 +6,8 @@ Answers are the dev set's 120, repeated to `--answers` (dev-like length and lang
 per CPU second of this process (the model runs single-threaded), so they hold on a busy machine;
 wall-clock rates are printed beside them. Prints:
 raw encode throughput (each answer embedded whole, one batch call per `--batch`), the engine's embedding
-stage alone (each answer's spans, as `grade_many` embeds them: the ceiling of its rate), grading throughput
+stage alone (each answer's spans, as `grade_many` embeds them: the ceiling of its rate), the scoring stage
+alone (CPU ms an answer, answers embedded beforehand: what grading adds to the embedding), grading throughput
 in batches (`Grader.grade_many`, what batch grading uses) and one at a time (`Grader.grade`, what an
 interactive submission uses), their ratio to the raw encode, peak RSS, and the cold start of the
 `grader grade` command (fresh process: imports, model load, reference embedding, one grade).
@@ -48,6 +49,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from grader.grading.grader import build_grader
+    from grader.scoring.engine import score_embedded
     from grader.scoring.reading import embed_answers
     from grader.settings import Settings
 
@@ -58,7 +60,11 @@ def main() -> None:
 
     grader = build_grader(Settings())
     grader.prepared()
-    grader.grade_many(items[:20])  # warm: model loaded, caches filled
+    # Warm: model loaded, and every question's per-reference work done (its claims, canonical forms, grams),
+    # as in a worker that has graded a few answers to each; one answer per question. (Until 2026-12-05 the
+    # first 20 answers, two questions: the other ten questions' first answers paid that work in the timed pass.)
+    firsts = list({q: (q, a) for q, a in reversed(items)}.values())
+    grader.grade_many(firsts)
 
     encode_wall, encode_cpu = timed(lambda: [grader.embedder.encode([a for _, a in c]) for c in chunks])
     # The engine's own embedding stage alone (each answer's spans, one model pass per answer): a ceiling for
@@ -71,6 +77,16 @@ def main() -> None:
     if profile:
         profile.disable()
         profile.dump_stats(args.cprofile)  # read with: python -m pstats FILE, then `sort cumulative`, `stats 40`
+    # The scoring stage alone (each answer scored against its question, embedded beforehand): what grade_many
+    # adds to the embedding stage.
+    prepared = grader.prepared()
+    by_id = {p.reference.id: p for p in prepared}
+    embedded = [e for c in chunks for e in embed_answers([a for _, a in c], grader.embedder)]
+    _, scoring_cpu = timed(
+        lambda: [
+            score_embedded(e, by_id[q], prepared, grader.calibration) for e, (q, _) in zip(embedded, items, strict=True)
+        ]
+    )
     single = items[: min(300, len(items))]
     single_wall, single_cpu = timed(lambda: [grader.grade(q, a) for q, a in single])
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -93,6 +109,7 @@ def main() -> None:
         "raw_encode_answers_per_cpu_s": round(encode_rate, 1),
         "embed_spans_answers_per_cpu_s": round(rate(len(items), spans_cpu), 1),
         "embed_spans_ratio_to_encode": round(rate(len(items), spans_cpu) / encode_rate, 2),
+        "scoring_alone_ms_per_answer": round(1000 * scoring_cpu / len(items), 2),
         "grade_many_answers_per_cpu_s": round(batch_rate, 1),
         "grade_many_ratio_to_encode": round(batch_rate / encode_rate, 2),
         "grade_one_at_a_time_answers_per_cpu_s": round(single_rate, 1),

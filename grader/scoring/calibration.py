@@ -57,6 +57,14 @@ KEYWORD_CREDIT_SHARE = 0.5  # of a key point's displayed credit, the rest from i
 BIG_ERROR = 3.0  # points on the 0-10 scale: an error a reviewer must catch
 
 
+@dataclass(frozen=True)
+class _Arrays:
+    mean: np.ndarray
+    scale: np.ndarray
+    slopes: np.ndarray  # coef[1:]
+    label_coef: np.ndarray
+
+
 class Calibration(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -81,12 +89,18 @@ class Calibration(BaseModel):
 
     def standardised(self, signals: Signals) -> np.ndarray:
         x = model.feature_vector(signals, self.features)
-        z: np.ndarray = (x - np.array(self.mean)) / np.array(self.scale)
+        z: np.ndarray = (x - self._arrays.mean) / self._arrays.scale
         return z
 
     @cached_property
     def compiled_trees(self) -> model.CompiledTrees:
         return model.compile_trees(self.trees)
+
+    @cached_property
+    def _arrays(self) -> _Arrays:
+        """The fitted lists as arrays, made once rather than for every answer graded. (Like `compiled_trees`, kept
+        by `model_copy`: a copy may change the version, never the fitted lists.)"""
+        return _Arrays(np.array(self.mean), np.array(self.scale), np.array(self.coef[1:]), np.array(self.label_coef))
 
     def threshold(self, signals: Signals) -> float:
         """The review threshold of big-error risk for this answer: set by the banks of its kind (curated or
@@ -97,14 +111,21 @@ class Calibration(BaseModel):
 
     def ranking_score(self, signals: Signals) -> float:
         """The ranking score (0-100): the fitted model's estimate of the mean mark, placed by its level."""
-        z = self.standardised(signals)
-        linear = self.coef[0] + float(np.dot(self.coef[1:], z)) + float(self.compiled_trees.predict(z[None, :])[0])
+        return self._ranking_score(self.standardised(signals))
+
+    def _ranking_score(self, z: np.ndarray) -> float:
+        linear = (
+            self.coef[0] + float(np.dot(self._arrays.slopes, z)) + float(self.compiled_trees.predict(z[None, :])[0])
+        )
         return 100.0 * model.logistic(self.level[0] + self.level[1] * linear)
 
     def label_probabilities(self, signals: Signals, anchor: float) -> np.ndarray:
         """P(mark = k), k = 0..10, for this answer given its ranking score `anchor` (0-100)."""
-        x = model.label_design(self.standardised(signals)[None, :], np.array([anchor / 100.0]))
-        probabilities: np.ndarray = model.label_probabilities(np.array(self.label_coef), x)[0]
+        return self._label_probabilities(self.standardised(signals), anchor)
+
+    def _label_probabilities(self, z: np.ndarray, anchor: float) -> np.ndarray:
+        x = model.label_design(z[None, :], np.array([anchor / 100.0]))
+        probabilities: np.ndarray = model.label_probabilities(self._arrays.label_coef, x)[0]
         return probabilities
 
 
@@ -228,8 +249,9 @@ def cap_for_caps(caps: dict[str, float], flags: Sequence[str]) -> float | None:
 
 def _place(cal: Calibration, signals: Signals) -> tuple[float, np.ndarray, float]:
     """(ranking score, label probabilities, shown score): the label model evaluated once for an answer."""
-    anchor = cal.ranking_score(signals)
-    probabilities = cal.label_probabilities(signals, anchor)
+    z = cal.standardised(signals)  # read once: both models take the same features
+    anchor = cal._ranking_score(z)
+    probabilities = cal._label_probabilities(z, anchor)
     shown = float(decisions(probabilities[None, :], np.array([anchor]), [signals], cal.caps, cal.decision_pull)[0])
     return anchor, probabilities, shown
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -185,19 +186,28 @@ def _reference_pairs(reference: str) -> frozenset[str]:
     return frozenset(p for clause in clauses(normalise(reference)) for p in _unit_pairs(lexical.units(clause)))
 
 
-def turned_round(answer_norm: str, claim: str, reference: str) -> tuple[int, int] | None:
-    """(start, end) in the answer of its clause that says `claim` (a key point's text) as the reference does
-    with one quality turned into its opposite; None when there is none."""
-    wanted = _claim_clauses(claim)
-    if not wanted:
-        return None
+@dataclass(frozen=True)
+class Turnable:
+    """A clause of the answer with a quality the reference could have said the other way: its place, its
+    character pairs as written, and for each opposite character it holds (in order) the pairs with that one
+    turned back. What a key point's claim is then compared with; the same for every key point of a reference."""
+
+    start: int
+    end: int
+    written: frozenset[str]
+    turned_back: tuple[frozenset[str], ...]
+
+
+def turnable(answer_norm: str, reference: str) -> tuple[Turnable, ...]:
+    """The answer's clauses that could say a claim of the reference with one quality turned round: read once
+    per answer, then checked against each key point (`turned_round_in`)."""
     said = _reference_pairs(reference)
+    out = []
     for piece in re.finditer(r"[^，,。；;！!？?\n：:（）()、]+", answer_norm):
-        matches = list(lexical.UNIT.finditer(piece.group(0)))
-        found = [m.group(0) for m in matches]
+        found = [m.group(0) for m in lexical.UNIT.finditer(piece.group(0))]
         if len(found) < MIN_CLAUSE_UNITS:
             continue
-        written = _unit_pairs(found)
+        backs = []
         for i, unit in enumerate(found):
             opposite = lexical.OPPOSITE_CHARS.get(unit)
             if opposite is None or opposite in found:
@@ -205,7 +215,21 @@ def turned_round(answer_norm: str, claim: str, reference: str) -> tuple[int, int
             around = {found[j] + "\x1f" + found[j + 1] for j in (i - 1, i) if 0 <= j < len(found) - 1}
             if around & said:
                 continue  # the reference says it this way somewhere
-            back = _unit_pairs([*found[:i], opposite, *found[i + 1 :]])
+            backs.append(frozenset(_unit_pairs([*found[:i], opposite, *found[i + 1 :]])))
+        if backs:
+            out.append(Turnable(piece.start(), piece.end(), frozenset(_unit_pairs(found)), tuple(backs)))
+    return tuple(out)
+
+
+def turned_round_in(clauses_: Sequence[Turnable], claim: str) -> tuple[int, int] | None:
+    """(start, end) of the first of these clauses that says `claim` (a key point's text) as the reference does
+    with one quality turned into its opposite; None when there is none."""
+    wanted = _claim_clauses(claim)
+    if not wanted:
+        return None
+    for clause in clauses_:
+        written = clause.written
+        for back in clause.turned_back:
             for pairs in wanted:
                 inside = len(back & pairs) / len(back)
                 if (
@@ -213,5 +237,13 @@ def turned_round(answer_norm: str, claim: str, reference: str) -> tuple[int, int
                     and len(back & pairs) / len(pairs) >= ALIGNED_OF_CLAIM
                     and inside > len(written & pairs) / len(written)
                 ):
-                    return piece.start(), piece.end()
+                    return clause.start, clause.end
     return None
+
+
+def turned_round(answer_norm: str, claim: str, reference: str) -> tuple[int, int] | None:
+    """(start, end) in the answer of its clause that says `claim` (a key point's text) as the reference does
+    with one quality turned into its opposite; None when there is none."""
+    if not _claim_clauses(claim):
+        return None
+    return turned_round_in(turnable(answer_norm, reference), claim)

@@ -19,7 +19,7 @@ directional words of each antonym pair are folded to one sign, so 调高/升高/
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -170,6 +170,26 @@ def grams(text: str) -> frozenset[str]:
             for right in units[i + 2 : i + 1 + PAIR_WINDOW]:
                 out.add(f"{left}~{right}" if left <= right else f"{right}~{left}")  # the pair in either order
     return frozenset(out)
+
+
+def units_of(text: str) -> frozenset[str]:
+    """Every unit the grams of `text` can be made of (`grams` pairs units found in its clauses and sentences,
+    and a unit never spans their breaks)."""
+    return frozenset(_UNIT.findall(fold_signs(text)))
+
+
+def gram_units(gram: str) -> frozenset[str]:
+    """The units of one gram: two joined by a space (adjacent) or a ~ (in one sentence), or a lone unit."""
+    return frozenset(re.split("[ ~]", gram))
+
+
+def may_hold(units: frozenset[str], needed: Sequence[frozenset[str]], share: float) -> bool:
+    """Whether a text made of `units` could hold `share` of some grams (given as each gram's units): a gram is
+    held only where both its units are, so False means it cannot, without pairing the text's units. Nothing
+    needed: False (no share of nothing is held)."""
+    if not needed:
+        return False
+    return sum(map(units.issuperset, needed)) / len(needed) >= share
 
 
 # Claims (statements, misconceptions) recur for every answer; spans almost never do, so only claims

@@ -101,7 +101,7 @@ def _analyse(
         # four times as long as its Chinese twin.
         other_script=lexical.other_script_share(said, lexical_reference),
         answer_chars=len(lexical.units(said)),
-        reference_chars=len(lexical.units(lexical_reference)),
+        reference_chars=lexical.reference_units(lexical_reference),
     )
     return measures, flags, signals
 

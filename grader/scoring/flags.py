@@ -61,11 +61,10 @@ _DONT_KNOW = re.compile(
 )
 
 
-def _fit(embedded: Embedded, norm: str, ref: PreparedReference) -> tuple[float, float]:
-    """How well an answer fits a question: (whole-answer cosine, share of its keywords present)."""
+def _keyword_share(norm: str, ref: PreparedReference) -> float:
+    """How well an answer fits a question by its terms: the share of the question's keywords present."""
     groups = [kw for p in ref.key_points for kw in p.key_point.keywords]
-    share = sum(1 for kw in groups if keywords.find(norm, kw)) / max(len(groups), 1)
-    return float(embedded.whole @ ref.answer_vector), share
+    return sum(1 for kw in groups if keywords.find(norm, kw)) / max(len(groups), 1)
 
 
 def _off_topic(
@@ -85,8 +84,12 @@ def _off_topic(
         return False
     if unrelated(similarity, share, content_length(embedded.answer)):
         return True  # about nothing in the bank (火锅, 爬山): no other question needs to fit better
-    others = [_fit(embedded, norm, r) for r in bank if r.reference.id != reference.reference.id]
-    return any(s > similarity + OFF_TOPIC_MARGIN or k > share + OFF_TOPIC_MAX_KEYWORDS for s, k in others)
+    others = [r for r in bank if r.reference.id != reference.reference.id]
+    # Another question's reference closer by cosine settles it; its keywords (a search per keyword, most of
+    # this check's cost) are looked for only when none is.
+    if any(float(embedded.whole @ r.answer_vector) > similarity + OFF_TOPIC_MARGIN for r in others):
+        return True
+    return any(_keyword_share(norm, r) > share + OFF_TOPIC_MAX_KEYWORDS for r in others)
 
 
 def unrelated(similarity: float, keyword_share: float, length: int) -> bool:
@@ -100,8 +103,13 @@ def unrelated(similarity: float, keyword_share: float, length: int) -> bool:
 
 @lru_cache(maxsize=64)  # a reference's grams are needed for every answer to it
 def _char_grams(text: str, n: int = 5) -> frozenset[str]:
-    compact = "".join(ch for ch in normalise(text) if ch.isalnum())
+    compact = "".join(filter(str.isalnum, normalise(text)))
     return frozenset(compact[i : i + n] for i in range(len(compact) - n + 1))
+
+
+@lru_cache(maxsize=256)  # once per reference
+def _reference_length(reference_answer: str) -> int:
+    return content_length(reference_answer)
 
 
 def _spaced_items(norm: str) -> int:
@@ -172,7 +180,7 @@ def raise_flags(
         flags.append(Flag.REPETITIVE)
     answer_grams = _char_grams(answer)
     reference_answer = reference.reference.reference_answer
-    if len(answer_grams) >= 20 and content_length(reference_answer) >= COPY_MIN_REFERENCE_CHARS:
+    if len(answer_grams) >= 20 and _reference_length(reference_answer) >= COPY_MIN_REFERENCE_CHARS:
         reference_grams = _char_grams(reference_answer)
         shared = len(answer_grams & reference_grams)
         if shared >= COPY_CONTAINMENT * len(answer_grams) and shared >= COPY_COVERAGE * len(reference_grams):

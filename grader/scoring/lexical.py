@@ -78,7 +78,19 @@ def other_script_share(answer: str, reference: str) -> float:
     an answer to a Chinese reference, Chinese characters in one to an English reference (numbers count as
     neither). The lexical overlaps undercount such an answer, whatever it says; the fit can weigh them less."""
     latin = _latin_share(units(answer))
-    return latin if _latin_share(units(reference)) < 0.5 else 1.0 - latin
+    return latin if _reference_latin_share(reference) < 0.5 else 1.0 - latin
+
+
+@lru_cache(maxsize=256)
+def _reference_latin_share(reference: str) -> float:
+    """A reference's share of Latin words, read once: every answer to it compares with it."""
+    return _latin_share(units(reference))
+
+
+@lru_cache(maxsize=256)
+def reference_units(reference: str) -> int:
+    """A reference's length in reading units (`units`), counted once: every answer's signals carry it."""
+    return len(units(reference))
 
 
 def bigrams(text: str) -> Counter[str]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -265,11 +266,20 @@ def within(score: np.ndarray | float, big_error: float) -> np.ndarray:
 DECISION_GRID = np.linspace(0.0, 10.0, 101)
 
 
+@lru_cache(maxsize=8)
+def _grid_window(big_error: float) -> np.ndarray:
+    """`within` for every score of DECISION_GRID, as floats, one column per score: the same for every answer
+    (made once, read-only)."""
+    window = within(DECISION_GRID, big_error).T.astype(float)
+    window.flags.writeable = False
+    return window
+
+
 def decide(probabilities: np.ndarray, anchor: np.ndarray, pull: float, big_error: float) -> np.ndarray:
     """Per answer, the score (0-10) most likely to be within `big_error` points of the person's mark, less
     `pull` per 10 points it moves away from the ranking score `anchor`: a score where marks are likely to be
     rather than between them (a mean of 0s and 10s is off by 5 from both), kept near the ranking."""
-    mass = probabilities @ within(DECISION_GRID, big_error).T.astype(float)
+    mass = probabilities @ _grid_window(big_error)
     objective = mass - pull * np.abs(DECISION_GRID[None, :] - anchor[:, None]) / 10.0
     decided: np.ndarray = DECISION_GRID[objective.argmax(axis=1)]
     return decided

@@ -161,11 +161,11 @@ class _Builder:
 
 
 def _content(text: str) -> int:
-    return sum(1 for ch in text if ch.isalnum())
+    return sum(map(str.isalnum, text))
 
 
 def _key(clause: str) -> str:
-    return "".join(ch for ch in clause.lower() if ch.isalnum())
+    return "".join(filter(str.isalnum, clause.lower()))
 
 
 def _repeats(text: str, unit: re.Pattern[str]) -> tuple[list[tuple[int, int]], int]:

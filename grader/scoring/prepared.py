@@ -129,6 +129,15 @@ class PreparedReference:
         return out
 
     @cached_property
+    def distinctive_units(self) -> dict[str, list[tuple[frozenset[str], ...]]]:
+        """Per key point, for each misconception the units of each of its distinctive grams (in `canonical_
+        misconceptions`' order): a span without enough of them cannot say what sets the misconception apart."""
+        return {
+            kp_id: [tuple(contradiction.gram_units(g) for g in sorted(distinctive)) for _, distinctive in entries]
+            for kp_id, entries in self.canonical_misconceptions.items()
+        }
+
+    @cached_property
     def distinctive_terms(self) -> dict[str, frozenset[str]]:
         """Per key point, the keyword groups no other key point of the reference uses.
 

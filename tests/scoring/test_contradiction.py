@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from grader.scoring.contradiction import containment, fold_signs, negated_terms, reversals
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from grader.scoring.contradiction import (
+    containment,
+    fold_signs,
+    gram_units,
+    grams,
+    may_hold,
+    negated_terms,
+    reversals,
+    units_of,
+)
 
 
 def test_swapping_one_direction_falsifies_and_swapping_all_keeps_a_two_sided_claim_true() -> None:
@@ -34,3 +46,20 @@ def test_a_negation_right_before_a_term_negates_it_but_not_across_a_clause() -> 
     text = "decoder 不需要 mask，也没有问题，attention 很重要"
     positions = [(text.index("mask"), text.index("mask") + 4), (text.index("attention"), text.index("attention") + 9)]
     assert negated_terms(text, positions) == [positions[0]]
+
+
+_TEXT = st.text(alphabet=st.sampled_from(list("温度越高低输出随机的是，。；、 ab1.2Tx（）:不")), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TEXT, st.lists(_TEXT, max_size=3))
+def test_the_units_bound_never_rules_out_a_share_the_grams_hold(text: str, claims: list[str]) -> None:
+    """The conflict check skips a span whose units cannot make a misconception's distinctive grams: that must
+    never skip one whose grams do hold them."""
+    held = grams(text)
+    assert all(gram_units(g) <= units_of(text) for g in held)
+    for claim in claims:
+        wanted = sorted(grams(claim))
+        share = len(held & set(wanted)) / len(wanted) if wanted else 0.0
+        if share >= 0.7:
+            assert may_hold(units_of(text), [gram_units(g) for g in wanted], 0.7)
