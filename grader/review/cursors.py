@@ -68,7 +68,7 @@ def decode(cursor: str, sort: str, f: ResultFilter) -> list[Any]:
         )
     if digest != _filters_digest(f):
         raise InvalidInput(f"cursor was made for other filters: {PASS_IT_ON}", details={"field": "cursor"})
-    if not isinstance(values, list) or not values or not isinstance(values[-1], uuid.UUID):
+    if not values or not isinstance(values[-1], uuid.UUID):
         raise InvalidInput(f"cursor is not one this API gave: {PASS_IT_ON}", details={"field": "cursor"})
     return values
 

@@ -90,10 +90,6 @@ def _sort_keys(sort: ResultSort) -> list[tuple[Any, bool]]:
     return [*keys, (ResultRow.submission_id, keys[-1][1])]
 
 
-def _order_by(sort: ResultSort) -> list[Any]:
-    return [column.desc() if descending else column.asc() for column, descending in _sort_keys(sort)]
-
-
 def where(query: Select[*Ts], f: ResultFilter) -> Select[*Ts]:
     conditions = []
     if f.question_id:
@@ -172,15 +168,17 @@ def list_results(
     query = where(
         select(ResultRow, Submission.candidate_name).join(Submission, Submission.id == ResultRow.submission_id), f
     )
+    keys = _sort_keys(sort)
     if cursor is not None:
-        query = query.where(cursors.after(_sort_keys(sort), cursors.decode(cursor, sort, f)))
+        query = query.where(cursors.after(keys, cursors.decode(cursor, sort, f)))
+    order = [column.desc() if descending else column.asc() for column, descending in keys]
     # One row past the page says whether there is a next one without counting.
-    found = list(session.execute(query.order_by(*_order_by(sort)).limit(limit + 1).offset(offset)))
+    found = list(session.execute(query.order_by(*order).limit(limit + 1).offset(offset)))
     items = [ResultItem(row, name) for row, name in found[:limit]]
     following = None
     if len(found) > limit:
         last = items[-1].row
-        following = cursors.encode([getattr(last, column.key) for column, _ in _sort_keys(sort)], sort, f)
+        following = cursors.encode([getattr(last, column.key) for column, _ in keys], sort, f)
     return Page(items, total, following)
 
 

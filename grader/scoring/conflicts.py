@@ -43,8 +43,6 @@ class AnswerView:
     _grams: dict[int, frozenset[str]]
     _bounds: np.ndarray  # (spans, 2): each span's start and end
     _units: dict[int, frozenset[str]]
-    _one_claim: np.ndarray | None = None
-    _turnable: tuple[claims.Turnable, ...] | None = None
 
     @classmethod
     def of(cls, embedded: Embedded, reference: PreparedReference) -> AnswerView:
@@ -72,27 +70,25 @@ class AnswerView:
         inside = (bounds[:, :1] <= terms[None, :, 0]) & (terms[None, :, 1] <= bounds[:, 1:])
         return np.asarray(inside.any(axis=1), dtype=bool)
 
+    @cached_property
     def one_claim(self) -> np.ndarray:
         """For each span, whether it can assert a misconception: a clause or window (not a whole sentence)
         within one sentence, without parallel clauses (a window over two sentences, or parallel clauses,
         mixes two claims: "调高更平均；调低更确定")."""
-        if self._one_claim is None:
-            self._one_claim = np.array(
-                [
-                    span.level != 0
-                    and not contradiction.crosses_sentences(span.text)
-                    and not contradiction.parallel_clauses(span.text)
-                    for span in self.embedded.spans
-                ],
-                dtype=bool,
-            )
-        return self._one_claim
+        return np.array(
+            [
+                span.level != 0
+                and not contradiction.crosses_sentences(span.text)
+                and not contradiction.parallel_clauses(span.text)
+                for span in self.embedded.spans
+            ],
+            dtype=bool,
+        )
 
+    @cached_property
     def turnable(self) -> tuple[claims.Turnable, ...]:
         """The answer's clauses that could turn a quality of the reference round (`claims.turnable`)."""
-        if self._turnable is None:
-            self._turnable = claims.turnable(self.norm, self.reference.reference.reference_answer)
-        return self._turnable
+        return claims.turnable(self.norm, self.reference.reference.reference_answer)
 
     def correctness(self, i: int) -> float:
         """How much span i reads like the closest correct statement of the reference."""
@@ -170,7 +166,7 @@ def find_conflict(
         return Conflict(
             rule=ConflictRule.DIRECTION, claim=point.key_point.text, span=answer.embedded.original_span(*turned)
         )
-    turned_round = claims.turned_round_in(answer.turnable(), point.key_point.text)
+    turned_round = claims.turned_round_in(answer.turnable, point.key_point.text)
     if turned_round is not None:
         return Conflict(
             rule=ConflictRule.OPPOSITE, claim=point.key_point.text, span=answer.embedded.original_span(*turned_round)
@@ -183,7 +179,7 @@ def find_conflict(
     about = carries_term | (per_span >= ABOUT_SIMILARITY) | (to_wrong.max(axis=1) >= ECHOES_MISCONCEPTION)
     wrong_claims = reference.canonical_misconceptions[point.key_point.id]
     wrong_units = reference.distinctive_units[point.key_point.id]
-    for i in np.flatnonzero(about & answer.one_claim()).tolist():
+    for i in np.flatnonzero(about & answer.one_claim).tolist():
         # A bound from the span's units alone, before its grams: a span short of DISTINCTIVE_SHARE of every
         # misconception's distinctive grams fails the test below for each one (97% of the spans checked on the
         # dev set; pairing their units was most of the conflict checks' cost).
