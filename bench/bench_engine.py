@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_SET = ROOT / "eval" / "dev_set.jsonl"
@@ -69,7 +70,8 @@ def main() -> None:
     encode_wall, encode_cpu = timed(lambda: [grader.embedder.encode([a for _, a in c]) for c in chunks])
     # The engine's own embedding stage alone (each answer's spans, one model pass per answer): a ceiling for
     # grade_many, which adds the per-key-point scoring to it.
-    _, spans_cpu = timed(lambda: [embed_answers([a for _, a in c], grader.embedder) for c in chunks])
+    embedded: list[Any] = []
+    _, spans_cpu = timed(lambda: [embedded.extend(embed_answers([a for _, a in c], grader.embedder)) for c in chunks])
     profile = cProfile.Profile() if args.cprofile else None
     if profile:
         profile.enable()
@@ -81,7 +83,6 @@ def main() -> None:
     # adds to the embedding stage.
     prepared = grader.prepared()
     by_id = {p.reference.id: p for p in prepared}
-    embedded = [e for c in chunks for e in embed_answers([a for _, a in c], grader.embedder)]
     _, scoring_cpu = timed(
         lambda: [
             score_embedded(e, by_id[q], prepared, grader.calibration) for e, (q, _) in zip(embedded, items, strict=True)
