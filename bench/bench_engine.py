@@ -71,7 +71,12 @@ def main() -> None:
     # The engine's own embedding stage alone (each answer's spans, one model pass per answer): a ceiling for
     # grade_many, which adds the per-key-point scoring to it.
     embedded: list[Any] = []
-    _, spans_cpu = timed(lambda: [embedded.extend(embed_answers([a for _, a in c], grader.embedder)) for c in chunks])
+
+    def embed_chunks() -> None:
+        for c in chunks:
+            embedded.extend(embed_answers([a for _, a in c], grader.embedder))
+
+    _, spans_cpu = timed(embed_chunks)
     profile = cProfile.Profile() if args.cprofile else None
     if profile:
         profile.enable()
