@@ -44,7 +44,7 @@ STATE_LABELS = {
     "partial": "部分覆盖",
     "missed": "遗漏",
     "contradicted": "矛盾",
-    "disputed": "疑似矛盾（待复核）",
+    "disputed": "疑似矛盾（计入得分，请核对）",
 }
 ACTION_LABELS = {
     "submission.created": "提交答案",

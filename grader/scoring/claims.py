@@ -112,20 +112,35 @@ def claim_index(reference: str) -> ClaimIndex:
 
 
 @dataclass(frozen=True)
+class Swap:
+    """An answer clause that says a reference claim with a sibling term in place of one of its terms."""
+
+    clause: int  # which of the answer's clauses (`clauses`)
+    text: str
+    # The reference's pairs the clause says with a sibling swapped in, where the sibling is not one item of a list.
+    turned_back: frozenset[frozenset[str]]
+
+
+@dataclass(frozen=True)
 class ClaimCheck:
     answer_clauses: int  # clauses of the answer
     clauses: int  # ... holding two or more reference terms
     novel: int  # ... pairing terms no reference clause pairs
-    swapped: list[str]  # clauses pairing a term with a sibling of the reference's partner
+    swaps: list[Swap]  # clauses pairing a term with a sibling of the reference's partner
     negated: list[str]  # clauses negating a pair the reference states without negation
+
+    @property
+    def swapped(self) -> list[str]:
+        return [s.text for s in self.swaps]
 
 
 def check(answer_norm: str, reference: str) -> ClaimCheck:
     index = claim_index(reference)
     found = novel = 0
-    swapped, negated = [], []
+    swaps: list[Swap] = []
+    negated: list[str] = []
     read = clauses(answer_norm)
-    for clause in read:
+    for k, clause in enumerate(read):
         here = [t for t in index.terms if t in clause]
         pairs = [frozenset((a, b)) for a, b in itertools.combinations(here, 2) if a not in b and b not in a]
         if not pairs:
@@ -134,25 +149,57 @@ def check(answer_norm: str, reference: str) -> ClaimCheck:
         unknown = [p for p in pairs if p not in index.pairs]
         if unknown:
             novel += 1
-        if any(_swapped(p, index) for p in unknown):
-            swapped.append(clause)
+        turned = [t for p in unknown for t in _swapped(p, index)]
+        if turned:
+            # A term swapped in as an item of the clause's own list ("content、padding、border、margin") names
+            # the list, not a claim about its partner: counted, but not held against a key point.
+            listed = lexical.enumeration_items(clause)
+            claimed = frozenset(back for term, back in turned if not any(term in item for item in listed))
+            swaps.append(Swap(k, clause, claimed))
         elif _NEGATION.search(clause) and any(p in index.pairs and p not in index.negated for p in pairs):
             negated.append(clause)
-    return ClaimCheck(len(read), found, novel, swapped, negated)
+    return ClaimCheck(len(read), found, novel, swaps, negated)
 
 
-def _swapped(pair: frozenset[str], index: ClaimIndex) -> bool:
-    """A pair the reference never states whose one side, swapped back for a sibling, the reference does.
-
-    Two siblings side by side are a list ("content、padding、border、margin"), not a claim about either."""
+def _swapped(pair: frozenset[str], index: ClaimIndex) -> list[tuple[str, frozenset[str]]]:
+    """(the term swapped in, the reference's pair it stands in for) for each way this pair says a reference
+    pair with one side swapped for a sibling: the pair is one the reference never states, and with that side
+    swapped back it is one the reference does. None for a pair of siblings: two siblings side by side are a
+    list ("content、padding、border、margin"), not a claim about either."""
     a, b = tuple(pair)
     if b in index.siblings.get(a, ()) or a in index.siblings.get(b, ()):
-        return False
-    return any(
-        frozenset((keep, sibling)) in index.pairs
+        return []
+    return [
+        (turned, frozenset((keep, sibling)))
         for keep, turned in ((a, b), (b, a))
         for sibling in index.siblings.get(turned, ())
-    )
+        if frozenset((keep, sibling)) in index.pairs
+    ]
+
+
+def clause_bounds(norm: str) -> list[tuple[int, int]]:
+    """(start, end) in `norm` of each clause `clauses(norm)` returns, in order."""
+    out = []
+    start = 0
+    for cut in [*_CLAUSE.finditer(norm), None]:
+        end = cut.start() if cut is not None else len(norm)
+        piece = norm[start:end]
+        if piece.strip():
+            lead = len(piece) - len(piece.lstrip())
+            out.append((start + lead, start + len(piece.rstrip())))
+        if cut is not None:
+            start = cut.end()
+    return out
+
+
+def states_pair(text: str, pair: frozenset[str]) -> bool:
+    """Whether one clause of `text` (a key point, in the reference's lexical form) holds both terms of `pair`."""
+    return any(all(t in clause for t in pair) for clause in _point_clauses(text))
+
+
+@lru_cache(maxsize=4096)
+def _point_clauses(text: str) -> tuple[str, ...]:
+    return tuple(clauses(normalise(text)))
 
 
 # -- a claim said the other way round -------------------------------------------------------------------

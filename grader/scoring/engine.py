@@ -30,6 +30,8 @@ from grader.scoring.measure import CLOSE_SPAN, KEYWORD_CONTEXT, PointMeasure, me
 from grader.scoring.prepared import PreparedReference
 from grader.scoring.reading import Embedded, lexical_text
 from grader.scoring.types import (
+    Conflict,
+    ConflictRule,
     Flag,
     KeyPointResult,
     KeyPointState,
@@ -57,7 +59,7 @@ CONFLICT_CONFIDENCE = 0.45
 
 def _analyse(
     embedded: Embedded, reference: PreparedReference, bank: Sequence[PreparedReference]
-) -> tuple[list[PointMeasure], list[Flag], Signals]:
+) -> tuple[list[PointMeasure], list[Flag], Signals, list[Conflict | None]]:
     answer = AnswerView.of(embedded, reference)
     measures = [measure_point(answer, p) for p in reference.key_points]
     # Lexical overlap on the answer and the reference with every keyword form the engine matched written as
@@ -103,7 +105,32 @@ def _analyse(
         answer_chars=len(lexical.units(said)),
         reference_chars=lexical.reference_units(lexical_reference),
     )
-    return measures, flags, signals
+    return measures, flags, signals, _swaps(checked, answer, reference)
+
+
+def _swaps(checked: claims.ClaimCheck, answer: AnswerView, reference: PreparedReference) -> list[Conflict | None]:
+    """For each key point, the answer's clause that says its claim with a sibling term swapped in
+    (`claims.Swap`: 共享 where it says 私有), if one does.
+
+    Not a contradiction the score trusts: on the labelled sets about half the answers with such a clause were
+    marked 7/10 or more (a term of one list read as another's, a fragment of a key point aligned by two words).
+    The calibration reads how many swaps an answer makes; here the clause is named on the key point it turns,
+    so a reviewer sees it (`score_embedded`)."""
+    # The clauses were read on the answer with its keyword forms written as their terms; the same cuts fall in
+    # the same places of the answer as written unless an alias itself holds a clause mark. Where they do not,
+    # the clause cannot be shown, and nothing is named that cannot be shown.
+    bounds = claims.clause_bounds(answer.norm) if checked.swaps else []
+    if len(bounds) != checked.answer_clauses:
+        return [None] * len(reference.key_points)
+    out: list[Conflict | None] = []
+    for text in reference.lexical_points:
+        swap = next((s for s in checked.swaps if any(claims.states_pair(text, q) for q in s.turned_back)), None)
+        if swap is None:
+            out.append(None)
+            continue
+        start, end = bounds[swap.clause]
+        out.append(Conflict(rule=ConflictRule.SWAP, claim=text, span=answer.embedded.original_span(start, end)))
+    return out
 
 
 class _BankVectors:
@@ -141,7 +168,7 @@ def _nearest_other(bank: Sequence[PreparedReference], reference: PreparedReferen
 
 def measure_signals(embedded: Embedded, reference: PreparedReference, bank: Sequence[PreparedReference]) -> Signals:
     """The calibration inputs alone, for fitting (`grader calibrate`): conflicts taken as found."""
-    measures, _, signals = _analyse(embedded, reference, bank)
+    measures, _, signals, _ = _analyse(embedded, reference, bank)
     return _counted(signals, _states(signals, measures, reference, disputed=False))
 
 
@@ -188,7 +215,7 @@ def score_embedded(
     bank: Sequence[PreparedReference],
     calibration: Calibration,
 ) -> ScoreResult:
-    measures, flags, found = _analyse(embedded, reference, bank)
+    measures, flags, found, swaps = _analyse(embedded, reference, bank)
     states = _states(found, measures, reference, disputed=False)
     signals = _counted(found, states)
     assessed = assess(calibration, signals)
@@ -205,10 +232,21 @@ def score_embedded(
             states, signals = disputed_states, disputed_signals
             assessed = replace(otherwise, score=halfway)
             flags = [*flags, Flag.CONFLICT]
+    conflicts = [m.contradiction for m in measures]
+    for i, swap in enumerate(swaps):
+        # A point counted on a clause that may say it with a sibling swapped in: its credit stands (the
+        # calibration has weighed the swap), the clause is named, and an answer the point may have lifted to a
+        # strong score goes to a person.
+        if swap is not None and conflicts[i] is None and states[i] in (KeyPointState.COVERED, KeyPointState.PARTIAL):
+            states[i], conflicts[i] = KeyPointState.DISPUTED, swap
+            if assessed.score >= STRONG_ELSEWHERE and Flag.CONFLICT not in flags:
+                flags = [*flags, Flag.CONFLICT]
     total = assessed.score
     point_credits = credits(signals)
     results = []
-    for point, measure, credit, state in zip(reference.key_points, measures, point_credits, states, strict=True):
+    for point, measure, credit, state, conflict in zip(
+        reference.key_points, measures, point_credits, states, conflicts, strict=True
+    ):
         kp = point.key_point
         evidence = None
         if measure.best_span is not None:
@@ -228,9 +266,9 @@ def score_embedded(
                 keywords_missed=[t for t, h in measure.hits.items() if not h],
                 evidence=evidence,
                 contradicted=state is KeyPointState.CONTRADICTED,
-                contradiction=measure.contradiction.describe() if measure.contradiction else None,
+                contradiction=conflict.describe() if conflict else None,
                 state=state,
-                conflict=measure.contradiction,
+                conflict=conflict,
             )
         )
     cap = cap_for(calibration, signals.flags)

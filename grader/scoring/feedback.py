@@ -22,7 +22,7 @@ _FLAG_TEXT = {
     Flag.TOO_SHORT: "回答过短，难以体现对要点的理解。",
     Flag.COPY_OF_REFERENCE: "回答与参考答案高度重合，疑似照抄，请人工复核。",
     Flag.REPETITIVE: "回答反复重复同样的句子，重复部分只按一次计分，请人工复核。",
-    Flag.CONFLICT: "回答整体较好，但有一处可能与要点矛盾，得分取两种判读之间，已送人工复核。",
+    Flag.CONFLICT: "回答整体较好，但有可能与要点矛盾之处（见下），已送人工复核。",
 }
 
 
@@ -58,8 +58,11 @@ def write_feedback(points: Sequence[KeyPointResult], flags: Sequence[Flag], scor
     for p in points:
         if p.state is KeyPointState.CONTRADICTED:
             lines.append(f"与要点矛盾：{p.text}{_conflict(p)}。")
+        elif p.state is KeyPointState.DISPUTED and p.conflict is not None and p.conflict.rule is ConflictRule.SWAP:
+            # Counted in full: the swap check reads two terms of a clause and is often wrong.
+            lines.append(f"可能把同类概念说混了（已计入得分）：{p.text}{_conflict(p)}。")
         elif p.state is KeyPointState.DISPUTED:
-            lines.append(f"可能与要点矛盾，待人工复核：{p.text}{_conflict(p)}。")
+            lines.append(f"可能与要点矛盾，得分取两种判读之间，请人工确认：{p.text}{_conflict(p)}。")
     return "".join(lines)
 
 

@@ -64,6 +64,11 @@ class PreparedReference:
         return self._lexical(self.reference.reference_answer)
 
     @cached_property
+    def lexical_points(self) -> tuple[str, ...]:
+        """Each key point's text in the reference's lexical form: what an answer's swapped claim aligns to."""
+        return tuple(self._lexical(p.key_point.text) for p in self.key_points)
+
+    @cached_property
     def lexical_question(self) -> str:
         return self._lexical(self.reference.question)
 

@@ -97,7 +97,8 @@ class Flag(StrEnum):
     COPY_OF_REFERENCE = "copy_of_reference"
     REPETITIVE = "repetitive"  # the same clauses said over and over: read once, shown to a person
     # A key point read as contradicted in an answer that is otherwise strong: the check may be wrong, so the
-    # answer is scored halfway between both readings and goes to a person with the conflict named.
+    # answer is scored halfway between both readings and goes to a person with the conflict named. Also raised,
+    # score unchanged, where a strong answer's counted point may be said with a sibling term swapped in.
     CONFLICT = "conflict"
 
 
@@ -108,7 +109,9 @@ class KeyPointState(StrEnum):
     PARTIAL = "partial"
     MISSED = "missed"  # adds nothing to the score
     CONTRADICTED = "contradicted"  # the answer states the opposite: adds nothing, named in the feedback
-    DISPUTED = "disputed"  # read as contradicted in an otherwise strong answer: counted, sent to review
+    # Read as contradicted by a check that may be wrong: counted, the conflict named, and a strong answer sent to
+    # review (a conflict in an otherwise strong answer; a clause that may swap the point's terms).
+    DISPUTED = "disputed"
 
 
 class Span(BaseModel):
@@ -127,6 +130,7 @@ class ConflictRule(StrEnum):
     DIRECTION = "direction"  # it reverses a direction or comparison the key point states
     OPPOSITE = "opposite"  # it says a claim in the reference's words with one quality turned round (动态 for 静态)
     VERDICT = "verdict"  # it opens with the opposite of the verdict the key point opens with (正确 for 错误)
+    SWAP = "swap"  # it says the key point's claim with a sibling term in its place (共享 for 私有, 微任务 for 宏任务)
 
 
 class Conflict(BaseModel):
@@ -147,6 +151,8 @@ class Conflict(BaseModel):
             return f"说反了：「{self.span.text.strip()}」"
         if self.rule is ConflictRule.VERDICT:
             return f"判断相反：「{self.span.text.strip()}」"
+        if self.rule is ConflictRule.SWAP:
+            return f"同类概念说混：「{self.span.text.strip()}」"
         return self.claim
 
 
