@@ -58,7 +58,9 @@ def measure_all() -> Measured:
 def _fit(data: Measured, banks: Sequence[str], seed: int) -> cal.Calibration:
     examples = [s for b in banks for s in data[b][1]]
     names = [b for b in banks for _ in data[b][1]]
-    return fitting.fit(examples, names, version="bench", fitted_on="", fit_command="", seed=seed)
+    return fitting.fit(
+        examples, names, version="bench", fitted_on="", fit_command="", seed=seed, bank_share=ev.BANK_SHARE
+    )
 
 
 def _line(report: ev.Report) -> tuple[float, ...]:

@@ -171,7 +171,17 @@ def test_the_opposite_adjustment_contradicts_a_key_point_either_way(grader: Grad
         else f"{opposite} the temperature a bit so the output fits.",
     )
     assert not agrees.key_points[0].contradicted
-    assert turned.key_points[0].contradicted and turned.key_points[0].credit == 0
+    point = turned.key_points[0]
+    assert point.conflict is not None
+    if point.contradicted:
+        assert point.credit == 0
+    else:
+        # Strong without the reversal (the bank's one key point otherwise covered): disputed, shown halfway and
+        # routed to review with the reversal named; which of the two moves with each refit of the calibration.
+        # Halfway is high here (83.5 against 100 in the fit of 2026-12-05): in a one-sentence bank every other
+        # signal reads the reversed sentence as the reference's own, so the person decides, not the score.
+        assert point.state is KeyPointState.DISPUTED and turned.confidence < 0.5
+        assert Flag.CONFLICT in turned.flags and turned.score < agrees.score
 
 
 def test_an_answer_about_hotpot_and_hiking_is_off_topic_and_scores_near_zero(grader: Grader) -> None:
