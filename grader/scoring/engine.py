@@ -9,7 +9,7 @@ nothing here is random, and the one cache (the bank's stacked vectors) is keyed 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -57,9 +57,18 @@ CONFLICT_DROP = 25.0
 CONFLICT_CONFIDENCE = 0.45
 
 
-def _analyse(
-    embedded: Embedded, reference: PreparedReference, bank: Sequence[PreparedReference]
-) -> tuple[list[PointMeasure], list[Flag], Signals, list[Conflict | None]]:
+@dataclass(frozen=True)
+class _Analysis:
+    """What the stages up to the score found in one answer."""
+
+    answer: AnswerView
+    measures: list[PointMeasure]
+    flags: list[Flag]
+    signals: Signals
+    claims: claims.ClaimCheck
+
+
+def _analyse(embedded: Embedded, reference: PreparedReference, bank: Sequence[PreparedReference]) -> _Analysis:
     answer = AnswerView.of(embedded, reference)
     measures = [measure_point(answer, p) for p in reference.key_points]
     # Lexical overlap on the answer and the reference with every keyword form the engine matched written as
@@ -105,7 +114,7 @@ def _analyse(
         answer_chars=len(lexical.units(said)),
         reference_chars=lexical.reference_units(lexical_reference),
     )
-    return measures, flags, signals, _swaps(checked, answer, reference)
+    return _Analysis(answer, measures, flags, signals, checked)
 
 
 def _swaps(checked: claims.ClaimCheck, answer: AnswerView, reference: PreparedReference) -> list[Conflict | None]:
@@ -123,13 +132,14 @@ def _swaps(checked: claims.ClaimCheck, answer: AnswerView, reference: PreparedRe
     if len(bounds) != checked.answer_clauses:
         return [None] * len(reference.key_points)
     out: list[Conflict | None] = []
-    for text in reference.lexical_points:
+    for point, text in zip(reference.key_points, reference.lexical_points, strict=True):
         swap = next((s for s in checked.swaps if any(claims.states_pair(text, q) for q in s.turned_back)), None)
         if swap is None:
             out.append(None)
             continue
         start, end = bounds[swap.clause]
-        out.append(Conflict(rule=ConflictRule.SWAP, claim=text, span=answer.embedded.original_span(start, end)))
+        span = answer.embedded.original_span(start, end)
+        out.append(Conflict(rule=ConflictRule.SWAP, claim=point.key_point.text, span=span))
     return out
 
 
@@ -168,8 +178,8 @@ def _nearest_other(bank: Sequence[PreparedReference], reference: PreparedReferen
 
 def measure_signals(embedded: Embedded, reference: PreparedReference, bank: Sequence[PreparedReference]) -> Signals:
     """The calibration inputs alone, for fitting (`grader calibrate`): conflicts taken as found."""
-    measures, _, signals, _ = _analyse(embedded, reference, bank)
-    return _counted(signals, _states(signals, measures, reference, disputed=False))
+    found = _analyse(embedded, reference, bank)
+    return _counted(found.signals, _states(found.signals, found.measures, reference, disputed=False))
 
 
 def _evidenced(measure: PointMeasure, distinctive: frozenset[str]) -> bool:
@@ -215,7 +225,8 @@ def score_embedded(
     bank: Sequence[PreparedReference],
     calibration: Calibration,
 ) -> ScoreResult:
-    measures, flags, found, swaps = _analyse(embedded, reference, bank)
+    analysis = _analyse(embedded, reference, bank)
+    measures, flags, found = analysis.measures, analysis.flags, analysis.signals
     states = _states(found, measures, reference, disputed=False)
     signals = _counted(found, states)
     assessed = assess(calibration, signals)
@@ -233,7 +244,7 @@ def score_embedded(
             assessed = replace(otherwise, score=halfway)
             flags = [*flags, Flag.CONFLICT]
     conflicts = [m.contradiction for m in measures]
-    for i, swap in enumerate(swaps):
+    for i, swap in enumerate(_swaps(analysis.claims, analysis.answer, reference)):
         # A point counted on a clause that may say it with a sibling swapped in: its credit stands (the
         # calibration has weighed the swap), the clause is named, and an answer the point may have lifted to a
         # strong score goes to a person.

@@ -42,7 +42,7 @@ def test_a_swapped_clause_is_named_on_the_point_it_turns_and_not_called_covered(
     assert [kp.text for kp in swapped] == ["其中程序计数器、虚拟机栈和本地方法栈是线程私有的，生命周期与线程相同"]
     point = swapped[0]
     assert point.state is KeyPointState.DISPUTED and point.conflict is not None
-    assert point.conflict.span.text == "栈是所有线程共享的"
+    assert point.conflict.span.text == "栈是所有线程共享的" and point.conflict.claim == point.text
     assert STACK_SHARED[point.conflict.span.start : point.conflict.span.end] == point.conflict.span.text
     covered = result.feedback.split("已覆盖要点：", 1)[1].split("。", 1)[0] if "已覆盖要点：" in result.feedback else ""
     assert point.text not in covered
