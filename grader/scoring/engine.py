@@ -117,7 +117,9 @@ def _analyse(embedded: Embedded, reference: PreparedReference, bank: Sequence[Pr
     return _Analysis(answer, measures, flags, signals, checked)
 
 
-def _swaps(checked: claims.ClaimCheck, answer: AnswerView, reference: PreparedReference) -> list[Conflict | None]:
+def _swaps(
+    checked: claims.ClaimCheck, answer: AnswerView, measures: Sequence[PointMeasure], reference: PreparedReference
+) -> list[Conflict | None]:
     """For each key point, the answer's clause that says its claim with a sibling term swapped in
     (`claims.Swap`: 共享 where it says 私有), if one does.
 
@@ -132,8 +134,21 @@ def _swaps(checked: claims.ClaimCheck, answer: AnswerView, reference: PreparedRe
     if len(bounds) != checked.answer_clauses:
         return [None] * len(reference.key_points)
     out: list[Conflict | None] = []
-    for point, text in zip(reference.key_points, reference.lexical_points, strict=True):
-        swap = next((s for s in checked.swaps if any(claims.states_pair(text, q) for q in s.turned_back)), None)
+    for point, text, measure in zip(reference.key_points, reference.lexical_points, measures, strict=True):
+        # Only where the point's evidence (the span the table quotes for it) holds the clause: a point shown on
+        # another span was not read from the swapped clause ("温度越小输出越保守" next to a correct "温度越大……").
+        evidence = answer.embedded.spans[measure.best_span] if measure.best_span is not None else None
+        swap = next(
+            (
+                s
+                for s in checked.swaps
+                if evidence is not None
+                and evidence.start < bounds[s.clause][1]
+                and bounds[s.clause][0] < evidence.end
+                and any(claims.states_pair(text, q) for q in s.turned_back)
+            ),
+            None,
+        )
         if swap is None:
             out.append(None)
             continue
@@ -244,7 +259,7 @@ def score_embedded(
             assessed = replace(otherwise, score=halfway)
             flags = [*flags, Flag.CONFLICT]
     conflicts = [m.contradiction for m in measures]
-    for i, swap in enumerate(_swaps(analysis.claims, analysis.answer, reference)):
+    for i, swap in enumerate(_swaps(analysis.claims, analysis.answer, measures, reference)):
         # A point counted on a clause that may say it with a sibling swapped in: its credit stands (the
         # calibration has weighed the swap), the clause is named, and an answer the point may have lifted to a
         # strong score goes to a person.
