@@ -5,10 +5,13 @@ the answers still waiting behind it (up to a chunk, read from the queue without 
 `grader.queue.tasks`) and grades them as a batch chunk is graded: one claim, one engine call, one
 record and commit. A lone answer is graded at once, alone: nothing waits for company.
 
-The answers taken that way still have their own messages; when those come up, the claim leaves alone
-what another live worker holds (`leave_leased`), so an answer is graded once, and finds the rest
-already graded: a cheap no-op. A worker that dies holding them stops renewing its lease and the lease
-sweep hands them on, as for any claim.
+Once their claim is committed, the answers taken that way have their messages removed from the queue,
+so they never become tasks of their own. (Left there, they did: each came up, found its answer graded,
+and the next task's window was the same answers shifted by one message, about one new answer in it: a
+task graded one answer.) An answer whose message another worker took meanwhile is left to it: the claim
+leaves alone what another live worker holds (`leave_leased`), so an answer is graded once. A worker
+that dies holding gathered answers stops renewing its lease, and the lease sweep enqueues them again,
+as for any claim.
 """
 
 from __future__ import annotations

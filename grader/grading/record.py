@@ -10,6 +10,7 @@ commit; `grader.grading.run` owns the transactions.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -36,6 +37,8 @@ from grader.scoring.calibration import review_flagged
 from grader.scoring.types import ScoreResult
 from grader.submissions.statuses import GRADED, OPEN
 from grader.webhooks import events as webhook_events
+
+log = logging.getLogger(__name__)
 
 # A submission claimed this many times without a grade (worker killed mid-task, poison input) is failed
 # instead of being handed out again: `task_reject_on_worker_lost` would otherwise redeliver it forever.
@@ -217,11 +220,15 @@ def claim_many(
     graded = {(row.id, row.reference_hash) for row in rows if row.reference_hash is not None}
     seen: set[uuid.UUID] = set()
     jobs: list[Job] = []
+    skipped: dict[str, int] = {}
     for row in rows:
         if row.id in seen:
             continue
         seen.add(row.id)
         if row.status not in OPEN or (leave_leased and leased_elsewhere(row)):
+            if log.isEnabledFor(logging.DEBUG):
+                why = row.status if row.status not in OPEN else f"leased by {row.claimed_by} to {row.lease_until}"
+                skipped[why] = skipped.get(why, 0) + 1
             continue
         pinned = row.pinned_hash
         if pinned is None and row.question_id in latest:
@@ -239,6 +246,8 @@ def claim_many(
             )
         else:
             jobs.append(Job(row.id, row.question_id, row.answer, pinned))
+    if skipped:
+        log.debug("claim by %s skipped %d of %d: %s", worker_id(), sum(skipped.values()), len(ids), skipped)
     if pinning:
         session.execute(_PIN, pinning)
     if jobs:

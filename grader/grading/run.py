@@ -79,13 +79,16 @@ def run_chunk(
     retry: bool = False,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
     leave_leased: bool = False,
+    on_claimed: Callable[[Sequence[uuid.UUID]], None] | None = None,
 ) -> dict[str, int]:
     """Grade a chunk with one transaction to claim it and one to record it, a fixed handful of statements
     each (`claim_many`, `record_many`), and one engine call for the whole chunk.
 
     Per answer this is the same claim → engine → record as `run_grading`, so a chunk that runs twice, or
     overlaps a sweep's re-enqueue, writes each grade once. `leave_leased`: interactive answers gathered
-    together (`grader.grading.gather`) skip those another live worker is grading.
+    together (`grader.grading.gather`) skip those another live worker is grading. `on_claimed` is called
+    with the ids claimed once the claim is committed, before the engine runs (the gathering task takes
+    their messages off the queue then).
     """
     from grader.grading.grader import SCORING_VERSION
 
@@ -100,6 +103,8 @@ def run_chunk(
             leave_leased=leave_leased,
         )
         plan = loaded.plan(session, {(job.question_id, job.reference_hash) for job in jobs})
+    if on_claimed is not None and jobs:
+        on_claimed([job.submission_id for job in jobs])
     with renewing(factory, [job.submission_id for job in jobs], lease_seconds):
         results, problems = _grade(loaded, plan, jobs)
     counts = {"graded": 0, "needs_review": 0, "failed": 0, "skipped": len(submission_ids) - len(jobs)}

@@ -47,11 +47,16 @@ class CeleryQueue:
 
     def waiting_submissions(self, limit: int) -> list[uuid.UUID]:
         """The submissions whose messages wait on the interactive queue, oldest first, at most `limit`:
-        read, not consumed (`grader.grading.gather`). Kombu LPUSHes and its workers BRPOP, so the oldest
-        are at the list's right end."""
+        read, not consumed."""
+        return [sid for sid, _raw in self.waiting_messages(limit)]
+
+    def waiting_messages(self, limit: int) -> list[tuple[uuid.UUID, str]]:
+        """`waiting_submissions` with each one's raw message, for `take` (`grader.grading.gather`). Kombu
+        LPUSHes and its workers BRPOP, so the oldest are at the list's right end. A message sent without a
+        priority (as `enqueue` sends them) waits on the list named after the queue itself, the one read here."""
         if limit <= 0:
             return []
-        out: list[uuid.UUID] = []
+        out: list[tuple[uuid.UUID, str]] = []
         for raw in reversed(self._redis().lrange(self._queues[0], -limit, -1)):
             try:
                 message = json.loads(raw)
@@ -60,10 +65,23 @@ class CeleryQueue:
                 body = message["body"]
                 if message.get("properties", {}).get("body_encoding") == "base64":
                     body = base64.b64decode(body)
-                out.append(uuid.UUID(json.loads(body)[0][0]))
+                # As text (a message is JSON, so UTF-8): `take` sends it back byte for byte.
+                out.append((uuid.UUID(json.loads(body)[0][0]), raw.decode() if isinstance(raw, bytes) else raw))
             except (ValueError, KeyError, IndexError, TypeError):
                 continue  # not a message this code wrote: its own task grades it
         return out
+
+    def take(self, raws: Sequence[str]) -> int:
+        """Remove these messages (exactly as `waiting_messages` read them) from the interactive queue, so
+        they are never delivered; returns how many were still there. One a worker took meanwhile is not
+        there any more, and is left to it. Call it only once the answers they carry are claimed (their
+        lease committed): if this worker then dies, the lease runs out and the sweep enqueues them again."""
+        if not raws:
+            return 0
+        pipe = self._redis().pipeline(transaction=False)
+        for raw in raws:
+            pipe.lrem(self._queues[0], -1, raw)  # from the right end, where the oldest wait
+        return sum(int(n) for n in pipe.execute())
 
     def _redis(self) -> redis.Redis:
         if self._client is None:

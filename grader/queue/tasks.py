@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 from functools import lru_cache
 from typing import Any
@@ -57,8 +58,24 @@ def grade_submission(self: Any, submission_id: str) -> None:
 
     primary = uuid.UUID(submission_id)
     # The answers waiting behind this one are graded with it (`grader.grading.gather`): one claim, one
-    # engine call, one commit; their own messages then find them graded or held.
-    ids = [primary, *(sid for sid in _waiting(CHUNK_SIZE) if sid != primary)][:CHUNK_SIZE]
+    # engine call, one commit. Once they are claimed their messages are taken off the queue: left there,
+    # they would each become a task of its own that finds its answer graded, and the next task's window
+    # would be those same answers shifted by one message, with about one new answer in it.
+    waiting: dict[uuid.UUID, list[str]] = {}
+    for sid, raw in _waiting(CHUNK_SIZE - 1):
+        waiting.setdefault(sid, []).append(raw)
+    ids = [primary, *(sid for sid in waiting if sid != primary)]
+
+    def take(claimed: Sequence[uuid.UUID]) -> None:
+        raws = [raw for sid in claimed for raw in waiting.get(sid, ())]
+        if not raws:
+            return
+        try:
+            taken = _queue().take(raws)
+        except redis.RedisError as exc:  # their messages come up later and find them graded
+            log.warning("could not take the gathered answers' messages off the queue: %s", type(exc).__name__)
+            return
+        log.info("took %d of %d gathered answers' messages off the queue", taken, len(raws))
 
     def run(retry: bool) -> None:
         counts = run_chunk(
@@ -69,6 +86,7 @@ def grade_submission(self: Any, submission_id: str) -> None:
             retry=retry,
             lease_seconds=settings.lease_seconds,
             leave_leased=True,
+            on_claimed=take,
         )
         if len(ids) > 1:
             log.info("graded %d waiting answers together with %s: %s", len(ids), submission_id, counts)
@@ -76,9 +94,9 @@ def grade_submission(self: Any, submission_id: str) -> None:
     with_retries(self, run, lambda exc: _give_up(submission_id, exc), f"grading {submission_id}")
 
 
-def _waiting(limit: int) -> list[uuid.UUID]:
+def _waiting(limit: int) -> list[tuple[uuid.UUID, str]]:
     try:
-        return _queue().waiting_submissions(limit)
+        return _queue().waiting_messages(limit)
     except redis.RedisError as exc:  # grading this one alone is still right
         log.warning("could not read the waiting answers: %s", type(exc).__name__)
         return []

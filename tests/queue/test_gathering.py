@@ -1,13 +1,17 @@
 """REST answers waiting together are claimed and recorded together by one task (`grader.grading.gather`),
-each graded once; an answer another live worker holds is left to it."""
+each graded once, and their messages are taken off the queue; an answer another live worker holds is
+left to it. A worker killed after gathering: `tests/reliability/test_dead_worker_lease.py`."""
 
 from __future__ import annotations
 
+import re
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from celery import Celery
 from sqlalchemy import func, select, update
 
 from grader.db.base import utcnow
@@ -16,6 +20,7 @@ from grader.db.session import get_session_factory, session_scope
 from grader.grading.grader import SCORING_VERSION
 from grader.grading.record import claim_many, worker_id
 from grader.keys.principal import CLI
+from grader.queue.celery_queue import CeleryQueue
 from grader.settings import Settings
 from grader.submissions.schemas import SubmissionCreate
 from grader.submissions.submit import submit
@@ -70,7 +75,7 @@ def test_a_claim_leaves_an_answer_another_live_worker_holds(clean_db: Settings) 
 
 
 @pytest.mark.slow
-def test_answers_waiting_together_are_graded_together_once_each(
+def test_answers_waiting_together_are_graded_by_one_task_and_their_messages_never_become_tasks(
     api: Server, clean_db: Settings, tmp_path: Path
 ) -> None:
     key = make_key(api.settings, Role.RECRUITER)
@@ -80,8 +85,10 @@ def test_answers_waiting_together_are_graded_together_once_each(
                 "/api/v1/submissions",
                 json={"candidate_id": f"together-{i}", "question_id": "q03", "answer": f"多头注意力并行计算（{i}）"},
             ).json()["id"]
-            for i in range(6)
+            for i in range(30)
         ]
+    queue = CeleryQueue(Celery("grader-test"), clean_db)
+    assert len(queue.waiting_submissions(100)) == 30
     env = grader_env(
         database_url=clean_db.database_url, redis_url=clean_db.redis_url, celery_queue=clean_db.celery_queue
     )
@@ -96,10 +103,19 @@ def test_answers_waiting_together_are_graded_together_once_each(
             return all(s in ("graded", "needs_review") for s in statuses)
 
         wait_until(graded, 120, interval=0.3)
-        # Every message consumed (the others found theirs graded), then the log tells what was gathered.
-        wait_until(lambda: "graded 6 waiting answers together" in worker.output(), 30, interval=0.3)
+        wait_until(lambda: "graded 5 waiting answers together" in worker.output(), 30, interval=0.3)
+        time.sleep(1)  # a message left behind would come up now, as a task of its own
+        output = worker.output()
     finally:
         worker.stop()
+    # A chunk's worth (its own answer and the 24 oldest behind it), then the 5 left: two tasks in all. The
+    # 28 gathered messages were taken off the queue once their answers were claimed, never delivered.
+    tasks = re.findall(r"Task grader\.grade_submission\[[0-9a-f-]+\] received", output)
+    assert len(tasks) == 2, output[-5000:]
+    assert "graded 25 waiting answers together" in output
+    assert "took 24 of 24 gathered answers' messages off the queue" in output
+    assert "took 4 of 4 gathered answers' messages off the queue" in output
+    assert queue.waiting_submissions(100) == []
     with sessions() as session:
         grades = dict(
             session.execute(
@@ -110,4 +126,4 @@ def test_answers_waiting_together_are_graded_together_once_each(
         )
         attempts = session.scalars(select(Submission.attempts).where(Submission.id.in_(wanted))).all()
     assert grades == {sid: 1 for sid in wanted}
-    assert list(attempts) == [1] * 6  # one claim each: none was claimed again by its own message
+    assert list(attempts) == [1] * 30  # one claim each

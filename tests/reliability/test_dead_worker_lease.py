@@ -11,14 +11,17 @@ from __future__ import annotations
 import os
 import secrets
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from celery import Celery
 from sqlalchemy import text
 
 from grader.db.models import Role
 from grader.db.session import get_engine
+from grader.queue.celery_queue import CeleryQueue
 from grader.settings import Settings
 from tests.support.processes import Process
 from tests.support.services import make_key, wait_until
@@ -47,20 +50,21 @@ def default_stack(fault_db: str, redis_url: str, tmp_path: Path) -> Iterator[Sta
 
 def held_by(settings: Settings, worker: Process, key_id: int) -> int:
     """Submissions `running` under a lease held by a process of `worker` (its main process or pool child)."""
+    return len(held_ids(settings, worker, key_id))
+
+
+def held_ids(settings: Settings, worker: Process, key_id: int) -> set[uuid.UUID]:
     with get_engine(settings.database_url).connect() as conn:
-        holders = conn.execute(
-            text(
-                "SELECT claimed_by, count(*) FROM submissions WHERE submitted_by = :key AND status = 'running' "
-                "GROUP BY claimed_by"
-            ),
+        rows = conn.execute(
+            text("SELECT id, claimed_by FROM submissions WHERE submitted_by = :key AND status = 'running'"),
             {"key": key_id},
         ).all()
-    held = 0
-    for claimed_by, count in holders:
+    held: set[uuid.UUID] = set()
+    for sid, claimed_by in rows:
         try:
             pid = int(str(claimed_by).rsplit(":", 1)[1])
             if os.getpgid(pid) == worker.proc.pid:
-                held += int(count)
+                held.add(uuid.UUID(str(sid)))
         except (ValueError, IndexError, ProcessLookupError):
             continue
     return held
@@ -102,4 +106,55 @@ def test_work_held_by_a_killed_worker_is_graded_within_a_minute(default_stack: S
         **state.figures(),
     )
     assert survivor.proc.poll() is None and held > 0
+    assert state.graded == ANSWERS and state.duplicated == 0, state
+
+
+def test_rest_answers_gathered_by_a_killed_worker_are_graded_within_a_minute(default_stack: Stack) -> None:
+    """A task takes the REST answers waiting behind its own off the queue once it has claimed them
+    (`grader.grading.gather`); killed before it records them, it leaves them running with no message
+    anywhere. Their lease runs out and the sweep enqueues them again: none is lost or graded twice."""
+    stack = default_stack
+    key = make_key(stack.settings, Role.RECRUITER, "lease-gather-kill")
+    key_id = key_id_of(stack.settings, key)
+    queue = CeleryQueue(Celery("grader-test"), stack.settings)
+    stack.beat()
+    with stack.api() as api, api.client(key) as client:  # no worker yet: every message waits
+        for i in range(ANSWERS):
+            body = {"candidate_id": f"gather-{i}", "question_id": f"q{i % 12 + 1:02d}", "answer": f"RLHF 第 {i} 份"}
+            assert client.post("/api/v1/submissions", json=body).status_code == 202
+    assert len(queue.waiting_submissions(2 * ANSWERS)) == ANSWERS
+    doomed = stack.worker()
+    assert wait_until(lambda: held_by(stack.settings, doomed, key_id) > 1, 90, interval=0.01), stack.logs()
+    kill(doomed)
+    killed_at = time.monotonic()
+    held = held_ids(stack.settings, doomed, key_id)
+    # Gathered and claimed, their messages already taken: only the sweep can hand these on.
+    taken = held - set(queue.waiting_submissions(2 * ANSWERS))
+    assert taken, (len(held), stack.logs())
+    survivor = stack.worker()
+
+    def all_done() -> bool:
+        state = outcome(stack.settings, key_id)
+        return state.submitted == ANSWERS and state.open == 0
+
+    assert wait_until(all_done, RECOVERY_BOUND, interval=0.25), (outcome(stack.settings, key_id), stack.logs())
+    recovered_in = time.monotonic() - killed_at
+    with get_engine(stack.settings.database_url).connect() as conn:
+        requeued = {
+            uuid.UUID(sid)
+            for details in conn.scalars(
+                text("SELECT details FROM audit_log WHERE action = 'submission.requeued'")
+            ).all()
+            for sid in details["submission_ids"]
+        }
+    state = outcome(stack.settings, key_id)
+    report(
+        "worker SIGKILL holding gathered REST answers, default deadlines (lease 20 s, sweep 10 s)",
+        held_by_the_killed_worker=len(held),
+        with_no_message_on_the_queue=len(taken),
+        seconds_from_kill_to_all_graded=round(recovered_in, 1),
+        **state.figures(),
+    )
+    assert taken <= requeued
+    assert survivor.proc.poll() is None
     assert state.graded == ANSWERS and state.duplicated == 0, state
