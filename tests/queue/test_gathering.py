@@ -81,6 +81,7 @@ def test_answers_waiting_together_are_graded_by_one_task_and_their_messages_neve
 ) -> None:
     # The session's queue may hold messages an earlier test left without a worker to take them: this test
     # counts tasks and messages, so it starts from an empty one.
+    assert clean_db.redis_url is not None
     redis.Redis.from_url(clean_db.redis_url).delete(clean_db.celery_queue)
     key = make_key(api.settings, Role.RECRUITER)
     with api.client(key) as client:  # no worker yet: the messages wait on the interactive queue
