@@ -164,7 +164,7 @@ def check(answer_norm: str, reference: str) -> ClaimCheck:
 def _swapped(pair: frozenset[str], index: ClaimIndex) -> list[tuple[str, frozenset[str]]]:
     """(the term swapped in, the reference's pair it stands in for) for each way this pair says a reference
     pair with one side swapped for a sibling: the pair is one the reference never states, and with that side
-    swapped back it is one the reference does. None for a pair of siblings: two siblings side by side are a
+    swapped back it is one the reference does. Nothing for a pair of siblings: two siblings side by side are a
     list ("content、padding、border、margin"), not a claim about either."""
     a, b = tuple(pair)
     if b in index.siblings.get(a, ()) or a in index.siblings.get(b, ()):
