@@ -121,16 +121,18 @@ def _swaps(
     checked: claims.ClaimCheck, answer: AnswerView, measures: Sequence[PointMeasure], reference: PreparedReference
 ) -> list[Conflict | None]:
     """For each key point, the answer's clause that says its claim with a sibling term swapped in
-    (`claims.Swap`: 共享 where it says 私有), if one does.
+    (`claims.Swap`: 共享 where it says 私有), if one does and the point's evidence holds that clause.
 
-    Not a contradiction the score trusts: on the labelled sets about half the answers with such a clause were
-    marked 7/10 or more (a term of one list read as another's, a fragment of a key point aligned by two words).
-    The calibration reads how many swaps an answer makes; here the clause is named on the key point it turns,
-    so a reviewer sees it (`score_embedded`)."""
+    Not a contradiction the score trusts: on the labelled sets it names 5 of 512 correct answers against 8 of
+    276 wrong ones (a term of one list read as another's, a fragment of a key point aligned by two words). The
+    calibration reads how many swaps an answer makes; here the clause is named on the key point it turns, so a
+    reviewer sees it (`score_embedded`)."""
+    if not checked.swaps:
+        return [None] * len(reference.key_points)
     # The clauses were read on the answer with its keyword forms written as their terms; the same cuts fall in
     # the same places of the answer as written unless an alias itself holds a clause mark. Where they do not,
     # the clause cannot be shown, and nothing is named that cannot be shown.
-    bounds = claims.clause_bounds(answer.norm) if checked.swaps else []
+    bounds = claims.clause_bounds(answer.norm)
     if len(bounds) != checked.answer_clauses:
         return [None] * len(reference.key_points)
     out: list[Conflict | None] = []
