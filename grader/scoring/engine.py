@@ -47,7 +47,8 @@ from grader.scoring.types import (
 # 1.5: a keyword naming a quality with 性 (随机性) is found where the answer says its adjective (越随机); claims
 #      are read at the pauses of unpunctuated speech, and a list of siblings is no swap; the share of the
 #      answer in the script its reference does not use is a feature (overlaps undercount English answers).
-SCORING_VERSION = "1.5"
+# 1.6: lengths count a Latin word as 1.7 reading units, a Chinese word's length (`lexical.reading_length`).
+SCORING_VERSION = "1.6"
 
 # A conflict found in an answer that scores at least STRONG_ELSEWHERE without it, and loses CONFLICT_DROP or
 # more points with it, is disputed rather than trusted: the score shown is halfway between the two readings
@@ -111,7 +112,7 @@ def _analyse(embedded: Embedded, reference: PreparedReference, bank: Sequence[Pr
         # Lengths in reading units (a CJK character, a Latin word): characters would make an English answer
         # four times as long as its Chinese twin.
         other_script=lexical.other_script_share(said, lexical_reference),
-        answer_chars=len(lexical.units(said)),
+        answer_chars=lexical.reading_length(said),
         reference_chars=lexical.reference_units(lexical_reference),
     )
     return _Analysis(answer, measures, flags, signals, checked)

@@ -46,6 +46,6 @@ class Signals(BaseModel):
     # Share of the answer's formulas and numbers the reference states (`lexical.expression_precision`).
     expression_precision: float = 0.0
     other_script: float = 0.0  # share of the answer's words in the script the reference mostly does not use
-    answer_chars: int = 0  # lengths in reading units: CJK characters and Latin words (`lexical.units`)
+    answer_chars: int = 0  # lengths in reading units: a CJK character 1, a Latin word 1.7 (`lexical.reading_length`)
     reference_chars: int = 0
     label: float | None = None

@@ -61,10 +61,11 @@ def test_naming_a_swap_leaves_the_score_where_the_calibration_placed_it(jv: Grad
 
 def test_a_strong_answer_with_a_swapped_clause_goes_to_review_at_its_score(jv: Grader) -> None:
     # jv07's excellent answer (marked 10): "keepAliveTime 和 unit 是非核心线程空闲多久被回收" pairs 非核心 with
-    # 空闲 where the reference pairs 核心 … a false swap. It keeps its score and a person looks.
+    # 空闲 where the reference pairs 核心 … a false swap. It keeps its score and a person looks. (79 under scoring
+    # 1.6's calibration, 80-odd before: the placement moves a point or two with each refit; sunk would be < 60.)
     row = _answer("jv07-01")
     result = jv.grade(row["question_id"], row["answer"])
-    assert result.score >= 80
+    assert result.score >= 70
     assert Flag.CONFLICT in result.flags and result.confidence < 0.5
     assert any(kp.state is KeyPointState.DISPUTED for kp in result.key_points)
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from grader.scoring.keywords import find
-from grader.scoring.lexical import bigram_overlap, novel_overlap, opposite_swaps, other_script_share
+from grader.scoring.lexical import bigram_overlap, novel_overlap, opposite_swaps, other_script_share, reading_length
 from grader.scoring.text import normalise, spans
 from grader.scoring.types import Keyword
 
@@ -105,3 +105,11 @@ def test_keyword_matching_does_not_depend_on_the_process_hash_seed() -> None:
         for seed in range(6)
     }
     assert len(seen) == 1
+
+
+def test_a_latin_word_is_as_long_as_a_chinese_word_and_a_number_as_a_character() -> None:
+    assert reading_length("滑动平均") == 4
+    assert reading_length("running mean") == 3  # two words, 1.7 units each
+    assert reading_length("batch size 为 32") == 5  # 3.4 + 为 + the number
+    # A term comes out about as long in either script; counted a unit a word, "random forest" read half as long.
+    assert (reading_length("random forest"), reading_length("随机森林")) == (3, 4)
