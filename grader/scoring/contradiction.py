@@ -201,6 +201,16 @@ def may_hold(units: frozenset[str], needed: Sequence[frozenset[str]], share: flo
     return sum(map(units.issuperset, needed)) / len(needed) >= share
 
 
+def required_units(needed: Sequence[frozenset[str]], share: float) -> frozenset[str]:
+    """The units a text must hold for `may_hold` to be True: each is in so many of the grams that those without
+    it fall short of `share` (a gram is held only where its units are). A test of a text's units far cheaper than
+    counting the grams it may hold; most of the spans checked fail it."""
+    if not needed:
+        return frozenset()
+    used = frozenset().union(*needed)
+    return frozenset(u for u in used if sum(u not in g for g in needed) / len(needed) < share)
+
+
 # Claims (statements, misconceptions) recur for every answer; spans almost never do, so only claims
 # are cached: caching span grams grew a worker by hundreds of MB over a 10,000-answer batch.
 claim_grams = lru_cache(maxsize=8192)(grams)
