@@ -251,7 +251,7 @@ def turnable(answer_norm: str, reference: str) -> tuple[Turnable, ...]:
     said = _reference_pairs(reference)
     out = []
     for piece in re.finditer(r"[^，,。；;！!？?\n：:（）()、]+", answer_norm):
-        found = [m.group(0) for m in lexical.UNIT.finditer(piece.group(0))]
+        found = lexical.UNIT.findall(piece.group(0))  # UNIT has no groups: the matches themselves
         if len(found) < MIN_CLAUSE_UNITS:
             continue
         backs = []

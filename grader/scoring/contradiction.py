@@ -18,6 +18,7 @@ directional words of each antonym pair are folded to one sign, so 调高/升高/
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -138,8 +139,16 @@ def parallel_clauses(text: str) -> bool:
     """Whether two of the text's clauses open with the same words: "温度越大输出越随机，温度越小输出越保守"
     states two claims, one per clause, and a window over both pairs the first one's subject with the
     second one's predicate, a claim neither clause makes."""
-    openings = [tuple(_UNIT.findall(clause)[:2]) for clause in _CLAUSE.split(text) if clause.strip()]
+    openings = [_opening(clause) for clause in _CLAUSE.split(text) if clause.strip()]
     return len(set(openings)) < len(openings)
+
+
+# An answer's windows repeat its clauses (each clause is read alone and in the windows over it): its openings are
+# read once. Sized for one answer's clauses, not to keep answers.
+@lru_cache(maxsize=64)
+def _opening(clause: str) -> tuple[str, ...]:
+    """A clause's first two units, read no further than they are."""
+    return tuple(m.group(0) for m in itertools.islice(_UNIT.finditer(clause), 2))
 
 
 def fold_signs(text: str) -> str:
@@ -190,6 +199,16 @@ def may_hold(units: frozenset[str], needed: Sequence[frozenset[str]], share: flo
     if not needed:
         return False
     return sum(map(units.issuperset, needed)) / len(needed) >= share
+
+
+def required_units(needed: Sequence[frozenset[str]], share: float) -> frozenset[str]:
+    """The units a text must hold for `may_hold` to be True: each is in so many of the grams that those without
+    it fall short of `share` (a gram is held only where its units are). A test of a text's units far cheaper than
+    counting the grams it may hold; most of the spans checked fail it."""
+    if not needed:
+        return frozenset()
+    used = frozenset().union(*needed)
+    return frozenset(u for u in used if sum(u not in g for g in needed) / len(needed) < share)
 
 
 # Claims (statements, misconceptions) recur for every answer; spans almost never do, so only claims

@@ -136,6 +136,10 @@ def _is_list(reference_answer: str) -> bool:
     return _listed(normalise(reference_answer))
 
 
+def _hit_chars(measures: list[PointMeasure]) -> int:
+    return keywords.hit_chars({str(i): [h for hs in m.hits.values() for h in hs] for i, m in enumerate(measures)})
+
+
 def _stuffed(norm: str, measures: list[PointMeasure], reference_is_list: bool) -> bool:
     """Keywords without explanation: a bare list of terms, or a few terms said over and over.
 
@@ -144,12 +148,12 @@ def _stuffed(norm: str, measures: list[PointMeasure], reference_is_list: bool) -
     distinct = sum(1 for m in measures for h in m.hits.values() if h)
     # Count places, not forms: "位置编码" also matches the alias "位置" at the same place.
     occurrences = len({h.start for m in measures for hs in m.hits.values() for h in hs})
-    covered = keywords.hit_chars({str(i): [h for hs in m.hits.values() for h in hs] for i, m in enumerate(measures)})
     if (
         distinct >= 2
         and occurrences >= STUFFING_REPEAT_MIN_HITS
         and occurrences >= STUFFING_REPEAT_RATIO * distinct
-        and covered >= STUFFING_REPEAT_COVERAGE * content_length(norm)
+        # The characters covered counted only for the few answers this far: a set of every one of them.
+        and _hit_chars(measures) >= STUFFING_REPEAT_COVERAGE * content_length(norm)
     ):
         return True
     return distinct >= STUFFING_MIN_HITS and not reference_is_list and _listed(norm)

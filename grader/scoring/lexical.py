@@ -11,6 +11,7 @@ import itertools
 import logging
 import re
 from collections import Counter
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,13 @@ def units(text: str) -> list[str]:
     return UNIT.findall(normalise(text))
 
 
-def _latin_share(found: list[str]) -> float:
+@lru_cache(maxsize=16)
+def answer_units(answer: str) -> tuple[str, ...]:
+    """An answer's `units`, shared by the measures read on it (its length, its script, its bigrams). Read-only."""
+    return tuple(units(answer))
+
+
+def _latin_share(found: Sequence[str]) -> float:
     words = [u for u in found if not u.isdigit()]
     return sum(u[0].isascii() for u in words) / len(words) if words else 0.0
 
@@ -77,7 +84,7 @@ def other_script_share(answer: str, reference: str) -> float:
     """Share of the answer's words written in the script its reference mostly does not use: English words in
     an answer to a Chinese reference, Chinese characters in one to an English reference (numbers count as
     neither). The lexical overlaps undercount such an answer, whatever it says; the fit can weigh them less."""
-    latin = _latin_share(units(answer))
+    latin = _latin_share(answer_units(answer))
     return latin if _reference_latin_share(reference) < 0.5 else 1.0 - latin
 
 
@@ -106,7 +113,10 @@ def reference_units(reference: str) -> int:
 
 
 def bigrams(text: str) -> Counter[str]:
-    found = units(text)
+    return _bigrams(units(text))
+
+
+def _bigrams(found: Sequence[str]) -> Counter[str]:
     if len(found) == 1:
         return Counter(found)
     return Counter(a + "\x1f" + b for a, b in itertools.pairwise(found))
@@ -121,7 +131,7 @@ def reference_bigrams(reference: str) -> Counter[str]:
 @lru_cache(maxsize=16)
 def _answer_bigrams(answer: str) -> Counter[str]:
     """The answer's bigrams, shared by the overlaps measured on one answer. Read-only."""
-    return bigrams(answer)
+    return _bigrams(answer_units(answer))
 
 
 def bigram_overlap(answer: str, reference: str) -> tuple[float, float, float]:
@@ -298,13 +308,16 @@ def term_recall(answer: str, reference: str, question: str) -> float:
 # operator or a function's bracket count (a plain English word is for the other overlaps).
 _EXPRESSION = re.compile(r"[a-z0-9_^()\[\]+\-*/<>.|!]+")
 _OPERATOR_SPACE = re.compile(r"\s*([\^+\-*/<>()=])\s*")
-_EXPRESSION_FOLD = str.maketrans({"×": "*", "·": "*", "−": "-", "–": "-", "÷": "/", "（": "(", "）": ")"})
+_EXPRESSION_FOLD = {"×": "*", "·": "*", "−": "-", "–": "-", "÷": "/", "（": "(", "）": ")"}
+# Only these characters replaced, not the text translated: translate looks up every character (`text.normalise`).
+_EXPRESSION_FOLDABLE = re.compile("[" + "".join(_EXPRESSION_FOLD) + "]")
 _OPERATOR_OR_DIGIT = re.compile(r"[0-9^+\-*/<>]|[a-z]\(")  # a digit, an operator or a function: O(n)
 
 
 def _expression_text(text: str) -> str:
     """Operators folded and the spaces around them dropped; "=" splits a formula into its sides."""
-    return _OPERATOR_SPACE.sub(r"\1", normalise(text.translate(_EXPRESSION_FOLD))).replace("=", " ")
+    folded = _EXPRESSION_FOLDABLE.sub(lambda m: _EXPRESSION_FOLD[m.group(0)], text)
+    return _OPERATOR_SPACE.sub(r"\1", normalise(folded)).replace("=", " ")
 
 
 def expressions(text: str) -> frozenset[str]:

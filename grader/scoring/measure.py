@@ -42,8 +42,10 @@ def measure_point(answer: AnswerView, point: PreparedKeyPoint) -> PointMeasure:
         return PointMeasure(0.0, None, hits, None, {})
     per_span = (answer.embedded.vectors @ point.statement_vectors.T).max(axis=1)
     best = int(np.argmax(per_span))  # numpy 2.5 (Python 3.12+) stubs refuse ndarray.argmax() without an axis
+    # Per term: the best similarity among the spans holding a hit of it, 0 where none is above 0.
+    scores = per_span.tolist()
     context = {
-        term: float(per_span[answer.spans_holding([(h.start, h.end) for h in term_hits])].max(initial=0.0))
+        term: max([0.0, *(scores[i] for h in term_hits for i in answer.holding(h.start, h.end))])
         for term, term_hits in hits.items()
         if term_hits
     }

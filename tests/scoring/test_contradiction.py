@@ -12,6 +12,7 @@ from grader.scoring.contradiction import (
     grams,
     may_hold,
     negated_terms,
+    required_units,
     reversals,
     units_of,
 )
@@ -63,3 +64,4 @@ def test_the_units_bound_never_rules_out_a_share_the_grams_hold(text: str, claim
         share = len(held & set(wanted)) / len(wanted) if wanted else 0.0
         if share >= 0.7:
             assert may_hold(units_of(text), [gram_units(g) for g in wanted], 0.7)
+            assert required_units([gram_units(g) for g in wanted], 0.7) <= units_of(text)

@@ -18,6 +18,15 @@ def test_normalising_keeps_the_length_so_offsets_stay_valid() -> None:
     assert normalise("ＲＬＨＦ") == "rlhf"
 
 
+def test_normalising_folds_every_full_width_and_zero_width_character_in_text_of_common_characters() -> None:
+    # Chinese text with every character the fast path folds (full-width ASCII, the ideographic space, zero
+    # widths) between the characters it keeps: the same copy as a translation through the whole table.
+    table = {**dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), ord(" ")), 0x3000: ord(" ")}
+    table |= {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
+    text = "温度" + "".join(chr(cp) + "越高" for cp in table) + "ABC、。"
+    assert normalise(text) == text.translate(table).lower()
+
+
 def test_spans_cover_clauses_windows_and_sentences_with_exact_offsets() -> None:
     text = "温度越高，分布越平，输出越随机。温度越低，输出越保守"
     cut = spans(text)
