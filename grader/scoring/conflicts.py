@@ -26,8 +26,7 @@ ECHOES_MISCONCEPTION = 0.85
 CONTRADICTION_MARGIN = 0.05
 LEXICAL_WEIGHT = 1.0
 MISCONCEPTION_CONTAINMENT = 0.5
-# ... and at least this share of what sets the misconception apart from the nearest correct statement.
-DISTINCTIVE_SHARE = 0.7
+# ... and at least `contradiction.DISTINCTIVE_SHARE` of what sets it apart from the nearest correct statement.
 
 
 @dataclass
@@ -189,7 +188,7 @@ def find_conflict(
     about = carries_term | (per_span >= ABOUT_SIMILARITY) | (to_wrong.max(axis=1) >= ECHOES_MISCONCEPTION)
     wrong_claims = reference.canonical_misconceptions[point.key_point.id]
     wrong_units = reference.distinctive_units[point.key_point.id]
-    wrong_required = reference.required_units(DISTINCTIVE_SHARE)[point.key_point.id]
+    wrong_required = reference.required_units[point.key_point.id]
     for i in np.flatnonzero(about & answer.one_claim).tolist():
         # A bound from the span's units alone, before its grams: a span short of DISTINCTIVE_SHARE of every
         # misconception's distinctive grams fails the test below for each one (97% of the spans checked on the
@@ -197,7 +196,7 @@ def find_conflict(
         # units the span lacks is ruled out before its grams are counted (63% of those tests on the dev set).
         units = answer.span_units(i)
         if not any(
-            required <= units and contradiction.may_hold(units, needed, DISTINCTIVE_SHARE)
+            required <= units and contradiction.may_hold(units, needed, contradiction.DISTINCTIVE_SHARE)
             for needed, required in zip(wrong_units, wrong_required, strict=True)
         ):
             continue
@@ -207,7 +206,7 @@ def find_conflict(
             continue  # every word pair of the span is in the reference's own correct texts
         for j, (wrong_text, (claim, distinctive)) in enumerate(zip(point.misconceptions, wrong_claims, strict=True)):
             # No distinctive grams: lexically the same as a correct statement, nothing to tell apart.
-            if not distinctive or len(distinctive & span_grams) / len(distinctive) < DISTINCTIVE_SHARE:
+            if not distinctive or len(distinctive & span_grams) / len(distinctive) < contradiction.DISTINCTIVE_SHARE:
                 continue  # the span does not say what sets the misconception apart
             held = contradiction.containment(span_grams, claim)
             if held < MISCONCEPTION_CONTAINMENT:

@@ -201,6 +201,11 @@ def may_hold(units: frozenset[str], needed: Sequence[frozenset[str]], share: flo
     return sum(map(units.issuperset, needed)) / len(needed) >= share
 
 
+# A span says a misconception only if it holds at least this share of the misconception's distinctive grams
+# (`conflicts.find_conflict`); `PreparedReference.required_units` is worked out for it once per reference.
+DISTINCTIVE_SHARE = 0.7
+
+
 def required_units(needed: Sequence[frozenset[str]], share: float) -> frozenset[str]:
     """The units a text must hold for `may_hold` to be True: each is in so many of the grams that those without
     it fall short of `share` (a gram is held only where its units are). A test of a text's units far cheaper than

@@ -109,10 +109,10 @@ def _analyse(embedded: Embedded, reference: PreparedReference, bank: Sequence[Pr
         claim_negated=len(checked.negated),
         verdict=verdict.agreement(answer.norm, reference.reference.reference_answer),
         expression_precision=lexical.expression_precision(said, lexical_reference),
+        other_script=lexical.other_script_share(said, lexical_reference),
         # Lengths in reading units (a CJK character 1, a Latin word 1.7, the length of a Chinese word):
         # characters would make an English answer four times as long as its Chinese twin.
-        other_script=lexical.other_script_share(said, lexical_reference),
-        answer_chars=lexical.reading_length(said),
+        answer_chars=lexical.answer_length(said),
         reference_chars=lexical.reference_units(lexical_reference),
     )
     return _Analysis(answer, measures, flags, signals, checked)

@@ -152,7 +152,7 @@ def _stuffed(norm: str, measures: list[PointMeasure], reference_is_list: bool) -
         distinct >= 2
         and occurrences >= STUFFING_REPEAT_MIN_HITS
         and occurrences >= STUFFING_REPEAT_RATIO * distinct
-        # The characters covered counted only for the few answers this far: a set of every one of them.
+        # Counted last: it builds a set of every character the hits cover, and few answers get this far.
         and _hit_chars(measures) >= STUFFING_REPEAT_COVERAGE * content_length(norm)
     ):
         return True

@@ -103,7 +103,16 @@ LATIN_WORD_UNITS = 1.7
 
 def reading_length(text: str) -> int:
     """A text's length in reading units: a CJK character or a number counts one, a Latin word 1.7 (rounded)."""
-    return round(sum(LATIN_WORD_UNITS if u[0].isascii() and not u.isdigit() else 1.0 for u in units(text)))
+    return _reading_length(units(text))
+
+
+def answer_length(answer: str) -> int:
+    """An answer's `reading_length`, from the units its other measures read (`answer_units`)."""
+    return _reading_length(answer_units(answer))
+
+
+def _reading_length(found: Sequence[str]) -> int:
+    return round(sum(LATIN_WORD_UNITS if u[0].isascii() and not u.isdigit() else 1.0 for u in found))
 
 
 @lru_cache(maxsize=256)

@@ -143,18 +143,13 @@ class PreparedReference:
         }
 
     @cached_property
-    def _required_units(self) -> dict[float, dict[str, list[frozenset[str]]]]:
-        return {}
-
-    def required_units(self, share: float) -> dict[str, list[frozenset[str]]]:
+    def required_units(self) -> dict[str, list[frozenset[str]]]:
         """Per key point, for each misconception (in `distinctive_units`' order) the units a span must hold to
-        hold `share` of its distinctive grams (`contradiction.required_units`): worked out once per reference."""
-        if share not in self._required_units:
-            self._required_units[share] = {
-                kp_id: [contradiction.required_units(needed, share) for needed in entries]
-                for kp_id, entries in self.distinctive_units.items()
-            }
-        return self._required_units[share]
+        hold DISTINCTIVE_SHARE of its distinctive grams (`contradiction.required_units`)."""
+        return {
+            kp_id: [contradiction.required_units(needed, contradiction.DISTINCTIVE_SHARE) for needed in entries]
+            for kp_id, entries in self.distinctive_units.items()
+        }
 
     @cached_property
     def distinctive_terms(self) -> dict[str, frozenset[str]]:
