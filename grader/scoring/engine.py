@@ -48,7 +48,9 @@ from grader.scoring.types import (
 #      are read at the pauses of unpunctuated speech, and a list of siblings is no swap; the share of the
 #      answer in the script its reference does not use is a feature (overlaps undercount English answers).
 # 1.6: lengths count a Latin word as 1.7 reading units, a Chinese word's length (`lexical.reading_length`).
-SCORING_VERSION = "1.6"
+# 1.7: a terse answer that is its reference's result formula is a feature (`lexical.formulas`: "2的n-1次方" read as
+#      2^(n-1); "1" is no longer a number "2^(n-1)" states).
+SCORING_VERSION = "1.7"
 
 # A conflict found in an answer that scores at least STRONG_ELSEWHERE without it, and loses CONFLICT_DROP or
 # more points with it, is disputed rather than trusted: the score shown is halfway between the two readings
@@ -76,8 +78,9 @@ def _analyse(embedded: Embedded, reference: PreparedReference, bank: Sequence[Pr
     # its term: an answer in English, with a synonym or a same-sound misspelling is measured on what it says.
     said = lexical_text(answer.norm, [h for m in measures for hs in m.hits.values() for h in hs])
     lexical_reference = reference.lexical_reference
+    formula_precision, states_result = lexical.formulas(said, lexical_reference)
     precision, recall, f1 = lexical.bigram_overlap(said, lexical_reference)
-    flags = raise_flags(embedded, answer.norm, reference, bank, measures, precision)
+    flags = raise_flags(embedded, answer.norm, reference, bank, measures, precision, states_result)
     novel_precision, novel_recall = lexical.novel_overlap(said, lexical_reference, reference.lexical_question)
     groups = [bool(h) for m in measures for h in m.hits.values()]
     whole = float(embedded.whole @ reference.answer_vector) if embedded.spans else 0.0
@@ -108,7 +111,8 @@ def _analyse(embedded: Embedded, reference: PreparedReference, bank: Sequence[Pr
         claim_swapped=len(checked.swapped),
         claim_negated=len(checked.negated),
         verdict=verdict.agreement(answer.norm, reference.reference.reference_answer),
-        expression_precision=lexical.expression_precision(said, lexical_reference),
+        expression_precision=formula_precision,
+        states_result=states_result,
         other_script=lexical.other_script_share(said, lexical_reference),
         # Lengths in reading units (a CJK character 1, a Latin word 1.7, the length of a Chinese word):
         # characters would make an English answer four times as long as its Chinese twin.

@@ -166,19 +166,22 @@ def raise_flags(
     bank: Sequence[PreparedReference],
     measures: list[PointMeasure],
     overlap: float,
+    states_result: bool = False,
 ) -> list[Flag]:
-    """Flags, given `overlap`: the share of the answer's character bigrams found in the reference."""
+    """Flags, given `overlap`: the share of the answer's character bigrams found in the reference, and whether
+    the answer is the reference's result formula (`lexical.formulas`: "2的n-1次方" shares one bigram with
+    "…总数为2^(n-1)种" and says what it concludes)."""
     answer = embedded.answer
     length = content_length(answer)
     keyword_share = float(np.mean([m.keyword_share for m in measures]))
     if length == 0 or (_DONT_KNOW.search(norm) and keyword_share < 0.15 and length < 60):
         return [Flag.NON_ANSWER]
     flags: list[Flag] = []
-    if _off_topic(embedded, norm, reference, bank, measures, overlap):
+    if not states_result and _off_topic(embedded, norm, reference, bank, measures, overlap):
         flags.append(Flag.OFF_TOPIC)
     if _stuffed(norm, measures, _is_list(reference.reference.reference_answer)):
         flags.append(Flag.KEYWORD_STUFFING)
-    if length < TOO_SHORT_CHARS and overlap < SHORT_BUT_IN_REFERENCE:
+    if length < TOO_SHORT_CHARS and overlap < SHORT_BUT_IN_REFERENCE and not states_result:
         flags.append(Flag.TOO_SHORT)
     if embedded.source is not None and embedded.source.repetitive:
         flags.append(Flag.REPETITIVE)

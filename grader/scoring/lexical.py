@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from grader.scoring.text import normalise
+from grader.scoring.text import content_length, normalise
 
 UNIT = re.compile(r"[a-z0-9]+|[^\W\d_a-z]", re.UNICODE)  # a Latin word or number, or one CJK character
 # Function words that say nothing about content ("的", "是", "the").
@@ -316,35 +316,72 @@ def term_recall(answer: str, reference: str, question: str) -> float:
 # with the spaces around operators dropped and a few operator spellings folded; only runs holding a digit, an
 # operator or a function's bracket count (a plain English word is for the other overlaps).
 _EXPRESSION = re.compile(r"[a-z0-9_^()\[\]+\-*/<>.|!]+")
-_OPERATOR_SPACE = re.compile(r"\s*([\^+\-*/<>()=])\s*")
+# Spaces around operators dropped, but not between a formula and a bracket that opens the next ("n/2 (2n+1)/3").
+_OPERATOR_SPACE = re.compile(r"\s*([\^+\-*/<>=])\s*|(\()\s+|\s+(\))")
+# "(1)", "1." or "1、" numbering an item, at the start of a line or after a separator, is not a formula.
+_ENUMERATOR = re.compile(r"(?:^|(?<=[\s:;,]))(?:\(\d\)(?=\s*[a-z0-9(])|\d(?:\.(?=\s)|、))", re.MULTILINE)
 _EXPRESSION_FOLD = {"×": "*", "·": "*", "−": "-", "–": "-", "÷": "/", "（": "(", "）": ")"}
 # Only these characters replaced, not the text translated: translate looks up every character (`text.normalise`).
 _EXPRESSION_FOLDABLE = re.compile("[" + "".join(_EXPRESSION_FOLD) + "]")
 _OPERATOR_OR_DIGIT = re.compile(r"[0-9^+\-*/<>]|[a-z]\(")  # a digit, an operator or a function: O(n)
+# Powers as Chinese says them ("2的n-1次方", "2的（n-1）次方") and as code writes them ("pow(2, n-1)") read as
+# "2^(n-1)": the exponent bracketed, as "2^n-1" written so means something else.
+_SPOKEN_POWER = re.compile(r"([a-z0-9]+|\([^()]*\))\s*的\s*\(?([a-z0-9+\-*/ ]{1,12}?)\)?\s*次方")
+_POW_CALL = re.compile(r"pow\(\s*([a-z0-9+\-*/]+)\s*,\s*([a-z0-9+\-*/]+)\s*\)")
+_IMPLICIT_TIMES = re.compile(r"(?<=[0-9])\*(?=[a-z(])")  # 2*n is 2n
+_BARE_EXPONENT = re.compile(r"\^\(([a-z0-9]+)\)")  # 2^(n) is 2^n
+_TOP_LEVEL_SIGN = re.compile(r"(?<=[a-z0-9)\]])[+\-](?![^(]*\))")  # a + or - outside every bracket
+# A formula as a term of a sum: an operator other than + and -, a function, or a coefficient ("2n", "n2").
+_FORMULA_TERM = re.compile(r"[\^*/<>]|[a-z]\(|[0-9][a-z]|[a-z][0-9]")
+# Arithmetic, not a name written with a slash or a version ("async/await", "http/2", "l1"): an operator between
+# numbers or one-letter variables, or a one-letter function ("O(n)", "C(2n,n)").
+_ARITHMETIC = re.compile(
+    r"(?:^|(?<![a-z]))(?:[0-9]+|[a-z])\)*[\^*/+\-<>]\(*(?:[0-9]+|[a-z])(?![a-z])|(?:^|(?<![a-z]))[a-z]\("
+)
 
 
 def _expression_text(text: str) -> str:
-    """Operators folded and the spaces around them dropped; "=" splits a formula into its sides."""
-    folded = _EXPRESSION_FOLDABLE.sub(lambda m: _EXPRESSION_FOLD[m.group(0)], text)
-    return _OPERATOR_SPACE.sub(r"\1", normalise(folded)).replace("=", " ")
+    """Operators folded, powers read as "^", numbering dropped, spaces around operators dropped; "=" splits a
+    formula into its sides."""
+    folded = _EXPRESSION_FOLDABLE.sub(lambda m: _EXPRESSION_FOLD[m.group(0)], normalise(text))
+    powers = _POW_CALL.sub(r"\1^(\2)", _SPOKEN_POWER.sub(r"\1^(\2)", _ENUMERATOR.sub(" ", folded)))
+    return _OPERATOR_SPACE.sub(lambda m: m.group(1) or m.group(2) or m.group(3), powers).replace("=", " ")
+
+
+def _canonical(expression: str) -> str:
+    return _BARE_EXPONENT.sub(r"^\1", _IMPLICIT_TIMES.sub("", expression))
 
 
 def expressions(text: str) -> frozenset[str]:
-    """The formulas and numbers a text states, spaces dropped, trailing full stops left out."""
+    """The formulas and numbers a text states, spaces dropped, trailing full stops left out, written one way."""
     found = (m.group(0).strip(".") for m in _EXPRESSION.finditer(_expression_text(text)))
-    return frozenset(e for e in found if _OPERATOR_OR_DIGIT.search(e) and e.strip("()[]"))
+    return frozenset(_canonical(e) for e in found if _OPERATOR_OR_DIGIT.search(e) and e.strip("()[]"))
 
 
 @lru_cache(maxsize=256)
-def _reference_expression_text(reference: str) -> str:
-    return _expression_text(reference)
+def _reference_expressions(reference: str) -> frozenset[str]:
+    """The reference's formulas and numbers, and the terms of a sum that are formulas themselves: "O(n)" of
+    "2T(n/2)+O(n)", but not "1" of "n-1" (a bare number or letter inside a formula is not a result)."""
+    whole = expressions(reference)
+    return whole | {t for e in whole for t in _TOP_LEVEL_SIGN.split(e) if t != e and _FORMULA_TERM.search(t)}
 
 
-def expression_precision(answer: str, reference: str) -> float:
-    """Share of the answer's formulas and numbers that the reference states (looked up as written, spaces
-    around operators dropped); 0 where the answer states none."""
+def formulas(answer: str, reference: str) -> tuple[float, bool]:
+    """(precision, result) of the answer's formulas and numbers against the reference's.
+
+    precision: the share of them the reference states as a whole formula or number (a number inside a longer
+    formula is not one: "1" is not stated by "2^(n-1)"), 0 where the answer states none.
+    result: whether the answer is the reference's result, as "错误" can be its verdict: its formulas, all the
+    reference's and one of them arithmetic, are most of what it says ("共2^(n-1)个" to a reference deriving it).
+    """
     mine = expressions(answer)
     if not mine:
-        return 0.0
-    theirs = _reference_expression_text(reference)
-    return sum(1 for e in mine if e in theirs) / len(mine)
+        return 0.0, False
+    theirs = _reference_expressions(reference)
+    stated = sum(1 for e in mine if e in theirs)
+    result = (
+        stated == len(mine)
+        and any(_ARITHMETIC.search(e) for e in mine)
+        and 2 * sum(len(e) for e in mine) >= content_length(answer)
+    )
+    return stated / len(mine), result

@@ -85,6 +85,7 @@ FEATURES: dict[str, tuple[Callable[[Signals], float], bool]] = {
     "verdict_agrees": (lambda s: float(s.verdict > 0), True),
     "verdict_opposed": (lambda s: float(s.verdict < 0), True),
     "expression_precision": (lambda s: s.expression_precision, True),
+    "states_result": (lambda s: float(s.states_result), True),
     "bigram_f1": (lambda s: s.bigram_f1, True),
     "bigram_precision": (lambda s: s.bigram_precision, True),
     "novel_recall": (lambda s: s.novel_recall, True),

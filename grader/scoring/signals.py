@@ -43,8 +43,10 @@ class Signals(BaseModel):
     claim_negated: int = 0
     # +1 where the answer opens with the verdict the reference opens with (错误 … / 正确 …), -1 the opposite.
     verdict: int = 0
-    # Share of the answer's formulas and numbers the reference states (`lexical.expression_precision`).
+    # Share of the answer's formulas and numbers the reference states (`lexical.formulas`).
     expression_precision: float = 0.0
+    # The answer is the result its reference derives, a formula and little else (`lexical.formulas`).
+    states_result: bool = False
     other_script: float = 0.0  # share of the answer's words in the script the reference mostly does not use
     answer_chars: int = 0  # lengths in reading units: a CJK character 1, a Latin word 1.7 (`lexical.reading_length`)
     reference_chars: int = 0

@@ -1,5 +1,5 @@
 """Judgement questions ("请判断以下叙述是否正确") answered the other way round, and terse answers that state the
-reference's formula: the verdict read off the opening clause, formulas looked up as written."""
+reference's formula: the verdict read off the opening clause, formulas read one way however they are written."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from grader.evaluation import grader_for
 from grader.grading.grader import Grader
 from grader.scoring import lexical, verdict
 from grader.scoring.text import normalise
-from grader.scoring.types import ConflictRule, KeyPointState
+from grader.scoring.types import ConflictRule, Flag, KeyPointState
 
 
 @pytest.mark.parametrize(
@@ -45,10 +45,59 @@ def test_agreement_compares_the_answer_s_verdict_with_the_reference_s() -> None:
 
 def test_formula_precision_counts_the_answer_s_formulas_the_reference_states() -> None:
     reference = "由于分支节点共有n-1个，因此这种树的总数为2^(n-1)种。"
-    assert lexical.expression_precision("共2^(n - 1)个。", reference) == 1.0
-    assert lexical.expression_precision("2^n", reference) == 0.0
-    assert lexical.expression_precision("快速排序不会", reference) == 0.0  # no formula: nothing to count
+    assert lexical.formulas("共2^(n - 1)个。", reference)[0] == 1.0
+    assert lexical.formulas("2^n", reference)[0] == 0.0
+    assert lexical.formulas("快速排序不会", reference) == (0.0, False)  # no formula: nothing to count
     assert lexical.expressions("Precision = TP / (TP + FP)，复杂度 O(n)") == {"tp/(tp+fp)", "o(n)"}
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ("2的n-1次方", "2^(n-1)"),
+        ("2的（n-1）次方个", "2^(n-1)"),
+        ("pow（2，n-1）", "2^(n-1)"),
+        ("2 ^ (n - 1)", "2^(n-1)"),
+        ("2^(n)", "2^n"),
+        ("(2 * n + 1) / 3", "(2n+1)/3"),
+    ],
+)
+def test_a_formula_is_read_one_way_however_it_is_written(written: str, read: str) -> None:
+    assert lexical.expressions(written) == {read}
+
+
+def test_numbering_and_the_space_between_two_formulas_keep_them_apart() -> None:
+    assert lexical.expressions("（1）n/2\n（2）（2n+1)/3") == {"n/2", "(2n+1)/3"}
+    assert lexical.expressions("n/2 (2n+1)/3") == {"n/2", "(2n+1)/3"}
+    assert lexical.expressions("概率为 0.5") == {"0.5"}  # a decimal is no numbering
+
+
+@pytest.mark.parametrize(
+    ("answer", "precision", "result"),
+    [
+        ("2^(n-1)", 1.0, True),
+        ("共2的n-1次方种二叉树", 1.0, True),
+        ("1", 0.0, False),  # a number inside the reference's formula is not a number it states
+        ("2的n次方-1", 0.0, False),
+        ("2^n-1", 0.0, False),
+        # The result and a derivation: the answer says more than its formula, which the other overlaps measure.
+        ("高度为n说明每层只有一个节点，除根节点外每个节点可以是左孩子或右孩子，所以一共2^(n-1)种", 1.0, False),
+    ],
+)
+def test_an_answer_that_is_the_reference_s_formula_states_its_result(
+    answer: str, precision: float, result: bool
+) -> None:
+    reference = (
+        "由于每个分支节点都只有一个子节点，这个子节点可以是左子节点也可以是右子节点。"
+        "由于分支节点共有n-1个，因此这种树的总数为2^(n-1)种。"
+    )
+    assert lexical.formulas(answer, reference) == (precision, result)
+
+
+def test_names_written_with_a_slash_or_a_digit_are_no_result() -> None:
+    reference = "HTTP/2 多路复用，async/await 是 Promise 的语法糖，L1 正则让权重稀疏。"
+    for answer in ("HTTP/2", "async/await", "L1"):
+        assert lexical.formulas(answer, reference) == (1.0, False)
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +116,15 @@ def test_the_opposite_verdict_contradicts_the_point_that_carries_the_reference_s
     assert "判断相反" in wrong.feedback
     assert not any(kp.contradicted for kp in right.key_points)
     assert right.score - wrong.score >= 30
+
+
+def test_a_terse_answer_that_is_the_reference_s_result_is_not_sunk(ads: Grader) -> None:
+    # ads-019 asks how many binary trees of n nodes have height n; teachers gave "2^(n-1)" full marks and the
+    # grader 21-39 at confidence 0.87-0.98: it shares no words with the derivation the reference gives.
+    right = [ads.grade("ads-019", answer) for answer in ("2^(n-1)", "2的n-1次方", "共2的（n-1）次方种")]
+    wrong = [ads.grade("ads-019", answer) for answer in ("1", "2n-1", "2的n次方-1")]
+    assert min(r.score for r in right) >= 60
+    assert max(w.score for w in wrong) <= 30
+    # Nor is the result flagged as too short or off topic, as "1" is.
+    assert not any(r.flags for r in right)
+    assert all(Flag.TOO_SHORT in w.flags for w in wrong)
