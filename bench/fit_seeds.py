@@ -9,7 +9,8 @@ are measured once (about 30 s) and can be kept (`--signals FILE`) to compare fit
 
 Lines: each interview bank left out of the fit; the ADS and LE test splits under a fit on every training set
 (as the shipped one is); the LLM dev set 5-fold cross-validated. "missed" = off by >= 3 points and not routed
-to review, as a share of all answers. Per kind: the issue-17 bars, on each interview bank left out.
+to review, as a share of all answers. Per kind: the issue-17 bars, on each interview bank left out, and the dev
+set's kinds of answer against their mean mark (terse correct answers are scored about 10 points under theirs).
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ def main() -> None:
     training = [bank for bank, _ in ev.TRAINING]
     lines: dict[str, list[tuple[float, ...]]] = defaultdict(list)
     kinds: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    dev_kinds: dict[str, list[float]] = defaultdict(list)
     for seed in seeds:
         for bank in INTERVIEW:
             rows, signals = data[bank]
@@ -101,6 +103,8 @@ def main() -> None:
             others = {b: data[b][1] for b in training if b != "llm"}
             folds = ev.cross_validated(rows, signals, "llm", others, {}, 0.5, seed=seed + 1)
             lines["llm dev (5-fold CV)"].append(_line(folds["shipped"]))
+            for label, mean in folds["shipped"].mean_by_label().items():
+                dev_kinds[label].append(mean)
     print(f"seeds {seeds}: Spearman / QWK / MAE / review share / missed, averaged")
     for name, values in lines.items():
         sp, qwk, mae, review, missed = np.mean(values, axis=0)
@@ -110,6 +114,12 @@ def main() -> None:
         means = [float(np.mean(kinds[kind][bank])) for bank in INTERVIEW]
         marks = ["" if (m <= bar if op == "<=" else m >= bar) else " x" for m in means]
         print(f"  {kind:22s} {op} {bar}: " + " / ".join(f"{m:5.1f}{x}" for m, x in zip(means, marks, strict=True)))
+    if dev_kinds:
+        rows = data["llm"][0]
+        print("mean score per kind, llm dev (5-fold CV), against the mean mark x 10")
+        for label, means in dev_kinds.items():
+            marked = [10 * (r.score or 0.0) for r in rows if (r.label or "(none)") == label]
+            print(f"  {label:22s} {np.mean(means):5.1f}  (marked {np.mean(marked):5.1f})")
 
 
 if __name__ == "__main__":
