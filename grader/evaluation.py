@@ -242,17 +242,21 @@ def report_from_signals(
     review_below: float = 0.5,
 ) -> Report:
     """What `evaluate` reports, from measured signals under any calibration (no re-embedding)."""
-    assessed = [cal.assess(calibration, s) for s in signals]
-    scores = [a.score for a in assessed]
+    settled = [cal.settle(calibration, s) for s in signals]
     return Report(
         list(rows),
-        scores,
-        [a.confidence for a in assessed],
-        [list(s.flags) for s in signals],
-        [any(s.contradicted) for s in signals],
+        [s.assessment.score for s in settled],
+        [s.assessment.confidence for s in settled],
+        [_flags(s) for s in settled],
+        [any(s.signals.contradicted) for s in settled],
         base,
         review_below,
     )
+
+
+def _flags(settled: cal.Settled) -> list[str]:
+    """The grade's flags as the service raises them: a disputed answer is flagged `conflict` (and routed)."""
+    return [*settled.signals.flags, *([Flag.CONFLICT.value] if settled.disputed else [])]
 
 
 def _labelled(rows: Sequence[EvalRow]) -> None:
@@ -319,9 +323,7 @@ def cross_validated(
     """A set that is also a training set (the LLM dev set), `folds`-fold: each fold graded by a shipped
     calibration fitted on the other folds and the other banks' train splits, and by its own calibration
     fitted on the other folds and pulled towards that shipped one."""
-    scored: dict[str, tuple[list[float], list[float]]] = {
-        n: ([0.0] * len(rows), [0.0] * len(rows)) for n in ("shipped", "own")
-    }
+    graded: dict[str, dict[int, cal.Settled]] = {"shipped": {}, "own": {}}
     order = np.random.default_rng(seed).permutation(len(rows))
     for f in range(folds):
         test = order[f::folds]
@@ -329,22 +331,21 @@ def cross_validated(
         shipped = _fit_sets([(bank, train), *others.items()], "cv")
         own = fitting.fit_own(train, shipped, bank=bank, version="cv-own", fitted_on="", fit_command="")
         for name, calibration in (("shipped", shipped), ("own", own)):
-            scores, confidences = scored[name]
             for i in test:
-                assessed = cal.assess(calibration, signals[i])
-                scores[i], confidences[i] = assessed.score, assessed.confidence
-    return {
-        name: Report(
+                graded[name][i] = cal.settle(calibration, signals[i])
+    reports = {}
+    for name, by_row in graded.items():
+        settled = [by_row[i] for i in range(len(rows))]  # every row is in one fold's test part
+        reports[name] = Report(
             list(rows),
-            scores,
-            confidences,
-            [list(s.flags) for s in signals],
-            [any(s.contradicted) for s in signals],
+            [s.assessment.score for s in settled],
+            [s.assessment.confidence for s in settled],
+            [_flags(s) for s in settled],
+            [any(s.signals.contradicted) for s in settled],
             base,
             review_below,
         )
-        for name, (scores, confidences) in scored.items()
-    }
+    return reports
 
 
 def leave_one_bank_out(template: Grader, *, review_below: float = 0.5) -> list[LoboLine]:

@@ -21,7 +21,7 @@ import hashlib
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -279,6 +279,46 @@ def assess(cal: Calibration, signals: Signals) -> Assessment:
     score = round(shown, 1)
     risk = float(outside(probabilities[None, :], np.array([score / 10.0]))[0])
     return Assessment(anchor, score, risk, _confidence(cal, signals, score, risk))
+
+
+# A conflict found in an answer that scores at least STRONG_ELSEWHERE without it, and loses CONFLICT_DROP or
+# more points with it, is disputed rather than trusted: the score shown is halfway between the two readings
+# and the grade's confidence at most CONFLICT_CONFIDENCE (below the review threshold).
+STRONG_ELSEWHERE = 60.0
+CONFLICT_DROP = 25.0
+CONFLICT_CONFIDENCE = 0.45
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A grade's assessment once its conflicts are weighed, and the signals it was read from."""
+
+    assessment: Assessment
+    signals: Signals
+    disputed: bool  # the key points found contradicted were read as disputed: a person decides
+
+
+def settle(cal: Calibration, signals: Signals) -> Settled:
+    """The assessment of an answer with its key points found contradicted earning nothing, unless the answer is
+    strong without them and they sink it: the check reads words and can be wrong, so one contradicted point
+    must not sink an otherwise strong answer at high confidence. Such an answer is read as disputed, shown
+    halfway between the two readings and sent to a person. The service and the evaluation both grade so."""
+    assessed = assess(cal, signals)
+    if not any(signals.contradicted):
+        return Settled(assessed, signals, disputed=False)
+    counted = signals.counted or [not bad for bad in signals.contradicted]
+    disputed = signals.model_copy(
+        update={
+            "contradicted": [False] * len(signals.contradicted),
+            "counted": [c or bad for c, bad in zip(counted, signals.contradicted, strict=True)],
+        }
+    )
+    otherwise = assess(cal, disputed)
+    if otherwise.score >= STRONG_ELSEWHERE and otherwise.score - assessed.score >= CONFLICT_DROP:
+        halfway = round((otherwise.score + assessed.score) / 2, 1)
+        confidence = min(otherwise.confidence, CONFLICT_CONFIDENCE)
+        return Settled(replace(otherwise, score=halfway, confidence=confidence), disputed, disputed=True)
+    return Settled(assessed, signals, disputed=False)
 
 
 def outside(probabilities: np.ndarray, scores: np.ndarray) -> np.ndarray:

@@ -9,19 +9,21 @@ nothing here is random, and the one cache (the bank's stacked vectors) is keyed 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from grader.scoring import claims, lexical, model, verdict
 from grader.scoring.calibration import (
+    CONFLICT_CONFIDENCE,
+    STRONG_ELSEWHERE,
     Calibration,
     Signals,
-    assess,
     cap_for,
     contradicted_weight,
     coverage,
     credits,
+    settle,
 )
 from grader.scoring.conflicts import AnswerView
 from grader.scoring.feedback import COVERED_CREDIT, PARTIAL_CREDIT, write_feedback
@@ -51,13 +53,6 @@ from grader.scoring.types import (
 # 1.7: a terse answer that is its reference's result formula is a feature (`lexical.formulas`: "2的n-1次方" read as
 #      2^(n-1); "1" is no longer a number "2^(n-1)" states).
 SCORING_VERSION = "1.7"
-
-# A conflict found in an answer that scores at least STRONG_ELSEWHERE without it, and loses CONFLICT_DROP or
-# more points with it, is disputed rather than trusted: the score shown is halfway between the two readings
-# and the grade's confidence at most CONFLICT_CONFIDENCE (below the review threshold).
-STRONG_ELSEWHERE = 60.0
-CONFLICT_DROP = 25.0
-CONFLICT_CONFIDENCE = 0.45
 
 
 @dataclass(frozen=True)
@@ -201,7 +196,7 @@ def _nearest_other(bank: Sequence[PreparedReference], reference: PreparedReferen
 def measure_signals(embedded: Embedded, reference: PreparedReference, bank: Sequence[PreparedReference]) -> Signals:
     """The calibration inputs alone, for fitting (`grader calibrate`): conflicts taken as found."""
     found = _analyse(embedded, reference, bank)
-    return _counted(found.signals, _states(found.signals, found.measures, reference, disputed=False))
+    return _counted(found.signals, _states(found.signals, found.measures, reference))
 
 
 def _evidenced(measure: PointMeasure, distinctive: frozenset[str]) -> bool:
@@ -213,17 +208,15 @@ def _evidenced(measure: PointMeasure, distinctive: frozenset[str]) -> bool:
     return any(t in distinctive for t in in_context) or (bool(in_context) and measure.similarity >= CLOSE_SPAN)
 
 
-def _states(
-    signals: Signals, measures: Sequence[PointMeasure], reference: PreparedReference, *, disputed: bool
-) -> list[KeyPointState]:
+def _states(signals: Signals, measures: Sequence[PointMeasure], reference: PreparedReference) -> list[KeyPointState]:
     """Each key point's state: covered or partial only with evidence in the answer (its credit, and one of its
-    own terms in a span about it or a paraphrase of it); a conflict found makes it contradicted, or disputed
-    when the answer is otherwise strong (`disputed`)."""
+    own terms in a span about it or a paraphrase of it); a conflict found makes it contradicted (disputed, where
+    the answer is otherwise strong, is `calibration.settle`'s to say)."""
     states = []
     cleared = signals.model_copy(update={"contradicted": [False] * len(measures)})
     for point, measure, credit in zip(reference.key_points, measures, credits(cleared), strict=True):
         if measure.contradiction is not None:
-            states.append(KeyPointState.DISPUTED if disputed else KeyPointState.CONTRADICTED)
+            states.append(KeyPointState.CONTRADICTED)
         elif not _evidenced(measure, reference.distinctive_terms[point.key_point.id]) or credit < PARTIAL_CREDIT:
             states.append(KeyPointState.MISSED)
         else:
@@ -249,22 +242,13 @@ def score_embedded(
 ) -> ScoreResult:
     analysis = _analyse(embedded, reference, bank)
     measures, flags, found = analysis.measures, analysis.flags, analysis.signals
-    states = _states(found, measures, reference, disputed=False)
-    signals = _counted(found, states)
-    assessed = assess(calibration, signals)
-    if any(m.contradiction is not None for m in measures):
-        # One key point read as contradicted must not sink an otherwise strong answer at high confidence (the
-        # check reads words, and can be wrong): where the answer scores well without it, it is scored so and
-        # goes to a person with the conflict named.
-        disputed_states = _states(found, measures, reference, disputed=True)
-        disputed_signals = _counted(found, disputed_states)
-        otherwise = assess(calibration, disputed_signals)
-        if otherwise.score >= STRONG_ELSEWHERE and otherwise.score - assessed.score >= CONFLICT_DROP:
-            # Shown halfway between the two readings: neither trusted, a person decides.
-            halfway = round((otherwise.score + assessed.score) / 2, 1)
-            states, signals = disputed_states, disputed_signals
-            assessed = replace(otherwise, score=halfway)
-            flags = [*flags, Flag.CONFLICT]
+    states = _states(found, measures, reference)
+    settled = settle(calibration, _counted(found, states))
+    signals, assessed = settled.signals, settled.assessment
+    if settled.disputed:
+        # A contradicted key point in an answer strong without it: scored halfway, a person decides.
+        states = [KeyPointState.DISPUTED if s is KeyPointState.CONTRADICTED else s for s in states]
+        flags = [*flags, Flag.CONFLICT]
     conflicts = [m.contradiction for m in measures]
     for i, swap in enumerate(_swaps(analysis.claims, analysis.answer, measures, reference)):
         # A point counted on a clause that may say it with a sibling swapped in: its credit stands (the
