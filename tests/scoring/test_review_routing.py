@@ -92,7 +92,8 @@ def test_on_held_out_answers_of_generated_banks_the_review_queue_meets_the_bar(g
 def test_figures_read_from_signals_grade_and_route_as_the_service_does(grader: Grader, bank: str) -> None:
     # `grader calibrate --lobo`, the README table and bench/fit_seeds.py score answers from measured signals, not
     # through Grader.grade_many. A contradicted point in an otherwise strong answer is disputed in both (dev q06's
-    # reversed-temperature answer: 50 and routed with the conflict, where the signals alone read 71, not routed).
+    # reversed-temperature answer: 21 read contradicted, 88 without the conflict; the service shows it halfway and
+    # routes it, where the figures read 21 unrouted before `calibration.settle`).
     # Only a swap named on a counted point routes the service's answer on evidence the signals do not hold.
     path = EVAL_DIR / "dev_set.jsonl" if bank == "llm" else EVAL_DIR / "interview" / bank / "answers.jsonl"
     rows = read_rows(path)
