@@ -242,7 +242,13 @@ def report_from_signals(
     review_below: float = 0.5,
 ) -> Report:
     """What `evaluate` reports, from measured signals under any calibration (no re-embedding)."""
-    settled = [cal.settle(calibration, s) for s in signals]
+    return _settled_report(rows, [cal.settle(calibration, s) for s in signals], base, review_below)
+
+
+def _settled_report(
+    rows: Sequence[EvalRow], settled: Sequence[cal.Settled], base: dict[str, list[float]], review_below: float
+) -> Report:
+    """The report of grades settled as the service settles them (`calibration.settle`)."""
     return Report(
         list(rows),
         [s.assessment.score for s in settled],
@@ -333,19 +339,11 @@ def cross_validated(
         for name, calibration in (("shipped", shipped), ("own", own)):
             for i in test:
                 graded[name][i] = cal.settle(calibration, signals[i])
-    reports = {}
-    for name, by_row in graded.items():
-        settled = [by_row[i] for i in range(len(rows))]  # every row is in one fold's test part
-        reports[name] = Report(
-            list(rows),
-            [s.assessment.score for s in settled],
-            [s.assessment.confidence for s in settled],
-            [_flags(s) for s in settled],
-            [any(s.signals.contradicted) for s in settled],
-            base,
-            review_below,
-        )
-    return reports
+    # Every row is in one fold's test part.
+    return {
+        name: _settled_report(rows, [by_row[i] for i in range(len(rows))], base, review_below)
+        for name, by_row in graded.items()
+    }
 
 
 def leave_one_bank_out(template: Grader, *, review_below: float = 0.5) -> list[LoboLine]:

@@ -307,17 +307,17 @@ def settle(cal: Calibration, signals: Signals) -> Settled:
     if not any(signals.contradicted):
         return Settled(assessed, signals, disputed=False)
     counted = signals.counted or [not bad for bad in signals.contradicted]
-    disputed = signals.model_copy(
+    read_disputed = signals.model_copy(
         update={
             "contradicted": [False] * len(signals.contradicted),
             "counted": [c or bad for c, bad in zip(counted, signals.contradicted, strict=True)],
         }
     )
-    otherwise = assess(cal, disputed)
+    otherwise = assess(cal, read_disputed)
     if otherwise.score >= STRONG_ELSEWHERE and otherwise.score - assessed.score >= CONFLICT_DROP:
         halfway = round((otherwise.score + assessed.score) / 2, 1)
         confidence = min(otherwise.confidence, CONFLICT_CONFIDENCE)
-        return Settled(replace(otherwise, score=halfway, confidence=confidence), disputed, disputed=True)
+        return Settled(replace(otherwise, score=halfway, confidence=confidence), read_disputed, disputed=True)
     return Settled(assessed, signals, disputed=False)
 
 

@@ -166,7 +166,7 @@ def raise_flags(
     bank: Sequence[PreparedReference],
     measures: list[PointMeasure],
     overlap: float,
-    states_result: bool = False,
+    states_result: bool,
 ) -> list[Flag]:
     """Flags, given `overlap`: the share of the answer's character bigrams found in the reference, and whether
     the answer is the reference's result formula (`lexical.formulas`: "2的n-1次方" shares one bigram with

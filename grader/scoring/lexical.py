@@ -320,7 +320,8 @@ _EXPRESSION = re.compile(r"[a-z0-9_^()\[\]+\-*/<>.|!]+")
 _OPERATOR_SPACE = re.compile(r"\s*([\^+\-*/<>=])\s*|(\()\s+|\s+(\))")
 # "(1)", "1." or "1、" numbering an item, at the start of a line or after a separator, is not a formula.
 _ENUMERATOR = re.compile(r"(?:^|(?<=[\s:;,]))(?:\(\d\)(?=\s*[a-z0-9(])|\d(?:\.(?=\s)|、))", re.MULTILINE)
-_EXPRESSION_FOLD = {"×": "*", "·": "*", "−": "-", "–": "-", "÷": "/", "（": "(", "）": ")"}
+# Operator spellings `normalise` leaves as they are (it folds full-width brackets itself).
+_EXPRESSION_FOLD = {"×": "*", "·": "*", "−": "-", "–": "-", "÷": "/"}
 # Only these characters replaced, not the text translated: translate looks up every character (`text.normalise`).
 _EXPRESSION_FOLDABLE = re.compile("[" + "".join(_EXPRESSION_FOLD) + "]")
 _OPERATOR_OR_DIGIT = re.compile(r"[0-9^+\-*/<>]|[a-z]\(")  # a digit, an operator or a function: O(n)
