@@ -59,6 +59,12 @@ _ASCII_TERM = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[_&\-][A-Za-z0-9]+)*")
 # organisation names and abbreviations, which are mostly mis-segmentations like "中全").
 _TAG_POS = ("n", "nz", "vn", "v", "l", "i", "eng", "a", "an", "nr", "ns")
 _TRAILING_PUNCT = "，,。；;：:、 \t"
+# Characters that stand as words of their own (particles, prepositions, auxiliaries, numerals): a two-character
+# word jieba guessed with one of them in it is two words run together (`_Segmenter.miscut`).
+_FUNCTION_CHARS = frozenset(
+    "和时上不更要应中的了是在也都就并而与及或被把对从向以之其该这那会能可将让使给等为有无过"  # particles, prepositions
+    "一二三四五六七八九十个种"  # numerals and measure words
+)
 
 # Spellings of the same term, so a generated keyword already matches how candidates write it.
 # Curated files carry their own, fuller alias lists.
@@ -157,7 +163,14 @@ class _Segmenter:
 
     def tags(self, text: str, top: int) -> list[tuple[str, float]]:
         found: list[tuple[str, float]] = self.tfidf.extract_tags(text, topK=top, withWeight=True, allowPOS=_TAG_POS)
-        return found
+        return [(tag, weight) for tag, weight in found if not self.miscut(tag)]
+
+    def miscut(self, word: str) -> bool:
+        """A two-character word jieba's dictionary does not hold, with a function character in it: its HMM joined
+        two characters the dictionary left single, one of them a word of its own ("和超" of 模型选择和超参调优,
+        "时应" of 不平衡时应使用, "集上" of 训练集上). Words its HMM found that are terms (卡表, 压入, 防抖) hold
+        no function character."""
+        return len(word) == 2 and not self.tokenizer.FREQ.get(word) and any(ch in _FUNCTION_CHARS for ch in word)
 
 
 @cache

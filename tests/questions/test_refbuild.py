@@ -142,6 +142,15 @@ def test_general_words_are_not_keywords_where_the_point_has_rarer_terms():
     assert "版本号" in terms
 
 
+def test_two_words_jieba_ran_together_are_no_keyword_but_terms_it_guessed_are():
+    answer = "交叉验证适合数据量不大时做模型选择和超参调优。分类问题且类别不平衡时应使用分层抽样。"
+    terms = {t for kws in _keywords(answer) for t in kws}
+    assert not terms & {"和超", "时应"}  # 和 / 时: function characters run into the next word
+    assert {"数据量", "类别"} <= terms
+    held = {t for kws in _keywords("老年代使用卡表记录跨代引用，回调先压入栈中。") for t in kws}
+    assert {"卡表", "压入"} <= held  # two-character terms jieba's dictionary lacks, with no function character
+
+
 def test_a_fragment_without_a_subject_joins_the_claim_before_it():
     points = split_key_points(
         "FixedThreadPool 使用无界的 LinkedBlockingQueue，任务堆积时内存会一直增长。都可能导致 OOM。"
