@@ -3,6 +3,8 @@
     .venv/bin/python bench/grade_snapshot.py --write /tmp/before.pkl    # before a change
     .venv/bin/python bench/grade_snapshot.py --check /tmp/before.pkl    # after it: exit 1 on any difference
 
+On a difference it also prints, per set, how many answers' scores moved and by how much.
+
 For a change meant to leave every grade as it is (a speed-up): per labelled set (`evaluation.TRAINING` and the
 test splits), the Signals `evaluation.measure` returns (what the calibration is fitted on) and the full
 ScoreResult of `Grader.grade_many` in chunks of 50 (scores, confidences, key point states, evidence, feedback,
@@ -66,6 +68,26 @@ def differences(before: Any, after: Any, where: str = "") -> list[str]:
     return [] if before == after else [f"{where}: {before!r} != {after!r}"]
 
 
+def score_moves(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """Per set, how many answers' shown scores moved and by how much: what a change meant to move grades (a
+    refitted calibration, new keywords) did, where `differences` only counts fields."""
+    lines = []
+    for name, now in after.items():
+        if name not in before or len(before[name]["grades"]) != len(now["grades"]):
+            lines.append(f"{name}: not comparable (not in the snapshot, or another number of answers)")
+            continue
+        deltas = [g["score"] - b["score"] for b, g in zip(before[name]["grades"], now["grades"], strict=True)]
+        moved = [abs(d) for d in deltas if abs(d) > TOLERANCE]
+        if not moved:
+            lines.append(f"{name}: no score moved")
+            continue
+        lines.append(
+            f"{name}: {len(moved)} of {len(deltas)} scores moved, mean {sum(moved) / len(moved):.1f}, "
+            f"largest {max(moved):.1f} points; {sum(abs(d) >= 10 for d in deltas)} by 10 or more"
+        )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     group = parser.add_mutually_exclusive_group(required=True)
@@ -84,6 +106,8 @@ def main() -> None:
         print(line)
     answers = sum(len(v["grades"]) for v in now.values())
     print(f"{len(found)} differences over {len(now)} sets, {answers} answers (signals, grades, dev one at a time)")
+    if found:
+        print("\n".join(score_moves(before, now)))
     sys.exit(1 if found else 0)
 
 
