@@ -9,8 +9,9 @@ are measured once (about 30 s) and can be kept (`--signals FILE`) to compare fit
 
 Lines: each interview bank left out of the fit; the ADS and LE test splits under a fit on every training set
 (as the shipped one is); the LLM dev set 5-fold cross-validated. "missed" = off by >= 3 points and not routed
-to review, as a share of all answers. Per kind: the issue-17 bars, on each interview bank left out, and the dev
-set's kinds of answer against their mean mark (terse correct answers are scored about 10 points under theirs).
+to review, as a share of all answers; in brackets the part of it scored under the person's mark. Per kind: the
+issue-17 bars, on each interview bank left out, and the dev set's kinds of answer against their mean mark (terse
+correct answers are scored about 10 points under theirs).
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ def _fit(data: Measured, banks: Sequence[str], seed: int) -> cal.Calibration:
 def _line(report: ev.Report) -> tuple[float, ...]:
     metrics = report.metrics()
     _, missed = report.big_errors()
-    return metrics["spearman"], metrics["qwk"], metrics["mae"], report.review_share(), missed
+    under, _ = report.missed_by_direction()
+    return metrics["spearman"], metrics["qwk"], metrics["mae"], report.review_share(), missed, under
 
 
 def main() -> None:
@@ -105,10 +107,13 @@ def main() -> None:
             lines["llm dev (5-fold CV)"].append(_line(folds["shipped"]))
             for label, mean in folds["shipped"].mean_by_label().items():
                 dev_kinds[label].append(mean)
-    print(f"seeds {seeds}: Spearman / QWK / MAE / review share / missed, averaged")
+    print(f"seeds {seeds}: Spearman / QWK / MAE / review share / missed (of it scored under the mark), averaged")
     for name, values in lines.items():
-        sp, qwk, mae, review, missed = np.mean(values, axis=0)
-        print(f"  {name:28s} {sp:.3f} / {qwk:.3f} / {mae:.2f} / {100 * review:4.1f}% / {100 * missed:4.1f}%")
+        sp, qwk, mae, review, missed, under = np.mean(values, axis=0)
+        print(
+            f"  {name:28s} {sp:.3f} / {qwk:.3f} / {mae:.2f} / {100 * review:4.1f}% / {100 * missed:4.1f}%"
+            f" ({100 * under:4.1f}%)"
+        )
     print("mean score per kind, each interview bank left out (" + " / ".join(INTERVIEW) + "; x = bar not met)")
     for kind, (op, bar) in BARS.items():
         means = [float(np.mean(kinds[kind][bank])) for bank in INTERVIEW]

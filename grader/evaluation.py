@@ -59,6 +59,7 @@ TESTS = (
 # kinds (good_different_angle 75 -> 70 at 0.25) and more of ADS's big errors (docs/grading.md).
 BANK_SHARE = {"ads": 0.5, "le": 0.5}
 BIG_ERROR = cal.BIG_ERROR  # points on the 0–10 scale
+CORRECT_MARK = 7.0  # a mark (0–10) at which a person read the answer as right: sinking it is the costliest error
 CV_FOLDS = 5
 FLAGS = tuple(flag.value for flag in Flag)  # every flag the engine can raise, new ones included
 
@@ -151,6 +152,24 @@ class Report:
         big = [abs(s / 10 - y) >= BIG_ERROR for s, y in zip(self.scores, self.labels, strict=True)]
         missed = [b and not r for b, r in zip(big, self.reviewed(), strict=True)]
         return float(np.mean(big)), float(np.mean(missed))
+
+    def missed_by_direction(self) -> tuple[float, float]:
+        """The missed big errors split by direction, each as a share of all answers: (scored >= 3 points under
+        the person's mark and not routed, scored >= 3 points over it and not routed). Under is the costly side:
+        a candidate sunk without anyone looking."""
+        gaps = [s / 10 - y for s, y in zip(self.scores, self.labels, strict=True)]
+        routed = self.reviewed()
+        under = [g <= -BIG_ERROR and not r for g, r in zip(gaps, routed, strict=True)]
+        over = [g >= BIG_ERROR and not r for g, r in zip(gaps, routed, strict=True)]
+        return float(np.mean(under)), float(np.mean(over))
+
+    def sunk_correct(self) -> tuple[int, int]:
+        """(answers a person marked CORRECT_MARK or more that the grader scored >= 3 points lower and did not
+        route to review, answers marked so): the worst error a grader makes, counted on its own."""
+        routed = self.reviewed()
+        correct = [i for i, y in enumerate(self.labels) if y >= CORRECT_MARK]
+        sunk = [i for i in correct if self.scores[i] / 10 <= self.labels[i] - BIG_ERROR and not routed[i]]
+        return len(sunk), len(correct)
 
     def flag_table(self) -> dict[str, tuple[float, float | None]]:
         """Per flag and for contradictions: (firing rate, human mean where it fired)."""

@@ -155,6 +155,8 @@ def evaluate(
 
 
 def print_report(report: Report, title: str) -> None:
+    from grader.evaluation import CORRECT_MARK
+
     table = Table("method", "spearman", "qwk", "mae", "per-question spearman (median / worst)", title=title)
     rows = [
         ("grader", report.metrics(), report.scores),
@@ -180,9 +182,13 @@ def print_report(report: Report, title: str) -> None:
             by_label.add_row(label, f"{mean:.1f}")
         console.print(by_label)
     big, missed = report.big_errors()
+    under, over = report.missed_by_direction()
+    sunk, correct = report.sunk_correct()
     console.print(
         f"review share {100 * report.review_share():.1f}%  ·  off by >= 3 points {100 * big:.1f}%  ·  "
-        f"off by >= 3 and not routed to review {100 * missed:.1f}% of all answers",
+        f"off by >= 3 and not routed to review {100 * missed:.1f}% of all answers "
+        f"({100 * under:.1f}% scored under the mark, {100 * over:.1f}% over)  ·  "
+        f"answers marked >= {CORRECT_MARK:g} scored 3+ lower and not routed: {sunk} of {correct}",
         highlight=False,
     )
 

@@ -65,6 +65,21 @@ def test_the_report_routes_exactly_what_the_service_routes(dev: Report) -> None:
     assert dev.reviewed() == [needs_review(r, 0.5) for r in dev.results]
 
 
+def test_missed_big_errors_are_told_apart_by_direction_and_sunk_correct_answers_counted() -> None:
+    from grader.evaluation import EvalRow
+
+    marks = [9, 8, 7, 2, 1, 5]
+    scores = [40.0, 45.0, 90.0, 70.0, 0.0, 50.0]  # under, under but routed, right, over, right, right
+    confidences = [0.9, 0.3, 0.9, 0.8, 0.9, 0.9]
+    rows = [EvalRow(id=str(i), question_id="q01", answer="…", score=m) for i, m in enumerate(marks)]
+    report = Report(rows, scores, confidences, [[] for _ in rows], [False] * len(rows), {})
+    under, over = report.missed_by_direction()
+    assert (under, over) == (1 / 6, 1 / 6)
+    assert under + over == report.big_errors()[1]
+    # Marked 7 or more: three answers; the one scored 40 went unrouted, the one scored 45 was routed.
+    assert report.sunk_correct() == (1, 3)
+
+
 def test_a_capped_non_answer_is_graded_other_flags_go_to_review() -> None:
     assert not review_flagged(["non_answer"])
     for flag in ("off_topic", "keyword_stuffing", "too_short", "copy_of_reference"):
