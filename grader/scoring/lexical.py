@@ -39,10 +39,13 @@ GENERAL_WORDS = frozenset(
 # An enumeration's items ("程序计数器、虚拟机栈和本地方法栈是线程私有的"): the words that open its first item
 # and close its last one are not part of them.
 _ITEM_BREAK = re.compile(r"、|以及|和|与|及|或")
+# ... nor the number of a numbered list ("3. 防抖、节流、memoize"), nor the quotation marks around the items
+# ("防止“分配内存、初始化、赋值引用”被重排序").
 _ITEM_LEAD_IN = re.compile(
-    r"^.*(?:其中|包括|包含|分为|分成|分别是|出现|导致|存放|支持|提供|有|如|比如|例如|像|即|是|为|：|:)"
+    r"^.*(?:其中|包括|包含|分为|分成|分别是|出现|导致|存放|支持|提供|有|如|比如|例如|像|即|是|为|：|:|[“「『])"
+    r"|^\s*(?:\d{1,2}[.、)）](?!\d)|[（(]\d{1,2}[)）]|[①-⑳])"
 )
-_ITEM_TAIL = re.compile(r"(?:是|的|等|都|会|这|在|共|均|[一二三四五六七八九十两几]+(?:个|种|部分|块|类|大)).*$")
+_ITEM_TAIL = re.compile(r"(?:是|的|等|都|会|这|在|共|均|[”」』]|[一二三四五六七八九十两几]+(?:个|种|部分|块|类|大)).*$")
 MAX_ITEM_UNITS = 8  # CJK characters and Latin words: 程序计数器 5, MessageChannel 1
 
 

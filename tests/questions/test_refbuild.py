@@ -122,6 +122,23 @@ def test_the_items_of_an_enumeration_are_read_without_the_words_around_the_list(
     assert lexical.enumeration_items("堆和方法区是所有线程共享的") == []  # two items joined by 和 are no enumeration
 
 
+def test_a_list_number_and_quotation_marks_are_not_part_of_the_items():
+    # fe02 drafted "3. 防抖" and jv05 "赋值引用”被重排序" as keywords: an admin's rubric and a candidate's feedback
+    # showed them as terms the answer missed.
+    assert lexical.enumeration_items("3. 防抖、节流、memoize 等需要在多次调用之间保存状态的工具函数") == [
+        "防抖",
+        "节流",
+        "memoize",
+    ]
+    assert lexical.enumeration_items("（2）配货、配装、送达服务") == ["配货", "配装", "送达服务"]
+    assert lexical.enumeration_items("防止 new 对象时“分配内存、初始化、赋值引用”被重排序") == [
+        "分配内存",
+        "初始化",
+        "赋值引用",
+    ]
+    assert lexical.enumeration_items("1.5 倍、2 倍、3 倍") == ["1.5 倍", "2 倍", "3 倍"]  # a decimal is no list number
+
+
 def _keywords(answer: str) -> list[list[str]]:
     reference = build_reference("t1", "问题", answer, None)
     return [[kw["term"] for kw in kp["keywords"]] for kp in reference["key_points"]]
