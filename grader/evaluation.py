@@ -147,29 +147,29 @@ class Report:
     def review_share(self) -> float:
         return float(np.mean(self.reviewed()))
 
+    def _gaps(self) -> np.ndarray:
+        """Per answer, the grader's score (0–10) less the person's mark."""
+        gaps: np.ndarray = np.array(self.scores) / 10 - np.array(self.labels)
+        return gaps
+
     def big_errors(self) -> tuple[float, float]:
         """(share of answers off by >= 3 points, share off by >= 3 and not routed to review)."""
-        big = [abs(s / 10 - y) >= BIG_ERROR for s, y in zip(self.scores, self.labels, strict=True)]
-        missed = [b and not r for b, r in zip(big, self.reviewed(), strict=True)]
-        return float(np.mean(big)), float(np.mean(missed))
+        big = np.abs(self._gaps()) >= BIG_ERROR
+        return float(np.mean(big)), float(np.mean(big & ~np.array(self.reviewed())))
 
     def missed_by_direction(self) -> tuple[float, float]:
         """The missed big errors split by direction, each as a share of all answers: (scored >= 3 points under
         the person's mark and not routed, scored >= 3 points over it and not routed). Under is the costly side:
         a candidate sunk without anyone looking."""
-        gaps = [s / 10 - y for s, y in zip(self.scores, self.labels, strict=True)]
-        routed = self.reviewed()
-        under = [g <= -BIG_ERROR and not r for g, r in zip(gaps, routed, strict=True)]
-        over = [g >= BIG_ERROR and not r for g, r in zip(gaps, routed, strict=True)]
-        return float(np.mean(under)), float(np.mean(over))
+        gaps, unrouted = self._gaps(), ~np.array(self.reviewed())
+        return float(np.mean((gaps <= -BIG_ERROR) & unrouted)), float(np.mean((gaps >= BIG_ERROR) & unrouted))
 
     def sunk_correct(self) -> tuple[int, int]:
         """(answers a person marked CORRECT_MARK or more that the grader scored >= 3 points lower and did not
         route to review, answers marked so): the worst error a grader makes, counted on its own."""
-        routed = self.reviewed()
-        correct = [i for i, y in enumerate(self.labels) if y >= CORRECT_MARK]
-        sunk = [i for i in correct if self.scores[i] / 10 <= self.labels[i] - BIG_ERROR and not routed[i]]
-        return len(sunk), len(correct)
+        correct = np.array(self.labels) >= CORRECT_MARK
+        sunk = correct & (self._gaps() <= -BIG_ERROR) & ~np.array(self.reviewed())
+        return int(sunk.sum()), int(correct.sum())
 
     def flag_table(self) -> dict[str, tuple[float, float | None]]:
         """Per flag and for contradictions: (firing rate, human mean where it fired)."""

@@ -10,7 +10,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader.evaluation import EVAL_DIR, Report, evaluate, grader_for, measure, read_rows, report_from_signals
+from grader.evaluation import (
+    EVAL_DIR,
+    EvalRow,
+    Report,
+    evaluate,
+    grader_for,
+    measure,
+    read_rows,
+    report_from_signals,
+)
 from grader.grading.grader import Grader
 from grader.scoring.calibration import review_flagged
 from grader.scoring.types import ConflictRule
@@ -66,16 +75,14 @@ def test_the_report_routes_exactly_what_the_service_routes(dev: Report) -> None:
 
 
 def test_missed_big_errors_are_told_apart_by_direction_and_sunk_correct_answers_counted() -> None:
-    from grader.evaluation import EvalRow
-
     marks = [9, 8, 7, 2, 1, 5]
     scores = [40.0, 45.0, 90.0, 70.0, 0.0, 50.0]  # under, under but routed, right, over, right, right
     confidences = [0.9, 0.3, 0.9, 0.8, 0.9, 0.9]
     rows = [EvalRow(id=str(i), question_id="q01", answer="…", score=m) for i, m in enumerate(marks)]
     report = Report(rows, scores, confidences, [[] for _ in rows], [False] * len(rows), {})
     under, over = report.missed_by_direction()
-    assert (under, over) == (1 / 6, 1 / 6)
-    assert under + over == report.big_errors()[1]
+    assert (under, over) == (pytest.approx(1 / 6), pytest.approx(1 / 6))
+    assert under + over == pytest.approx(report.big_errors()[1])
     # Marked 7 or more: three answers; the one scored 40 went unrouted, the one scored 45 was routed.
     assert report.sunk_correct() == (1, 3)
 
