@@ -59,7 +59,7 @@ TESTS = (
 # kinds (good_different_angle 75 -> 70 at 0.25) and more of ADS's big errors (docs/grading.md).
 BANK_SHARE = {"ads": 0.5, "le": 0.5}
 BIG_ERROR = cal.BIG_ERROR  # points on the 0–10 scale
-CORRECT_MARK = 7.0  # a mark (0–10) at which a person read the answer as right: sinking it is the costliest error
+CORRECT_MARK = cal.CORRECT_MARK
 CV_FOLDS = 5
 FLAGS = tuple(flag.value for flag in Flag)  # every flag the engine can raise, new ones included
 

@@ -154,6 +154,14 @@ def evaluate(
     print_report(report, f"{path.name} · bank {bank or 'llm'} · calibration {grader.calibration.version}")
 
 
+_SHARES = {"review_share", "big_not_routed", "correct_sunk"}
+
+
+def _figure(metric: str, value: float) -> str:
+    """Shares of the answers (routed to review, big errors not routed, correct answers sunk) read as percentages."""
+    return f"{100 * value:.1f}%" if metric in _SHARES else f"{value:.3f}"
+
+
 def print_report(report: Report, title: str) -> None:
     from grader.evaluation import CORRECT_MARK
 
@@ -283,18 +291,27 @@ def _calibrate_bank(bank: str, path: Path | None) -> Calibration:
     with session_scope(get_session_factory(settings.database_url)) as session:
         grader = build_grader(settings)
         if path is None:
-            report = fit_from_reviews(session, grader, bank, actor=CLI)
+            report = fit_from_reviews(session, grader, bank, actor=CLI, review_below=settings.review_confidence_below)
         else:
             command = f"grader calibrate --bank {shlex.quote(bank)} {shlex.quote(path.name)}"
             rows = read_labelled(path)
-            report = calibrate_bank(session, grader, bank, rows, source=path.name, command=command, actor=CLI)
+            report = calibrate_bank(
+                session,
+                grader,
+                bank,
+                rows,
+                source=path.name,
+                command=command,
+                actor=CLI,
+                review_below=settings.review_confidence_below,
+            )
     measured = (
         f"on {report.held_back} held-back answers (not fitted on)" if report.held_back else "5-fold cross-validated"
     )
     table = Table("agreement", "before (current: " + report.current + ")", f"after ({measured})")
     for metric in report.after:
         before = report.before.get(metric)
-        table.add_row(metric, "—" if before is None else f"{before:.3f}", f"{report.after[metric]:.3f}")
+        table.add_row(metric, "—" if before is None else _figure(metric, before), _figure(metric, report.after[metric]))
     who = ", ".join(f"{name} ({n})" for name, n in report.labels_from.items())
     console.print(f"bank '{bank}': {report.examples} labelled answers, from {who}", highlight=False)
     console.print(table)

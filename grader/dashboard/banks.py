@@ -477,7 +477,15 @@ def fit_calibration_form(
         return _bank_page(request, session, db, bank, problem=problem, status_code=422)
     try:
         grader = build_grader(settings)
-        report = bank_admin.atomically(db, fit_from_reviews, db, grader, bank, actor=session.principal)
+        report = bank_admin.atomically(
+            db,
+            fit_from_reviews,
+            db,
+            grader,
+            bank,
+            actor=session.principal,
+            review_below=settings.review_confidence_below,
+        )
     except GraderError as exc:  # the fit's own refusals (an embedder the calibration was not fitted with, …)
         problem = f"拟合失败，没有新增校准版本：{exc.message}"
         return _bank_page(request, session, db, bank, problem=problem, status_code=exc.status_code)

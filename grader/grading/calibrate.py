@@ -2,8 +2,10 @@
 
 The answers are measured against the bank's latest published version (with its questions as peers),
 the current calibration's agreement on them is the "before" figure (it was not fitted on them), the
-new fit's 5-fold cross-validated agreement the "after"; the fit becomes a new, unpublished calibration
-version of the bank for an admin to publish. Takes the caller's session and never commits.
+new fit's the "after" (on held-back answers, else 5-fold cross-validated); both also say what review would
+catch (`agreement`: the share routed, the big errors not routed, the correct answers sunk unseen). The fit
+becomes a new, unpublished calibration version of the bank for an admin to publish. Takes the caller's
+session and never commits.
 
 Safe to publish (issue 18, items 2 and 12: 14 overrides by one reviewer inverted a bank; 24 reviewed
 answers of 5 questions were fitted without a word about the sample):
@@ -42,7 +44,15 @@ from grader.keys.principal import Principal
 from grader.questions.banks import published_references
 from grader.questions.calibrations import add_calibration, bank_calibration, fit_bank_calibration
 from grader.questions.reviewed import LabelledAnswer, enough_reviews, reviewed_labels
-from grader.scoring.calibration import Calibration, Signals, final_score
+from grader.scoring.calibration import (
+    BIG_ERROR,
+    CORRECT_MARK,
+    Calibration,
+    Signals,
+    final_score,
+    review_flagged,
+    settle,
+)
 from grader.scoring.engine import measure_signals
 from grader.scoring.metrics import spearman, summarise
 from grader.scoring.reading import embed_answers
@@ -58,8 +68,9 @@ class CalibrationReport(BaseModel):
     bank: str
     examples: int
     current: str  # the calibration version graded with so far
-    before: dict[str, float]  # the current calibration's agreement on these answers
-    after: dict[str, float]  # the new fit's, 5-fold cross-validated
+    # The current calibration's agreement on these answers and what its review queue catches (`agreement`)
+    before: dict[str, float]
+    after: dict[str, float]  # the new fit's, on the held-back answers (or 5-fold cross-validated)
     version: int  # the new (unpublished) calibration version
     calibration: Calibration
     held_back: int = 0  # answers kept out of the fit; `before`/`after` are measured on them
@@ -96,7 +107,9 @@ def reviewed_answers(session: Session, bank: str) -> list[LabelledAnswer]:
     return enough_reviews(bank, reviewed_labels(session, bank))
 
 
-def fit_from_reviews(session: Session, grader: Grader, bank: str, *, actor: Principal) -> CalibrationReport:
+def fit_from_reviews(
+    session: Session, grader: Grader, bank: str, *, actor: Principal, review_below: float = 0.5
+) -> CalibrationReport:
     """The bank's own calibration fitted on its reviewers' scores, as a new unpublished version: what
     `grader calibrate --bank NAME --from-reviews` and the dashboard's bank page both run."""
     return calibrate_bank(
@@ -107,6 +120,7 @@ def fit_from_reviews(session: Session, grader: Grader, bank: str, *, actor: Prin
         source=f"reviews of bank {bank}",
         command=from_reviews_command(bank),
         actor=actor,
+        review_below=review_below,
     )
 
 
@@ -137,7 +151,10 @@ def calibrate_bank(
     source: str,
     command: str,
     actor: Principal,
+    review_below: float = 0.5,
 ) -> CalibrationReport:
+    """`review_below`: the confidence under which the service routes a grade to review (its setting
+    `review_confidence_below`), for the before/after figures of what review would catch."""
     published = published_references(session, bank)
     unknown = [
         {"row": i, "field": "question_id", "message": f"{r.question_id!r} is not in bank '{bank}' v{published.version}"}
@@ -175,10 +192,10 @@ def calibrate_bank(
     )
     if held:
         labels = [rows[i].score for i in held]
-        before = summarise([final_score(current, examples[i]) for i in held], labels)
-        after = summarise([final_score(fitted, examples[i]) for i in held], labels)
+        before = agreement(current, [examples[i] for i in held], labels, review_below)
+        after = agreement(fitted, [examples[i] for i in held], labels, review_below)
     else:
-        before = summarise([final_score(current, e) for e in examples], [r.score for r in rows])
+        before = agreement(current, examples, [r.score for r in rows], review_below)
         after = {k.removeprefix(f"cv_{bank}_"): v for k, v in fitted.cv_metrics.items() if k.startswith(f"cv_{bank}_")}
     earlier_signals = signals(earlier_answers(session, bank))
     earlier = _compare(
@@ -220,6 +237,29 @@ def calibrate_bank(
         references=references,
         warnings=warnings,
     )
+
+
+def agreement(
+    calibration: Calibration, examples: Sequence[Signals], labels: Sequence[float], review_below: float
+) -> dict[str, float]:
+    """Agreement with the labels of the grades the service would give (conflicts settled as it settles them),
+    and what its review queue would catch: the share routed, the share off by BIG_ERROR or more and not
+    routed, and the share marked CORRECT_MARK or more that were scored BIG_ERROR lower and not routed (a good
+    candidate marked down with nobody looking): an admin weighs these before publishing a calibration."""
+    settled = [settle(calibration, e) for e in examples]
+    scores = [s.assessment.score for s in settled]
+    routed = np.array(
+        [s.disputed or s.assessment.confidence < review_below or review_flagged(s.signals.flags) for s in settled]
+    )
+    marks = np.array(labels, dtype=float)
+    gaps = np.array(scores) / 10 - marks
+    missed = (np.abs(gaps) >= BIG_ERROR) & ~routed
+    return {
+        **summarise(scores, list(labels)),
+        "review_share": float(routed.mean()),
+        "big_not_routed": float(missed.mean()),
+        "correct_sunk": float((missed & (gaps < 0) & (marks >= CORRECT_MARK)).mean()),
+    }
 
 
 def _rounded(figures: dict[str, float]) -> dict[str, float]:

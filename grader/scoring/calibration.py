@@ -55,6 +55,7 @@ DEFAULT_CAPS = {"non_answer": 0.0}
 # Flags that route to review without capping (all flags do in the service; listed for reports).
 KEYWORD_CREDIT_SHARE = 0.5  # of a key point's displayed credit, the rest from its similarity
 BIG_ERROR = 3.0  # points on the 0-10 scale: an error a reviewer must catch
+CORRECT_MARK = 7.0  # a mark (0-10) at which a person read the answer as right: sinking it unseen is the worst error
 
 
 @dataclass(frozen=True)

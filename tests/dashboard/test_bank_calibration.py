@@ -207,13 +207,17 @@ def test_an_admins_fit_adds_an_unpublished_version_and_the_bank_keeps_the_shippe
         assert version.source == f"reviews of bank {ready_bank.name}"
         assert version.calibration.fit_command == f"grader calibrate --bank {ready_bank.name} --from-reviews"
         assert set(version.proposal["labels_from"]) == {"复核人甲", "复核人乙"}
-        assert {"spearman"} <= set(version.proposal["before"]) & set(version.proposal["after"])
+        # What review would catch under each calibration, on the same held-back answers.
+        assert {"spearman", "review_share", "big_not_routed", "correct_sunk"} <= set(version.proposal["before"]) & set(
+            version.proposal["after"]
+        )
 
         page = admin.get(fitted.headers["location"]).text
         assert f"已拟合校准第 {version.version} 版（未发布）" in page
         row = re.search(rf'<tr data-calibration="{version.version}">.*?</tr>', page, re.S)
         assert row is not None
         assert "留出" in row.group(0) and "Spearman：现行" in row.group(0) and "复核人甲（" in row.group(0)
+        assert "偏差 ≥ 3 分而未送复核" in row.group(0) and "好答案（≥ 7 分）被压低" in row.group(0)
         assert f"/calibrations/{version.version}/publish" in row.group(0)  # publishing: its own form
         assert "本题库尚无自己的校准" in readiness_of(page)
 

@@ -87,6 +87,25 @@ def test_missed_big_errors_are_told_apart_by_direction_and_sunk_correct_answers_
     assert report.sunk_correct() == (1, 3)
 
 
+@pytest.mark.slow  # measures the dev set
+def test_a_bank_fits_before_after_figures_are_the_review_queue_the_evaluation_reports(grader: Grader) -> None:
+    # The bank page's before/after figures of a new calibration (`calibrate.agreement`) read routing as the service
+    # and `grader eval` do: the same review share, missed big errors and correct answers sunk on the same answers.
+    from grader.grading.calibrate import agreement
+
+    rows = read_rows(EVAL_DIR / "dev_set.jsonl")
+    signals = measure(grader_for("llm", grader), rows)
+    labels = [r.score or 0.0 for r in rows]
+    figures = agreement(grader.calibration, signals, labels, 0.5)
+    report = report_from_signals(rows, signals, grader.calibration, {})
+    sunk, _ = report.sunk_correct()
+    assert figures["spearman"] == pytest.approx(report.metrics()["spearman"])
+    assert figures["review_share"] == pytest.approx(report.review_share())
+    assert figures["big_not_routed"] == pytest.approx(report.big_errors()[1])
+    assert figures["correct_sunk"] == pytest.approx(sunk / len(rows))
+    assert 0 < figures["review_share"] < 0.5
+
+
 def test_a_capped_non_answer_is_graded_other_flags_go_to_review() -> None:
     assert not review_flagged(["non_answer"])
     for flag in ("off_topic", "keyword_stuffing", "too_short", "copy_of_reference"):
