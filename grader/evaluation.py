@@ -26,7 +26,7 @@ from grader.questions.references import DEFAULT_DIR
 from grader.scoring import calibration as cal
 from grader.scoring import fitting, lexical
 from grader.scoring.engine import SCORING_VERSION, measure_signals
-from grader.scoring.metrics import spearman, summarise
+from grader.scoring.metrics import missed_errors, spearman, summarise
 from grader.scoring.reading import embed_answers
 from grader.scoring.text import normalise
 from grader.scoring.types import Flag, ScoreResult
@@ -147,29 +147,28 @@ class Report:
     def review_share(self) -> float:
         return float(np.mean(self.reviewed()))
 
-    def _gaps(self) -> np.ndarray:
-        """Per answer, the grader's score (0–10) less the person's mark."""
-        gaps: np.ndarray = np.array(self.scores) / 10 - np.array(self.labels)
-        return gaps
+    def _missed(self) -> tuple[np.ndarray, np.ndarray]:
+        return missed_errors(self.scores, self.labels, self.reviewed(), BIG_ERROR)
 
     def big_errors(self) -> tuple[float, float]:
         """(share of answers off by >= 3 points, share off by >= 3 and not routed to review)."""
-        big = np.abs(self._gaps()) >= BIG_ERROR
-        return float(np.mean(big)), float(np.mean(big & ~np.array(self.reviewed())))
+        big = np.abs(np.array(self.scores) / 10 - np.array(self.labels)) >= BIG_ERROR
+        under, over = self._missed()
+        return float(np.mean(big)), float(np.mean(under | over))
 
     def missed_by_direction(self) -> tuple[float, float]:
         """The missed big errors split by direction, each as a share of all answers: (scored >= 3 points under
         the person's mark and not routed, scored >= 3 points over it and not routed). Under is the costly side:
         a candidate sunk without anyone looking."""
-        gaps, unrouted = self._gaps(), ~np.array(self.reviewed())
-        return float(np.mean((gaps <= -BIG_ERROR) & unrouted)), float(np.mean((gaps >= BIG_ERROR) & unrouted))
+        under, over = self._missed()
+        return float(np.mean(under)), float(np.mean(over))
 
     def sunk_correct(self) -> tuple[int, int]:
         """(answers a person marked CORRECT_MARK or more that the grader scored >= 3 points lower and did not
         route to review, answers marked so): the worst error a grader makes, counted on its own."""
         correct = np.array(self.labels) >= CORRECT_MARK
-        sunk = correct & (self._gaps() <= -BIG_ERROR) & ~np.array(self.reviewed())
-        return int(sunk.sum()), int(correct.sum())
+        under, _ = self._missed()
+        return int((under & correct).sum()), int(correct.sum())
 
     def flag_table(self) -> dict[str, tuple[float, float | None]]:
         """Per flag and for contradictions: (firing rate, human mean where it fired)."""

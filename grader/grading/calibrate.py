@@ -54,7 +54,7 @@ from grader.scoring.calibration import (
     settle,
 )
 from grader.scoring.engine import measure_signals
-from grader.scoring.metrics import spearman, summarise
+from grader.scoring.metrics import missed_errors, spearman, summarise
 from grader.scoring.reading import embed_answers
 
 MIN_EXAMPLES = 10  # five folds of at least two answers
@@ -248,17 +248,13 @@ def agreement(
     candidate marked down with nobody looking): an admin weighs these before publishing a calibration."""
     settled = [settle(calibration, e) for e in examples]
     scores = [s.assessment.score for s in settled]
-    routed = np.array(
-        [s.disputed or s.assessment.confidence < review_below or review_flagged(s.signals.flags) for s in settled]
-    )
-    marks = np.array(labels, dtype=float)
-    gaps = np.array(scores) / 10 - marks
-    missed = (np.abs(gaps) >= BIG_ERROR) & ~routed
+    routed = [s.disputed or s.assessment.confidence < review_below or review_flagged(s.signals.flags) for s in settled]
+    under, over = missed_errors(scores, labels, routed, BIG_ERROR)
     return {
         **summarise(scores, list(labels)),
-        "review_share": float(routed.mean()),
-        "big_not_routed": float(missed.mean()),
-        "correct_sunk": float((missed & (gaps < 0) & (marks >= CORRECT_MARK)).mean()),
+        "review_share": float(np.mean(routed)),
+        "big_not_routed": float((under | over).mean()),
+        "correct_sunk": float((under & (np.array(labels) >= CORRECT_MARK)).mean()),
     }
 
 

@@ -1,4 +1,5 @@
-"""Agreement between the grader (0–100) and interviewers (0–10): Spearman, QWK, MAE.
+"""Agreement between the grader (0–100) and interviewers (0–10): Spearman, QWK, MAE, and the errors review
+leaves uncaught.
 
 Plain numpy so the evaluation has no dependency beyond the core's.
 """
@@ -56,3 +57,14 @@ def summarise(scores_0_100: Sequence[float], labels_0_10: Sequence[float]) -> di
         "qwk": quadratic_weighted_kappa([to_label(s) for s in scores_0_100], labels),
         "mae": float(np.mean([abs(s / 10 - y) for s, y in zip(scores_0_100, labels, strict=True)])),
     }
+
+
+def missed_errors(
+    scores_0_100: Sequence[float], labels_0_10: Sequence[float], routed: Sequence[bool], big_error: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per answer, whether it was scored `big_error` points or more under the person's mark and not routed to
+    review, and whether it was scored that much over it and not routed: what `grader eval` reports and what a
+    bank's calibration proposal shows, read one way."""
+    gaps = np.asarray(scores_0_100, dtype=float) / 10 - np.asarray(labels_0_10, dtype=float)
+    unrouted = ~np.asarray(routed, dtype=bool)
+    return (gaps <= -big_error) & unrouted, (gaps >= big_error) & unrouted
