@@ -138,11 +138,8 @@ class Report:
         return float(np.median(list(found.values()))), found[worst], worst
 
     def reviewed(self) -> list[bool]:
-        """What the service routes to review (`grader.grading.record.needs_review`): low confidence or a review flag."""
-        return [
-            c < self.review_below or cal.review_flagged(flags)
-            for c, flags in zip(self.confidences, self.flags, strict=True)
-        ]
+        """What the service routes to review (`calibration.routed`): low confidence or a review flag."""
+        return [cal.routed(c, flags, self.review_below) for c, flags in zip(self.confidences, self.flags, strict=True)]
 
     def review_share(self) -> float:
         return float(np.mean(self.reviewed()))
@@ -271,16 +268,11 @@ def _settled_report(
         list(rows),
         [s.assessment.score for s in settled],
         [s.assessment.confidence for s in settled],
-        [_flags(s) for s in settled],
+        [s.flags for s in settled],
         [any(s.signals.contradicted) for s in settled],
         base,
         review_below,
     )
-
-
-def _flags(settled: cal.Settled) -> list[str]:
-    """The grade's flags as the service raises them: a disputed answer is flagged `conflict` (and routed)."""
-    return [*settled.signals.flags, *([Flag.CONFLICT.value] if settled.disputed else [])]
 
 
 def _labelled(rows: Sequence[EvalRow]) -> None:

@@ -50,7 +50,7 @@ from grader.scoring.calibration import (
     Calibration,
     Signals,
     final_score,
-    review_flagged,
+    routed,
     settle,
 )
 from grader.scoring.engine import measure_signals
@@ -248,11 +248,11 @@ def agreement(
     candidate marked down with nobody looking): an admin weighs these before publishing a calibration."""
     settled = [settle(calibration, e) for e in examples]
     scores = [s.assessment.score for s in settled]
-    routed = [s.disputed or s.assessment.confidence < review_below or review_flagged(s.signals.flags) for s in settled]
-    under, over = missed_errors(scores, labels, routed, BIG_ERROR)
+    queued = [routed(s.assessment.confidence, s.flags, review_below) for s in settled]
+    under, over = missed_errors(scores, labels, queued, BIG_ERROR)
     return {
         **summarise(scores, list(labels)),
-        "review_share": float(np.mean(routed)),
+        "review_share": float(np.mean(queued)),
         "big_not_routed": float((under | over).mean()),
         "correct_sunk": float((under & (np.array(labels) >= CORRECT_MARK)).mean()),
     }

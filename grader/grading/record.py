@@ -33,7 +33,7 @@ from grader.grading.gather import lease_check
 from grader.keys.principal import SYSTEM
 from grader.questions.pins import latest_pins
 from grader.review.results_index import IndexedSubmission, LatestGrade, index_results
-from grader.scoring.calibration import review_flagged
+from grader.scoring.calibration import routed
 from grader.scoring.types import ScoreResult
 from grader.submissions.statuses import GRADED, OPEN
 from grader.webhooks import events as webhook_events
@@ -278,8 +278,9 @@ def renew_leases(session: Session, submission_ids: Sequence[uuid.UUID], lease_se
 
 
 def needs_review(result: ScoreResult, review_confidence_below: float) -> bool:
-    """Low confidence, or a flag that does not cap the score (a capped non-answer is graded 0)."""
-    return result.confidence < review_confidence_below or review_flagged([f.value for f in result.flags])
+    """Low confidence, or a flag that does not cap the score (a capped non-answer is graded 0):
+    `calibration.routed`, the rule the evaluation reports by."""
+    return routed(result.confidence, [f.value for f in result.flags], review_confidence_below)
 
 
 def record(session: Session, job: Job, result: ScoreResult, review_confidence_below: float) -> Status:

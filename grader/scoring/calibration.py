@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict
 from grader.errors import GraderError
 from grader.scoring import model
 from grader.scoring.signals import Signals
+from grader.scoring.types import Flag
 
 __all__ = [
     "Assessment",
@@ -297,13 +298,39 @@ class Settled:
     assessment: Assessment
     signals: Signals
     disputed: bool  # the key points found contradicted were read as disputed: a person decides
+    # Disputed, or strong with a key point counted on a clause that may swap a sibling term in: flagged
+    # `conflict`, at most CONFLICT_CONFIDENCE, routed to review.
+    conflict: bool = False
+
+    @property
+    def flags(self) -> list[str]:
+        """The grade's flags as the service raises them."""
+        return [*self.signals.flags, *([Flag.CONFLICT.value] if self.conflict else [])]
+
+
+def routed(confidence: float, flags: Sequence[str], review_below: float) -> bool:
+    """Whether a grade goes to the reviewers' queue: confidence under the service's threshold
+    (`review_confidence_below`), or a flag that does not cap the score. The service routes by this, and the
+    evaluation and a bank's calibration proposal report by it."""
+    return confidence < review_below or review_flagged(flags)
 
 
 def settle(cal: Calibration, signals: Signals) -> Settled:
     """The assessment of an answer with its key points found contradicted earning nothing, unless the answer is
     strong without them and they sink it: the check reads words and can be wrong, so one contradicted point
     must not sink an otherwise strong answer at high confidence. Such an answer is read as disputed, shown
-    halfway between the two readings and sent to a person. The service and the evaluation both grade so."""
+    halfway between the two readings and sent to a person. A strong answer with a key point counted on a clause
+    that may swap a sibling term in keeps its score and goes to a person too. The service and the evaluation
+    both grade so."""
+    settled = _weigh_contradictions(cal, signals)
+    assessed = settled.assessment
+    if not settled.conflict and any(signals.swapped) and assessed.score >= STRONG_ELSEWHERE:
+        capped = replace(assessed, confidence=min(assessed.confidence, CONFLICT_CONFIDENCE))
+        return replace(settled, assessment=capped, conflict=True)
+    return settled
+
+
+def _weigh_contradictions(cal: Calibration, signals: Signals) -> Settled:
     assessed = assess(cal, signals)
     if not any(signals.contradicted):
         return Settled(assessed, signals, disputed=False)
@@ -318,7 +345,9 @@ def settle(cal: Calibration, signals: Signals) -> Settled:
     if otherwise.score >= STRONG_ELSEWHERE and otherwise.score - assessed.score >= CONFLICT_DROP:
         halfway = round((otherwise.score + assessed.score) / 2, 1)
         confidence = min(otherwise.confidence, CONFLICT_CONFIDENCE)
-        return Settled(replace(otherwise, score=halfway, confidence=confidence), read_disputed, disputed=True)
+        return Settled(
+            replace(otherwise, score=halfway, confidence=confidence), read_disputed, disputed=True, conflict=True
+        )
     return Settled(assessed, signals, disputed=False)
 
 

@@ -15,8 +15,6 @@ import numpy as np
 
 from grader.scoring import claims, lexical, model, verdict
 from grader.scoring.calibration import (
-    CONFLICT_CONFIDENCE,
-    STRONG_ELSEWHERE,
     Calibration,
     Signals,
     cap_for,
@@ -196,7 +194,8 @@ def _nearest_other(bank: Sequence[PreparedReference], reference: PreparedReferen
 def measure_signals(embedded: Embedded, reference: PreparedReference, bank: Sequence[PreparedReference]) -> Signals:
     """The calibration inputs alone, for fitting (`grader calibrate`): conflicts taken as found."""
     found = _analyse(embedded, reference, bank)
-    return _counted(found.signals, _states(found.signals, found.measures, reference))
+    states = _states(found.signals, found.measures, reference)
+    return _counted(found.signals, states, _swaps(found.claims, found.answer, found.measures, reference))
 
 
 def _evidenced(measure: PointMeasure, distinctive: frozenset[str]) -> bool:
@@ -224,14 +223,22 @@ def _states(signals: Signals, measures: Sequence[PointMeasure], reference: Prepa
     return states
 
 
-def _counted(signals: Signals, states: Sequence[KeyPointState]) -> Signals:
-    """Signals as the calibration reads them: a missed or contradicted key point adds nothing to the score."""
+def _counted(signals: Signals, states: Sequence[KeyPointState], swaps: Sequence[Conflict | None]) -> Signals:
+    """Signals as the calibration reads them: a missed or contradicted key point adds nothing to the score; a
+    point counted on a clause that may swap a sibling term in is marked (`calibration.settle` routes it)."""
     return signals.model_copy(
         update={
             "counted": [s in (KeyPointState.COVERED, KeyPointState.PARTIAL, KeyPointState.DISPUTED) for s in states],
             "contradicted": [s is KeyPointState.CONTRADICTED for s in states],
+            "swapped": [_swap_stands(s, swap) for s, swap in zip(states, swaps, strict=True)],
         }
     )
+
+
+def _swap_stands(state: KeyPointState, swap: Conflict | None) -> bool:
+    """A swap is named on a point the answer was credited for; a contradicted or missed point already earns
+    nothing."""
+    return swap is not None and state in (KeyPointState.COVERED, KeyPointState.PARTIAL)
 
 
 def score_embedded(
@@ -243,21 +250,20 @@ def score_embedded(
     analysis = _analyse(embedded, reference, bank)
     measures, flags, found = analysis.measures, analysis.flags, analysis.signals
     states = _states(found, measures, reference)
-    settled = settle(calibration, _counted(found, states))
+    swaps = _swaps(analysis.claims, analysis.answer, measures, reference)
+    settled = settle(calibration, _counted(found, states, swaps))
     signals, assessed = settled.signals, settled.assessment
     if settled.disputed:
         # A contradicted key point in an answer strong without it: scored halfway, a person decides.
         states = [KeyPointState.DISPUTED if s is KeyPointState.CONTRADICTED else s for s in states]
+    if settled.conflict:
         flags = [*flags, Flag.CONFLICT]
     conflicts = [m.contradiction for m in measures]
-    for i, swap in enumerate(_swaps(analysis.claims, analysis.answer, measures, reference)):
+    for i, swap in enumerate(swaps):
         # A point counted on a clause that may say it with a sibling swapped in: its credit stands (the
-        # calibration has weighed the swap), the clause is named, and an answer the point may have lifted to a
-        # strong score goes to a person.
-        if swap is not None and conflicts[i] is None and states[i] in (KeyPointState.COVERED, KeyPointState.PARTIAL):
+        # calibration has weighed the swap) and the clause is named; `settle` sent a strong answer to a person.
+        if swap is not None and signals.swapped[i]:
             states[i], conflicts[i] = KeyPointState.DISPUTED, swap
-            if assessed.score >= STRONG_ELSEWHERE and Flag.CONFLICT not in flags:
-                flags = [*flags, Flag.CONFLICT]
     total = assessed.score
     point_credits = credits(signals)
     results = []
@@ -289,13 +295,12 @@ def score_embedded(
             )
         )
     cap = cap_for(calibration, signals.flags)
-    confidence = min(assessed.confidence, CONFLICT_CONFIDENCE) if Flag.CONFLICT in flags else assessed.confidence
     return ScoreResult(
         question_id=reference.reference.id,
         score=total,
         key_points=results,
         flags=flags,
-        confidence=confidence,
+        confidence=assessed.confidence,
         feedback=write_feedback(results, flags, total),
         provenance=Provenance(
             scoring_version=SCORING_VERSION,

@@ -20,6 +20,9 @@ class Signals(BaseModel):
     # Key points that add to the score (covered, partial or disputed; not missed or contradicted). Empty in
     # signals measured before states existed: then every point not contradicted counts.
     counted: list[bool] = []
+    # Key points counted on a clause that may say them with a sibling term swapped in (`engine._swaps`): their
+    # credit stands, but a strong answer with one goes to a person (`calibration.settle`).
+    swapped: list[bool] = []
     # Lexical overlap with the reference answer and lengths: they mean the same in any bank.
     keyword_presence: float = 0.0  # share of keyword groups present anywhere in the answer
     bigram_precision: float = 0.0

@@ -12,13 +12,17 @@ from scipy.stats import spearmanr
 from grader.errors import GraderError
 from grader.grading.grader import Grader
 from grader.scoring.calibration import (
+    CONFLICT_CONFIDENCE,
+    STRONG_ELSEWHERE,
     Calibration,
     Signals,
     big_error_risk,
     confidence,
     final_score,
     load_calibration,
+    routed,
     save_calibration,
+    settle,
 )
 from grader.scoring.fitting import fit, fit_own, review_threshold
 from grader.scoring.metrics import quadratic_weighted_kappa, spearman, summarise
@@ -89,6 +93,25 @@ def test_only_a_non_answer_caps_the_score_other_flags_send_it_to_review(one_bank
     # keyword_stuffing, off_topic and too_short were wrong on 25-100% of their firings in ADS/LE.
     for flag in ("keyword_stuffing", "off_topic", "too_short"):
         assert final_score(fitted, _signals(1.0, flags=[flag])) == final_score(fitted, _signals(1.0))
+
+
+def test_a_strong_answer_with_a_swap_on_a_counted_point_keeps_its_score_and_goes_to_review(
+    one_bank_fit: Calibration,
+) -> None:
+    fitted = one_bank_fit
+    strong, weak = _signals(1.0), _signals(0.1)
+    for signals in (strong, weak):
+        plain = settle(fitted, signals)
+        swapped = settle(fitted, signals.model_copy(update={"swapped": [True, False]}))
+        assert swapped.assessment.score == plain.assessment.score  # the calibration has weighed the swap already
+        assert not plain.conflict and "conflict" not in plain.flags
+    strong_swap = settle(fitted, strong.model_copy(update={"swapped": [True, False]}))
+    assert strong_swap.conflict and strong_swap.flags == ["conflict"] and not strong_swap.disputed
+    assert strong_swap.assessment.confidence <= CONFLICT_CONFIDENCE
+    assert routed(strong_swap.assessment.confidence, strong_swap.flags, review_below=0.5)
+    # A weak answer with the same swap is not lifted by it: nothing for a person to rescue.
+    weak_swap = settle(fitted, weak.model_copy(update={"swapped": [True, False]}))
+    assert weak_swap.assessment.score < STRONG_ELSEWHERE and not weak_swap.conflict
 
 
 def test_confidence_is_below_one_half_exactly_when_the_big_error_risk_passes_the_review_threshold(

@@ -21,7 +21,7 @@ from grader.evaluation import (
     report_from_signals,
 )
 from grader.grading.grader import Grader
-from grader.scoring.calibration import review_flagged
+from grader.scoring.calibration import STRONG_ELSEWHERE, review_flagged
 from grader.scoring.types import ConflictRule
 
 
@@ -134,21 +134,25 @@ def test_figures_read_from_signals_grade_and_route_as_the_service_does(grader: G
     # `grader calibrate --lobo`, the README table and bench/fit_seeds.py score answers from measured signals, not
     # through Grader.grade_many. A contradicted point in an otherwise strong answer is disputed in both (dev q06's
     # reversed-temperature answer: 21 read contradicted, 88 without the conflict; the service shows it halfway and
-    # routes it, where the figures read 21 unrouted before `calibration.settle`).
-    # Only a swap named on a counted point routes the service's answer on evidence the signals do not hold.
+    # routes it, where the figures read 21 unrouted before `calibration.settle`). A strong answer with a swap named
+    # on a counted point is routed in both (fe: 27 of 144 routed by the service, 25 by the figures before
+    # `Signals.swapped`).
     path = EVAL_DIR / "dev_set.jsonl" if bank == "llm" else EVAL_DIR / "interview" / bank / "answers.jsonl"
     rows = read_rows(path)
     graded = grader_for(bank, grader)
     service = evaluate(graded, rows)
     from_signals = report_from_signals(rows, measure(graded, rows), graded.calibration, {})
     assert from_signals.scores == service.scores
-    swapped = [
-        any(kp.conflict is not None and kp.conflict.rule is ConflictRule.SWAP for kp in r.key_points)
-        for r in service.results
-    ]
-    mine = zip(from_signals.confidences, from_signals.reviewed(), strict=True)
-    theirs = zip(service.confidences, service.reviewed(), strict=True)
-    for (confidence, routed), (service_confidence, service_routed), swap in zip(mine, theirs, swapped, strict=True):
-        assert (confidence, routed) == (service_confidence, service_routed) or swap
+    assert from_signals.confidences == service.confidences
+    assert from_signals.flags == service.flags
+    assert from_signals.reviewed() == service.reviewed()
     if bank == "llm":
         assert any("conflict" in flags for flags in from_signals.flags)
+    else:
+        swap = [
+            any(kp.conflict is not None and kp.conflict.rule is ConflictRule.SWAP for kp in r.key_points)
+            for r in service.results
+        ]
+        swapped_strong = [i for i, r in enumerate(service.results) if swap[i] and r.score >= STRONG_ELSEWHERE]
+        assert swapped_strong
+        assert all(from_signals.reviewed()[i] and "conflict" in from_signals.flags[i] for i in swapped_strong)
