@@ -82,6 +82,9 @@ def test_fitting_recovers_a_monotone_mapping_and_reports_cross_validated_metrics
     banks = ["a"] * 60 + ["b"] * 60
     fitted = fit(examples, banks, version="t", fitted_on="synthetic", fit_command="test")
     assert fitted.cv_metrics["cv_a_spearman"] > 0.9 and fitted.cv_metrics["cv_b_spearman"] > 0.9
+    for bank in ("a", "b"):  # what review would catch, as a bank's calibration proposal shows it
+        sunk, missed = fitted.cv_metrics[f"cv_{bank}_correct_sunk"], fitted.cv_metrics[f"cv_{bank}_big_not_routed"]
+        assert 0.0 <= sunk <= missed <= 1.0 and 0.0 <= fitted.cv_metrics[f"cv_{bank}_review_share"] <= 1.0
     low, high = final_score(fitted, _signals(0.0)), final_score(fitted, _signals(1.0))
     assert low < 25 < 75 < high
     assert fitted.version.startswith("t+")  # the digest of the fitted numbers
