@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 
@@ -26,6 +27,18 @@ class PreparedKeyPoint:
     statement_vectors: Vectors
     misconceptions: list[str]  # curated, then reversals that falsify a statement
     misconception_vectors: Vectors
+
+
+class UnitBound(NamedTuple):
+    """What a span's units must hold for it to hold DISTINCTIVE_SHARE of one misconception's distinctive grams,
+    tested in this order (`conflicts.find_conflict`): every unit in `required` (`contradiction.required_units`), at
+    least `least` of the units the grams use (`contradiction.least_shared`), then the grams one by one
+    (`contradiction.may_hold`)."""
+
+    required: frozenset[str]
+    used: frozenset[str]
+    least: int
+    needed: tuple[frozenset[str], ...]
 
 
 @dataclass(frozen=True)
@@ -148,6 +161,23 @@ class PreparedReference:
         hold DISTINCTIVE_SHARE of its distinctive grams (`contradiction.required_units`)."""
         return {
             kp_id: [contradiction.required_units(needed, contradiction.DISTINCTIVE_SHARE) for needed in entries]
+            for kp_id, entries in self.distinctive_units.items()
+        }
+
+    @cached_property
+    def unit_bounds(self) -> dict[str, list[UnitBound]]:
+        """Per key point, for each misconception (in `canonical_misconceptions`' order) the tests of a span's units
+        that its distinctive grams allow, cheapest first (`UnitBound`)."""
+        return {
+            kp_id: [
+                UnitBound(
+                    required,
+                    frozenset().union(*needed),
+                    contradiction.least_shared(needed, contradiction.DISTINCTIVE_SHARE),
+                    needed,
+                )
+                for needed, required in zip(entries, self.required_units[kp_id], strict=True)
+            ]
             for kp_id, entries in self.distinctive_units.items()
         }
 

@@ -10,7 +10,9 @@ from grader.scoring.contradiction import (
     fold_signs,
     gram_units,
     grams,
+    least_shared,
     may_hold,
+    most_held,
     negated_terms,
     required_units,
     reversals,
@@ -65,3 +67,28 @@ def test_the_units_bound_never_rules_out_a_share_the_grams_hold(text: str, claim
         if share >= 0.7:
             assert may_hold(units_of(text), [gram_units(g) for g in wanted], 0.7)
             assert required_units([gram_units(g) for g in wanted], 0.7) <= units_of(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TEXT, st.lists(_TEXT, max_size=3))
+def test_a_span_sharing_fewer_units_than_the_least_never_holds_the_share(text: str, claims: list[str]) -> None:
+    """The conflict check skips a span that shares fewer than `least_shared` of the units a misconception's
+    distinctive grams use: `may_hold` is False for every such span."""
+    units = units_of(text)
+    # The bound it rests on: a text holds at most `most_held(k)` distinct grams made of k units.
+    assert len(grams(text)) <= most_held(len(units))
+    for claim in claims:
+        for cut in range(3):  # the claim's grams, and subsets of them as a misconception's distinctive grams are
+            needed = [gram_units(g) for g in sorted(grams(claim))[cut :: 3 if cut else 1]]
+            used = frozenset().union(*needed)
+            if may_hold(units, needed, 0.7):
+                assert len(units & used) >= least_shared(needed, 0.7)
+
+
+def test_the_least_shared_units_is_the_fewest_that_could_hold_the_share() -> None:
+    assert least_shared([], 0.7) == 0
+    assert [most_held(k) for k in range(4)] == [0, 3, 9, 18]
+    one_pair = [frozenset({"a", "b"})]
+    assert least_shared(one_pair, 0.7) == 1  # bound only: one unit cannot hold "a b", the bound allows it
+    many = [frozenset({str(i), str(i + 1)}) for i in range(100)]
+    assert least_shared(many, 0.7) == 7  # most_held(6) = 63 < 70 <= most_held(7) = 84
