@@ -73,9 +73,16 @@ def units(text: str) -> list[str]:
 
 
 @lru_cache(maxsize=16)
+def _normalised(answer: str) -> str:
+    """`normalise(answer)`, read once for the measures of one answer (its units, token and term recall, formulas,
+    swaps) rather than by each."""
+    return normalise(answer)
+
+
+@lru_cache(maxsize=16)
 def answer_units(answer: str) -> tuple[str, ...]:
     """An answer's `units`, shared by the measures read on it (its length, its script, its bigrams). Read-only."""
-    return tuple(units(answer))
+    return tuple(UNIT.findall(_normalised(answer)))
 
 
 def _latin_share(found: Sequence[str]) -> float:
@@ -131,7 +138,7 @@ def bigrams(text: str) -> Counter[str]:
 def _bigrams(found: Sequence[str]) -> Counter[str]:
     if len(found) == 1:
         return Counter(found)
-    return Counter(a + "\x1f" + b for a, b in itertools.pairwise(found))
+    return Counter(map("\x1f".join, itertools.pairwise(found)))  # a + "\x1f" + b, joined without a Python loop
 
 
 @lru_cache(maxsize=256)
@@ -146,12 +153,18 @@ def _answer_bigrams(answer: str) -> Counter[str]:
     return _bigrams(answer_units(answer))
 
 
+def _shared(mine: Counter[str], theirs: Counter[str]) -> int:
+    """`sum((mine & theirs).values())` without building the intersection: Counter's & is Python, and looks each
+    of the answer's bigrams up in the reference's through `__missing__`."""
+    return sum(n for g in mine.keys() & theirs.keys() if (n := min(mine[g], theirs[g])) > 0)
+
+
 def bigram_overlap(answer: str, reference: str) -> tuple[float, float, float]:
     """(precision, recall, F1) of the answer's character bigrams against the reference's (multiset)."""
     mine, theirs = _answer_bigrams(answer), reference_bigrams(reference)
     if not mine or not theirs:
         return 0.0, 0.0, 0.0
-    shared = sum((mine & theirs).values())
+    shared = _shared(mine, theirs)
     precision, recall = shared / sum(mine.values()), shared / sum(theirs.values())
     f1 = 2 * precision * recall / (precision + recall) if shared else 0.0
     return precision, recall, f1
@@ -175,7 +188,7 @@ def novel_overlap(answer: str, reference: str, question: str) -> tuple[float, fl
     mine = Counter({g: n for g, n in _answer_bigrams(answer).items() if g not in asked})
     if not mine or not theirs:
         return 0.0, 0.0
-    shared = sum((mine & theirs).values())
+    shared = _shared(mine, theirs)
     return shared / sum(mine.values()), shared / sum(theirs.values())
 
 
@@ -230,7 +243,7 @@ def opposite_swaps(answer: str, reference: str) -> int:
     mine = _answer_bigrams(answer)
     swaps = sum(1 for gram, flipped in grams if gram not in mine and any(f in mine for f in flipped))
     if words:
-        norm = normalise(answer)
+        norm = _normalised(answer)
         swaps += sum(1 for word, opposite in words if opposite in norm and word not in norm.replace(opposite, ""))
     return swaps
 
@@ -267,7 +280,7 @@ def token_recall(answer: str, reference: str) -> float:
     tokens = reference_tokens(reference)
     if not tokens:
         return 0.0
-    norm = normalise(answer)
+    norm = _normalised(answer)
     return sum(1 for t in tokens if t in norm) / len(tokens)
 
 
@@ -309,7 +322,7 @@ def term_recall(answer: str, reference: str, question: str) -> float:
     total = sum(w for _, w in terms)
     if not total:
         return 0.0
-    norm = normalise(answer)
+    norm = _normalised(answer)
     return sum(w for t, w in terms if t in norm) / total
 
 
@@ -347,7 +360,7 @@ _ARITHMETIC = re.compile(
 def _expression_text(text: str) -> str:
     """Operators folded, powers read as "^", numbering dropped, spaces around operators dropped; "=" splits a
     formula into its sides."""
-    folded = _EXPRESSION_FOLDABLE.sub(lambda m: _EXPRESSION_FOLD[m.group(0)], normalise(text))
+    folded = _EXPRESSION_FOLDABLE.sub(lambda m: _EXPRESSION_FOLD[m.group(0)], _normalised(text))
     powers = _POW_CALL.sub(r"\1^(\2)", _SPOKEN_POWER.sub(r"\1^(\2)", _ENUMERATOR.sub(" ", folded)))
     return _OPERATOR_SPACE.sub(lambda m: m.group(1) or m.group(2) or m.group(3), powers).replace("=", " ")
 

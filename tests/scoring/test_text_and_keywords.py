@@ -5,9 +5,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections import Counter
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from grader.scoring.keywords import find
-from grader.scoring.lexical import bigram_overlap, novel_overlap, opposite_swaps, other_script_share, reading_length
+from grader.scoring.lexical import (
+    _shared,
+    bigram_overlap,
+    novel_overlap,
+    opposite_swaps,
+    other_script_share,
+    reading_length,
+)
 from grader.scoring.text import normalise, spans
 from grader.scoring.types import Keyword
 
@@ -122,3 +133,14 @@ def test_a_latin_word_is_as_long_as_a_chinese_word_and_a_number_as_a_character()
     assert reading_length("batch size 为 32") == 5  # 3.4 + 为 + the number
     # A term comes out about as long in either script; counted a unit a word, "random forest" read half as long.
     assert (reading_length("random forest"), reading_length("随机森林")) == (3, 4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from("abcdef"), st.integers(-2, 4)),
+    st.dictionaries(st.sampled_from("abcdef"), st.integers(-2, 4)),
+)
+def test_the_shared_bigram_count_is_the_size_of_the_counters_intersection(
+    mine: dict[str, int], theirs: dict[str, int]
+) -> None:
+    assert _shared(Counter(mine), Counter(theirs)) == sum((Counter(mine) & Counter(theirs)).values())
