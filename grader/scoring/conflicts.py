@@ -40,14 +40,12 @@ class AnswerView:
     _canonical: dict[int, str]
     _correctness: dict[int, float]
     _grams: dict[int, frozenset[str]]
-    _bounds: np.ndarray  # (spans, 2): each span's start and end
     _units: dict[int, frozenset[str]]
     _holding: dict[tuple[int, int], tuple[int, ...]]
 
     @classmethod
     def of(cls, embedded: Embedded, reference: PreparedReference) -> AnswerView:
-        bounds = np.array([(s.start, s.end) for s in embedded.spans]).reshape(-1, 2)
-        return cls(embedded, normalise(embedded.answer), reference, {}, {}, {}, bounds, {}, {})
+        return cls(embedded, normalise(embedded.answer), reference, {}, {}, {}, {}, {})
 
     @cached_property
     def to_correct(self) -> np.ndarray:
@@ -62,13 +60,11 @@ class AnswerView:
         return self._canonical[i]
 
     def spans_holding(self, positions: list[tuple[int, int]]) -> np.ndarray:
-        """For each span, whether it holds any of these (start, end) character ranges."""
-        if not positions:
-            return np.zeros(len(self.embedded.spans), dtype=bool)
-        bounds = self._bounds
-        terms = np.array(positions)
-        inside = (bounds[:, :1] <= terms[None, :, 0]) & (terms[None, :, 1] <= bounds[:, 1:])
-        return np.asarray(inside.any(axis=1), dtype=bool)
+        """For each span, whether it holds any of these (start, end) character ranges: read from `holding`, which
+        `measure_point` has looked up for every keyword hit already."""
+        held = np.zeros(len(self.embedded.spans), dtype=bool)
+        held[[i for start, end in positions for i in self.holding(start, end)]] = True
+        return held
 
     def holding(self, start: int, end: int) -> tuple[int, ...]:
         """The spans that hold this character range (a keyword hit): a few hits, each looked up by every key
