@@ -104,7 +104,8 @@ def unrelated(similarity: float, keyword_share: float, length: int) -> bool:
 @lru_cache(maxsize=64)  # a reference's grams are needed for every answer to it
 def _char_grams(text: str, n: int = 5) -> frozenset[str]:
     compact = "".join(filter(str.isalnum, normalise(text)))
-    return frozenset(compact[i : i + n] for i in range(len(compact) - n + 1))
+    # compact[i : i + n] for each i, joined from n shifted copies without a Python loop (the shortest ends it)
+    return frozenset(map("".join, zip(*(compact[k:] for k in range(n)), strict=False)))
 
 
 @lru_cache(maxsize=256)  # once per reference
@@ -112,10 +113,10 @@ def _reference_length(reference_answer: str) -> int:
     return content_length(reference_answer)
 
 
-def _spaced_items(norm: str) -> int:
+def _spaced_items(norm: str, clauses: int) -> int:
     """Items of a list typed with spaces instead of commas ("预训练 SFT 奖励模型 PPO"): only when the answer
-    has no clause punctuation and every item is a word or two, not a sentence."""
-    if clause_count(norm) > 1:
+    has no clause punctuation (it has `clauses` clauses) and every item is a word or two, not a sentence."""
+    if clauses > 1:
         return 0
     items = norm.split()
     if len(items) < 3 or any(len(_WORD_UNIT.findall(item)) > SPACED_ITEM_UNITS for item in items):
@@ -125,7 +126,8 @@ def _spaced_items(norm: str) -> int:
 
 def _listed(norm: str) -> bool:
     """A list of short items (commas or spaces between them) with almost no words that connect them into claims."""
-    clauses = max(clause_count(norm), _spaced_items(norm))
+    counted = clause_count(norm)  # read once: the spaced items are looked for only where there is one clause
+    clauses = max(counted, _spaced_items(norm, counted))
     units = len(_WORD_UNIT.findall(norm))
     unconnected = len(_CONNECTIVE.findall(norm)) / max(units, 1) < STUFFING_MAX_CONNECTIVES
     return unconnected and clauses >= 3 and units / clauses < STUFFING_MAX_UNITS_PER_CLAUSE

@@ -10,6 +10,7 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from grader.scoring.flags import _char_grams
 from grader.scoring.keywords import find
 from grader.scoring.lexical import (
     _shared,
@@ -144,3 +145,10 @@ def test_the_shared_bigram_count_is_the_size_of_the_counters_intersection(
     mine: dict[str, int], theirs: dict[str, int]
 ) -> None:
     assert _shared(Counter(mine), Counter(theirs)) == sum((Counter(mine) & Counter(theirs)).values())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("温度越高ab1，。 ")), max_size=12))
+def test_an_answers_character_grams_are_its_compact_texts_five_character_slices(text: str) -> None:
+    compact = "".join(filter(str.isalnum, normalise(text)))
+    assert _char_grams(text) == {compact[i : i + 5] for i in range(len(compact) - 4)}
