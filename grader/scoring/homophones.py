@@ -60,10 +60,11 @@ def _usual() -> dict[int, str]:
 
 
 @lru_cache(maxsize=32)  # every keyword of a reference is looked up in the same answer
-def _sounds(text: str) -> tuple[str, frozenset[str]]:
-    """The answer as one sound code per character (non-Chinese: none), and its characters."""
+def _sounds(text: str) -> tuple[str, frozenset[str], frozenset[str]]:
+    """The answer as one sound code per character (non-Chinese: none), its characters, and its sounds."""
     usual = _usual()
-    return "".join(usual.get(ord(ch), _NO_SOUND) for ch in text), frozenset(text)
+    sounds = "".join(usual.get(ord(ch), _NO_SOUND) for ch in text)
+    return sounds, frozenset(text), frozenset(sounds)
 
 
 @lru_cache(maxsize=4096)
@@ -86,12 +87,29 @@ def _chinese_forms(forms: tuple[str, ...]) -> tuple[tuple[str, ...], frozenset[s
     return chosen, frozenset("".join(chosen))
 
 
+@lru_cache(maxsize=4096)
+def _heard(form: str) -> tuple[frozenset[str], ...]:
+    """For each character of the form, the sound codes of all its readings: what `_variants` combines."""
+    codes, readings = _codes(), _readings()
+    return tuple(frozenset(codes[r] for r in readings.get(ch, ())) for ch in form)
+
+
 def sound_alike_any(text: str, forms: tuple[str, ...]) -> list[tuple[int, int]]:
-    """`sound_alike` for each of a keyword's forms, skipping at once those the answer cannot match."""
+    """`sound_alike` for each of a keyword's forms, skipping at once those the answer cannot match: a match holds
+    one of the form's characters at least, and a sound of each of them (92% of the forms looked for on the dev
+    set lack one; each search tries up to MAX_VARIANTS readings)."""
     chosen, used = _chinese_forms(forms)
-    if not chosen or _sounds(text)[1].isdisjoint(used):
+    if not chosen:
         return []
-    return [hit for form in chosen for hit in sound_alike(text, form)]
+    _, chars, heard = _sounds(text)
+    if chars.isdisjoint(used):
+        return []
+    return [
+        hit
+        for form in chosen
+        if not chars.isdisjoint(form) and not any(sounds.isdisjoint(heard) for sounds in _heard(form))
+        for hit in sound_alike(text, form)
+    ]
 
 
 def sound_alike(text: str, form: str) -> list[tuple[int, int]]:
@@ -99,7 +117,7 @@ def sound_alike(text: str, form: str) -> list[tuple[int, int]]:
     n = len(form)
     if not 2 <= n <= 8 or not all(_CJK_LOW <= ch <= _CJK_HIGH for ch in form):
         return []
-    sounds, _ = _sounds(text)
+    sounds = _sounds(text)[0]
     found = set()
     for variant in _variants(form):
         at = sounds.find(variant)

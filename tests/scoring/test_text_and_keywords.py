@@ -10,6 +10,7 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from grader.scoring import homophones
 from grader.scoring.flags import _char_grams
 from grader.scoring.keywords import find
 from grader.scoring.lexical import (
@@ -152,3 +153,22 @@ def test_the_shared_bigram_count_is_the_size_of_the_counters_intersection(
 def test_an_answers_character_grams_are_its_compact_texts_five_character_slices(text: str) -> None:
     compact = "".join(filter(str.isalnum, normalise(text)))
     assert _char_grams(text) == {compact[i : i + 5] for i in range(len(compact) - 4)}
+
+
+# Characters that sound alike (编码器/编码期, 注意力/主意力, 位置/未知) and some that do not.
+_HEARD = list("编码器期解注意力主位置未知重复虫福温度稳渡是的 ，a")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet=st.sampled_from(_HEARD), max_size=16),
+    st.lists(st.text(alphabet=st.sampled_from(_HEARD[:-3]), min_size=2, max_size=4), min_size=1, max_size=3),
+)
+def test_a_form_skipped_before_its_readings_are_tried_has_no_sound_alike_match(text: str, forms: list[str]) -> None:
+    """`sound_alike_any` skips a form the answer lacks a character or a sound of: it finds what trying every form
+    finds."""
+    chosen = [f for f in forms if 2 <= len(f) <= 8 and all("\u4e00" <= ch <= "\u9fff" for ch in f)]
+    assert homophones.sound_alike_any(text, tuple(forms)) == [
+        hit for form in chosen for hit in homophones.sound_alike(text, form)
+    ]
+    assert homophones.sound_alike_any("位置编码期", ("编码器",)) == [(2, 5)]
