@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from grader.grading.grader import Grader
-from grader.scoring.normalize import fold_characters, normalise_answer
+from grader.scoring.normalize import _FILLER, _FILLER_STARTS, fold_characters, normalise_answer
 from grader.scoring.text import spans
 
 
@@ -148,3 +150,18 @@ def test_a_transcript_that_names_its_topic_again_starts_a_new_sentence() -> None
 def test_a_pause_between_chinese_words_ends_a_clause_in_a_short_answer_too() -> None:
     assert normalise_answer("把温度系数调高 增加随机性 减少重复").text == "把温度系数调高，增加随机性，减少重复"
     assert normalise_answer("用 attention 算权重").text == "用 attention 算权重"  # spaces around English stay
+
+
+# Fillers' characters, others beside them, pauses, and English hesitations in either case.
+_SPOKEN = [*"嗯呃唔呣额啊哈呀就是说然后呢怎么我想让你知道吧那个这对反正也度 ，。、\n…", "um", "Hmm", "uh", "erm", "EMM"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from([*_SPOKEN, "a", "x"]), max_size=20))
+def test_the_first_character_check_before_the_fillers_finds_every_filler_the_alternatives_find(
+    pieces: list[str],
+) -> None:
+    text = "".join(pieces)
+    unguarded = re.compile(_FILLER.pattern.removeprefix(f"(?=[{_FILLER_STARTS}])"), re.IGNORECASE)
+    assert unguarded.pattern != _FILLER.pattern
+    assert [m.span() for m in _FILLER.finditer(text)] == [m.span() for m in unguarded.finditer(text)]
