@@ -54,7 +54,7 @@ from grader.scoring.calibration import (
     settle,
 )
 from grader.scoring.engine import measure_signals
-from grader.scoring.metrics import missed_errors, spearman, summarise
+from grader.scoring.metrics import review_figures, spearman, summarise
 from grader.scoring.reading import embed_answers
 
 MIN_EXAMPLES = 10  # five folds of at least two answers
@@ -249,13 +249,7 @@ def agreement(
     settled = [settle(calibration, e) for e in examples]
     scores = [s.assessment.score for s in settled]
     queued = [routed(s.assessment.confidence, s.flags, review_below) for s in settled]
-    under, over = missed_errors(scores, labels, queued, BIG_ERROR)
-    return {
-        **summarise(scores, list(labels)),
-        "review_share": float(np.mean(queued)),
-        "big_not_routed": float((under | over).mean()),
-        "correct_sunk": float((under & (np.array(labels) >= CORRECT_MARK)).mean()),
-    }
+    return {**summarise(scores, list(labels)), **review_figures(scores, labels, queued, BIG_ERROR, CORRECT_MARK)}
 
 
 def _rounded(figures: dict[str, float]) -> dict[str, float]:

@@ -262,7 +262,7 @@ def score_embedded(
     for i, swap in enumerate(swaps):
         # A point counted on a clause that may say it with a sibling swapped in: its credit stands (the
         # calibration has weighed the swap) and the clause is named; `settle` sent a strong answer to a person.
-        if swap is not None and signals.swapped[i]:
+        if signals.swapped[i]:
             states[i], conflicts[i] = KeyPointState.DISPUTED, swap
     total = assessed.score
     point_credits = credits(signals)

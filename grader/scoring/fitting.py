@@ -135,7 +135,7 @@ def _fit(
     seed: int,
     bank_share: Mapping[str, float] | None = None,
 ) -> Calibration:
-    from grader.scoring.metrics import missed_errors, summarise
+    from grader.scoring.metrics import review_figures, summarise
 
     names = list(prior.features) if prior else list(model.FEATURES)
     labels = _labels(examples)
@@ -190,19 +190,18 @@ def _fit(
     coef, trees = _fit_score(z, labels, weights, names, prior)
     label_coef = _fit_labels(x_labels, labels, weights, prior)
     metrics: dict[str, float] = {}
-    # What review would catch, read as `grader eval` reads it (`metrics.missed_errors`). Cross-validated fold
+    # What review would catch, read as `grader eval` reads it (`metrics.review_figures`). Cross-validated fold
     # predictions are not settled (`calibration.settle` needs a fitted calibration): a disputed conflict is read
     # as the contradiction the signals hold, and a swap does not route.
     routed = (risk >= threshold) | flagged
-    under, over = missed_errors(predictions.tolist(), labels.tolist(), routed.tolist(), BIG_ERROR)
     for name in sorted(set(banks)):
         rows = [i for i, b in enumerate(banks) if b == name]
-        summary = summarise(predictions[rows].tolist(), labels[rows].tolist())
-        metrics.update({f"cv_{name}_{k}": round(v, 4) for k, v in summary.items()})
-        metrics[f"cv_{name}_review_share"] = round(float(routed[rows].mean()), 4)
-        metrics[f"cv_{name}_big_not_routed"] = round(float((under[rows] | over[rows]).mean()), 4)
-        sunk = under[rows] & (labels[rows] >= CORRECT_MARK)
-        metrics[f"cv_{name}_correct_sunk"] = round(float(sunk.mean()), 4)
+        scores, marks = predictions[rows].tolist(), labels[rows].tolist()
+        figures = {
+            **summarise(scores, marks),
+            **review_figures(scores, marks, routed[rows].tolist(), BIG_ERROR, CORRECT_MARK),
+        }
+        metrics.update({f"cv_{name}_{k}": round(v, 4) for k, v in figures.items()})
     fitted = Calibration(
         version=version,
         bank=bank,

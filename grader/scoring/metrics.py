@@ -68,3 +68,22 @@ def missed_errors(
     gaps = np.asarray(scores_0_100, dtype=float) / 10 - np.asarray(labels_0_10, dtype=float)
     unrouted = ~np.asarray(routed, dtype=bool)
     return (gaps <= -big_error) & unrouted, (gaps >= big_error) & unrouted
+
+
+def review_figures(
+    scores_0_100: Sequence[float],
+    labels_0_10: Sequence[float],
+    routed: Sequence[bool],
+    big_error: float,
+    correct_mark: float,
+) -> dict[str, float]:
+    """What a review queue catches, as shares of all answers: routed to review, off by `big_error` or more and not
+    routed, and marked `correct_mark` or more but scored `big_error` lower and not routed (a good candidate marked
+    down with nobody looking). A bank's calibration proposal and a fit's cross-validated figures read it so."""
+    under, over = missed_errors(scores_0_100, labels_0_10, routed, big_error)
+    correct = np.asarray(labels_0_10, dtype=float) >= correct_mark
+    return {
+        "review_share": float(np.mean(np.asarray(routed, dtype=bool))),
+        "big_not_routed": float((under | over).mean()),
+        "correct_sunk": float((under & correct).mean()),
+    }
