@@ -130,9 +130,9 @@ _R = TypeVar("_R")
 
 
 def _one_blas_thread(fitting: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Run a fit with one BLAS thread, so the same signals give the same calibration on any machine.
+    """Run a fit with one BLAS thread, so the same signals give the same calibration whatever the core count.
 
-    With two threads a matrix product sums in another order; the last bits that moves were enough to
+    With two threads a matrix product sums in another order; the last bits that changed were enough to
     turn a residual tree's split and the review threshold (jv left out: Spearman 0.902 with two threads,
     0.899 with one, from the same signals), so `grader calibrate` printed figures that hung on the core count.
     """
