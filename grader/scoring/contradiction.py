@@ -202,7 +202,7 @@ def may_hold(units: frozenset[str], needed: Sequence[frozenset[str]], share: flo
 
 
 # A span says a misconception only if it holds at least this share of the misconception's distinctive grams
-# (`conflicts.find_conflict`); `PreparedReference.required_units` is worked out for it once per reference.
+# (`conflicts.find_conflict`); `PreparedReference.unit_bounds` is worked out for it once per reference.
 DISTINCTIVE_SHARE = 0.7
 
 

@@ -156,27 +156,18 @@ class PreparedReference:
         }
 
     @cached_property
-    def required_units(self) -> dict[str, list[frozenset[str]]]:
-        """Per key point, for each misconception (in `distinctive_units`' order) the units a span must hold to
-        hold DISTINCTIVE_SHARE of its distinctive grams (`contradiction.required_units`)."""
-        return {
-            kp_id: [contradiction.required_units(needed, contradiction.DISTINCTIVE_SHARE) for needed in entries]
-            for kp_id, entries in self.distinctive_units.items()
-        }
-
-    @cached_property
     def unit_bounds(self) -> dict[str, list[UnitBound]]:
         """Per key point, for each misconception (in `canonical_misconceptions`' order) the tests of a span's units
         that its distinctive grams allow, cheapest first (`UnitBound`)."""
         return {
             kp_id: [
                 UnitBound(
-                    required,
+                    contradiction.required_units(needed, contradiction.DISTINCTIVE_SHARE),
                     frozenset().union(*needed),
                     contradiction.least_shared(needed, contradiction.DISTINCTIVE_SHARE),
                     needed,
                 )
-                for needed, required in zip(entries, self.required_units[kp_id], strict=True)
+                for needed in entries
             ]
             for kp_id, entries in self.distinctive_units.items()
         }
